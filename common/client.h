@@ -1,0 +1,10 @@
+/* Blocking client side of the daemon protocol, used by flowgate-fcgi workers and flowgatectl. */
+#ifndef FG_CLIENT_H
+#define FG_CLIENT_H
+
+#include <jansson.h>
+
+int	fg_client_connect(const char *path);
+int	fg_client_call(int fd, uint32_t id, json_t *req, json_t **reply, int timeout_ms);
+
+#endif
