@@ -2,6 +2,8 @@
 #ifndef FG_CLIENT_H
 #define FG_CLIENT_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 int	fg_client_connect(const char *path);

@@ -1,0 +1,358 @@
+/*
+ * Apps: registrations checked against the policy table, each with a broker-issued credential.
+ * The credential's secret is shown once and stored only as a keyed BLAKE2b, compared in
+ * constant time; an unknown client_id costs the same as a wrong secret.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define APP_SECRET_BYTES	32
+
+static const char SQL_AUTH[] =
+    "SELECT a.id, a.name, a.client_id, a.secret_hash, a.flow, a.kind, a.scopes, "
+    "a.connection_id, c.name, c.stopped, a.revoked_at FROM apps a "
+    "JOIN connections c ON c.id = a.connection_id WHERE a.client_id = ?";
+static const char SQL_INSERT[] =
+    "INSERT INTO apps (name, client_id, secret_hash, flow, kind, connection_id, scopes, "
+    "internal, can_redirect, justification, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+static const char SQL_BY_NAME[] = "SELECT id FROM apps WHERE name = ?";
+static const char SQL_REVOKE[] =
+    "UPDATE apps SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL";
+static const char SQL_COUNT[] = "SELECT count(*) FROM apps WHERE revoked_at IS NULL";
+
+/* Copy a text column into a fixed buffer. */
+static void
+app_col(sqlite3_stmt *st, int col, char *dst, size_t dstlen)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	snprintf(dst, dstlen, "%s", s ? (const char *)s : "");
+}
+
+/*
+ * Authenticate an app by its credential.  0 with *out filled when the secret matches an
+ * active registration; -1 otherwise, after the same amount of work.
+ */
+int
+app_authenticate(const char *client_id, const char *secret, struct app_rec *out)
+{
+	static const uint8_t	 dummy[32];
+	sqlite3_stmt		*st = store_prepare(SQL_AUTH);
+	uint8_t			 h[32];
+	const void		*stored = dummy;
+	int			 found = 0, ok;
+
+	memset(out, 0, sizeof(*out));
+	if (st == NULL)
+		return -1;
+	seal_app_hash(secret, strlen(secret), h);
+	sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 3) == 32) {
+		found = 1;
+		stored = sqlite3_column_blob(st, 3);
+		out->id = sqlite3_column_int64(st, 0);
+		app_col(st, 1, out->name, sizeof(out->name));
+		app_col(st, 2, out->client_id, sizeof(out->client_id));
+		app_col(st, 4, out->flow, sizeof(out->flow));
+		app_col(st, 5, out->kind, sizeof(out->kind));
+		app_col(st, 6, out->scopes, sizeof(out->scopes));
+		out->connection_id = sqlite3_column_int64(st, 7);
+		app_col(st, 8, out->connection, sizeof(out->connection));
+		out->connection_stopped = sqlite3_column_int(st, 9);
+		out->revoked = sqlite3_column_type(st, 10) != SQLITE_NULL;
+	}
+	ok = sodium_memcmp(h, stored, 32) == 0;
+	sqlite3_reset(st);
+	sodium_memzero(h, sizeof(h));
+	return found && ok && !out->revoked ? 0 : -1;
+}
+
+/* Active registrations, for status. */
+int
+app_count(void)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_COUNT);
+	int		 n = 0;
+
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	if (st != NULL)
+		sqlite3_reset(st);
+	return n;
+}
+
+/* A fresh credential: "fg_" + 24 hex client_id and "fgs_" + 43 base64url secret. */
+static void
+app_credential(char *client_id, size_t idlen, char *secret, size_t secretlen)
+{
+	uint8_t rnd[APP_SECRET_BYTES];
+
+	randombytes_buf(rnd, 12);
+	memcpy(client_id, "fg_", 3);
+	sodium_bin2hex(client_id + 3, idlen - 3, rnd, 12);
+	randombytes_buf(rnd, sizeof(rnd));
+	memcpy(secret, "fgs_", 4);
+	sodium_bin2base64(secret + 4, secretlen - 4, rnd, sizeof(rnd),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(rnd, sizeof(rnd));
+}
+
+/* Insert the registration row. */
+static int
+app_insert(json_t *req, const struct policy_app *pa, int64_t conn_id, const char *client_id,
+    const uint8_t hash[32])
+{
+	sqlite3_stmt	*st = store_prepare(SQL_INSERT);
+	int		 r;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, json_string_value(json_object_get(req, "name")), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, pa->flow, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, pa->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, conn_id);
+	sqlite3_bind_text(st, 7, pa->scopes, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 8, pa->internal);
+	sqlite3_bind_int(st, 9, pa->can_redirect);
+	sqlite3_bind_text(st, 10, pa->justification, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, store_now_ms());
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	return r;
+}
+
+/* Read the registration fields of an app.add request into pa; NULL or the problem. */
+static const char *
+app_parse(json_t *req, struct policy_app *pa, char *scopes, size_t scopeslen)
+{
+	json_t *internal = json_object_get(req, "internal");
+	json_t *redirect = json_object_get(req, "can_redirect");
+
+	memset(pa, 0, sizeof(*pa));
+	pa->flow = json_string_value(json_object_get(req, "flow"));
+	pa->kind = json_string_value(json_object_get(req, "kind"));
+	pa->justification = json_string_value(json_object_get(req, "justification"));
+	pa->internal = json_is_true(internal);
+	pa->can_redirect = redirect == NULL || json_is_true(redirect);
+	if (!verbs_valid_name(json_string_value(json_object_get(req, "name"))))
+		return "name must be 1-64 of a-z 0-9 - _, starting with a letter or digit";
+	if (strcmp(pa->kind, "backend") != 0 && strcmp(pa->kind, "user_facing") != 0)
+		return "kind must be backend or user_facing";
+	if (scope_normalize(json_string_value(json_object_get(req, "scopes")), scopes,
+	    scopeslen) == -1)
+		return "scopes are malformed";
+	pa->scopes = scopes;
+	return NULL;
+}
+
+/* Record a registration refused by the policy or by validation. */
+static void
+app_refused(const struct fg_reqctx *ctx, json_t *req, const char *code, const char *why,
+    const char *rule)
+{
+	char			 actor[96];
+	struct audit_rec	 rec = { actor, "app.add", json_string_value(json_object_get(req,
+				    "name")), json_string_value(json_object_get(req, "connection")),
+				    json_string_value(json_object_get(req, "scopes")), "refused",
+				    why, NULL };
+	json_t			*reply;
+
+	server_actor(ctx, actor, sizeof(actor));
+	audit_append(&rec);
+	reply = json_pack("{sbssss}", "ok", 0, "error", code, "message", why);
+	if (rule != NULL)
+		json_object_set_new(reply, "rule", json_string(rule));
+	server_reply(ctx, reply);
+}
+
+/* Store the app and its audit record in one transaction. */
+static int
+app_commit(const struct fg_reqctx *ctx, json_t *req, const struct policy_app *pa,
+    int64_t conn_id, const char *client_id, const uint8_t hash[32])
+{
+	char			 actor[96], detail[160];
+	struct audit_rec	 rec = { actor, "app.add", json_string_value(json_object_get(req,
+				    "name")), json_string_value(json_object_get(req, "connection")),
+				    pa->scopes, "ok", detail, NULL };
+
+	server_actor(ctx, actor, sizeof(actor));
+	snprintf(detail, sizeof(detail), "flow=%s kind=%s client_id=%s", pa->flow, pa->kind,
+	    client_id);
+	if (audit_flush() == -1 || store_begin() == -1 ||
+	    app_insert(req, pa, conn_id, client_id, hash) == -1 || audit_append(&rec) == -1 ||
+	    audit_write_pending() == -1 || store_commit() == -1) {
+		store_rollback();
+		audit_abort();
+		return -1;
+	}
+	audit_committed();
+	return 0;
+}
+
+/* "app.add": name, flow, connection, scopes, kind, internal?, can_redirect?, justification? */
+void
+app_verb_add(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct policy_app	 pa;
+	struct conn_rec		 c;
+	sqlite3_stmt		*st;
+	const char		*why, *rule;
+	char			 scopes[FG_SCOPES_MAX], client_id[64], secret[80];
+	uint8_t			 hash[32];
+	int			 exists = 0;
+
+	if ((why = app_parse(req, &pa, scopes, sizeof(scopes))) != NULL) {
+		app_refused(ctx, req, "bad_request", why, NULL);
+		return;
+	}
+	if (connection_get(json_string_value(json_object_get(req, "connection")), &c) == -1) {
+		app_refused(ctx, req, "not_found", "no such connection", NULL);
+		return;
+	}
+	if ((why = policy_check_app(&pa, &rule)) != NULL) {
+		app_refused(ctx, req, "policy", why, rule);
+		return;
+	}
+	if ((st = store_prepare(SQL_BY_NAME)) != NULL) {
+		sqlite3_bind_text(st, 1, json_string_value(json_object_get(req, "name")), -1,
+		    SQLITE_STATIC);
+		exists = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_reset(st);
+	}
+	if (exists) {
+		app_refused(ctx, req, "conflict", "an app with this name exists", NULL);
+		return;
+	}
+	app_credential(client_id, sizeof(client_id), secret, sizeof(secret));
+	seal_app_hash(secret, strlen(secret), hash);
+	if (app_commit(ctx, req, &pa, c.id, client_id, hash) == -1) {
+		server_reply_error(ctx, "server_error", "the app could not be stored");
+		sodium_memzero(secret, sizeof(secret));
+		return;
+	}
+	server_reply(ctx, json_pack("{sbssssssssss}", "ok", 1, "name",
+	    json_string_value(json_object_get(req, "name")), "client_id", client_id,
+	    "client_secret", secret, "flow", pa.flow, "scopes", pa.scopes));
+	sodium_memzero(secret, sizeof(secret));
+}
+
+static const char SQL_LIST[] =
+    "SELECT a.name, a.client_id, a.flow, a.kind, c.name, a.scopes, a.internal, "
+    "a.can_redirect, a.justification, a.created_at, a.revoked_at, "
+    "(SELECT count(*) FROM audit u WHERE u.app = a.name AND u.event = 'token.issue'), "
+    "(SELECT max(ts) FROM audit u WHERE u.app = a.name AND u.event = 'token.issue') "
+    "FROM apps a JOIN connections c ON c.id = a.connection_id "
+    "WHERE ?1 IS NULL OR a.name = ?1 ORDER BY a.name";
+
+/* One app as JSON; the credential's secret is not stored, so it cannot be shown. */
+static json_t *
+app_json(sqlite3_stmt *st)
+{
+	static const char	*names[] = { "name", "client_id", "flow", "kind", "connection",
+				    "scopes" };
+	json_t			*o = json_object();
+	int			 i;
+
+	for (i = 0; i < 6; i++)
+		json_object_set_new(o, names[i], json_string((const char *)sqlite3_column_text(st,
+		    i)));
+	json_object_set_new(o, "internal", json_boolean(sqlite3_column_int(st, 6)));
+	json_object_set_new(o, "can_redirect", json_boolean(sqlite3_column_int(st, 7)));
+	if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+		json_object_set_new(o, "justification",
+		    json_string((const char *)sqlite3_column_text(st, 8)));
+	json_object_set_new(o, "created_at", json_integer(sqlite3_column_int64(st, 9)));
+	json_object_set_new(o, "revoked_at", sqlite3_column_type(st, 10) == SQLITE_NULL ?
+	    json_null() : json_integer(sqlite3_column_int64(st, 10)));
+	json_object_set_new(o, "issued", json_integer(sqlite3_column_int64(st, 11)));
+	json_object_set_new(o, "last_used", sqlite3_column_type(st, 12) == SQLITE_NULL ?
+	    json_null() : json_integer(sqlite3_column_int64(st, 12)));
+	return o;
+}
+
+static json_t *
+app_select(const char *name)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_LIST);
+	json_t		*arr = json_array();
+
+	if (st == NULL)
+		return arr;
+	if (name != NULL)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, app_json(st));
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* "app.list" */
+void
+app_verb_list(const struct fg_reqctx *ctx, json_t *req)
+{
+	(void)req;
+	server_reply(ctx, json_pack("{sbso}", "ok", 1, "apps", app_select(NULL)));
+}
+
+/* "app.show": name */
+void
+app_verb_show(const struct fg_reqctx *ctx, json_t *req)
+{
+	json_t *arr = app_select(json_string_value(json_object_get(req, "name")));
+
+	if (json_array_size(arr) == 0) {
+		json_decref(arr);
+		server_reply_error(ctx, "not_found", "no such app");
+		return;
+	}
+	server_reply(ctx, json_pack("{sbsO}", "ok", 1, "app", json_array_get(arr, 0)));
+	json_decref(arr);
+}
+
+/* "app.revoke": name — its credential stops working at once. */
+void
+app_verb_revoke(const struct fg_reqctx *ctx, json_t *req)
+{
+	const char		*name = json_string_value(json_object_get(req, "name"));
+	char			 actor[96];
+	struct audit_rec	 rec = { actor, "app.revoke", name, NULL, NULL, "ok", NULL, NULL };
+	sqlite3_stmt		*st;
+	int			 changed = -1;
+
+	server_actor(ctx, actor, sizeof(actor));
+	if (audit_flush() == -1 || store_begin() == -1 || (st = store_prepare(SQL_REVOKE)) == NULL) {
+		store_rollback();
+		server_reply_error(ctx, "server_error", "database unavailable");
+		return;
+	}
+	sqlite3_bind_int64(st, 1, store_now_ms());
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		changed = sqlite3_changes(store_db());
+	sqlite3_reset(st);
+	if (changed != 1) {
+		store_rollback();
+		server_reply_error(ctx, "not_found", "no active app named %s", name);
+		return;
+	}
+	if (audit_append(&rec) == -1 || audit_write_pending() == -1 || store_commit() == -1) {
+		store_rollback();
+		audit_abort();
+		server_reply_error(ctx, "server_error", "could not revoke %s", name);
+		return;
+	}
+	audit_committed();
+	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", name));
+}

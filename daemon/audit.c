@@ -1,0 +1,377 @@
+/*
+ * The audit log: append-only rows, each carrying a keyed BLAKE2b over the previous hash and
+ * its own fields, and a MAC'd head so that edits, deletions and cut-off tails all show.  Token
+ * issuance appends in memory and the event loop commits once per turn; replies that depend on
+ * a record are only sent after that commit (fail-closed).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define AUDIT_HASHLEN	32
+#define AUDIT_BATCH_MAX	4096
+#define AUDIT_FIELDS	8
+
+struct audit_row {
+	int64_t	 seq;
+	int64_t	 ts;
+	char	*f[AUDIT_FIELDS];	/* actor event app connection scopes outcome detail fp */
+	uint8_t	 prev[AUDIT_HASHLEN];
+	uint8_t	 hash[AUDIT_HASHLEN];
+};
+
+static struct audit_row	 audit_batch[AUDIT_BATCH_MAX];
+static int		 audit_nbatch;
+static int64_t		 audit_head_seq, audit_done_seq;
+static uint8_t		 audit_head_hash[AUDIT_HASHLEN], audit_done_hash[AUDIT_HASHLEN];
+
+static const char SQL_HEAD[] = "SELECT seq, hash FROM audit_head WHERE id = 1";
+static const char SQL_INSERT[] =
+    "INSERT INTO audit (seq, ts, actor, event, app, connection, scopes, outcome, detail, "
+    "token_fp, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+static const char SQL_SET_HEAD[] =
+    "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac";
+
+/* Append a length-prefixed field (or the NULL marker) to a growing buffer. */
+static size_t
+audit_put(uint8_t *buf, size_t off, size_t cap, const char *s)
+{
+	uint32_t n = s ? (uint32_t)strlen(s) : 0xffffffffu;
+
+	if (off + 4 > cap)
+		return cap + 1;
+	buf[off] = n >> 24;
+	buf[off + 1] = n >> 16;
+	buf[off + 2] = n >> 8;
+	buf[off + 3] = n;
+	off += 4;
+	if (s == NULL)
+		return off;
+	if (off + n > cap)
+		return cap + 1;
+	memcpy(buf + off, s, n);
+	return off + n;
+}
+
+/* hash = MAC(prev || seq || ts || fields), one encoding shared by append and verify. */
+static int
+audit_hash(int64_t seq, int64_t ts, char *const f[AUDIT_FIELDS], const uint8_t prev[AUDIT_HASHLEN],
+    uint8_t out[AUDIT_HASHLEN])
+{
+	uint8_t	 buf[8192];
+	char	 num[48];
+	size_t	 off = AUDIT_HASHLEN;
+	int	 i;
+
+	memcpy(buf, prev, AUDIT_HASHLEN);
+	snprintf(num, sizeof(num), "%lld:%lld", (long long)seq, (long long)ts);
+	off = audit_put(buf, off, sizeof(buf), num);
+	for (i = 0; i < AUDIT_FIELDS && off <= sizeof(buf); i++)
+		off = audit_put(buf, off, sizeof(buf), f[i]);
+	if (off > sizeof(buf))
+		return -1;
+	seal_audit_mac(buf, off, out);
+	return 0;
+}
+
+/* The head's MAC: binds the newest seq to its hash so the tail cannot be cut silently. */
+static void
+audit_head_mac(int64_t seq, const uint8_t hash[AUDIT_HASHLEN], uint8_t out[AUDIT_HASHLEN])
+{
+	uint8_t buf[8 + AUDIT_HASHLEN + 5];
+
+	memcpy(buf, "head:", 5);
+	for (int i = 0; i < 8; i++)
+		buf[5 + i] = (uint8_t)((uint64_t)seq >> (56 - 8 * i));
+	memcpy(buf + 13, hash, AUDIT_HASHLEN);
+	seal_audit_mac(buf, sizeof(buf), out);
+}
+
+/* Load the chain's head from the database. */
+int
+audit_init(void)
+{
+	sqlite3_stmt *st = store_prepare(SQL_HEAD);
+
+	audit_head_seq = 0;
+	memset(audit_head_hash, 0, AUDIT_HASHLEN);
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == AUDIT_HASHLEN) {
+		audit_head_seq = sqlite3_column_int64(st, 0);
+		memcpy(audit_head_hash, sqlite3_column_blob(st, 1), AUDIT_HASHLEN);
+	}
+	sqlite3_reset(st);
+	audit_done_seq = audit_head_seq;
+	memcpy(audit_done_hash, audit_head_hash, AUDIT_HASHLEN);
+	return 0;
+}
+
+static char *
+audit_dup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void
+audit_row_free(struct audit_row *r)
+{
+	for (int i = 0; i < AUDIT_FIELDS; i++) {
+		free(r->f[i]);
+		r->f[i] = NULL;
+	}
+}
+
+/* Chain a record onto the in-memory head; it reaches the disk at the next flush. */
+int
+audit_append(const struct audit_rec *rec)
+{
+	struct audit_row	*r;
+	const char		*src[AUDIT_FIELDS] = { rec->actor, rec->event, rec->app,
+				    rec->connection, rec->scopes, rec->outcome, rec->detail,
+				    rec->token_fp };
+	int			 i;
+
+	if (audit_nbatch == AUDIT_BATCH_MAX && audit_flush() == -1)
+		return -1;
+	r = &audit_batch[audit_nbatch];
+	r->seq = audit_head_seq + 1;
+	r->ts = store_now_ms();
+	for (i = 0; i < AUDIT_FIELDS; i++) {
+		if ((r->f[i] = audit_dup(src[i])) == NULL && src[i] != NULL) {
+			audit_row_free(r);
+			return -1;
+		}
+	}
+	memcpy(r->prev, audit_head_hash, AUDIT_HASHLEN);
+	if (audit_hash(r->seq, r->ts, r->f, r->prev, r->hash) == -1) {
+		audit_row_free(r);
+		return -1;
+	}
+	audit_head_seq = r->seq;
+	memcpy(audit_head_hash, r->hash, AUDIT_HASHLEN);
+	audit_nbatch++;
+	return 0;
+}
+
+int
+audit_pending(void)
+{
+	return audit_nbatch;
+}
+
+/* Insert the batch and move the head, inside the caller's transaction. */
+int
+audit_write_pending(void)
+{
+	sqlite3_stmt	*st;
+	uint8_t		 mac[AUDIT_HASHLEN];
+	int		 i, j;
+
+	for (i = 0; i < audit_nbatch; i++) {
+		struct audit_row *r = &audit_batch[i];
+
+		if ((st = store_prepare(SQL_INSERT)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, r->seq);
+		sqlite3_bind_int64(st, 2, r->ts);
+		for (j = 0; j < AUDIT_FIELDS; j++)
+			sqlite3_bind_text(st, 3 + j, r->f[j], -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 11, r->prev, AUDIT_HASHLEN, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 12, r->hash, AUDIT_HASHLEN, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			fg_log_warn("audit insert failed: %s", sqlite3_errmsg(store_db()));
+			return -1;
+		}
+	}
+	if (audit_nbatch == 0 || (st = store_prepare(SQL_SET_HEAD)) == NULL)
+		return audit_nbatch == 0 ? 0 : -1;
+	audit_head_mac(audit_head_seq, audit_head_hash, mac);
+	sqlite3_bind_int64(st, 1, audit_head_seq);
+	sqlite3_bind_blob(st, 2, audit_head_hash, AUDIT_HASHLEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, mac, AUDIT_HASHLEN, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		fg_log_warn("audit head update failed: %s", sqlite3_errmsg(store_db()));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+audit_clear_batch(void)
+{
+	for (int i = 0; i < audit_nbatch; i++)
+		audit_row_free(&audit_batch[i]);
+	audit_nbatch = 0;
+}
+
+/* The batch is on disk: it is now the committed head. */
+void
+audit_committed(void)
+{
+	audit_clear_batch();
+	audit_done_seq = audit_head_seq;
+	memcpy(audit_done_hash, audit_head_hash, AUDIT_HASHLEN);
+}
+
+/* The batch did not reach the disk: forget it and go back to the committed head. */
+void
+audit_abort(void)
+{
+	audit_clear_batch();
+	audit_head_seq = audit_done_seq;
+	memcpy(audit_head_hash, audit_done_hash, AUDIT_HASHLEN);
+}
+
+/* Commit the pending batch in its own transaction; -1 (and nothing kept) on failure. */
+int
+audit_flush(void)
+{
+	if (audit_nbatch == 0)
+		return 0;
+	if (store_begin() == -1 || audit_write_pending() == -1 || store_commit() == -1) {
+		store_rollback();
+		fg_log_warn("audit: %d record(s) could not be written", audit_nbatch);
+		audit_abort();
+		return -1;
+	}
+	audit_committed();
+	return 0;
+}
+
+static const char SQL_ALL[] =
+    "SELECT seq, ts, actor, event, app, connection, scopes, outcome, detail, token_fp, "
+    "prev_hash, hash FROM audit ORDER BY seq";
+static const char SQL_HEAD_FULL[] = "SELECT seq, hash, mac FROM audit_head WHERE id = 1";
+
+/* Recompute one row's hash from its columns; 0 when it matches and chains onto prev. */
+static int
+audit_verify_row(sqlite3_stmt *st, int64_t want_seq, const uint8_t prev[AUDIT_HASHLEN],
+    uint8_t hash[AUDIT_HASHLEN], char *why, size_t whylen)
+{
+	char	*f[AUDIT_FIELDS];
+	uint8_t	 calc[AUDIT_HASHLEN];
+	int	 i, rc;
+
+	if (sqlite3_column_int64(st, 0) != want_seq) {
+		snprintf(why, whylen, "sequence gap: expected %lld, found %lld",
+		    (long long)want_seq, (long long)sqlite3_column_int64(st, 0));
+		return -1;
+	}
+	if (sqlite3_column_bytes(st, 10) != AUDIT_HASHLEN ||
+	    sqlite3_column_bytes(st, 11) != AUDIT_HASHLEN ||
+	    sodium_memcmp(sqlite3_column_blob(st, 10), prev, AUDIT_HASHLEN) != 0) {
+		snprintf(why, whylen, "previous-hash link broken");
+		return -1;
+	}
+	for (i = 0; i < AUDIT_FIELDS; i++)
+		f[i] = (char *)sqlite3_column_text(st, 2 + i);
+	rc = audit_hash(want_seq, sqlite3_column_int64(st, 1), f, prev, calc);
+	if (rc == -1 || sodium_memcmp(calc, sqlite3_column_blob(st, 11), AUDIT_HASHLEN) != 0) {
+		snprintf(why, whylen, "record contents do not match its hash");
+		return -1;
+	}
+	memcpy(hash, calc, AUDIT_HASHLEN);
+	return 0;
+}
+
+/* Check the head row against the last record. */
+static int
+audit_verify_head(int64_t seq, const uint8_t hash[AUDIT_HASHLEN], char *why, size_t whylen)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_HEAD_FULL);
+	uint8_t		 mac[AUDIT_HASHLEN];
+	int		 ok;
+
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW)
+		ok = seq == 0;
+	else {
+		audit_head_mac(sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1), mac);
+		ok = sqlite3_column_int64(st, 0) == seq &&
+		    sqlite3_column_bytes(st, 1) == AUDIT_HASHLEN &&
+		    sqlite3_column_bytes(st, 2) == AUDIT_HASHLEN &&
+		    sodium_memcmp(sqlite3_column_blob(st, 1), hash, AUDIT_HASHLEN) == 0 &&
+		    sodium_memcmp(sqlite3_column_blob(st, 2), mac, AUDIT_HASHLEN) == 0;
+	}
+	sqlite3_reset(st);
+	if (!ok)
+		snprintf(why, whylen, "chain head does not match the last record (records cut off?)");
+	return ok ? 0 : -1;
+}
+
+/* Walk the whole chain; 0 when intact, else -1 with the first bad seq and why. */
+int
+audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen)
+{
+	sqlite3_stmt	*st;
+	uint8_t		 prev[AUDIT_HASHLEN] = { 0 }, hash[AUDIT_HASHLEN];
+	int64_t		 seq = 0;
+	int		 r;
+
+	*count = 0;
+	*bad_seq = 0;
+	if (audit_flush() == -1 || (st = store_prepare(SQL_ALL)) == NULL) {
+		snprintf(why, whylen, "cannot read the audit table");
+		return -1;
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (audit_verify_row(st, seq + 1, prev, hash, why, whylen) == -1) {
+			*bad_seq = seq + 1;
+			sqlite3_reset(st);
+			return -1;
+		}
+		memcpy(prev, hash, AUDIT_HASHLEN);
+		seq++;
+	}
+	sqlite3_reset(st);
+	*count = seq;
+	if (r != SQLITE_DONE) {
+		snprintf(why, whylen, "cannot read the audit table: %s", sqlite3_errmsg(store_db()));
+		return -1;
+	}
+	if (audit_verify_head(seq, prev, why, whylen) == -1) {
+		*bad_seq = seq;
+		return -1;
+	}
+	return 0;
+}
+
+static const char SQL_TAIL[] =
+    "SELECT seq, ts, actor, event, app, connection, scopes, outcome, detail, token_fp "
+    "FROM (SELECT * FROM audit ORDER BY seq DESC LIMIT ?) ORDER BY seq";
+
+/* The newest n records, oldest first, as JSON objects. */
+json_t *
+audit_tail(int n)
+{
+	static const char	*names[AUDIT_FIELDS] = { "actor", "event", "app", "connection",
+				    "scopes", "outcome", "detail", "token_fp" };
+	sqlite3_stmt		*st;
+	json_t			*arr = json_array(), *o;
+	int			 i;
+
+	if (audit_flush() == -1 || (st = store_prepare(SQL_TAIL)) == NULL)
+		return arr;
+	sqlite3_bind_int(st, 1, n);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		o = json_pack("{sIsI}", "seq", (json_int_t)sqlite3_column_int64(st, 0),
+		    "ts", (json_int_t)sqlite3_column_int64(st, 1));
+		for (i = 0; i < AUDIT_FIELDS; i++)
+			if (sqlite3_column_type(st, 2 + i) != SQLITE_NULL)
+				json_object_set_new(o, names[i],
+				    json_string((const char *)sqlite3_column_text(st, 2 + i)));
+		json_array_append_new(arr, o);
+	}
+	sqlite3_reset(st);
+	return arr;
+}

@@ -1,0 +1,589 @@
+/*
+ * Connections: upstream credentials (environment, tenant, client_id, sealed secret).  A new or
+ * rotated secret is proven with a real token request before it is stored; rotation swaps it in
+ * one transaction and keeps the previous one sealed for a grace period.  No verb returns a
+ * secret.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+
+enum conn_op { CONN_ADD, CONN_ROTATE };
+
+/* An add or a rotation waiting for the upstream to accept its secret. */
+struct conn_pending {
+	enum conn_op		 op;
+	struct fg_reqctx	 ctx;
+	char			 actor[96];
+	char			 name[FG_NAME_MAX + 1];
+	char			 environment[33];
+	char			 tenant[FG_NAME_MAX + 1];
+	char			 client_id[257];
+	char			*token_url;
+	char			*api_base;
+	int64_t			 conn_id;
+	int64_t			 version;
+	long			 grace_s;
+	struct fg_secret	*secret;
+};
+
+static const char SQL_BY_NAME[] =
+    "SELECT id, name, environment, tenant, client_id, token_url, secret_version, stopped "
+    "FROM connections WHERE name = ?";
+static const char SQL_BY_ID[] =
+    "SELECT id, name, environment, tenant, client_id, token_url, secret_version, stopped "
+    "FROM connections WHERE id = ?";
+static const char SQL_SECRET[] =
+    "SELECT sealed FROM connection_secrets WHERE connection_id = ? AND version = ? "
+    "AND state = 'current'";
+static const char SQL_INSERT[] =
+    "INSERT INTO connections (name, environment, tenant, client_id, token_url, api_base, "
+    "secret_version, created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)";
+static const char SQL_INSERT_SECRET[] =
+    "INSERT INTO connection_secrets (connection_id, version, state, sealed, created_at) "
+    "VALUES (?, ?, 'current', ?, ?)";
+static const char SQL_DROP_PREVIOUS[] =
+    "DELETE FROM connection_secrets WHERE connection_id = ? AND state = 'previous'";
+static const char SQL_DEMOTE[] =
+    "UPDATE connection_secrets SET state = 'previous', retire_at = ? "
+    "WHERE connection_id = ? AND state = 'current'";
+static const char SQL_BUMP[] =
+    "UPDATE connections SET secret_version = ?, rotated_at = ? WHERE id = ?";
+
+/* The Corti token URL for an environment and tenant. */
+static void
+connection_default_token_url(char *out, size_t outlen, const char *env, const char *tenant)
+{
+	snprintf(out, outlen, "https://auth.%s.corti.app/realms/%s/protocol/openid-connect/token",
+	    env, tenant);
+}
+
+/* Fill out from a row of SQL_BY_NAME / SQL_BY_ID. */
+static void
+connection_row(sqlite3_stmt *st, struct conn_rec *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(st, 0);
+	snprintf(out->name, sizeof(out->name), "%s", sqlite3_column_text(st, 1));
+	snprintf(out->client_id, sizeof(out->client_id), "%s", sqlite3_column_text(st, 4));
+	if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+		snprintf(out->token_url, sizeof(out->token_url), "%s", sqlite3_column_text(st, 5));
+	else
+		connection_default_token_url(out->token_url, sizeof(out->token_url),
+		    (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 3));
+	out->secret_version = sqlite3_column_int64(st, 6);
+	out->stopped = sqlite3_column_int(st, 7);
+}
+
+static int
+connection_fetch(sqlite3_stmt *st, struct conn_rec *out)
+{
+	int r = -1;
+
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		connection_row(st, out);
+		r = 0;
+	}
+	if (st != NULL)
+		sqlite3_reset(st);
+	return r;
+}
+
+/* Look a connection up by name; -1 if there is none. */
+int
+connection_get(const char *name, struct conn_rec *out)
+{
+	sqlite3_stmt *st = store_prepare(SQL_BY_NAME);
+
+	if (st != NULL)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	return connection_fetch(st, out);
+}
+
+/* Look a connection up by id; -1 if there is none. */
+int
+connection_get_id(int64_t id, struct conn_rec *out)
+{
+	sqlite3_stmt *st = store_prepare(SQL_BY_ID);
+
+	if (st != NULL)
+		sqlite3_bind_int64(st, 1, id);
+	return connection_fetch(st, out);
+}
+
+/* Open the current secret into guarded memory; the caller frees it as soon as it can. */
+int
+connection_open_secret(const struct conn_rec *c, struct fg_secret **out)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_SECRET);
+	int		 r = -1;
+
+	*out = NULL;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, c->id);
+	sqlite3_bind_int64(st, 2, c->secret_version);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		r = seal_open(c->id, c->secret_version, sqlite3_column_blob(st, 0),
+		    (size_t)sqlite3_column_bytes(st, 0), out);
+	sqlite3_reset(st);
+	if (r == -1)
+		fg_log_warn("connection %s: sealed secret v%lld does not open", c->name,
+		    (long long)c->secret_version);
+	return r;
+}
+
+static void
+connection_pending_free(struct conn_pending *p)
+{
+	seal_secret_free(p->secret);
+	free(p->token_url);
+	free(p->api_base);
+	free(p);
+}
+
+/* Seal and insert the current secret of (conn_id, version). */
+static int
+connection_put_secret(int64_t conn_id, int64_t version, const struct fg_secret *secret)
+{
+	sqlite3_stmt	*st;
+	uint8_t		*sealed;
+	size_t		 sealedlen;
+	int		 r;
+
+	if (seal_secret(conn_id, version, secret, &sealed, &sealedlen) == -1 ||
+	    (st = store_prepare(SQL_INSERT_SECRET)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, conn_id);
+	sqlite3_bind_int64(st, 2, version);
+	sqlite3_bind_blob(st, 3, sealed, (int)sealedlen, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, store_now_ms());
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	free(sealed);
+	return r;
+}
+
+/* Run one statement bound to the given int64 values; 0 when it completed. */
+static int
+connection_exec(const char *sql, int n, const int64_t *v)
+{
+	sqlite3_stmt	*st = store_prepare(sql);
+	int		 i, r;
+
+	if (st == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		sqlite3_bind_int64(st, i + 1, v[i]);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	return r;
+}
+
+/* Insert the connection row and its first secret. */
+static int
+connection_insert(struct conn_pending *p)
+{
+	sqlite3_stmt *st = store_prepare(SQL_INSERT);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, p->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, p->environment, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, p->tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, p->client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, p->token_url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, p->api_base, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, store_now_ms());
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+	p->conn_id = sqlite3_last_insert_rowid(store_db());
+	return connection_put_secret(p->conn_id, 1, p->secret);
+}
+
+/* Swap the verified secret in: demote the current one, insert the new, bump the version. */
+static int
+connection_swap(struct conn_pending *p)
+{
+	struct conn_rec	c;
+	int64_t		now = store_now_ms();
+	int64_t		drop[] = { p->conn_id };
+	int64_t		demote[] = { now + (int64_t)p->grace_s * 1000, p->conn_id };
+	int64_t		bump[] = { p->version + 1, now, p->conn_id };
+
+	if (connection_get_id(p->conn_id, &c) == -1 || c.secret_version != p->version)
+		return -1;	/* removed or rotated meanwhile */
+	return connection_exec(SQL_DROP_PREVIOUS, 1, drop) == -1 ||
+	    connection_exec(SQL_DEMOTE, 2, demote) == -1 ||
+	    connection_put_secret(p->conn_id, p->version + 1, p->secret) == -1 ||
+	    connection_exec(SQL_BUMP, 3, bump) == -1 ? -1 : 0;
+}
+
+/* Apply an add or a rotation and its audit record in one transaction. */
+static int
+connection_commit(struct conn_pending *p)
+{
+	struct audit_rec rec = { p->actor, p->op == CONN_ADD ? "connection.add" :
+	    "connection.rotate", NULL, p->name, NULL, "ok", NULL, NULL };
+	char detail[64];
+
+	if (audit_flush() == -1 || store_begin() == -1)
+		return -1;
+	if (p->op == CONN_ROTATE)
+		snprintf(detail, sizeof(detail), "version=%lld grace_s=%ld",
+		    (long long)p->version + 1, p->grace_s);
+	else
+		snprintf(detail, sizeof(detail), "version=1");
+	rec.detail = detail;
+	if ((p->op == CONN_ADD ? connection_insert(p) : connection_swap(p)) == -1 ||
+	    audit_append(&rec) == -1 || audit_write_pending() == -1 || store_commit() == -1) {
+		store_rollback();
+		audit_abort();
+		return -1;
+	}
+	audit_committed();
+	return 0;
+}
+
+/* Record a refused add or rotation. */
+static void
+connection_refused(struct conn_pending *p, const char *why)
+{
+	struct audit_rec rec = { p->actor, p->op == CONN_ADD ? "connection.add" :
+	    "connection.rotate", NULL, p->name, NULL, "refused", why, NULL };
+
+	audit_append(&rec);
+}
+
+/* The upstream answered the verification request. */
+static void
+connection_verified(void *arg, struct upstream_token *t)
+{
+	struct conn_pending	*p = arg;
+	char			 why[300];
+
+	if (t->outcome != UPSTREAM_OK) {
+		snprintf(why, sizeof(why), "the upstream did not accept the secret: %s", t->message);
+		connection_refused(p, why);
+		server_reply_error(&p->ctx, "verification_failed", "%s", why);
+	} else if (connection_commit(p) == -1) {
+		connection_refused(p, "could not be stored");
+		server_reply_error(&p->ctx, "conflict", "connection %s changed meanwhile or could "
+		    "not be stored; nothing was changed", p->name);
+	} else {
+		if (p->op == CONN_ROTATE)
+			token_drop_connection(p->conn_id);
+		fg_log_info("connection %s: %s", p->name, p->op == CONN_ADD ? "added" :
+		    "secret rotated");
+		server_reply(&p->ctx, json_pack("{sbsssI}", "ok", 1, "name", p->name,
+		    "version", (json_int_t)(p->op == CONN_ADD ? 1 : p->version + 1)));
+	}
+	connection_pending_free(p);
+}
+
+/* Prove the secret with a token request for "openid", or store directly when told not to. */
+static void
+connection_verify(struct conn_pending *p, const char *url, int verify)
+{
+	if (!verify) {
+		struct upstream_token t = { .outcome = UPSTREAM_OK };
+
+		connection_verified(p, &t);
+		return;
+	}
+	if (upstream_request_token(url, p->client_id, p->secret, "openid", connection_verified,
+	    p) == -1) {
+		server_reply_error(&p->ctx, "temporarily_unavailable",
+		    "cannot start the verification request");
+		connection_pending_free(p);
+	}
+}
+
+/* True for an https URL without spaces or control characters. */
+static int
+connection_url_ok(const char *u)
+{
+	if (u == NULL)
+		return 1;
+	if (strncmp(u, "https://", 8) != 0 || strlen(u) <= 8)
+		return 0;
+	for (; *u; u++)
+		if ((unsigned char)*u <= 0x20 || *u == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* A pending operation with the caller's identity and a guarded copy of the secret. */
+static struct conn_pending *
+connection_pending(enum conn_op op, const struct fg_reqctx *ctx, json_t *req)
+{
+	struct conn_pending	*p;
+	json_t			*sec = json_object_get(req, "secret");
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->op = op;
+	p->ctx = *ctx;
+	server_actor(ctx, p->actor, sizeof(p->actor));
+	snprintf(p->name, sizeof(p->name), "%s", json_string_value(json_object_get(req, "name")));
+	p->secret = seal_secret_from(json_string_value(sec), json_string_length(sec));
+	if (p->secret == NULL) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* "connection.add": name, environment, tenant, client_id, secret, token_url?, api_base?, verify? */
+void
+connection_verb_add(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct conn_pending	*p;
+	struct conn_rec		 c;
+	const char		*tu = json_string_value(json_object_get(req, "token_url"));
+	const char		*ab = json_string_value(json_object_get(req, "api_base"));
+	json_t			*verify = json_object_get(req, "verify");
+	char			 url[2049];
+
+	if (!verbs_valid_name(json_string_value(json_object_get(req, "name"))) ||
+	    !verbs_valid_word(json_string_value(json_object_get(req, "environment")), 32) ||
+	    !verbs_valid_word(json_string_value(json_object_get(req, "tenant")), FG_NAME_MAX) ||
+	    !verbs_valid_printable(json_string_value(json_object_get(req, "client_id"))) ||
+	    !connection_url_ok(tu) || !connection_url_ok(ab)) {
+		server_reply_error(ctx, "bad_request", "name, environment, tenant, client_id or a "
+		    "URL is malformed (names: a-z 0-9 - _; URLs: https only)");
+		return;
+	}
+	if (connection_get(json_string_value(json_object_get(req, "name")), &c) == 0) {
+		server_reply_error(ctx, "conflict", "a connection named %s exists", c.name);
+		return;
+	}
+	if ((p = connection_pending(CONN_ADD, ctx, req)) == NULL) {
+		server_reply_error(ctx, "server_error", "out of memory");
+		return;
+	}
+	snprintf(p->environment, sizeof(p->environment), "%s",
+	    json_string_value(json_object_get(req, "environment")));
+	snprintf(p->tenant, sizeof(p->tenant), "%s",
+	    json_string_value(json_object_get(req, "tenant")));
+	snprintf(p->client_id, sizeof(p->client_id), "%s",
+	    json_string_value(json_object_get(req, "client_id")));
+	p->token_url = tu ? strdup(tu) : NULL;
+	p->api_base = ab ? strdup(ab) : NULL;
+	if (tu != NULL)
+		snprintf(url, sizeof(url), "%s", tu);
+	else
+		connection_default_token_url(url, sizeof(url), p->environment, p->tenant);
+	connection_verify(p, url, verify == NULL || json_is_true(verify));
+}
+
+/* "connection.rotate": name, secret, grace_s? — verified upstream before it becomes current. */
+void
+connection_verb_rotate(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct conn_pending	*p;
+	struct conn_rec		 c;
+	json_t			*grace = json_object_get(req, "grace_s");
+
+	if (connection_get(json_string_value(json_object_get(req, "name")), &c) == -1) {
+		server_reply_error(ctx, "not_found", "no such connection");
+		return;
+	}
+	if (grace != NULL && (json_integer_value(grace) < 0 ||
+	    json_integer_value(grace) > 90 * 86400)) {
+		server_reply_error(ctx, "bad_request", "grace_s must be 0..7776000");
+		return;
+	}
+	if ((p = connection_pending(CONN_ROTATE, ctx, req)) == NULL) {
+		server_reply_error(ctx, "server_error", "out of memory");
+		return;
+	}
+	p->conn_id = c.id;
+	p->version = c.secret_version;
+	p->grace_s = grace ? (long)json_integer_value(grace) : fg_cfg->grace_s;
+	snprintf(p->client_id, sizeof(p->client_id), "%s", c.client_id);
+	connection_verify(p, c.token_url, 1);
+}
+
+static const char SQL_LIST[] =
+    "SELECT c.name, c.environment, c.tenant, c.client_id, c.token_url, c.api_base, "
+    "c.secret_version, c.stopped, c.created_at, c.rotated_at, "
+    "(SELECT retire_at FROM connection_secrets s WHERE s.connection_id = c.id "
+    "AND s.state = 'previous'), "
+    "(SELECT count(*) FROM apps a WHERE a.connection_id = c.id AND a.revoked_at IS NULL) "
+    "FROM connections c WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.name";
+
+/* One connection as JSON: everything about it except the secret. */
+static json_t *
+connection_json(sqlite3_stmt *st)
+{
+	static const char	*names[] = { "name", "environment", "tenant", "client_id",
+				    "token_url", "api_base" };
+	char			 url[2049];
+	json_t			*o = json_object();
+	int			 i;
+
+	for (i = 0; i < 6; i++)
+		if (sqlite3_column_type(st, i) != SQLITE_NULL)
+			json_object_set_new(o, names[i],
+			    json_string((const char *)sqlite3_column_text(st, i)));
+	if (sqlite3_column_type(st, 4) == SQLITE_NULL) {
+		connection_default_token_url(url, sizeof(url), (const char *)sqlite3_column_text(st,
+		    1), (const char *)sqlite3_column_text(st, 2));
+		json_object_set_new(o, "token_url", json_string(url));
+	}
+	if (sqlite3_column_type(st, 5) == SQLITE_NULL) {
+		snprintf(url, sizeof(url), "https://api.%s.corti.app/v2",
+		    sqlite3_column_text(st, 1));
+		json_object_set_new(o, "api_base", json_string(url));
+	}
+	json_object_set_new(o, "secret_version", json_integer(sqlite3_column_int64(st, 6)));
+	json_object_set_new(o, "stopped", json_boolean(sqlite3_column_int(st, 7)));
+	json_object_set_new(o, "created_at", json_integer(sqlite3_column_int64(st, 8)));
+	json_object_set_new(o, "rotated_at", sqlite3_column_type(st, 9) == SQLITE_NULL ?
+	    json_null() : json_integer(sqlite3_column_int64(st, 9)));
+	json_object_set_new(o, "previous_retires_at", sqlite3_column_type(st, 10) ==
+	    SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(st, 10)));
+	json_object_set_new(o, "apps", json_integer(sqlite3_column_int64(st, 11)));
+	return o;
+}
+
+/* Rows of SQL_LIST for name (or all when NULL). */
+static json_t *
+connection_select(const char *name)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_LIST);
+	json_t		*arr = json_array();
+
+	if (st == NULL)
+		return arr;
+	if (name != NULL)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, connection_json(st));
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* "connection.list" */
+void
+connection_verb_list(const struct fg_reqctx *ctx, json_t *req)
+{
+	(void)req;
+	server_reply(ctx, json_pack("{sbso}", "ok", 1, "connections", connection_select(NULL)));
+}
+
+/* "connection.show": name */
+void
+connection_verb_show(const struct fg_reqctx *ctx, json_t *req)
+{
+	json_t *arr = connection_select(json_string_value(json_object_get(req, "name")));
+
+	if (json_array_size(arr) == 0) {
+		json_decref(arr);
+		server_reply_error(ctx, "not_found", "no such connection");
+		return;
+	}
+	server_reply(ctx, json_pack("{sbsO}", "ok", 1, "connection", json_array_get(arr, 0)));
+	json_decref(arr);
+}
+
+static const char SQL_ACTIVE_APPS[] =
+    "SELECT count(*) FROM apps WHERE connection_id = ? AND revoked_at IS NULL";
+static const char SQL_DEL_APPS[] = "DELETE FROM apps WHERE connection_id = ?";
+static const char SQL_DEL_SECRETS[] = "DELETE FROM connection_secrets WHERE connection_id = ?";
+static const char SQL_DEL[] = "DELETE FROM connections WHERE id = ?";
+
+/* "connection.remove": name — refused while active apps use it; sealed secrets are erased. */
+void
+connection_verb_remove(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct conn_rec		 c;
+	struct audit_rec	 rec = { NULL, "connection.remove", NULL, NULL, NULL, "ok", NULL,
+				    NULL };
+	sqlite3_stmt		*st;
+	char			 actor[96];
+	int64_t			 active = -1;
+
+	if (connection_get(json_string_value(json_object_get(req, "name")), &c) == -1) {
+		server_reply_error(ctx, "not_found", "no such connection");
+		return;
+	}
+	if ((st = store_prepare(SQL_ACTIVE_APPS)) != NULL) {
+		sqlite3_bind_int64(st, 1, c.id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			active = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	if (active != 0) {
+		server_reply_error(ctx, "conflict", "connection %s is used by %lld active app(s); "
+		    "revoke them first", c.name, (long long)active);
+		return;
+	}
+	server_actor(ctx, actor, sizeof(actor));
+	rec.actor = actor;
+	rec.connection = c.name;
+	if (audit_flush() == -1 || store_begin() == -1 ||
+	    connection_exec(SQL_DEL_APPS, 1, &c.id) == -1 ||
+	    connection_exec(SQL_DEL_SECRETS, 1, &c.id) == -1 ||
+	    connection_exec(SQL_DEL, 1, &c.id) == -1 || audit_append(&rec) == -1 ||
+	    audit_write_pending() == -1 || store_commit() == -1) {
+		store_rollback();
+		audit_abort();
+		server_reply_error(ctx, "server_error", "could not remove connection %s", c.name);
+		return;
+	}
+	audit_committed();
+	token_drop_connection(c.id);
+	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", c.name));
+}
+
+static const char SQL_DUE[] =
+    "SELECT c.name, s.connection_id, s.version FROM connection_secrets s "
+    "JOIN connections c ON c.id = s.connection_id "
+    "WHERE s.state = 'previous' AND s.retire_at <= ? LIMIT 1";
+static const char SQL_RETIRE[] =
+    "DELETE FROM connection_secrets WHERE connection_id = ? AND version = ?";
+
+/* Erase previous secrets whose grace period has ended, one audited transaction each. */
+void
+connection_sweep(void)
+{
+	struct audit_rec	 rec = { "daemon", "connection.secret_retired", NULL, NULL, NULL,
+				    "ok", NULL, NULL };
+	sqlite3_stmt		*st;
+	char			 name[FG_NAME_MAX + 1], detail[32];
+	int64_t			 key[2];
+
+	while ((st = store_prepare(SQL_DUE)) != NULL) {
+		sqlite3_bind_int64(st, 1, store_now_ms());
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return;
+		}
+		snprintf(name, sizeof(name), "%s", sqlite3_column_text(st, 0));
+		key[0] = sqlite3_column_int64(st, 1);
+		key[1] = sqlite3_column_int64(st, 2);
+		sqlite3_reset(st);
+		snprintf(detail, sizeof(detail), "version=%lld", (long long)key[1]);
+		rec.connection = name;
+		rec.detail = detail;
+		if (audit_flush() == -1 || store_begin() == -1 ||
+		    connection_exec(SQL_RETIRE, 2, key) == -1 || audit_append(&rec) == -1 ||
+		    audit_write_pending() == -1 || store_commit() == -1) {
+			store_rollback();
+			audit_abort();
+			return;
+		}
+		audit_committed();
+	}
+}

@@ -1,0 +1,231 @@
+/*
+ * flowgated: the secret-holding daemon.  Shared types and each module's entry points; a module's
+ * functions carry its file's name as prefix (config_*, seal_*, store_*, ...).
+ */
+#ifndef FG_DAEMON_H
+#define FG_DAEMON_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#define FG_VERSION_STRING	"flowgate 0.1.0"
+#define FG_MAX_PEERS		16
+#define FG_NAME_MAX		64
+#define FG_SCOPES_MAX		256	/* canonical scope string, bytes */
+#define FG_SCOPE_TOKENS_MAX	16
+#define FG_TOKEN_MAX		16384	/* longest access token accepted from upstream */
+#define FG_SECRET_MAX		512	/* longest connection secret */
+#define FG_FP_LEN		40	/* "sha256:" + 32 hex + NUL */
+
+/* config.c */
+struct fg_config {
+	char	*socket;
+	char	*socket_group;
+	char	*database;
+	char	*key_file;
+	char	*user;
+	uid_t	 web_uids[FG_MAX_PEERS];
+	size_t	 n_web;
+	uid_t	 admin_uids[FG_MAX_PEERS];
+	size_t	 n_admin;
+	char	*ca_file;
+	long	 connect_timeout_ms;
+	long	 timeout_ms;
+	long	 refresh_ahead_s;
+	long	 grace_s;
+	int	 audit_sync_full;
+};
+int	 config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen);
+void	 config_free(struct fg_config *cfg);
+
+/* privsep.c */
+int	 privsep_check_secret_file(const char *path, const char *what, char *err, size_t errlen);
+void	 privsep_no_core(void);
+void	 privsep_undumpable(void);
+int	 privsep_drop(const char *user, char *err, size_t errlen);
+
+/* seal.c: the master key, its per-purpose subkeys and guarded plaintext buffers */
+struct fg_secret {
+	char	*buf;		/* sodium_malloc'd, NUL-terminated */
+	size_t	 len;
+};
+int	 seal_init(const char *key_file, char *err, size_t errlen);
+int	 seal_init_key(const uint8_t *key, size_t keylen);
+void	 seal_shutdown(void);
+int	 seal_create_keyfile(const char *path, char *err, size_t errlen);
+int	 seal_secret(int64_t row, int64_t version, const struct fg_secret *pt, uint8_t **out,
+	     size_t *outlen);
+int	 seal_open(int64_t row, int64_t version, const uint8_t *in, size_t inlen,
+	     struct fg_secret **out);
+struct fg_secret *seal_secret_new(size_t len);
+struct fg_secret *seal_secret_from(const char *s, size_t len);
+void	 seal_secret_free(struct fg_secret *s);
+void	 seal_app_hash(const char *secret, size_t len, uint8_t out[32]);
+void	 seal_audit_mac(const uint8_t *data, size_t len, uint8_t out[32]);
+void	 seal_fingerprint(const char *token, size_t len, char out[FG_FP_LEN]);
+
+/* store.c: the one SQLite handle; the only module that knows file-level details */
+int	 store_open(const char *path, int sync_full, char *err, size_t errlen);
+int	 store_create(const char *path, char *err, size_t errlen);
+void	 store_close(void);
+sqlite3	*store_db(void);
+sqlite3_stmt *store_prepare(const char *sql);
+int	 store_begin(void);
+int	 store_commit(void);
+void	 store_rollback(void);
+int	 store_writable(void);
+int64_t	 store_now_ms(void);
+
+/* scope.c: scope strings, canonical form "openid a b" sorted and de-duplicated */
+int	 scope_normalize(const char *in, char *out, size_t outlen);
+int	 scope_subset(const char *a, const char *b, char *missing, size_t missinglen);
+int	 scope_contains(const char *set, const char *token);
+
+/* policy.c: the decision table of schema/policy.json, compiled in */
+struct policy_app {
+	const char	*flow;
+	const char	*kind;
+	const char	*scopes;	/* canonical */
+	int		 internal;
+	int		 can_redirect;
+	const char	*justification;
+};
+int		 policy_init(char *err, size_t errlen);
+const char	*policy_check_app(const struct policy_app *app, const char **rule);
+const char	*policy_grant(const char *flow);
+int		 policy_scope_limited(const char *scope);
+const char	*policy_recommend(json_t *answers, const char **kind);
+json_t		*policy_document(void);
+
+/* audit.c: append-only, keyed hash chain; batched per event-loop turn */
+struct audit_rec {
+	const char	*actor;
+	const char	*event;
+	const char	*app;
+	const char	*connection;
+	const char	*scopes;
+	const char	*outcome;
+	const char	*detail;
+	const char	*token_fp;
+};
+int	 audit_init(void);
+int	 audit_append(const struct audit_rec *rec);
+int	 audit_write_pending(void);
+void	 audit_committed(void);
+void	 audit_abort(void);
+int	 audit_flush(void);
+int	 audit_pending(void);
+int	 audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen);
+json_t	*audit_tail(int n);
+
+/* upstream.c: libcurl multi, token requests to Keycloak-style token endpoints */
+enum upstream_outcome {
+	UPSTREAM_OK,
+	UPSTREAM_REFUSED,	/* 4xx with an OAuth2 error */
+	UPSTREAM_UNAVAILABLE,	/* transport error, timeout, 5xx */
+	UPSTREAM_BAD_RESPONSE	/* garbage, missing fields, broader scope */
+};
+struct upstream_token {
+	enum upstream_outcome	 outcome;
+	long			 http_status;
+	char			 error[64];	/* OAuth2 error code from upstream, if any */
+	char			 message[256];
+	struct fg_secret	*access_token;
+	long			 expires_in;
+	char			 scope[FG_SCOPES_MAX];
+};
+typedef void (*upstream_cb)(void *arg, struct upstream_token *result);
+int	 upstream_init(const struct fg_config *cfg);
+void	 upstream_shutdown(void);
+int	 upstream_request_token(const char *url, const char *client_id,
+	     const struct fg_secret *secret, const char *scope, upstream_cb cb, void *arg);
+int	 upstream_wait(void *pfds, unsigned int nfds, int timeout_ms);
+void	 upstream_run(void);
+json_t	*upstream_health(void);
+json_t	*upstream_stats(void);
+
+/* connection.c: upstream credentials; the secret is sealed, never returned */
+struct conn_rec {
+	int64_t	 id;
+	char	 name[FG_NAME_MAX + 1];
+	char	 token_url[2049];
+	int64_t	 secret_version;
+	char	 client_id[257];
+	int	 stopped;
+};
+int	 connection_get(const char *name, struct conn_rec *out);
+int	 connection_get_id(int64_t id, struct conn_rec *out);
+int	 connection_open_secret(const struct conn_rec *c, struct fg_secret **out);
+void	 connection_sweep(void);
+
+/* app.c: registered apps and their broker-issued credentials */
+struct app_rec {
+	int64_t	 id;
+	char	 name[FG_NAME_MAX + 1];
+	char	 client_id[64];
+	char	 flow[32];
+	char	 kind[16];
+	char	 scopes[FG_SCOPES_MAX];
+	int64_t	 connection_id;
+	char	 connection[FG_NAME_MAX + 1];
+	int	 connection_stopped;
+	int	 revoked;
+};
+int	 app_authenticate(const char *client_id, const char *secret, struct app_rec *out);
+int	 app_count(void);
+
+/* server.c: the event loop, peers and the reply queue */
+enum peer_class { PEER_WEB = 1, PEER_ADMIN = 2 };
+struct fg_reqctx {
+	uint32_t	slot;
+	uint32_t	gen;
+	uint32_t	id;
+	int		peer;
+	uid_t		uid;
+	pid_t		pid;
+};
+int	 server_listen(const struct fg_config *cfg, char *err, size_t errlen);
+int	 server_loop(const struct fg_config *cfg);
+void	 server_reply(const struct fg_reqctx *ctx, json_t *reply);
+void	 server_reply_audited(const struct fg_reqctx *ctx, json_t *reply);
+void	 server_reply_error(const struct fg_reqctx *ctx, const char *code, const char *fmt, ...)
+	     __attribute__((format(printf, 3, 4)));
+json_t	*server_stats(void);
+void	 server_actor(const struct fg_reqctx *ctx, char *out, size_t outlen);
+
+/* token.c: the token cache and issuance */
+void	 token_handle(const struct fg_reqctx *ctx, json_t *req);
+void	 token_drop_connection(int64_t conn_id);
+void	 token_refresh_due(void);
+json_t	*token_stats(void);
+void	 token_shutdown(void);
+
+/* verbs.c: the dispatch table and the shared field validators */
+void	 verbs_dispatch(const struct fg_reqctx *ctx, json_t *req);
+int	 verbs_valid_name(const char *s);
+int	 verbs_valid_word(const char *s, size_t max);
+int	 verbs_valid_printable(const char *s);
+
+/* verbs implemented by their modules, called through the table */
+void	 connection_verb_add(const struct fg_reqctx *, json_t *);
+void	 connection_verb_list(const struct fg_reqctx *, json_t *);
+void	 connection_verb_show(const struct fg_reqctx *, json_t *);
+void	 connection_verb_rotate(const struct fg_reqctx *, json_t *);
+void	 connection_verb_remove(const struct fg_reqctx *, json_t *);
+void	 app_verb_add(const struct fg_reqctx *, json_t *);
+void	 app_verb_list(const struct fg_reqctx *, json_t *);
+void	 app_verb_show(const struct fg_reqctx *, json_t *);
+void	 app_verb_revoke(const struct fg_reqctx *, json_t *);
+
+/* globals set once at start */
+extern const struct fg_config	*fg_cfg;
+extern const char *const	 fg_schema_migrations[];
+extern const char		 fg_policy_json[];
+
+#endif

@@ -1,0 +1,481 @@
+/*
+ * flowgatectl: the command line for admins and security staff.  Everything but init goes
+ * through the daemon's socket as a local ADMIN peer; secrets come from stdin or a file, never
+ * from argv (which every user can read in ps).
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <malloc.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "client.h"
+#include "daemon.h"
+#include "fg-protocol.h"
+#include "log.h"
+
+#define CTL_EXIT_REFUSED	1
+#define CTL_EXIT_USAGE		2
+#define CTL_EXIT_UNREACHABLE	3
+
+const struct fg_config *fg_cfg;
+
+static struct fg_config	 ctl_cfg;
+static int		 ctl_json;
+static const char	*ctl_secret_file;
+
+static void
+ctl_json_free(void *p)
+{
+	if (p != NULL) {
+		sodium_memzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+static void __attribute__((noreturn))
+ctl_usage(const char *why)
+{
+	if (why != NULL)
+		fprintf(stderr, "flowgatectl: %s\n", why);
+	fprintf(stderr,
+	    "usage: flowgatectl [-c CONFIG] [--json] COMMAND ...\n"
+	    "  init\n"
+	    "  status\n"
+	    "  connection add NAME --environment ENV --tenant T --client-id ID\n"
+	    "                 [--token-url URL] [--api-base URL] [--no-verify] [--secret-file F]\n"
+	    "  connection list | show NAME | remove NAME\n"
+	    "  connection rotate NAME [--grace SECONDS] [--secret-file F]\n"
+	    "  app add NAME --flow FLOW --connection CONN --scopes \"S ...\" --kind backend|user_facing\n"
+	    "          [--internal] [--no-redirect] [--justification TEXT]\n"
+	    "  app list | show NAME | revoke NAME\n"
+	    "  audit tail [-n N] | verify\n"
+	    "secrets are read from stdin (or --secret-file), never from the command line\n");
+	exit(CTL_EXIT_USAGE);
+}
+
+/* Strip a trailing newline (and CR) that a pipe or a file adds. */
+static void
+ctl_chomp(struct fg_secret *s)
+{
+	while (s->len > 0 && (s->buf[s->len - 1] == '\n' || s->buf[s->len - 1] == '\r'))
+		s->buf[--s->len] = '\0';
+}
+
+/* Read a secret from --secret-file or stdin (without echo on a terminal) into guarded memory. */
+static struct fg_secret *
+ctl_read_secret(void)
+{
+	struct fg_secret	*s;
+	struct termios		 old, quiet;
+	int			 fd = STDIN_FILENO, tty = 0;
+	ssize_t			 n;
+
+	if (ctl_secret_file != NULL && (fd = open(ctl_secret_file, O_RDONLY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "flowgatectl: %s: %s\n", ctl_secret_file, strerror(errno));
+		exit(CTL_EXIT_USAGE);
+	}
+	if (ctl_secret_file == NULL && isatty(fd) && tcgetattr(fd, &old) == 0) {
+		tty = 1;
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fd, TCSAFLUSH, &quiet);
+		fprintf(stderr, "secret: ");
+	}
+	if ((s = seal_secret_new(FG_SECRET_MAX + 2)) == NULL)
+		fg_fatal("out of guarded memory");
+	s->len = 0;
+	while (s->len < FG_SECRET_MAX + 2 &&
+	    (n = read(fd, s->buf + s->len, FG_SECRET_MAX + 2 - s->len)) > 0) {
+		s->len += (size_t)n;
+		if (tty && s->buf[s->len - 1] == '\n')
+			break;
+	}
+	if (tty) {
+		tcsetattr(fd, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	ctl_chomp(s);
+	if (s->len == 0 || s->len > FG_SECRET_MAX || memchr(s->buf, '\0', s->len) != NULL) {
+		seal_secret_free(s);
+		fprintf(stderr, "flowgatectl: the secret must be 1..%d bytes of text\n",
+		    FG_SECRET_MAX);
+		exit(CTL_EXIT_USAGE);
+	}
+	return s;
+}
+
+/* Send one request to the daemon; exits 3 when it cannot be reached. */
+static json_t *
+ctl_call(json_t *req)
+{
+	json_t	*reply;
+	int	 fd, r;
+
+	if ((fd = fg_client_connect(ctl_cfg.socket)) == -1) {
+		fprintf(stderr, "flowgatectl: cannot reach the daemon at %s: %s\n", ctl_cfg.socket,
+		    strerror(errno));
+		exit(CTL_EXIT_UNREACHABLE);
+	}
+	r = fg_client_call(fd, 1, req, &reply, 60000);
+	close(fd);
+	json_decref(req);
+	if (r != 0) {
+		fprintf(stderr, "flowgatectl: no answer from the daemon (%s)\n",
+		    r == -1 ? strerror(errno) : fg_frame_strerror(r));
+		exit(CTL_EXIT_UNREACHABLE);
+	}
+	return reply;
+}
+
+/* Print a refusal and return the exit status for it. */
+static int
+ctl_refused(json_t *reply)
+{
+	if (ctl_json) {
+		char *s = json_dumps(reply, JSON_COMPACT);
+
+		printf("%s\n", s);
+		free(s);
+	} else
+		fprintf(stderr, "flowgatectl: %s: %s\n",
+		    json_string_value(json_object_get(reply, "error")),
+		    json_string_value(json_object_get(reply, "message")));
+	json_decref(reply);
+	return CTL_EXIT_REFUSED;
+}
+
+/* Print a value the way a person reads it. */
+static void
+ctl_print_value(json_t *v)
+{
+	char *s;
+
+	if (json_is_string(v))
+		printf("%s", json_string_value(v));
+	else if (json_is_null(v) || v == NULL)
+		printf("-");
+	else {
+		s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		printf("%s", s);
+		free(s);
+	}
+}
+
+/* key: value lines for an object. */
+static void
+ctl_print_object(json_t *o)
+{
+	const char	*k;
+	json_t		*v;
+
+	json_object_foreach(o, k, v) {
+		printf("%-20s ", k);
+		ctl_print_value(v);
+		printf("\n");
+	}
+}
+
+/* One line per object with the named columns. */
+static void
+ctl_print_rows(json_t *arr, const char *const *cols)
+{
+	size_t	 i, c;
+	json_t	*o;
+
+	json_array_foreach(arr, i, o) {
+		for (c = 0; cols[c] != NULL; c++) {
+			printf(c ? "  " : "");
+			ctl_print_value(json_object_get(o, cols[c]));
+		}
+		printf("\n");
+	}
+}
+
+/* Print a successful reply (JSON, or readable); 0. */
+static int
+ctl_done(json_t *reply, const char *key, const char *const *cols)
+{
+	char *s;
+
+	if (!json_is_true(json_object_get(reply, "ok")))
+		return ctl_refused(reply);
+	if (ctl_json) {
+		s = json_dumps(reply, JSON_COMPACT);
+		printf("%s\n", s);
+		free(s);
+	} else if (key != NULL && cols != NULL)
+		ctl_print_rows(json_object_get(reply, key), cols);
+	else if (key != NULL)
+		ctl_print_object(json_object_get(reply, key));
+	else {
+		json_object_del(reply, "ok");
+		ctl_print_object(reply);
+	}
+	json_decref(reply);
+	return 0;
+}
+
+/* Create a directory for the daemon's files if it is missing, owned by its user. */
+static void
+ctl_mkdir_for(const char *path, const struct passwd *pw)
+{
+	char	*copy = strdup(path), *dir;
+
+	if (copy == NULL)
+		fg_fatal("out of memory");
+	dir = dirname(copy);
+	if (mkdir(dir, 0700) == 0 && pw != NULL && chown(dir, pw->pw_uid, pw->pw_gid) == -1)
+		fg_fatal("chown %s: %s", dir, strerror(errno));
+	free(copy);
+}
+
+/* init: a new master key and a new database, owned by the daemon's user. */
+static int
+ctl_init(void)
+{
+	struct passwd	*pw = NULL;
+	char		 err[512];
+
+	if (geteuid() == 0 && ctl_cfg.user != NULL && (pw = getpwnam(ctl_cfg.user)) == NULL)
+		fg_fatal("unknown user %s", ctl_cfg.user);
+	ctl_mkdir_for(ctl_cfg.key_file, pw);
+	ctl_mkdir_for(ctl_cfg.database, pw);
+	if (seal_create_keyfile(ctl_cfg.key_file, err, sizeof(err)) == -1)
+		fg_fatal("%s (refusing to replace an existing key)", err);
+	if (pw != NULL && chown(ctl_cfg.key_file, pw->pw_uid, pw->pw_gid) == -1)
+		fg_fatal("chown %s: %s", ctl_cfg.key_file, strerror(errno));
+	printf("created key file %s\n", ctl_cfg.key_file);
+	if (pw != NULL && privsep_drop(ctl_cfg.user, err, sizeof(err)) == -1)
+		fg_fatal("%s", err);
+	if (store_create(ctl_cfg.database, err, sizeof(err)) == -1)
+		fg_fatal("%s", err);
+	store_close();
+	printf("created database %s\n", ctl_cfg.database);
+	return 0;
+}
+
+/* Parse --long options of a subcommand into req. */
+struct ctl_opt {
+	const char	*flag;
+	const char	*field;		/* NULL: handled by the caller */
+	int		 kind;		/* 0 string, 1 integer, 2 sets true, 3 sets false */
+};
+
+static void
+ctl_options(int argc, char **argv, const struct ctl_opt *opts, json_t *req)
+{
+	const struct ctl_opt	*o;
+	char			*end;
+	long			 v;
+	int			 i;
+
+	for (i = 0; i < argc; i++) {
+		for (o = opts; o->flag != NULL && strcmp(o->flag, argv[i]) != 0; o++)
+			;
+		if (o->flag == NULL)
+			ctl_usage("unknown option");
+		if (strcmp(o->flag, "--secret-file") == 0 && i + 1 < argc) {
+			ctl_secret_file = argv[++i];
+			continue;
+		}
+		if (o->kind >= 2) {
+			json_object_set_new(req, o->field, json_boolean(o->kind == 2));
+			continue;
+		}
+		if (i + 1 >= argc)
+			ctl_usage("option needs a value");
+		if (o->kind == 0) {
+			json_object_set_new(req, o->field, json_string(argv[++i]));
+			continue;
+		}
+		v = strtol(argv[++i], &end, 10);
+		if (*end != '\0' || end == argv[i])
+			ctl_usage("option needs a number");
+		json_object_set_new(req, o->field, json_integer(v));
+	}
+}
+
+/* Attach a secret read from stdin or --secret-file to req. */
+static void
+ctl_attach_secret(json_t *req)
+{
+	struct fg_secret *s = ctl_read_secret();
+
+	json_object_set_new(req, "secret", json_stringn(s->buf, s->len));
+	seal_secret_free(s);
+}
+
+static int
+ctl_connection(int argc, char **argv)
+{
+	static const struct ctl_opt add_opts[] = {
+		{ "--environment", "environment", 0 }, { "--tenant", "tenant", 0 },
+		{ "--client-id", "client_id", 0 }, { "--token-url", "token_url", 0 },
+		{ "--api-base", "api_base", 0 }, { "--no-verify", "verify", 3 },
+		{ "--secret-file", NULL, 0 }, { NULL, NULL, 0 } };
+	static const struct ctl_opt rot_opts[] = {
+		{ "--grace", "grace_s", 1 }, { "--secret-file", NULL, 0 }, { NULL, NULL, 0 } };
+	static const char *const cols[] = { "name", "environment", "tenant", "client_id",
+	    "secret_version", "apps", NULL };
+	json_t *req;
+
+	if (argc < 1)
+		ctl_usage("connection: which command?");
+	if (strcmp(argv[0], "list") == 0 && argc == 1)
+		return ctl_done(ctl_call(json_pack("{ss}", "verb", "connection.list")),
+		    "connections", cols);
+	if (argc < 2)
+		ctl_usage("connection: name missing");
+	req = json_pack("{ssss}", "verb", "", "name", argv[1]);
+	if (strcmp(argv[0], "show") == 0 && argc == 2) {
+		json_object_set_new(req, "verb", json_string("connection.show"));
+		return ctl_done(ctl_call(req), "connection", NULL);
+	}
+	if (strcmp(argv[0], "remove") == 0 && argc == 2) {
+		json_object_set_new(req, "verb", json_string("connection.remove"));
+		return ctl_done(ctl_call(req), NULL, NULL);
+	}
+	if (strcmp(argv[0], "add") == 0) {
+		json_object_set_new(req, "verb", json_string("connection.add"));
+		ctl_options(argc - 2, argv + 2, add_opts, req);
+	} else if (strcmp(argv[0], "rotate") == 0) {
+		json_object_set_new(req, "verb", json_string("connection.rotate"));
+		ctl_options(argc - 2, argv + 2, rot_opts, req);
+	} else
+		ctl_usage("connection: unknown command");
+	ctl_attach_secret(req);
+	return ctl_done(ctl_call(req), NULL, NULL);
+}
+
+static int
+ctl_app(int argc, char **argv)
+{
+	static const struct ctl_opt add_opts[] = {
+		{ "--flow", "flow", 0 }, { "--connection", "connection", 0 },
+		{ "--scopes", "scopes", 0 }, { "--kind", "kind", 0 },
+		{ "--internal", "internal", 2 }, { "--no-redirect", "can_redirect", 3 },
+		{ "--justification", "justification", 0 }, { NULL, NULL, 0 } };
+	static const char *const cols[] = { "name", "client_id", "flow", "kind", "connection",
+	    "scopes", "issued", "revoked_at", NULL };
+	json_t *req, *reply;
+
+	if (argc < 1)
+		ctl_usage("app: which command?");
+	if (strcmp(argv[0], "list") == 0 && argc == 1)
+		return ctl_done(ctl_call(json_pack("{ss}", "verb", "app.list")), "apps", cols);
+	if (argc < 2)
+		ctl_usage("app: name missing");
+	req = json_pack("{ssss}", "verb", "", "name", argv[1]);
+	if (strcmp(argv[0], "show") == 0 && argc == 2) {
+		json_object_set_new(req, "verb", json_string("app.show"));
+		return ctl_done(ctl_call(req), "app", NULL);
+	}
+	if (strcmp(argv[0], "revoke") == 0 && argc == 2) {
+		json_object_set_new(req, "verb", json_string("app.revoke"));
+		return ctl_done(ctl_call(req), NULL, NULL);
+	}
+	if (strcmp(argv[0], "add") != 0)
+		ctl_usage("app: unknown command");
+	json_object_set_new(req, "verb", json_string("app.add"));
+	ctl_options(argc - 2, argv + 2, add_opts, req);
+	reply = ctl_call(req);
+	if (!ctl_json && json_is_true(json_object_get(reply, "ok")))
+		fprintf(stderr, "the client_secret is shown once: store it now\n");
+	return ctl_done(reply, NULL, NULL);
+}
+
+static int
+ctl_audit(int argc, char **argv)
+{
+	static const char *const cols[] = { "seq", "ts", "actor", "event", "app", "connection",
+	    "scopes", "outcome", "detail", "token_fp", NULL };
+	json_t	*reply;
+	long	 n = 20;
+
+	if (argc >= 1 && strcmp(argv[0], "tail") == 0) {
+		if (argc == 3 && strcmp(argv[1], "-n") == 0)
+			n = strtol(argv[2], NULL, 10);
+		else if (argc != 1)
+			ctl_usage("audit tail [-n N]");
+		return ctl_done(ctl_call(json_pack("{sssi}", "verb", "audit.tail", "n", (int)n)),
+		    "records", cols);
+	}
+	if (argc != 1 || strcmp(argv[0], "verify") != 0)
+		ctl_usage("audit: tail or verify");
+	reply = ctl_call(json_pack("{ss}", "verb", "audit.verify"));
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		if (!ctl_json)
+			fprintf(stderr, "audit chain BROKEN at record %lld: %s\n",
+			    (long long)json_integer_value(json_object_get(reply, "bad_seq")),
+			    json_string_value(json_object_get(reply, "message")));
+		return ctl_json ? ctl_refused(reply) : (json_decref(reply), CTL_EXIT_REFUSED);
+	}
+	if (!ctl_json) {
+		printf("audit chain ok: %lld records\n",
+		    (long long)json_integer_value(json_object_get(reply, "records")));
+		json_decref(reply);
+		return 0;
+	}
+	return ctl_done(reply, NULL, NULL);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "config", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 } };
+	const char	*path = getenv("FLOWGATE_CONFIG");
+	char		 err[512];
+	int		 ch;
+
+	privsep_no_core();
+	fg_log_init("flowgatectl");
+	json_set_alloc_funcs(malloc, ctl_json_free);
+	if (sodium_init() < 0)
+		fg_fatal("cannot initialise libsodium");
+	while ((ch = getopt_long(argc, argv, "+c:j", longopts, NULL)) != -1) {
+		if (ch == 'c')
+			path = optarg;
+		else if (ch == 'j')
+			ctl_json = 1;
+		else
+			ctl_usage(NULL);
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		ctl_usage(NULL);
+	if (config_load(path ? path : "/etc/flowgate/flowgated.conf", &ctl_cfg, err,
+	    sizeof(err)) == -1)
+		fg_fatal("%s", err);
+	fg_cfg = &ctl_cfg;
+	if (strcmp(argv[0], "init") == 0 && argc == 1)
+		return ctl_init();
+	if (strcmp(argv[0], "status") == 0 && argc == 1)
+		return ctl_done(ctl_call(json_pack("{ss}", "verb", "status")), NULL, NULL);
+	if (strcmp(argv[0], "connection") == 0)
+		return ctl_connection(argc - 1, argv + 1);
+	if (strcmp(argv[0], "app") == 0)
+		return ctl_app(argc - 1, argv + 1);
+	if (strcmp(argv[0], "audit") == 0)
+		return ctl_audit(argc - 1, argv + 1);
+	ctl_usage("unknown command");
+}

@@ -1,0 +1,264 @@
+/*
+ * The master key and what is derived from it.  Each purpose gets its own subkey (crypto_kdf);
+ * connection secrets are sealed with XChaCha20-Poly1305 whose associated data names the row
+ * and version, so a ciphertext moved to another row or version does not open.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "daemon.h"
+
+#define SEAL_KEYLEN	crypto_kdf_KEYBYTES
+#define SEAL_NONCELEN	crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define SEAL_TAGLEN	crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+enum { SUB_SECRET, SUB_APPCRED, SUB_AUDIT, SUB_SESSION, SUB_COUNT };
+
+static const struct {
+	uint64_t	id;
+	const char	ctx[crypto_kdf_CONTEXTBYTES + 1];
+} seal_purposes[SUB_COUNT] = {
+	{ 1, "fgsecret" },
+	{ 2, "fgappcrd" },
+	{ 3, "fgaudit_" },
+	{ 4, "fgsessn_" },
+};
+
+/* All subkeys live in one guarded, read-only region; the master key itself is not kept. */
+static uint8_t *seal_keys;
+
+static uint8_t *
+seal_subkey(int which)
+{
+	return seal_keys + (size_t)which * SEAL_KEYLEN;
+}
+
+/* Derive every subkey from key and forget key. */
+int
+seal_init_key(const uint8_t *key, size_t keylen)
+{
+	int i;
+
+	if (keylen != SEAL_KEYLEN || sodium_init() < 0)
+		return -1;
+	seal_shutdown();
+	if ((seal_keys = sodium_malloc((size_t)SUB_COUNT * SEAL_KEYLEN)) == NULL)
+		return -1;
+	for (i = 0; i < SUB_COUNT; i++)
+		crypto_kdf_derive_from_key(seal_subkey(i), SEAL_KEYLEN, seal_purposes[i].id,
+		    seal_purposes[i].ctx, key);
+	sodium_mprotect_readonly(seal_keys);
+	return 0;
+}
+
+/* Read the master key file after checking that only we can read it. */
+int
+seal_init(const char *key_file, char *err, size_t errlen)
+{
+	uint8_t	*key;
+	ssize_t	 n;
+	char	 extra;
+	int	 fd, rc = -1;
+
+	if (privsep_check_secret_file(key_file, "key file", err, errlen) == -1)
+		return -1;
+	if ((fd = open(key_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		snprintf(err, errlen, "key file %s: %s", key_file, strerror(errno));
+		return -1;
+	}
+	if ((key = sodium_malloc(SEAL_KEYLEN)) == NULL) {
+		close(fd);
+		snprintf(err, errlen, "out of guarded memory");
+		return -1;
+	}
+	n = read(fd, key, SEAL_KEYLEN);
+	if (n != SEAL_KEYLEN || read(fd, &extra, 1) != 0)
+		snprintf(err, errlen, "key file %s: must hold exactly %d bytes", key_file,
+		    SEAL_KEYLEN);
+	else if (seal_init_key(key, SEAL_KEYLEN) == -1)
+		snprintf(err, errlen, "cannot initialise libsodium");
+	else
+		rc = 0;
+	sodium_free(key);
+	close(fd);
+	return rc;
+}
+
+/* Forget every subkey. */
+void
+seal_shutdown(void)
+{
+	if (seal_keys != NULL) {
+		sodium_free(seal_keys);
+		seal_keys = NULL;
+	}
+}
+
+/* Create a new random master key file, never overwriting one. */
+int
+seal_create_keyfile(const char *path, char *err, size_t errlen)
+{
+	uint8_t	key[SEAL_KEYLEN];
+	int	fd, rc = 0;
+
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "cannot initialise libsodium");
+		return -1;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1) {
+		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	crypto_kdf_keygen(key);
+	if (write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) || fsync(fd) == -1) {
+		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	sodium_memzero(key, sizeof(key));
+	if (close(fd) == -1 && rc == 0) {
+		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	if (rc == -1)
+		unlink(path);
+	return rc;
+}
+
+/* The associated data that binds a sealed secret to its row and version. */
+static size_t
+seal_ad(int64_t row, int64_t version, char *ad, size_t adlen)
+{
+	int n;
+
+	n = snprintf(ad, adlen, "flowgate:connection-secret:v1:%lld:%lld", (long long)row,
+	    (long long)version);
+	return n > 0 && (size_t)n < adlen ? (size_t)n : 0;
+}
+
+/* Seal pt for (row, version); *out is nonce || ciphertext || tag, malloc'd. */
+int
+seal_secret(int64_t row, int64_t version, const struct fg_secret *pt, uint8_t **out,
+    size_t *outlen)
+{
+	char			ad[96];
+	size_t			adl;
+	unsigned long long	clen;
+	uint8_t			*p;
+
+	if (seal_keys == NULL || (adl = seal_ad(row, version, ad, sizeof(ad))) == 0)
+		return -1;
+	if ((p = malloc(SEAL_NONCELEN + pt->len + SEAL_TAGLEN)) == NULL)
+		return -1;
+	randombytes_buf(p, SEAL_NONCELEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(p + SEAL_NONCELEN, &clen,
+	    (const uint8_t *)pt->buf, pt->len, (const uint8_t *)ad, adl, NULL, p,
+	    seal_subkey(SUB_SECRET));
+	*out = p;
+	*outlen = SEAL_NONCELEN + (size_t)clen;
+	return 0;
+}
+
+/* Open a sealed secret of (row, version) into guarded memory; -1 if anything differs. */
+int
+seal_open(int64_t row, int64_t version, const uint8_t *in, size_t inlen, struct fg_secret **out)
+{
+	char			 ad[96];
+	size_t			 adl;
+	unsigned long long	 mlen;
+	struct fg_secret	*s;
+
+	*out = NULL;
+	if (seal_keys == NULL || inlen < SEAL_NONCELEN + SEAL_TAGLEN ||
+	    inlen - SEAL_NONCELEN - SEAL_TAGLEN > FG_SECRET_MAX)
+		return -1;
+	if ((adl = seal_ad(row, version, ad, sizeof(ad))) == 0)
+		return -1;
+	if ((s = seal_secret_new(inlen - SEAL_NONCELEN - SEAL_TAGLEN)) == NULL)
+		return -1;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt((uint8_t *)s->buf, &mlen, NULL,
+	    in + SEAL_NONCELEN, inlen - SEAL_NONCELEN, (const uint8_t *)ad, adl, in,
+	    seal_subkey(SUB_SECRET)) != 0) {
+		seal_secret_free(s);
+		return -1;
+	}
+	s->len = (size_t)mlen;
+	s->buf[s->len] = '\0';
+	*out = s;
+	return 0;
+}
+
+/* A guarded buffer for len bytes of secret plus a NUL. */
+struct fg_secret *
+seal_secret_new(size_t len)
+{
+	struct fg_secret *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if ((s->buf = sodium_malloc(len + 1)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	memset(s->buf, 0, len + 1);
+	s->len = len;
+	return s;
+}
+
+/* Copy len bytes of a secret into guarded memory. */
+struct fg_secret *
+seal_secret_from(const char *src, size_t len)
+{
+	struct fg_secret *s;
+
+	if ((s = seal_secret_new(len)) == NULL)
+		return NULL;
+	memcpy(s->buf, src, len);
+	return s;
+}
+
+/* Zero and release a secret (sodium_free zeroes before unmapping). */
+void
+seal_secret_free(struct fg_secret *s)
+{
+	if (s == NULL)
+		return;
+	sodium_free(s->buf);
+	free(s);
+}
+
+/* Keyed BLAKE2b of an app credential: what the database stores instead of the secret. */
+void
+seal_app_hash(const char *secret, size_t len, uint8_t out[32])
+{
+	crypto_generichash(out, 32, (const uint8_t *)secret, len, seal_subkey(SUB_APPCRED),
+	    SEAL_KEYLEN);
+}
+
+/* Keyed BLAKE2b for the audit chain: without the key nobody can re-chain edited records. */
+void
+seal_audit_mac(const uint8_t *data, size_t len, uint8_t out[32])
+{
+	crypto_generichash(out, 32, data, len, seal_subkey(SUB_AUDIT), SEAL_KEYLEN);
+}
+
+/* "sha256:" and the first 16 bytes of SHA-256(token) in hex: names a token, cannot replay it. */
+void
+seal_fingerprint(const char *token, size_t len, char out[FG_FP_LEN])
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, (const uint8_t *)token, len);
+	memcpy(out, "sha256:", 7);
+	sodium_bin2hex(out + 7, FG_FP_LEN - 7, h, 16);
+}

@@ -1,0 +1,572 @@
+/*
+ * The event loop: one Unix socket, peers checked with SO_PEERCRED on accept, frames read
+ * without blocking, upstream transfers driven by the same poll (curl_multi_poll with our fds as
+ * extra fds).  A bad frame closes that one connection.  Replies that depend on an audit record
+ * are held until the turn's audit batch is committed, and turned into errors if it is not.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include "daemon.h"
+#include "fg-protocol.h"
+#include "log.h"
+
+#define SERVER_CLIENTS_MAX	512
+#define SERVER_OUT_MAX		(4 * 1024 * 1024)	/* a peer that reads nothing is cut off */
+#define SERVER_IN_INITIAL	4096
+
+struct client {
+	int		 fd;
+	uid_t		 uid;
+	pid_t		 pid;
+	int		 peer;
+	uint32_t	 gen;
+	uint8_t		*in;
+	size_t		 inlen, incap;
+	uint8_t		*out;
+	size_t		 outlen, outcap, outoff;
+};
+
+struct held {
+	struct fg_reqctx	 ctx;
+	json_t			*reply;
+};
+
+static struct client		 server_clients[SERVER_CLIENTS_MAX];
+static struct held		*server_held;
+static size_t			 server_nheld, server_capheld;
+static int			 server_fd = -1;
+static const char		*server_path;
+static volatile sig_atomic_t	 server_quit;
+static struct {
+	uint64_t	accepted, peers_refused, frames_rejected, requests, audit_failures;
+} server_st;
+
+/* Create the socket under a tight umask, owned by the daemon's user and the web group. */
+int
+server_listen(const struct fg_config *cfg, char *err, size_t errlen)
+{
+	struct sockaddr_un	sun;
+	struct stat		st;
+	struct passwd		*pw = NULL;
+	struct group		*gr = NULL;
+	mode_t			old;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(cfg->socket) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "socket path too long: %s", cfg->socket);
+		return -1;
+	}
+	strcpy(sun.sun_path, cfg->socket);
+	if (lstat(cfg->socket, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "%s exists and is not a socket", cfg->socket);
+			return -1;
+		}
+		unlink(cfg->socket);
+	}
+	if ((server_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	old = umask(0117);
+	if (bind(server_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(old);
+		snprintf(err, errlen, "bind %s: %s", cfg->socket, strerror(errno));
+		return -1;
+	}
+	umask(old);
+	if (cfg->user != NULL && (pw = getpwnam(cfg->user)) == NULL) {
+		snprintf(err, errlen, "unknown user %s", cfg->user);
+		return -1;
+	}
+	if (cfg->socket_group != NULL && (gr = getgrnam(cfg->socket_group)) == NULL) {
+		snprintf(err, errlen, "unknown group %s", cfg->socket_group);
+		return -1;
+	}
+	if (geteuid() == 0 && chown(cfg->socket, pw ? pw->pw_uid : 0, gr ? gr->gr_gid :
+	    (pw ? pw->pw_gid : 0)) == -1) {
+		snprintf(err, errlen, "chown %s: %s", cfg->socket, strerror(errno));
+		return -1;
+	}
+	if (listen(server_fd, 128) == -1) {
+		snprintf(err, errlen, "listen: %s", strerror(errno));
+		return -1;
+	}
+	server_path = cfg->socket;
+	for (int i = 0; i < SERVER_CLIENTS_MAX; i++)
+		server_clients[i].fd = -1;
+	return 0;
+}
+
+/* Which class a peer uid belongs to, or 0 when it may not talk to us at all. */
+static int
+server_peer_class(const struct fg_config *cfg, uid_t uid)
+{
+	size_t i;
+
+	if (uid == geteuid())
+		return PEER_ADMIN;
+	for (i = 0; i < cfg->n_admin; i++)
+		if (cfg->admin_uids[i] == uid)
+			return PEER_ADMIN;
+	for (i = 0; i < cfg->n_web; i++)
+		if (cfg->web_uids[i] == uid)
+			return PEER_WEB;
+	return 0;
+}
+
+/* Zero and free a client's buffers and close it; pending replies to it are dropped. */
+static void
+server_close(struct client *c)
+{
+	if (c->in != NULL) {
+		sodium_memzero(c->in, c->incap);
+		free(c->in);
+	}
+	if (c->out != NULL) {
+		sodium_memzero(c->out, c->outcap);
+		free(c->out);
+	}
+	close(c->fd);
+	c->fd = -1;
+	c->in = c->out = NULL;
+	c->inlen = c->incap = c->outlen = c->outcap = c->outoff = 0;
+	c->gen++;
+}
+
+/* Accept every pending connection, keeping only allowed peers. */
+static void
+server_accept(const struct fg_config *cfg)
+{
+	struct ucred	cred;
+	socklen_t	len;
+	int		fd, i, peer;
+
+	while ((fd = accept4(server_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+		len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+			close(fd);
+			continue;
+		}
+		if ((peer = server_peer_class(cfg, cred.uid)) == 0) {
+			server_st.peers_refused++;
+			fg_log_warn("refused peer uid=%u pid=%d: not on the allowlist",
+			    (unsigned)cred.uid, (int)cred.pid);
+			close(fd);
+			continue;
+		}
+		for (i = 0; i < SERVER_CLIENTS_MAX && server_clients[i].fd != -1; i++)
+			;
+		if (i == SERVER_CLIENTS_MAX) {
+			fg_log_warn("too many peers; refusing uid=%u pid=%d", (unsigned)cred.uid,
+			    (int)cred.pid);
+			close(fd);
+			continue;
+		}
+		server_clients[i].fd = fd;
+		server_clients[i].uid = cred.uid;
+		server_clients[i].pid = cred.pid;
+		server_clients[i].peer = peer;
+		server_st.accepted++;
+		fg_log_debug("peer uid=%u pid=%d connected", (unsigned)cred.uid, (int)cred.pid);
+	}
+}
+
+/* Send what is queued; on a fatal error close the client. */
+static void
+server_flush(struct client *c)
+{
+	ssize_t n;
+
+	while (c->outoff < c->outlen) {
+		n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->outoff += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		server_close(c);
+		return;
+	}
+	sodium_memzero(c->out, c->outlen);	/* replies carry tokens */
+	c->outoff = c->outlen = 0;
+}
+
+/* Queue an encoded frame for a client and try to send it at once. */
+static void
+server_queue(struct client *c, const uint8_t *frame, size_t len)
+{
+	uint8_t	*p;
+	size_t	 cap;
+
+	if (c->outlen + len > SERVER_OUT_MAX) {
+		fg_log_warn("peer uid=%u pid=%d reads nothing; closing", (unsigned)c->uid,
+		    (int)c->pid);
+		server_close(c);
+		return;
+	}
+	if (c->outlen + len > c->outcap) {
+		cap = c->outcap ? c->outcap : 4096;
+		while (cap < c->outlen + len)
+			cap *= 2;
+		if ((p = malloc(cap)) == NULL) {
+			server_close(c);
+			return;
+		}
+		if (c->out != NULL) {
+			memcpy(p, c->out, c->outlen);
+			sodium_memzero(c->out, c->outcap);
+			free(c->out);
+		}
+		c->out = p;
+		c->outcap = cap;
+	}
+	memcpy(c->out + c->outlen, frame, len);
+	c->outlen += len;
+	server_flush(c);
+}
+
+/* The client a request came from, if it is still the same connection. */
+static struct client *
+server_client(const struct fg_reqctx *ctx)
+{
+	struct client *c;
+
+	if (ctx->slot >= SERVER_CLIENTS_MAX)
+		return NULL;
+	c = &server_clients[ctx->slot];
+	return c->fd != -1 && c->gen == ctx->gen ? c : NULL;
+}
+
+/* Send a reply now (it is consumed). */
+void
+server_reply(const struct fg_reqctx *ctx, json_t *reply)
+{
+	struct client	*c = server_client(ctx);
+	uint8_t		*frame;
+	size_t		 len;
+
+	if (reply == NULL)
+		reply = json_pack("{sbssss}", "ok", 0, "error", "server_error", "message",
+		    "reply could not be built");
+	if (c != NULL && fg_frame_encode(FG_FRAME_REPLY, ctx->id, reply, &frame, &len) ==
+	    FG_FRAME_OK) {
+		server_queue(c, frame, len);
+		sodium_memzero(frame, len);
+		free(frame);
+	}
+	json_decref(reply);
+}
+
+/* Hold a reply until this turn's audit records are committed. */
+void
+server_reply_audited(const struct fg_reqctx *ctx, json_t *reply)
+{
+	struct held	*p;
+	size_t		 cap;
+
+	if (server_nheld == server_capheld) {
+		cap = server_capheld ? server_capheld * 2 : 64;
+		if ((p = realloc(server_held, cap * sizeof(*p))) == NULL) {
+			json_decref(reply);
+			server_reply_error(ctx, "server_error", "out of memory");
+			return;
+		}
+		server_held = p;
+		server_capheld = cap;
+	}
+	server_held[server_nheld].ctx = *ctx;
+	server_held[server_nheld].reply = reply;
+	server_nheld++;
+}
+
+/* An error reply: code for programs, message for people; 503s say when to retry. */
+void
+server_reply_error(const struct fg_reqctx *ctx, const char *code, const char *fmt, ...)
+{
+	char	 msg[512];
+	va_list	 ap;
+	json_t	*reply;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	reply = json_pack("{sbssss}", "ok", 0, "error", code, "message", msg);
+	if (reply != NULL && strcmp(code, "temporarily_unavailable") == 0)
+		json_object_set_new(reply, "retry_after", json_integer(5));
+	server_reply(ctx, reply);
+}
+
+/* Who a request acts as, for the audit log. */
+void
+server_actor(const struct fg_reqctx *ctx, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s:uid=%u", ctx->peer == PEER_ADMIN ? "local" : "web",
+	    (unsigned)ctx->uid);
+}
+
+/* Decode and dispatch every complete frame in the input buffer; -1 closes the client. */
+static int
+server_frames(struct client *c, uint32_t slot)
+{
+	struct fg_frame_hdr	 hdr;
+	struct fg_reqctx	 ctx;
+	json_t			*body;
+	size_t			 used, off = 0;
+	int			 r;
+
+	while (off < c->inlen) {
+		r = fg_frame_decode(c->in + off, c->inlen - off, FG_FRAME_REQUEST, &hdr, &body,
+		    &used);
+		if (r == FG_FRAME_SHORT)
+			break;
+		if (r != FG_FRAME_OK) {
+			server_st.frames_rejected++;
+			fg_log_warn("peer uid=%u pid=%d sent a bad frame (%s); closing",
+			    (unsigned)c->uid, (int)c->pid, fg_frame_strerror(r));
+			return -1;
+		}
+		ctx = (struct fg_reqctx){ slot, c->gen, hdr.id, c->peer, c->uid, c->pid };
+		server_st.requests++;
+		verbs_dispatch(&ctx, body);
+		json_decref(body);
+		off += used;
+		if (c->fd == -1 || c->gen != ctx.gen)
+			return 0;	/* closed while answering */
+	}
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->inlen - off);
+		sodium_memzero(c->in + c->inlen - off, off);
+		c->inlen -= off;
+	}
+	return 0;
+}
+
+/* Make room for the frame being read; the header's length was checked against the cap. */
+static int
+server_grow_in(struct client *c)
+{
+	struct fg_frame_hdr	 hdr;
+	size_t			 need = SERVER_IN_INITIAL;
+	uint8_t			*p;
+
+	if (fg_frame_hdr_decode(c->in, c->inlen, &hdr) == FG_FRAME_OK)
+		need = FG_FRAME_HDR_LEN + hdr.len;
+	if (c->inlen < need && need <= c->incap)
+		return 0;
+	if (need <= c->incap)
+		need = c->incap * 2;
+	if (need > FG_FRAME_HDR_LEN + FG_FRAME_MAX)
+		need = FG_FRAME_HDR_LEN + FG_FRAME_MAX;
+	if (need <= c->incap || (p = malloc(need)) == NULL)
+		return -1;
+	if (c->in != NULL) {
+		memcpy(p, c->in, c->inlen);
+		sodium_memzero(c->in, c->incap);
+		free(c->in);
+	}
+	c->in = p;
+	c->incap = need;
+	return 0;
+}
+
+/* Read what the client sent and handle it. */
+static void
+server_read(struct client *c, uint32_t slot)
+{
+	struct fg_frame_hdr	hdr;
+	ssize_t			n;
+	int			r;
+
+	for (;;) {
+		if (c->inlen == c->incap && server_grow_in(c) == -1) {
+			server_close(c);
+			return;
+		}
+		n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			server_close(c);
+			return;
+		}
+		c->inlen += (size_t)n;
+		/* reject a bad header as soon as it is complete, before buffering its body */
+		r = fg_frame_hdr_decode(c->in, c->inlen, &hdr);
+		if ((r < 0 && r != FG_FRAME_SHORT) || server_frames(c, slot) == -1) {
+			if (r < 0) {
+				server_st.frames_rejected++;
+				fg_log_warn("peer uid=%u pid=%d sent a bad frame (%s); closing",
+				    (unsigned)c->uid, (int)c->pid, fg_frame_strerror(r));
+			}
+			server_close(c);
+			return;
+		}
+		if (c->fd == -1)
+			return;
+	}
+}
+
+/* Commit the turn's audit records, then release or replace the replies that waited. */
+static void
+server_end_turn(void)
+{
+	size_t	i;
+	int	ok;
+
+	if (server_nheld == 0 && audit_pending() == 0)
+		return;
+	ok = audit_flush() == 0;
+	if (!ok)
+		server_st.audit_failures++;
+	for (i = 0; i < server_nheld; i++) {
+		if (ok) {
+			server_reply(&server_held[i].ctx, server_held[i].reply);
+			continue;
+		}
+		json_decref(server_held[i].reply);
+		server_reply_error(&server_held[i].ctx, "server_error",
+		    "the audit record could not be written; no token was issued");
+	}
+	server_nheld = 0;
+}
+
+static void
+server_signal(int sig)
+{
+	(void)sig;
+	server_quit = 1;
+}
+
+/* SIGTERM and SIGINT end the loop; no SA_RESTART so a blocking poll returns. */
+static void
+server_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = server_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Periodic work: refresh tokens ahead of expiry, retire old secrets. */
+static void
+server_timers(time_t *last_refresh, time_t *last_sweep)
+{
+	time_t now = time(NULL);
+
+	if (now != *last_refresh) {
+		*last_refresh = now;
+		token_refresh_due();
+	}
+	if (now - *last_sweep >= 60) {
+		*last_sweep = now;
+		connection_sweep();
+	}
+}
+
+/* One poll over the listening socket, every peer and every upstream transfer. */
+static void
+server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot_of)
+{
+	unsigned int	n = 0, i;
+
+	wfd[n].fd = server_fd;
+	wfd[n].events = CURL_WAIT_POLLIN;
+	wfd[n++].revents = 0;
+	for (i = 0; i < SERVER_CLIENTS_MAX; i++) {
+		if (server_clients[i].fd == -1)
+			continue;
+		wfd[n].fd = server_clients[i].fd;
+		wfd[n].events = CURL_WAIT_POLLIN |
+		    (server_clients[i].outlen > server_clients[i].outoff ? CURL_WAIT_POLLOUT : 0);
+		wfd[n].revents = 0;
+		slot_of[n++] = i;
+	}
+	if (upstream_wait(wfd, n, 1000) == -1 && errno != EINTR)
+		fg_log_warn("poll failed: %s", strerror(errno));
+	for (i = 1; i < n; i++) {
+		struct client *c = &server_clients[slot_of[i]];
+
+		if (c->fd == -1)
+			continue;
+		if (wfd[i].revents & CURL_WAIT_POLLOUT)
+			server_flush(c);
+		if (c->fd != -1 && (wfd[i].revents & ~CURL_WAIT_POLLOUT))
+			server_read(c, slot_of[i]);
+	}
+	if (wfd[0].revents)
+		server_accept(cfg);
+	upstream_run();
+	server_end_turn();
+}
+
+/* Serve until SIGTERM; then finish cleanly: audit committed, secrets zeroed. */
+int
+server_loop(const struct fg_config *cfg)
+{
+	static struct curl_waitfd	wfd[SERVER_CLIENTS_MAX + 1];
+	static uint32_t			slot_of[SERVER_CLIENTS_MAX + 1];
+	time_t				last_refresh = 0, last_sweep = time(NULL);
+	int				i;
+
+	server_signals();
+	fg_log_info("ready, listening on %s", server_path);
+	while (!server_quit) {
+		server_turn(cfg, wfd, slot_of);
+		server_timers(&last_refresh, &last_sweep);
+	}
+	fg_log_info("shutting down");
+	close(server_fd);
+	unlink(server_path);
+	upstream_shutdown();
+	server_end_turn();
+	for (i = 0; i < SERVER_CLIENTS_MAX; i++)
+		if (server_clients[i].fd != -1)
+			server_close(&server_clients[i]);
+	free(server_held);
+	token_shutdown();
+	return 0;
+}
+
+/* Counters for /metrics. */
+json_t *
+server_stats(void)
+{
+	int i, active = 0;
+
+	for (i = 0; i < SERVER_CLIENTS_MAX; i++)
+		active += server_clients[i].fd != -1;
+	return json_pack("{sIsIsIsIsIsi}", "peers_accepted", (json_int_t)server_st.accepted,
+	    "peers_refused", (json_int_t)server_st.peers_refused, "frames_rejected",
+	    (json_int_t)server_st.frames_rejected, "requests", (json_int_t)server_st.requests,
+	    "audit_failures", (json_int_t)server_st.audit_failures, "peers_active", active);
+}

@@ -1,0 +1,234 @@
+/*
+ * The one SQLite handle.  Everything that knows about files, pragmas and migrations is here,
+ * so moving the registry to another store (SPEC §7) means replacing this module's callers' SQL
+ * and nothing else.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define STORE_STMTS_MAX	64
+
+static sqlite3	*store_handle;
+static struct {
+	const char	*sql;
+	sqlite3_stmt	*stmt;
+} store_stmts[STORE_STMTS_MAX];
+
+sqlite3 *
+store_db(void)
+{
+	return store_handle;
+}
+
+/* Wall-clock milliseconds, for timestamps in rows. */
+int64_t
+store_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Apply every embedded migration newer than the database's user_version. */
+static int
+store_migrate(char *err, size_t errlen)
+{
+	sqlite3_stmt	*st;
+	char		*msg = NULL, sql[64];
+	int		 have, want, i;
+
+	if (sqlite3_prepare_v2(store_handle, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(store_handle));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	have = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	for (want = 0; fg_schema_migrations[want] != NULL; want++)
+		;
+	if (have > want) {
+		snprintf(err, errlen, "database schema version %d is newer than this flowgate (%d)",
+		    have, want);
+		return -1;
+	}
+	for (i = have; i < want; i++) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", i + 1);
+		if (sqlite3_exec(store_handle, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(store_handle, fg_schema_migrations[i], NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(store_handle, sql, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(store_handle, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+			snprintf(err, errlen, "migration %d failed: %s", i + 1, msg ? msg : "?");
+			sqlite3_free(msg);
+			sqlite3_exec(store_handle, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+		fg_log_info("database migrated to schema version %d", i + 1);
+	}
+	return 0;
+}
+
+/* Pragmas every connection needs: WAL, durability, foreign keys, zeroed free pages. */
+static int
+store_configure(int sync_full, char *err, size_t errlen)
+{
+	char	*msg = NULL;
+	char	 sql[256];
+
+	snprintf(sql, sizeof(sql), "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; "
+	    "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA busy_timeout = 2000;",
+	    sync_full ? "FULL" : "NORMAL");
+	if (sqlite3_exec(store_handle, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot configure database: %s", msg ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The -wal and -shm files hold database pages too: same rule as the database. */
+static int
+store_check_sidecars(const char *path, char *err, size_t errlen)
+{
+	const char	*suffix[] = { "-wal", "-shm" };
+	char		 p[4096];
+	size_t		 i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+		if (access(p, F_OK) == 0 &&
+		    privsep_check_secret_file(p, "database file", err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Open an existing database after checking its permissions, then migrate it. */
+int
+store_open(const char *path, int sync_full, char *err, size_t errlen)
+{
+	if (privsep_check_secret_file(path, "database", err, errlen) == -1 ||
+	    store_check_sidecars(path, err, errlen) == -1)
+		return -1;
+	umask(077);
+	if (sqlite3_open_v2(path, &store_handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(store_handle));
+		store_close();
+		return -1;
+	}
+	if (store_configure(sync_full, err, errlen) == -1 || store_migrate(err, errlen) == -1) {
+		store_close();
+		return -1;
+	}
+	return 0;
+}
+
+/* Create a new database (refusing to reuse a file) and apply the migrations. */
+int
+store_create(const char *path, char *err, size_t errlen)
+{
+	if (access(path, F_OK) == 0) {
+		snprintf(err, errlen, "database %s already exists", path);
+		return -1;
+	}
+	umask(077);
+	if (sqlite3_open_v2(path, &store_handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(store_handle));
+		store_close();
+		return -1;
+	}
+	if (store_configure(1, err, errlen) == -1 || store_migrate(err, errlen) == -1) {
+		store_close();
+		return -1;
+	}
+	return 0;
+}
+
+/* Finalize cached statements and close, checkpointing the WAL. */
+void
+store_close(void)
+{
+	int i;
+
+	for (i = 0; i < STORE_STMTS_MAX && store_stmts[i].sql != NULL; i++) {
+		sqlite3_finalize(store_stmts[i].stmt);
+		store_stmts[i].sql = NULL;
+		store_stmts[i].stmt = NULL;
+	}
+	if (store_handle != NULL)
+		sqlite3_close(store_handle);
+	store_handle = NULL;
+}
+
+/*
+ * A prepared statement for a constant SQL string, prepared once and reset for reuse: the token
+ * path runs the same few statements thousands of times a second.
+ */
+sqlite3_stmt *
+store_prepare(const char *sql)
+{
+	int i;
+
+	for (i = 0; i < STORE_STMTS_MAX && store_stmts[i].sql != NULL; i++) {
+		if (store_stmts[i].sql == sql) {
+			sqlite3_reset(store_stmts[i].stmt);
+			sqlite3_clear_bindings(store_stmts[i].stmt);
+			return store_stmts[i].stmt;
+		}
+	}
+	if (i == STORE_STMTS_MAX)
+		fg_fatal("statement cache full: raise STORE_STMTS_MAX");
+	if (sqlite3_prepare_v3(store_handle, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &store_stmts[i].stmt, NULL) != SQLITE_OK) {
+		fg_log_warn("cannot prepare statement: %s", sqlite3_errmsg(store_handle));
+		return NULL;
+	}
+	store_stmts[i].sql = sql;
+	return store_stmts[i].stmt;
+}
+
+int
+store_begin(void)
+{
+	return sqlite3_exec(store_handle, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+int
+store_commit(void)
+{
+	if (sqlite3_exec(store_handle, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	fg_log_warn("commit failed: %s", sqlite3_errmsg(store_handle));
+	store_rollback();
+	return -1;
+}
+
+void
+store_rollback(void)
+{
+	if (!sqlite3_get_autocommit(store_handle))
+		sqlite3_exec(store_handle, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* True when a write transaction can be started and ended: what /healthz reports. */
+int
+store_writable(void)
+{
+	if (store_begin() == -1)
+		return 0;
+	store_rollback();
+	return 1;
+}

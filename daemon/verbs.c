@@ -1,0 +1,290 @@
+/*
+ * The dispatch table: for each verb, which peers may call it and the exact fields it takes.
+ * A request with an unknown verb, a verb its peer may not use, an unknown field, a missing
+ * field or a field of the wrong type or size is refused before any handler sees it.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+
+enum field_type { FT_STR, FT_INT, FT_BOOL };
+
+struct field {
+	const char	*name;
+	enum field_type	 type;
+	int		 required;
+	size_t		 max;		/* strings: bytes */
+};
+
+struct verb {
+	const char		*name;
+	int			 peers;		/* PEER_* mask */
+	void			(*fn)(const struct fg_reqctx *, json_t *);
+	const struct field	*fields;
+};
+
+static void verbs_health(const struct fg_reqctx *, json_t *);
+static void verbs_stats(const struct fg_reqctx *, json_t *);
+static void verbs_status(const struct fg_reqctx *, json_t *);
+static void verbs_policy(const struct fg_reqctx *, json_t *);
+static void verbs_audit_tail(const struct fg_reqctx *, json_t *);
+static void verbs_audit_verify(const struct fg_reqctx *, json_t *);
+
+#define F_END { NULL, FT_STR, 0, 0 }
+static const struct field f_none[] = { F_END };
+static const struct field f_name[] = { { "name", FT_STR, 1, FG_NAME_MAX }, F_END };
+static const struct field f_token[] = {
+	{ "client_id", FT_STR, 1, 128 },
+	{ "client_secret", FT_STR, 1, 256 },
+	{ "grant_type", FT_STR, 1, 64 },
+	{ "scope", FT_STR, 0, 512 },
+	{ "remote", FT_STR, 0, 64 },
+	F_END
+};
+static const struct field f_conn_add[] = {
+	{ "name", FT_STR, 1, FG_NAME_MAX },
+	{ "environment", FT_STR, 1, 32 },
+	{ "tenant", FT_STR, 1, FG_NAME_MAX },
+	{ "client_id", FT_STR, 1, 256 },
+	{ "secret", FT_STR, 1, FG_SECRET_MAX },
+	{ "token_url", FT_STR, 0, 2048 },
+	{ "api_base", FT_STR, 0, 2048 },
+	{ "verify", FT_BOOL, 0, 0 },
+	F_END
+};
+static const struct field f_conn_rotate[] = {
+	{ "name", FT_STR, 1, FG_NAME_MAX },
+	{ "secret", FT_STR, 1, FG_SECRET_MAX },
+	{ "grace_s", FT_INT, 0, 0 },
+	F_END
+};
+static const struct field f_app_add[] = {
+	{ "name", FT_STR, 1, FG_NAME_MAX },
+	{ "flow", FT_STR, 1, 32 },
+	{ "connection", FT_STR, 1, FG_NAME_MAX },
+	{ "scopes", FT_STR, 1, 512 },
+	{ "kind", FT_STR, 1, 16 },
+	{ "internal", FT_BOOL, 0, 0 },
+	{ "can_redirect", FT_BOOL, 0, 0 },
+	{ "justification", FT_STR, 0, 2000 },
+	F_END
+};
+static const struct field f_audit_tail[] = { { "n", FT_INT, 0, 0 }, F_END };
+
+#define WEB	PEER_WEB
+#define ADMIN	PEER_ADMIN
+static const struct verb verbs[] = {
+	{ "token", WEB | ADMIN, token_handle, f_token },
+	{ "health", WEB | ADMIN, verbs_health, f_none },
+	{ "stats", WEB | ADMIN, verbs_stats, f_none },
+	{ "policy", WEB | ADMIN, verbs_policy, f_none },
+	{ "status", ADMIN, verbs_status, f_none },
+	{ "connection.add", ADMIN, connection_verb_add, f_conn_add },
+	{ "connection.list", ADMIN, connection_verb_list, f_none },
+	{ "connection.show", ADMIN, connection_verb_show, f_name },
+	{ "connection.rotate", ADMIN, connection_verb_rotate, f_conn_rotate },
+	{ "connection.remove", ADMIN, connection_verb_remove, f_name },
+	{ "app.add", ADMIN, app_verb_add, f_app_add },
+	{ "app.list", ADMIN, app_verb_list, f_none },
+	{ "app.show", ADMIN, app_verb_show, f_name },
+	{ "app.revoke", ADMIN, app_verb_revoke, f_name },
+	{ "audit.tail", ADMIN, verbs_audit_tail, f_audit_tail },
+	{ "audit.verify", ADMIN, verbs_audit_verify, f_none },
+};
+
+/* Check one value against its field. */
+static int
+verbs_field_ok(const struct field *f, json_t *v)
+{
+	switch (f->type) {
+	case FT_STR:
+		/* no embedded NULs: C code downstream sees the same string jansson saw */
+		return json_is_string(v) && json_string_length(v) <= f->max &&
+		    strlen(json_string_value(v)) == json_string_length(v);
+	case FT_INT:
+		return json_is_integer(v);
+	case FT_BOOL:
+		return json_is_boolean(v);
+	}
+	return 0;
+}
+
+/* Check req against the verb's schema; NULL or what is wrong. */
+static const char *
+verbs_check(const struct verb *v, json_t *req, char *buf, size_t buflen)
+{
+	const struct field	*f;
+	const char		*key;
+	json_t			*val;
+
+	json_object_foreach(req, key, val) {
+		if (strcmp(key, "verb") == 0)
+			continue;
+		for (f = v->fields; f->name != NULL && strcmp(f->name, key) != 0; f++)
+			;
+		if (f->name == NULL) {
+			snprintf(buf, buflen, "unknown field \"%.64s\" for %s", key, v->name);
+			return buf;
+		}
+		if (!verbs_field_ok(f, val)) {
+			snprintf(buf, buflen, "field %s has the wrong type or size", f->name);
+			return buf;
+		}
+	}
+	for (f = v->fields; f->name != NULL; f++) {
+		if (f->required && json_object_get(req, f->name) == NULL) {
+			snprintf(buf, buflen, "field %s is required", f->name);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+/* Route one request: table lookup, peer check, schema check, handler. */
+void
+verbs_dispatch(const struct fg_reqctx *ctx, json_t *req)
+{
+	const char	*name = json_string_value(json_object_get(req, "verb"));
+	const char	*why;
+	char		 buf[160];
+	size_t		 i;
+
+	if (name == NULL) {
+		server_reply_error(ctx, "bad_request", "request has no verb");
+		return;
+	}
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(verbs[i].name, name) == 0)
+			break;
+	if (i == sizeof(verbs) / sizeof(verbs[0])) {
+		server_reply_error(ctx, "unknown_verb", "unknown verb");
+		return;
+	}
+	if ((verbs[i].peers & ctx->peer) == 0) {
+		fg_log_warn("peer uid=%u pid=%d may not call %s", (unsigned)ctx->uid, (int)ctx->pid,
+		    verbs[i].name);
+		server_reply_error(ctx, "forbidden", "this peer may not call %s", verbs[i].name);
+		return;
+	}
+	if ((why = verbs_check(&verbs[i], req, buf, sizeof(buf))) != NULL) {
+		server_reply_error(ctx, "bad_request", "%s", why);
+		return;
+	}
+	verbs[i].fn(ctx, req);
+}
+
+/* Names of connections and apps: a-z 0-9 - _, starting with a letter or digit. */
+int
+verbs_valid_name(const char *s)
+{
+	size_t i, n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > FG_NAME_MAX || s[0] == '-' || s[0] == '_')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		    s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+/* Environments and tenants: letters, digits, - _ . ; they go into URLs. */
+int
+verbs_valid_word(const char *s, size_t max)
+{
+	size_t i, n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > max || s[0] == '.')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+/* Client ids: printable ASCII without spaces. */
+int
+verbs_valid_printable(const char *s)
+{
+	if (s == NULL || *s == '\0')
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* "health": database writable and the upstream's last answer. */
+static void
+verbs_health(const struct fg_reqctx *ctx, json_t *req)
+{
+	(void)req;
+	server_reply(ctx, json_pack("{sbsssoss}", "ok", 1, "database", store_writable() ? "ok" :
+	    "error", "upstream", upstream_health(), "version", FG_VERSION_STRING));
+}
+
+/* "stats": every counter, flat, for /metrics. */
+static void
+verbs_stats(const struct fg_reqctx *ctx, json_t *req)
+{
+	json_t *o = json_pack("{sb}", "ok", 1);
+
+	(void)req;
+	json_object_update_new(o, server_stats());
+	json_object_update_new(o, token_stats());
+	json_object_update_new(o, upstream_stats());
+	server_reply(ctx, o);
+}
+
+/* "status": what an operator checks first. */
+static void
+verbs_status(const struct fg_reqctx *ctx, json_t *req)
+{
+	(void)req;
+	server_reply(ctx, json_pack("{sbsssisssoso}", "ok", 1, "version", FG_VERSION_STRING,
+	    "apps", app_count(), "database", store_writable() ? "ok" : "error", "upstream",
+	    upstream_health(), "stats", token_stats()));
+}
+
+/* "policy": the decision table, for the wizard. */
+static void
+verbs_policy(const struct fg_reqctx *ctx, json_t *req)
+{
+	(void)req;
+	server_reply(ctx, json_pack("{sbso}", "ok", 1, "policy", policy_document()));
+}
+
+/* "audit.tail": n? (default 20, at most 1000) */
+static void
+verbs_audit_tail(const struct fg_reqctx *ctx, json_t *req)
+{
+	json_t		*n = json_object_get(req, "n");
+	json_int_t	 want = n ? json_integer_value(n) : 20;
+
+	if (want < 1 || want > 1000) {
+		server_reply_error(ctx, "bad_request", "n must be 1..1000");
+		return;
+	}
+	server_reply(ctx, json_pack("{sbso}", "ok", 1, "records", audit_tail((int)want)));
+}
+
+/* "audit.verify": walk the chain. */
+static void
+verbs_audit_verify(const struct fg_reqctx *ctx, json_t *req)
+{
+	int64_t	count, bad;
+	char	why[160] = "";
+
+	(void)req;
+	if (audit_verify(&count, &bad, why, sizeof(why)) == -1) {
+		server_reply(ctx, json_pack("{sbsssssIsI}", "ok", 0, "error", "audit_broken",
+		    "message", why, "bad_seq", (json_int_t)bad, "records", (json_int_t)count));
+		return;
+	}
+	server_reply(ctx, json_pack("{sbsI}", "ok", 1, "records", (json_int_t)count));
+}

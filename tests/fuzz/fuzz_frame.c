@@ -1,0 +1,31 @@
+/* Fuzz target: the daemon's frame decoder, fed as a stream of frames would be. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "fg-protocol.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fg_frame_hdr	 hdr;
+	json_t			*body;
+	size_t			 used, off = 0;
+	uint8_t			*out;
+	size_t			 outlen;
+
+	while (off < size) {
+		if (fg_frame_decode(data + off, size - off, FG_FRAME_REQUEST, &hdr, &body,
+		    &used) != FG_FRAME_OK)
+			break;
+		/* what decodes must encode again within the cap */
+		if (fg_frame_encode(FG_FRAME_REPLY, hdr.id, body, &out, &outlen) == FG_FRAME_OK)
+			free(out);
+		json_decref(body);
+		off += used;
+	}
+	return 0;
+}

@@ -1,0 +1,83 @@
+/* Configuration parsing: defaults, every kind of error named with its line. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "tap.h"
+
+const struct fg_config *fg_cfg;
+static char path[64];
+
+static int
+load(const char *text, struct fg_config *cfg, char *err, size_t errlen)
+{
+	FILE	*f = fopen(path, "w");
+	int	 r;
+
+	fputs(text, f);
+	fclose(f);
+	r = config_load(path, cfg, err, errlen);
+	return r;
+}
+
+#define BASE "[daemon]\nsocket = /run/fg.sock\ndatabase = /var/lib/fg.db\nkey_file = /etc/fg.key\n"
+
+int
+main(void)
+{
+	struct fg_config	cfg;
+	char			err[512];
+	int			fd;
+
+	snprintf(path, sizeof(path), "/tmp/fg-config-XXXXXX");
+	if ((fd = mkstemp(path)) == -1)
+		return 1;
+	close(fd);
+
+	tap_ok(load(BASE, &cfg, err, sizeof(err)) == 0, "a minimal config loads: %s", err);
+	tap_ok(cfg.timeout_ms == 10000 && cfg.refresh_ahead_s == 60 && cfg.grace_s == 86400 &&
+	    cfg.audit_sync_full == 1 && strcmp(cfg.ca_file, "/etc/ssl/certs/ca-certificates.crt") == 0,
+	    "defaults are filled in");
+	config_free(&cfg);
+
+	tap_ok(load(BASE "web_users = root, 4242\nadmin_users = 0\n[upstream]\ntimeout_ms = 2500\n"
+	    "ca_file = /tmp/ca.pem\n[rotation]\ngrace_s = 60\n[audit]\nsync_full = no\n", &cfg, err,
+	    sizeof(err)) == 0 && cfg.n_web == 2 && cfg.web_uids[0] == 0 && cfg.web_uids[1] == 4242 &&
+	    cfg.timeout_ms == 2500 && cfg.grace_s == 60 && cfg.audit_sync_full == 0 &&
+	    strcmp(cfg.ca_file, "/tmp/ca.pem") == 0, "every key is read");
+	config_free(&cfg);
+
+	tap_ok(load(BASE "colour = blue\n", &cfg, err, sizeof(err)) == -1 &&
+	    strstr(err, ":5:") != NULL && strstr(err, "colour") != NULL,
+	    "an unknown key is refused with its line: %s", err);
+	config_free(&cfg);
+	tap_ok(load(BASE "[upstream]\ntimeout_ms = 10s\n", &cfg, err, sizeof(err)) == -1 &&
+	    strstr(err, "timeout_ms") != NULL, "a malformed number is refused: %s", err);
+	config_free(&cfg);
+	tap_ok(load(BASE "[upstream]\ntimeout_ms = 99999999\n", &cfg, err, sizeof(err)) == -1,
+	    "a number out of range is refused");
+	config_free(&cfg);
+	tap_ok(load(BASE "[paths]\nx = 1\n", &cfg, err, sizeof(err)) == -1 &&
+	    strstr(err, "[paths]") != NULL, "an unknown section is refused: %s", err);
+	config_free(&cfg);
+	tap_ok(load("[daemon]\nsocket = /run/fg.sock\n", &cfg, err, sizeof(err)) == -1 &&
+	    strstr(err, "required") != NULL, "missing required keys are named: %s", err);
+	config_free(&cfg);
+	tap_ok(load(BASE "web_users = no-such-user-here\n", &cfg, err, sizeof(err)) == -1 &&
+	    strstr(err, "no-such-user-here") != NULL, "an unknown user is named: %s", err);
+	config_free(&cfg);
+	tap_ok(load(BASE "[audit]\nsync_full = maybe\n", &cfg, err, sizeof(err)) == -1,
+	    "a malformed boolean is refused");
+	config_free(&cfg);
+	tap_ok(load(BASE "socket\n", &cfg, err, sizeof(err)) == -1, "a line without = is refused: %s", err);
+	config_free(&cfg);
+	unlink(path);
+	tap_ok(config_load(path, &cfg, err, sizeof(err)) == -1 && strstr(err, "cannot open") != NULL,
+	    "a missing file is reported: %s", err);
+	config_free(&cfg);
+	return tap_done();
+}

@@ -1,0 +1,95 @@
+/* Frame codec: caps, truncation, trailing bytes, version and type checks, round trip. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fg-protocol.h"
+#include "tap.h"
+
+static size_t
+frame(uint8_t *buf, uint8_t ver, uint8_t type, uint16_t flags, uint32_t id, const char *body,
+    uint32_t len)
+{
+	fg_frame_hdr_encode(buf, type, id, len);
+	buf[0] = ver;
+	buf[2] = flags >> 8;
+	buf[3] = flags & 0xff;
+	memcpy(buf + FG_FRAME_HDR_LEN, body, strlen(body));
+	return FG_FRAME_HDR_LEN + strlen(body);
+}
+
+static int
+decode(const uint8_t *buf, size_t len, uint8_t type)
+{
+	struct fg_frame_hdr	 hdr;
+	json_t			*body;
+	size_t			 used;
+	int			 r;
+
+	r = fg_frame_decode(buf, len, type, &hdr, &body, &used);
+	json_decref(body);
+	return r;
+}
+
+int
+main(void)
+{
+	uint8_t			 buf[256], *out;
+	struct fg_frame_hdr	 hdr;
+	json_t			*body, *j;
+	size_t			 n, used, outlen;
+	const char		*b = "{\"verb\":\"health\"}";
+	char			*big;
+
+	n = frame(buf, FG_PROTO_VERSION, FG_FRAME_REQUEST, 0, 42, b, (uint32_t)strlen(b));
+	tap_ok(fg_frame_decode(buf, n, FG_FRAME_REQUEST, &hdr, &body, &used) == FG_FRAME_OK &&
+	    hdr.id == 42 && used == n && json_is_object(body), "a well-formed request decodes");
+	tap_ok(strcmp(json_string_value(json_object_get(body, "verb")), "health") == 0,
+	    "its body is the JSON object sent");
+	json_decref(body);
+	tap_ok(decode(buf, n - 1, FG_FRAME_REQUEST) == FG_FRAME_SHORT, "a truncated body asks for more");
+	tap_ok(decode(buf, 5, FG_FRAME_REQUEST) == FG_FRAME_SHORT, "a truncated header asks for more");
+	tap_ok(decode(buf, n, FG_FRAME_REPLY) == FG_FRAME_ETYPE, "a request where a reply is expected is refused");
+
+	n = frame(buf, FG_PROTO_VERSION + 1, FG_FRAME_REQUEST, 0, 1, b, (uint32_t)strlen(b));
+	tap_ok(decode(buf, n, FG_FRAME_REQUEST) == FG_FRAME_EVERSION, "another protocol version is refused");
+	n = frame(buf, FG_PROTO_VERSION, 9, 0, 1, b, (uint32_t)strlen(b));
+	tap_ok(decode(buf, n, FG_FRAME_REQUEST) == FG_FRAME_ETYPE, "an unknown frame type is refused");
+	n = frame(buf, FG_PROTO_VERSION, FG_FRAME_REQUEST, 1, 1, b, (uint32_t)strlen(b));
+	tap_ok(decode(buf, n, FG_FRAME_REQUEST) == FG_FRAME_EFLAGS, "reserved flags are refused");
+
+	n = frame(buf, FG_PROTO_VERSION, FG_FRAME_REQUEST, 0, 1, b, FG_FRAME_MAX + 1);
+	tap_ok(fg_frame_hdr_decode(buf, FG_FRAME_HDR_LEN, &hdr) == FG_FRAME_ESIZE,
+	    "a length over the cap is refused from the header alone");
+	n = frame(buf, FG_PROTO_VERSION, FG_FRAME_REQUEST, 0, 1, "", 0);
+	tap_ok(decode(buf, n, FG_FRAME_REQUEST) == FG_FRAME_ESIZE, "an empty body is refused");
+
+	n = frame(buf, FG_PROTO_VERSION, FG_FRAME_REQUEST, 0, 1, "{\"a\":1} x", 9);
+	tap_ok(decode(buf, n, FG_FRAME_REQUEST) == FG_FRAME_EBODY, "trailing bytes after the JSON are refused");
+	n = frame(buf, FG_PROTO_VERSION, FG_FRAME_REQUEST, 0, 1, "[1,2]", 5);
+	tap_ok(decode(buf, n, FG_FRAME_REQUEST) == FG_FRAME_EBODY, "a non-object body is refused");
+	n = frame(buf, FG_PROTO_VERSION, FG_FRAME_REQUEST, 0, 1, "{\"a\":1,\"a\":2}", 13);
+	tap_ok(decode(buf, n, FG_FRAME_REQUEST) == FG_FRAME_EBODY, "duplicate keys are refused");
+	n = frame(buf, FG_PROTO_VERSION, FG_FRAME_REQUEST, 0, 1, "{\"a\":\"\xff\"}", 9);
+	tap_ok(decode(buf, n, FG_FRAME_REQUEST) == FG_FRAME_EBODY, "invalid UTF-8 is refused");
+
+	j = json_pack("{ss}", "verb", "stats");
+	tap_ok(fg_frame_encode(FG_FRAME_REPLY, 7, j, &out, &outlen) == FG_FRAME_OK &&
+	    fg_frame_decode(out, outlen, FG_FRAME_REPLY, &hdr, &body, &used) == FG_FRAME_OK &&
+	    hdr.id == 7 && json_equal(j, body), "encode then decode gives the same id and body");
+	json_decref(body);
+	free(out);
+	json_decref(j);
+
+	big = calloc(1, FG_FRAME_MAX + 1);
+	memset(big, 'a', FG_FRAME_MAX);
+	j = json_pack("{ss}", "big", big);
+	free(big);
+	tap_ok(fg_frame_encode(FG_FRAME_REPLY, 1, j, &out, &outlen) == FG_FRAME_ESIZE,
+	    "a body over the cap is not encoded");
+	json_decref(j);
+	return tap_done();
+}
