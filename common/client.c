@@ -74,6 +74,7 @@ client_wait(int fd, short events, long long deadline)
 	}
 }
 
+/* Send all of p, waiting for room only when the socket is full. */
 static int
 client_write_all(int fd, const uint8_t *p, size_t n, long long deadline)
 {
@@ -98,65 +99,79 @@ client_write_all(int fd, const uint8_t *p, size_t n, long long deadline)
 	return 0;
 }
 
+/*
+ * Read one reply frame into buf: try recv first and poll only when nothing is there yet, so
+ * a reply that is already waiting costs one system call.
+ */
 static int
-client_read_all(int fd, uint8_t *p, size_t n, long long deadline)
+client_read_frame(int fd, uint8_t *buf, size_t cap, size_t *len, long long deadline)
 {
-	ssize_t r;
+	struct fg_frame_hdr	hdr;
+	size_t			have = 0, need = FG_FRAME_HDR_LEN;
+	ssize_t			r;
+	int			h;
 
-	while (n > 0) {
-		if (client_wait(fd, POLLIN, deadline) == -1)
-			return -1;
-		r = recv(fd, p, n, MSG_DONTWAIT);
+	while (have < need) {
+		r = recv(fd, buf + have, cap - have, MSG_DONTWAIT);
 		if (r > 0) {
-			p += r;
-			n -= (size_t)r;
+			have += (size_t)r;
+			h = fg_frame_hdr_decode(buf, have, &hdr);
+			if (h < 0)
+				return h;
+			if (h == FG_FRAME_OK)
+				need = FG_FRAME_HDR_LEN + hdr.len;
 			continue;
 		}
 		if (r == 0) {
 			errno = ECONNRESET;
 			return -1;
 		}
-		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (client_wait(fd, POLLIN, deadline) == -1)
 			return -1;
 	}
+	if (have != need)
+		return FG_FRAME_ETYPE;	/* bytes beyond the one reply we asked for */
+	*len = have;
 	return 0;
 }
 
 /*
  * Send req with request id and wait for its reply.  Returns 0 with *reply set, -1 on an I/O
  * error or timeout (errno set), or a negative FG_FRAME_* code on a malformed or unpaired reply.
- * After any failure the caller must close fd: the stream position is unknown.
+ * After any failure the caller must close fd: the stream position is unknown.  One call at a
+ * time per process (the frame buffer is shared).
  */
 int
 fg_client_call(int fd, uint32_t id, json_t *req, json_t **reply, int timeout_ms)
 {
+	static uint8_t		 buf[FG_FRAME_BUF_LEN];
 	struct fg_frame_hdr	 hdr;
-	uint8_t			 head[FG_FRAME_HDR_LEN], *out, *buf;
-	size_t			 outlen, used;
+	size_t			 len, used;
 	long long		 deadline = client_now_ms() + timeout_ms;
 	int			 r;
 
 	*reply = NULL;
-	if ((r = fg_frame_encode(FG_FRAME_REQUEST, id, req, &out, &outlen)) != FG_FRAME_OK)
+	if ((r = fg_frame_encode(FG_FRAME_REQUEST, id, req, buf, sizeof(buf), &len)) !=
+	    FG_FRAME_OK)
 		return r;
-	r = client_write_all(fd, out, outlen, deadline);
-	free(out);
+	r = client_write_all(fd, buf, len, deadline);
+	explicit_bzero(buf, len);	/* the request may carry a client secret */
 	if (r == -1)
 		return -1;
-	if (client_read_all(fd, head, sizeof(head), deadline) == -1)
-		return -1;
-	if ((r = fg_frame_hdr_decode(head, sizeof(head), &hdr)) != FG_FRAME_OK)
+	if ((r = client_read_frame(fd, buf, sizeof(buf), &len, deadline)) != 0)
+		return r;
+	r = fg_frame_decode(buf, len, FG_FRAME_REPLY, &hdr, reply, &used);
+	explicit_bzero(buf, len);	/* the reply may carry a token */
+	if (r != FG_FRAME_OK)
 		return r < 0 ? r : FG_FRAME_EBODY;
-	if (hdr.type != FG_FRAME_REPLY || hdr.id != id)
+	if (hdr.id != id) {
+		json_decref(*reply);
+		*reply = NULL;
 		return FG_FRAME_ETYPE;
-	if ((buf = malloc(FG_FRAME_HDR_LEN + hdr.len)) == NULL)
-		return -1;
-	memcpy(buf, head, sizeof(head));
-	if (client_read_all(fd, buf + FG_FRAME_HDR_LEN, hdr.len, deadline) == -1) {
-		free(buf);
-		return -1;
 	}
-	r = fg_frame_decode(buf, FG_FRAME_HDR_LEN + hdr.len, FG_FRAME_REPLY, &hdr, reply, &used);
-	free(buf);
-	return r == FG_FRAME_OK ? 0 : (r < 0 ? r : FG_FRAME_EBODY);
+	return 0;
 }

@@ -26,6 +26,7 @@
 #define FG_PROTO_VERSION	1
 #define FG_FRAME_HDR_LEN	12
 #define FG_FRAME_MAX		(64 * 1024)
+#define FG_FRAME_BUF_LEN	(FG_FRAME_HDR_LEN + FG_FRAME_MAX)
 
 #define FG_FRAME_REQUEST	1
 #define FG_FRAME_REPLY		2
@@ -75,8 +76,8 @@ void		 fg_frame_hdr_encode(uint8_t out[FG_FRAME_HDR_LEN], uint8_t type, uint32_t
 int		 fg_frame_hdr_decode(const uint8_t *buf, size_t len, struct fg_frame_hdr *hdr);
 int		 fg_frame_decode(const uint8_t *buf, size_t len, uint8_t want_type,
 		     struct fg_frame_hdr *hdr, struct json_t **body, size_t *consumed);
-int		 fg_frame_encode(uint8_t type, uint32_t id, struct json_t *body, uint8_t **out,
-		     size_t *outlen);
+int		 fg_frame_encode(uint8_t type, uint32_t id, struct json_t *body, uint8_t *buf,
+		     size_t cap, size_t *outlen);
 const char	*fg_frame_strerror(int err);
 
 #endif

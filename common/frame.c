@@ -88,24 +88,23 @@ fg_frame_decode(const uint8_t *buf, size_t len, uint8_t want_type, struct fg_fra
 	return FG_FRAME_OK;
 }
 
-/* Encode body into a freshly allocated frame; fails if the body exceeds the cap. */
+/*
+ * Encode body as a frame into buf (cap bytes; FG_FRAME_BUF_LEN always suffices), serialising
+ * the JSON once, straight into place.  Fails if the body exceeds the cap.
+ */
 int
-fg_frame_encode(uint8_t type, uint32_t id, json_t *body, uint8_t **out, size_t *outlen)
+fg_frame_encode(uint8_t type, uint32_t id, json_t *body, uint8_t *buf, size_t cap,
+    size_t *outlen)
 {
-	size_t	 n;
-	uint8_t	*p;
+	size_t n;
 
-	n = json_dumpb(body, NULL, 0, JSON_COMPACT);
-	if (n == 0 || n > FG_FRAME_MAX)
+	if (cap < FG_FRAME_HDR_LEN + 1)
 		return FG_FRAME_ESIZE;
-	if ((p = malloc(FG_FRAME_HDR_LEN + n)) == NULL)
+	n = json_dumpb(body, (char *)buf + FG_FRAME_HDR_LEN, cap - FG_FRAME_HDR_LEN,
+	    JSON_COMPACT);
+	if (n == 0 || n > FG_FRAME_MAX || n > cap - FG_FRAME_HDR_LEN)
 		return FG_FRAME_ESIZE;
-	if (json_dumpb(body, (char *)p + FG_FRAME_HDR_LEN, n, JSON_COMPACT) != n) {
-		free(p);
-		return FG_FRAME_EBODY;
-	}
-	fg_frame_hdr_encode(p, type, id, (uint32_t)n);
-	*out = p;
+	fg_frame_hdr_encode(buf, type, id, (uint32_t)n);
 	*outlen = FG_FRAME_HDR_LEN + n;
 	return FG_FRAME_OK;
 }

@@ -348,29 +348,61 @@ audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen)
 
 static const char SQL_TAIL[] =
     "SELECT seq, ts, actor, event, app, connection, scopes, outcome, detail, token_fp "
-    "FROM (SELECT * FROM audit ORDER BY seq DESC LIMIT ?) ORDER BY seq";
+    "FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?";
 
-/* The newest n records, oldest first, as JSON objects. */
-json_t *
-audit_tail(int n)
+#define AUDIT_PAGE_BYTES	(48 * 1024)	/* a page must fit one frame with room to spare */
+
+/* One record as a JSON object. */
+static json_t *
+audit_row_json(sqlite3_stmt *st, size_t *bytes)
 {
 	static const char	*names[AUDIT_FIELDS] = { "actor", "event", "app", "connection",
 				    "scopes", "outcome", "detail", "token_fp" };
-	sqlite3_stmt		*st;
-	json_t			*arr = json_array(), *o;
+	json_t			*o;
 	int			 i;
 
+	o = json_pack("{sIsI}", "seq", (json_int_t)sqlite3_column_int64(st, 0),
+	    "ts", (json_int_t)sqlite3_column_int64(st, 1));
+	*bytes = 64;
+	for (i = 0; i < AUDIT_FIELDS; i++) {
+		if (sqlite3_column_type(st, 2 + i) == SQLITE_NULL)
+			continue;
+		json_object_set_new(o, names[i],
+		    json_string((const char *)sqlite3_column_text(st, 2 + i)));
+		*bytes += (size_t)sqlite3_column_bytes(st, 2 + i) * 6 + 16;	/* worst-case escaping */
+	}
+	return o;
+}
+
+/*
+ * The newest n records older than before (0: the newest of all), oldest first, as much as
+ * fits in one frame; *more says whether older records remain for another page.
+ */
+json_t *
+audit_tail(int n, int64_t before, int *more)
+{
+	sqlite3_stmt	*st;
+	json_t		*arr = json_array();
+	size_t		 total = 0, bytes;
+
+	*more = 0;
 	if (audit_flush() == -1 || (st = store_prepare(SQL_TAIL)) == NULL)
 		return arr;
-	sqlite3_bind_int(st, 1, n);
+	sqlite3_bind_int64(st, 1, before > 0 ? before : INT64_MAX);
+	sqlite3_bind_int(st, 2, n + 1);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		o = json_pack("{sIsI}", "seq", (json_int_t)sqlite3_column_int64(st, 0),
-		    "ts", (json_int_t)sqlite3_column_int64(st, 1));
-		for (i = 0; i < AUDIT_FIELDS; i++)
-			if (sqlite3_column_type(st, 2 + i) != SQLITE_NULL)
-				json_object_set_new(o, names[i],
-				    json_string((const char *)sqlite3_column_text(st, 2 + i)));
-		json_array_append_new(arr, o);
+		if ((int)json_array_size(arr) == n) {
+			*more = 1;
+			break;
+		}
+		json_t *o = audit_row_json(st, &bytes);
+		if (total + bytes > AUDIT_PAGE_BYTES) {
+			json_decref(o);
+			*more = 1;
+			break;
+		}
+		total += bytes;
+		json_array_insert_new(arr, 0, o);
 	}
 	sqlite3_reset(st);
 	return arr;

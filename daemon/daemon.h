@@ -122,7 +122,7 @@ void	 audit_abort(void);
 int	 audit_flush(void);
 int	 audit_pending(void);
 int	 audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen);
-json_t	*audit_tail(int n);
+json_t	*audit_tail(int n, int64_t before, int *more);
 
 /* upstream.c: libcurl multi, token requests to Keycloak-style token endpoints */
 enum upstream_outcome {

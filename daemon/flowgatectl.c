@@ -400,6 +400,38 @@ ctl_app(int argc, char **argv)
 	return ctl_done(reply, NULL, NULL);
 }
 
+/* Fetch the newest n records a page (one frame) at a time, oldest first. */
+static json_t *
+ctl_audit_pages(long n)
+{
+	json_t		*all = NULL, *page, *recs;
+	json_int_t	 oldest = 0;
+	long		 got = 0;
+
+	do {
+		page = json_pack("{sssi}", "verb", "audit.tail", "n", (int)(n - got));
+		if (oldest > 0)
+			json_object_set_new(page, "before", json_integer(oldest));
+		page = ctl_call(page);
+		if (all == NULL || !json_is_true(json_object_get(page, "ok"))) {
+			json_decref(all);
+			all = page;
+		} else {
+			/* an older page goes in front of what we have */
+			recs = json_object_get(page, "records");
+			json_array_extend(recs, json_object_get(all, "records"));
+			json_object_set(all, "records", recs);
+			json_object_set(all, "more", json_object_get(page, "more"));
+			json_decref(page);
+		}
+		recs = json_object_get(all, "records");
+		got = (long)json_array_size(recs);
+		oldest = json_integer_value(json_object_get(json_array_get(recs, 0), "seq"));
+	} while (json_is_true(json_object_get(all, "ok")) &&
+	    json_is_true(json_object_get(all, "more")) && got < n && oldest > 1);
+	return all;
+}
+
 static int
 ctl_audit(int argc, char **argv)
 {
@@ -413,8 +445,9 @@ ctl_audit(int argc, char **argv)
 			n = strtol(argv[2], NULL, 10);
 		else if (argc != 1)
 			ctl_usage("audit tail [-n N]");
-		return ctl_done(ctl_call(json_pack("{sssi}", "verb", "audit.tail", "n", (int)n)),
-		    "records", cols);
+		if (n < 1 || n > 1000)
+			ctl_usage("audit tail: N must be 1..1000");
+		return ctl_done(ctl_audit_pages(n), "records", cols);
 	}
 	if (argc != 1 || strcmp(argv[0], "verify") != 0)
 		ctl_usage("audit: tail or verify");

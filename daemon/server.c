@@ -260,22 +260,32 @@ server_client(const struct fg_reqctx *ctx)
 	return c->fd != -1 && c->gen == ctx->gen ? c : NULL;
 }
 
-/* Send a reply now (it is consumed). */
+/* Send a reply now (it is consumed); the frame is built in one scratch buffer. */
 void
 server_reply(const struct fg_reqctx *ctx, json_t *reply)
 {
+	static uint8_t	 frame[FG_FRAME_BUF_LEN];
 	struct client	*c = server_client(ctx);
-	uint8_t		*frame;
 	size_t		 len;
 
 	if (reply == NULL)
 		reply = json_pack("{sbssss}", "ok", 0, "error", "server_error", "message",
 		    "reply could not be built");
-	if (c != NULL && fg_frame_encode(FG_FRAME_REPLY, ctx->id, reply, &frame, &len) ==
-	    FG_FRAME_OK) {
+	if (c != NULL && fg_frame_encode(FG_FRAME_REPLY, ctx->id, reply, frame, sizeof(frame),
+	    &len) != FG_FRAME_OK) {
+		/* never leave a request unanswered: a small error always fits */
+		fg_log_warn("reply to uid=%u pid=%d exceeds the frame cap", (unsigned)c->uid,
+		    (int)c->pid);
+		json_decref(reply);
+		reply = json_pack("{sbssss}", "ok", 0, "error", "server_error", "message",
+		    "the reply was too large to send");
+		if (fg_frame_encode(FG_FRAME_REPLY, ctx->id, reply, frame, sizeof(frame), &len) !=
+		    FG_FRAME_OK)
+			c = NULL;
+	}
+	if (c != NULL) {
 		server_queue(c, frame, len);
-		sodium_memzero(frame, len);
-		free(frame);
+		sodium_memzero(frame, len);	/* replies carry tokens */
 	}
 	json_decref(reply);
 }

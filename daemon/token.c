@@ -182,7 +182,7 @@ token_check_scope(struct tok_entry *e, struct upstream_token *t, char *why, size
 		return -1;
 	}
 	if (!scope_subset(e->scopes, t->scope, missing, sizeof(missing))) {
-		snprintf(why, whylen, "the upstream did not grant scope \"%s\"", missing);
+		snprintf(why, whylen, "the upstream did not grant scope '%s'", missing);
 		return -2;
 	}
 	return 0;
@@ -275,7 +275,7 @@ token_check(const struct tok_waiter *w, json_t *req, struct app_rec *app, char *
 		return -1;
 	}
 	if (!scope_subset(scopes, app->scopes, missing, sizeof(missing))) {
-		snprintf(msg, sizeof(msg), "scope \"%s\" is not allowed for this app", missing);
+		snprintf(msg, sizeof(msg), "scope '%s' is not allowed for this app", missing);
 		token_refuse(w, app->connection, scopes, "invalid_scope", msg);
 		return -1;
 	}

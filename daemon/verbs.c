@@ -73,7 +73,8 @@ static const struct field f_app_add[] = {
 	{ "justification", FT_STR, 0, 2000 },
 	F_END
 };
-static const struct field f_audit_tail[] = { { "n", FT_INT, 0, 0 }, F_END };
+static const struct field f_audit_tail[] = { { "n", FT_INT, 0, 0 }, { "before", FT_INT, 0, 0 },
+    F_END };
 
 #define WEB	PEER_WEB
 #define ADMIN	PEER_ADMIN
@@ -127,7 +128,7 @@ verbs_check(const struct verb *v, json_t *req, char *buf, size_t buflen)
 		for (f = v->fields; f->name != NULL && strcmp(f->name, key) != 0; f++)
 			;
 		if (f->name == NULL) {
-			snprintf(buf, buflen, "unknown field \"%.64s\" for %s", key, v->name);
+			snprintf(buf, buflen, "unknown field '%.64s' for %s", key, v->name);
 			return buf;
 		}
 		if (!verbs_field_ok(f, val)) {
@@ -259,18 +260,21 @@ verbs_policy(const struct fg_reqctx *ctx, json_t *req)
 	server_reply(ctx, json_pack("{sbso}", "ok", 1, "policy", policy_document()));
 }
 
-/* "audit.tail": n? (default 20, at most 1000) */
+/* "audit.tail": n? (default 20, at most 1000), before? (seq, for the next older page) */
 static void
 verbs_audit_tail(const struct fg_reqctx *ctx, json_t *req)
 {
-	json_t		*n = json_object_get(req, "n");
+	json_t		*n = json_object_get(req, "n"), *before = json_object_get(req, "before");
 	json_int_t	 want = n ? json_integer_value(n) : 20;
+	json_t		*records;
+	int		 more;
 
-	if (want < 1 || want > 1000) {
-		server_reply_error(ctx, "bad_request", "n must be 1..1000");
+	if (want < 1 || want > 1000 || (before != NULL && json_integer_value(before) < 1)) {
+		server_reply_error(ctx, "bad_request", "n must be 1..1000 and before a record number");
 		return;
 	}
-	server_reply(ctx, json_pack("{sbso}", "ok", 1, "records", audit_tail((int)want)));
+	records = audit_tail((int)want, before ? json_integer_value(before) : 0, &more);
+	server_reply(ctx, json_pack("{sbsosb}", "ok", 1, "records", records, "more", more));
 }
 
 /* "audit.verify": walk the chain. */

@@ -77,19 +77,22 @@ main(void)
 	tap_ok(decode(buf, n, FG_FRAME_REQUEST) == FG_FRAME_EBODY, "invalid UTF-8 is refused");
 
 	j = json_pack("{ss}", "verb", "stats");
-	tap_ok(fg_frame_encode(FG_FRAME_REPLY, 7, j, &out, &outlen) == FG_FRAME_OK &&
+	out = malloc(FG_FRAME_BUF_LEN);
+	tap_ok(fg_frame_encode(FG_FRAME_REPLY, 7, j, out, FG_FRAME_BUF_LEN, &outlen) == FG_FRAME_OK &&
 	    fg_frame_decode(out, outlen, FG_FRAME_REPLY, &hdr, &body, &used) == FG_FRAME_OK &&
 	    hdr.id == 7 && json_equal(j, body), "encode then decode gives the same id and body");
 	json_decref(body);
-	free(out);
+	tap_ok(fg_frame_encode(FG_FRAME_REPLY, 7, j, out, 20, &outlen) == FG_FRAME_ESIZE,
+	    "a buffer too small is refused, not overrun");
 	json_decref(j);
 
 	big = calloc(1, FG_FRAME_MAX + 1);
 	memset(big, 'a', FG_FRAME_MAX);
 	j = json_pack("{ss}", "big", big);
 	free(big);
-	tap_ok(fg_frame_encode(FG_FRAME_REPLY, 1, j, &out, &outlen) == FG_FRAME_ESIZE,
-	    "a body over the cap is not encoded");
+	tap_ok(fg_frame_encode(FG_FRAME_REPLY, 1, j, out, FG_FRAME_BUF_LEN, &outlen) ==
+	    FG_FRAME_ESIZE, "a body over the cap is not encoded");
 	json_decref(j);
+	free(out);
 	return tap_done();
 }
