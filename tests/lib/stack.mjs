@@ -392,15 +392,20 @@ export class Stack {
     writeFileSync(p.config, conf, { mode: 0o644 });
   }
 
-  /** Start (or restart) flowgated and wait for its `ready` log line. */
-  async startDaemon() {
+  /**
+   * Start (or restart) flowgated and wait for its `ready` log line.  `wrap` is a command prefix
+   * that must exec the daemon in place (setpriv, fiu-run -x), so the pid stays the daemon's.
+   */
+  async startDaemon({ wrap = [] } = {}) {
     const p = this.paths;
     if (this.procs.daemon && this.procs.daemon.running) throw new Error('daemon already running');
     const offset = fileSize(p.logs.daemon);
     const log = openSync(p.logs.daemon, 'a');
     const args = ['-c', p.config];
     if (this.opts.debug) args.push('-d');
-    const proc = new Proc('flowgated', this.bins.flowgated, args, { stdio: ['ignore', log, log] });
+    const cmd = wrap.length ? wrap[0] : this.bins.flowgated;
+    const argv = wrap.length ? [...wrap.slice(1), this.bins.flowgated, ...args] : args;
+    const proc = new Proc('flowgated', cmd, argv, { stdio: ['ignore', log, log] });
     closeSync(log);
     this.procs.daemon = proc;
     await waitFor(() => {
