@@ -20,7 +20,7 @@
 //   /realms/R/.well-known/openid-configuration
 //   /realms/R/protocol/openid-connect/{auth,token,certs,userinfo,token/introspect,revoke,logout}
 // Control (this test server only):
-//   GET  /_control/stats                 {"token_requests":N,"by_client":{..},"by_scope":{..},"by_status":{..}}
+//   GET  /_control/stats                 {"token_requests":N,"tls_handshakes":N,"by_client":{..},"by_scope":{..},"by_status":{..}}
 //   POST /_control/reset                 zero the counters
 //   POST /_control/mode                  {"mode":"normal"|"error500"|"garbage"|"badjson"|"slow","delay_ms":N}
 //   POST /_control/ttl                   {"ttl":N}  access-token lifetime for tokens issued from now on
@@ -142,7 +142,7 @@ const state = {
 };
 
 function resetStats() {
-  state.stats = { token_requests: 0, by_client: {}, by_scope: {}, by_status: {}, by_realm: {} };
+  state.stats = { token_requests: 0, tls_handshakes: 0, by_client: {}, by_scope: {}, by_status: {}, by_realm: {} };
 }
 resetStats();
 
@@ -449,6 +449,9 @@ const server = createServer({
     else res.destroy();
   }
 });
+
+// full TLS handshakes, so tests can tell whether a client reuses its connections
+server.on('secureConnection', () => { state.stats.tls_handshakes++; });
 
 // Silence "Unsupported runtime" style attention warnings only where they are noise? No: keep
 // oidc-provider's own warnings on stderr, they are useful in the logs.
