@@ -39,41 +39,121 @@ app_col(sqlite3_stmt *st, int col, char *dst, size_t dstlen)
 }
 
 /*
+ * Active registrations seen on the token path, by client_id, so that a cached token costs no
+ * query.  The daemon is the only writer of the registry: every verb that changes an app or its
+ * connection calls app_cache_clear().  Unknown and revoked client_ids are never cached.
+ */
+#define APP_CACHE_BUCKETS	1024
+#define APP_CACHE_MAX		8192
+
+struct app_cached {
+	struct app_rec		 rec;
+	uint8_t			 hash[32];
+	struct app_cached	*next;
+};
+
+static struct app_cached	*app_cache[APP_CACHE_BUCKETS];
+static size_t			 app_cache_n;
+
+static unsigned int
+app_cache_bucket(const char *client_id)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *client_id != '\0'; client_id++)
+		h = (h ^ (uint8_t)*client_id) * 16777619u;
+	return h % APP_CACHE_BUCKETS;
+}
+
+/* Forget every cached registration. */
+void
+app_cache_clear(void)
+{
+	struct app_cached	*a, *next;
+	int			 b;
+
+	for (b = 0; b < APP_CACHE_BUCKETS; b++) {
+		for (a = app_cache[b]; a != NULL; a = next) {
+			next = a->next;
+			sodium_memzero(a, sizeof(*a));
+			free(a);
+		}
+		app_cache[b] = NULL;
+	}
+	app_cache_n = 0;
+}
+
+static struct app_cached *
+app_cache_get(const char *client_id)
+{
+	struct app_cached *a;
+
+	for (a = app_cache[app_cache_bucket(client_id)]; a != NULL; a = a->next)
+		if (strcmp(a->rec.client_id, client_id) == 0)
+			return a;
+	return NULL;
+}
+
+/* Load an active registration from the database into a new cache entry; NULL if none. */
+static struct app_cached *
+app_cache_load(const char *client_id)
+{
+	sqlite3_stmt		*st = store_prepare(SQL_AUTH);
+	struct app_cached	*a = NULL;
+	struct app_rec		*r;
+	unsigned int		 b;
+
+	if (st == NULL)
+		return NULL;
+	sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 3) == 32 &&
+	    sqlite3_column_type(st, 10) == SQLITE_NULL && (a = calloc(1, sizeof(*a))) != NULL) {
+		r = &a->rec;
+		memcpy(a->hash, sqlite3_column_blob(st, 3), 32);
+		r->id = sqlite3_column_int64(st, 0);
+		app_col(st, 1, r->name, sizeof(r->name));
+		app_col(st, 2, r->client_id, sizeof(r->client_id));
+		app_col(st, 4, r->flow, sizeof(r->flow));
+		app_col(st, 5, r->kind, sizeof(r->kind));
+		app_col(st, 6, r->scopes, sizeof(r->scopes));
+		r->connection_id = sqlite3_column_int64(st, 7);
+		app_col(st, 8, r->connection, sizeof(r->connection));
+		r->connection_stopped = sqlite3_column_int(st, 9);
+	}
+	sqlite3_reset(st);
+	if (a == NULL)
+		return NULL;
+	if (app_cache_n >= APP_CACHE_MAX)
+		app_cache_clear();
+	b = app_cache_bucket(a->rec.client_id);
+	a->next = app_cache[b];
+	app_cache[b] = a;
+	app_cache_n++;
+	return a;
+}
+
+/*
  * Authenticate an app by its credential.  0 with *out filled when the secret matches an
- * active registration; -1 otherwise, after the same amount of work.
+ * active registration; -1 otherwise, after the same hashing and compare.
  */
 int
 app_authenticate(const char *client_id, const char *secret, struct app_rec *out)
 {
 	static const uint8_t	 dummy[32];
-	sqlite3_stmt		*st = store_prepare(SQL_AUTH);
+	struct app_cached	*a;
 	uint8_t			 h[32];
-	const void		*stored = dummy;
-	int			 found = 0, ok;
+	int			 ok;
 
 	memset(out, 0, sizeof(*out));
-	if (st == NULL)
-		return -1;
 	seal_app_hash(secret, strlen(secret), h);
-	sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 3) == 32) {
-		found = 1;
-		stored = sqlite3_column_blob(st, 3);
-		out->id = sqlite3_column_int64(st, 0);
-		app_col(st, 1, out->name, sizeof(out->name));
-		app_col(st, 2, out->client_id, sizeof(out->client_id));
-		app_col(st, 4, out->flow, sizeof(out->flow));
-		app_col(st, 5, out->kind, sizeof(out->kind));
-		app_col(st, 6, out->scopes, sizeof(out->scopes));
-		out->connection_id = sqlite3_column_int64(st, 7);
-		app_col(st, 8, out->connection, sizeof(out->connection));
-		out->connection_stopped = sqlite3_column_int(st, 9);
-		out->revoked = sqlite3_column_type(st, 10) != SQLITE_NULL;
-	}
-	ok = sodium_memcmp(h, stored, 32) == 0;
-	sqlite3_reset(st);
+	if ((a = app_cache_get(client_id)) == NULL)
+		a = app_cache_load(client_id);
+	ok = sodium_memcmp(h, a != NULL ? a->hash : dummy, 32) == 0;
 	sodium_memzero(h, sizeof(h));
-	return found && ok && !out->revoked ? 0 : -1;
+	if (a == NULL || !ok)
+		return -1;
+	*out = a->rec;
+	return 0;
 }
 
 /* Active registrations, for status. */
@@ -198,6 +278,7 @@ app_commit(const struct fg_reqctx *ctx, json_t *req, const struct policy_app *pa
 		return -1;
 	}
 	audit_committed();
+	app_cache_clear();
 	return 0;
 }
 
@@ -248,11 +329,84 @@ app_verb_add(const struct fg_reqctx *ctx, json_t *req)
 	sodium_memzero(secret, sizeof(secret));
 }
 
+/*
+ * Issuance counts and last use per app, for app.list: counted once from the audit log at start
+ * and kept up to date in memory (an index on the audit table would cost a page per commit).
+ */
+struct app_usage {
+	char			 name[FG_NAME_MAX + 1];
+	int64_t			 issued;
+	int64_t			 last_ms;
+	struct app_usage	*next;
+};
+
+static struct app_usage *app_usage_list;
+
+static struct app_usage *
+app_usage_get(const char *name, int create)
+{
+	struct app_usage *u;
+
+	for (u = app_usage_list; u != NULL; u = u->next)
+		if (strcmp(u->name, name) == 0)
+			return u;
+	if (!create || (u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	u->next = app_usage_list;
+	app_usage_list = u;
+	return u;
+}
+
+static const char SQL_USAGE[] =
+    "SELECT app, count(*), max(ts) FROM audit WHERE event = 'token.issue' AND app IS NOT NULL "
+    "GROUP BY app";
+
+/* Count every app's issuances in the audit log. */
+int
+app_usage_load(void)
+{
+	sqlite3_stmt		*st = store_prepare(SQL_USAGE);
+	struct app_usage	*u;
+
+	if (st == NULL)
+		return -1;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if ((u = app_usage_get((const char *)sqlite3_column_text(st, 0), 1)) == NULL)
+			break;
+		u->issued = sqlite3_column_int64(st, 1);
+		u->last_ms = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* One more issuance for app, now. */
+void
+app_usage_note(const char *app)
+{
+	struct app_usage *u = app_usage_get(app, 1);
+
+	if (u != NULL) {
+		u->issued++;
+		u->last_ms = store_now_ms();
+	}
+}
+
+void
+app_usage_free(void)
+{
+	struct app_usage *u;
+
+	while ((u = app_usage_list) != NULL) {
+		app_usage_list = u->next;
+		free(u);
+	}
+}
+
 static const char SQL_LIST[] =
     "SELECT a.name, a.client_id, a.flow, a.kind, c.name, a.scopes, a.internal, "
-    "a.can_redirect, a.justification, a.created_at, a.revoked_at, "
-    "(SELECT count(*) FROM audit u WHERE u.app = a.name AND u.event = 'token.issue'), "
-    "(SELECT max(ts) FROM audit u WHERE u.app = a.name AND u.event = 'token.issue') "
+    "a.can_redirect, a.justification, a.created_at, a.revoked_at "
     "FROM apps a JOIN connections c ON c.id = a.connection_id "
     "WHERE ?1 IS NULL OR a.name = ?1 ORDER BY a.name";
 
@@ -263,6 +417,7 @@ app_json(sqlite3_stmt *st)
 	static const char	*names[] = { "name", "client_id", "flow", "kind", "connection",
 				    "scopes" };
 	json_t			*o = json_object();
+	struct app_usage	*u;
 	int			 i;
 
 	for (i = 0; i < 6; i++)
@@ -276,9 +431,9 @@ app_json(sqlite3_stmt *st)
 	json_object_set_new(o, "created_at", json_integer(sqlite3_column_int64(st, 9)));
 	json_object_set_new(o, "revoked_at", sqlite3_column_type(st, 10) == SQLITE_NULL ?
 	    json_null() : json_integer(sqlite3_column_int64(st, 10)));
-	json_object_set_new(o, "issued", json_integer(sqlite3_column_int64(st, 11)));
-	json_object_set_new(o, "last_used", sqlite3_column_type(st, 12) == SQLITE_NULL ?
-	    json_null() : json_integer(sqlite3_column_int64(st, 12)));
+	u = app_usage_get((const char *)sqlite3_column_text(st, 0), 0);
+	json_object_set_new(o, "issued", json_integer(u ? u->issued : 0));
+	json_object_set_new(o, "last_used", u ? json_integer(u->last_ms) : json_null());
 	return o;
 }
 
@@ -354,5 +509,6 @@ app_verb_revoke(const struct fg_reqctx *ctx, json_t *req)
 		return;
 	}
 	audit_committed();
+	app_cache_clear();
 	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", name));
 }

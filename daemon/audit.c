@@ -2,7 +2,8 @@
  * The audit log: append-only rows, each carrying a keyed BLAKE2b over the previous hash and
  * its own fields, and a MAC'd head so that edits, deletions and cut-off tails all show.  Token
  * issuance appends in memory and the event loop commits once per turn; replies that depend on
- * a record are only sent after that commit (fail-closed).
+ * a record are only sent after that commit (fail-closed).  The head is anchored once a second
+ * rather than per commit (it costs a page per commit): only the last second is unanchored.
  */
 #include "config.h"
 
@@ -29,7 +30,7 @@ struct audit_row {
 
 static struct audit_row	 audit_batch[AUDIT_BATCH_MAX];
 static int		 audit_nbatch;
-static int64_t		 audit_head_seq, audit_done_seq;
+static int64_t		 audit_head_seq, audit_done_seq, audit_anchored_seq;
 static uint8_t		 audit_head_hash[AUDIT_HASHLEN], audit_done_hash[AUDIT_HASHLEN];
 
 static const char SQL_HEAD[] = "SELECT seq, hash FROM audit_head WHERE id = 1";
@@ -95,6 +96,26 @@ audit_head_mac(int64_t seq, const uint8_t hash[AUDIT_HASHLEN], uint8_t out[AUDIT
 	seal_audit_mac(buf, sizeof(buf), out);
 }
 
+static const char SQL_AFTER[] = "SELECT seq, hash FROM audit WHERE seq > ? ORDER BY seq";
+
+/* Records committed after the last anchor (a crash within that second) extend the head. */
+static int
+audit_catch_up(void)
+{
+	sqlite3_stmt *st = store_prepare(SQL_AFTER);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, audit_head_seq);
+	while (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == AUDIT_HASHLEN) {
+		audit_head_seq = audit_done_seq = sqlite3_column_int64(st, 0);
+		memcpy(audit_head_hash, sqlite3_column_blob(st, 1), AUDIT_HASHLEN);
+		memcpy(audit_done_hash, audit_head_hash, AUDIT_HASHLEN);
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
 /* Load the chain's head from the database. */
 int
 audit_init(void)
@@ -110,9 +131,9 @@ audit_init(void)
 		memcpy(audit_head_hash, sqlite3_column_blob(st, 1), AUDIT_HASHLEN);
 	}
 	sqlite3_reset(st);
-	audit_done_seq = audit_head_seq;
+	audit_done_seq = audit_anchored_seq = audit_head_seq;
 	memcpy(audit_done_hash, audit_head_hash, AUDIT_HASHLEN);
-	return 0;
+	return audit_catch_up();
 }
 
 static char *
@@ -168,12 +189,11 @@ audit_pending(void)
 	return audit_nbatch;
 }
 
-/* Insert the batch and move the head, inside the caller's transaction. */
+/* Insert the batch, inside the caller's transaction. */
 int
 audit_write_pending(void)
 {
 	sqlite3_stmt	*st;
-	uint8_t		 mac[AUDIT_HASHLEN];
 	int		 i, j;
 
 	for (i = 0; i < audit_nbatch; i++) {
@@ -192,17 +212,29 @@ audit_write_pending(void)
 			return -1;
 		}
 	}
-	if (audit_nbatch == 0 || (st = store_prepare(SQL_SET_HEAD)) == NULL)
-		return audit_nbatch == 0 ? 0 : -1;
-	audit_head_mac(audit_head_seq, audit_head_hash, mac);
-	sqlite3_bind_int64(st, 1, audit_head_seq);
-	sqlite3_bind_blob(st, 2, audit_head_hash, AUDIT_HASHLEN, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, mac, AUDIT_HASHLEN, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		fg_log_warn("audit head update failed: %s", sqlite3_errmsg(store_db()));
-		return -1;
-	}
 	return 0;
+}
+
+/* Move the MAC'd head to the newest committed record, if it moved. */
+void
+audit_anchor(void)
+{
+	sqlite3_stmt	*st;
+	uint8_t		 mac[AUDIT_HASHLEN];
+	int		 r;
+
+	if (audit_done_seq == audit_anchored_seq || (st = store_prepare(SQL_SET_HEAD)) == NULL)
+		return;
+	audit_head_mac(audit_done_seq, audit_done_hash, mac);
+	sqlite3_bind_int64(st, 1, audit_done_seq);
+	sqlite3_bind_blob(st, 2, audit_done_hash, AUDIT_HASHLEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, mac, AUDIT_HASHLEN, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (r == SQLITE_DONE)
+		audit_anchored_seq = audit_done_seq;
+	else
+		fg_log_warn("audit head update failed: %s", sqlite3_errmsg(store_db()));
 }
 
 static void
@@ -283,39 +315,43 @@ audit_verify_row(sqlite3_stmt *st, int64_t want_seq, const uint8_t prev[AUDIT_HA
 	return 0;
 }
 
-/* Check the head row against the last record. */
+/* Read the anchored head: 0 with *seq = 0 when never anchored, -1 when its MAC is wrong. */
 static int
-audit_verify_head(int64_t seq, const uint8_t hash[AUDIT_HASHLEN], char *why, size_t whylen)
+audit_read_head(int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
 {
 	sqlite3_stmt	*st = store_prepare(SQL_HEAD_FULL);
 	uint8_t		 mac[AUDIT_HASHLEN];
-	int		 ok;
+	int		 rc = 0;
 
+	*seq = 0;
 	if (st == NULL)
 		return -1;
-	if (sqlite3_step(st) != SQLITE_ROW)
-		ok = seq == 0;
-	else {
-		audit_head_mac(sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1), mac);
-		ok = sqlite3_column_int64(st, 0) == seq &&
-		    sqlite3_column_bytes(st, 1) == AUDIT_HASHLEN &&
-		    sqlite3_column_bytes(st, 2) == AUDIT_HASHLEN &&
-		    sodium_memcmp(sqlite3_column_blob(st, 1), hash, AUDIT_HASHLEN) == 0 &&
-		    sodium_memcmp(sqlite3_column_blob(st, 2), mac, AUDIT_HASHLEN) == 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 1) != AUDIT_HASHLEN ||
+		    sqlite3_column_bytes(st, 2) != AUDIT_HASHLEN)
+			rc = -1;
+		else {
+			*seq = sqlite3_column_int64(st, 0);
+			memcpy(hash, sqlite3_column_blob(st, 1), AUDIT_HASHLEN);
+			audit_head_mac(*seq, hash, mac);
+			rc = sodium_memcmp(sqlite3_column_blob(st, 2), mac, AUDIT_HASHLEN) == 0 ? 0 : -1;
+		}
 	}
 	sqlite3_reset(st);
-	if (!ok)
-		snprintf(why, whylen, "chain head does not match the last record (records cut off?)");
-	return ok ? 0 : -1;
+	return rc;
 }
 
-/* Walk the whole chain; 0 when intact, else -1 with the first bad seq and why. */
+/*
+ * Walk the whole chain; 0 when intact, else -1 with the first bad seq and why.  The anchored
+ * head must name a record of the chain with that record's hash: records after it (the last
+ * second's) may exist, records cut at or before it are noticed.
+ */
 int
 audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen)
 {
 	sqlite3_stmt	*st;
-	uint8_t		 prev[AUDIT_HASHLEN] = { 0 }, hash[AUDIT_HASHLEN];
-	int64_t		 seq = 0;
+	uint8_t		 prev[AUDIT_HASHLEN] = { 0 }, hash[AUDIT_HASHLEN], head[AUDIT_HASHLEN];
+	int64_t		 seq = 0, head_seq;
 	int		 r;
 
 	*count = 0;
@@ -324,8 +360,15 @@ audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen)
 		snprintf(why, whylen, "cannot read the audit table");
 		return -1;
 	}
+	if (audit_read_head(&head_seq, head) == -1) {
+		snprintf(why, whylen, "the chain head's MAC is wrong (head forged)");
+		return -1;
+	}
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (audit_verify_row(st, seq + 1, prev, hash, why, whylen) == -1) {
+		if (audit_verify_row(st, seq + 1, prev, hash, why, whylen) == -1 ||
+		    (seq + 1 == head_seq && sodium_memcmp(hash, head, AUDIT_HASHLEN) != 0)) {
+			if (seq + 1 == head_seq && *why == '\0')
+				snprintf(why, whylen, "record differs from the anchored head");
 			*bad_seq = seq + 1;
 			sqlite3_reset(st);
 			return -1;
@@ -339,8 +382,10 @@ audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen)
 		snprintf(why, whylen, "cannot read the audit table: %s", sqlite3_errmsg(store_db()));
 		return -1;
 	}
-	if (audit_verify_head(seq, prev, why, whylen) == -1) {
-		*bad_seq = seq;
+	if (head_seq > seq) {
+		snprintf(why, whylen, "records %lld..%lld are missing: the chain was cut off",
+		    (long long)seq + 1, (long long)head_seq);
+		*bad_seq = seq + 1;
 		return -1;
 	}
 	return 0;

@@ -184,7 +184,7 @@ config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen)
 	cfg->timeout_ms = 10000;
 	cfg->refresh_ahead_s = 60;
 	cfg->grace_s = 86400;
-	cfg->audit_sync_full = 1;
+	cfg->audit_sync_full = 0;
 	*err = '\0';
 	r = ini_parse(path, config_handler, &ctx);
 	if (r == -1) {

@@ -543,6 +543,7 @@ connection_verb_remove(const struct fg_reqctx *ctx, json_t *req)
 		return;
 	}
 	audit_committed();
+	app_cache_clear();
 	token_drop_connection(c.id);
 	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", c.name));
 }

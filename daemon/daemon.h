@@ -80,6 +80,7 @@ int	 store_begin(void);
 int	 store_commit(void);
 void	 store_rollback(void);
 int	 store_writable(void);
+int	 store_backup(const char *path, char *err, size_t errlen);
 int64_t	 store_now_ms(void);
 
 /* scope.c: scope strings, canonical form "openid a b" sorted and de-duplicated */
@@ -120,6 +121,7 @@ int	 audit_write_pending(void);
 void	 audit_committed(void);
 void	 audit_abort(void);
 int	 audit_flush(void);
+void	 audit_anchor(void);
 int	 audit_pending(void);
 int	 audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen);
 json_t	*audit_tail(int n, int64_t before, int *more);
@@ -178,6 +180,10 @@ struct app_rec {
 	int	 revoked;
 };
 int	 app_authenticate(const char *client_id, const char *secret, struct app_rec *out);
+void	 app_cache_clear(void);
+int	 app_usage_load(void);
+void	 app_usage_note(const char *app);
+void	 app_usage_free(void);
 int	 app_count(void);
 
 /* server.c: the event loop, peers and the reply queue */
@@ -194,6 +200,7 @@ int	 server_listen(const struct fg_config *cfg, char *err, size_t errlen);
 int	 server_loop(const struct fg_config *cfg);
 void	 server_reply(const struct fg_reqctx *ctx, json_t *reply);
 void	 server_reply_audited(const struct fg_reqctx *ctx, json_t *reply);
+void	 server_reply_audited_raw(const struct fg_reqctx *ctx, const char *body, size_t len);
 void	 server_reply_error(const struct fg_reqctx *ctx, const char *code, const char *fmt, ...)
 	     __attribute__((format(printf, 3, 4)));
 json_t	*server_stats(void);

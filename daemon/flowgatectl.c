@@ -63,6 +63,7 @@ ctl_usage(const char *why)
 	    "          [--internal] [--no-redirect] [--justification TEXT]\n"
 	    "  app list | show NAME | revoke NAME\n"
 	    "  audit tail [-n N] | verify\n"
+	    "  backup PATH            (an online copy of the database, written by the daemon)\n"
 	    "secrets are read from stdin (or --secret-file), never from the command line\n");
 	exit(CTL_EXIT_USAGE);
 }
@@ -510,5 +511,8 @@ main(int argc, char *argv[])
 		return ctl_app(argc - 1, argv + 1);
 	if (strcmp(argv[0], "audit") == 0)
 		return ctl_audit(argc - 1, argv + 1);
+	if (strcmp(argv[0], "backup") == 0 && argc == 2)
+		return ctl_done(ctl_call(json_pack("{ssss}", "verb", "backup", "path", argv[1])),
+		    NULL, NULL);
 	ctl_usage("unknown command");
 }

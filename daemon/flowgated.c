@@ -59,6 +59,8 @@ flowgated_start(struct fg_config *cfg)
 		fg_fatal("%s", err);
 	if (audit_init() == -1)
 		fg_fatal("cannot read the audit chain's head");
+	if (app_usage_load() == -1)
+		fg_fatal("cannot count issuances in the audit log");
 	if (upstream_init(cfg) == -1)
 		fg_fatal("cannot initialise libcurl");
 }
@@ -95,6 +97,8 @@ main(int argc, char *argv[])
 	fg_cfg = &cfg;
 	flowgated_start(&cfg);
 	server_loop(&cfg);
+	app_cache_clear();
+	app_usage_free();
 	store_close();
 	seal_shutdown();
 	config_free(&cfg);

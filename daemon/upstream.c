@@ -243,18 +243,25 @@ upstream_copy_code(char *dst, size_t dstlen, const char *src)
 	dst[o] = '\0';
 }
 
-/* True when s is a plausible access token: printable ASCII, no spaces, bounded. */
+/*
+ * True when s is an RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" )
+ * *"=".  JWTs and opaque Keycloak tokens are; nothing else may reach a header or a reply.
+ */
 static int
 upstream_token_ok(const char *s, size_t n)
 {
-	size_t i;
+	size_t i = 0;
 
 	if (n == 0 || n > FG_TOKEN_MAX)
 		return 0;
-	for (i = 0; i < n; i++)
-		if (s[i] < 0x21 || s[i] > 0x7e)
-			return 0;
-	return 1;
+	while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+	    (s[i] >= '0' && s[i] <= '9') || (s[i] != '\0' && strchr("-._~+/", s[i]) != NULL)))
+		i++;
+	if (i == 0)
+		return 0;
+	while (i < n && s[i] == '=')
+		i++;
+	return i == n;
 }
 
 /* Read a 200 answer: RFC 6749 §5.1 fields only; Keycloak extras are ignored. */

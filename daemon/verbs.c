@@ -33,6 +33,7 @@ static void verbs_status(const struct fg_reqctx *, json_t *);
 static void verbs_policy(const struct fg_reqctx *, json_t *);
 static void verbs_audit_tail(const struct fg_reqctx *, json_t *);
 static void verbs_audit_verify(const struct fg_reqctx *, json_t *);
+static void verbs_backup(const struct fg_reqctx *, json_t *);
 
 #define F_END { NULL, FT_STR, 0, 0 }
 static const struct field f_none[] = { F_END };
@@ -73,6 +74,7 @@ static const struct field f_app_add[] = {
 	{ "justification", FT_STR, 0, 2000 },
 	F_END
 };
+static const struct field f_backup[] = { { "path", FT_STR, 1, 1024 }, F_END };
 static const struct field f_audit_tail[] = { { "n", FT_INT, 0, 0 }, { "before", FT_INT, 0, 0 },
     F_END };
 
@@ -95,6 +97,7 @@ static const struct verb verbs[] = {
 	{ "app.revoke", ADMIN, app_verb_revoke, f_name },
 	{ "audit.tail", ADMIN, verbs_audit_tail, f_audit_tail },
 	{ "audit.verify", ADMIN, verbs_audit_verify, f_none },
+	{ "backup", ADMIN, verbs_backup, f_backup },
 };
 
 /* Check one value against its field. */
@@ -291,4 +294,28 @@ verbs_audit_verify(const struct fg_reqctx *ctx, json_t *req)
 		return;
 	}
 	server_reply(ctx, json_pack("{sbsI}", "ok", 1, "records", (json_int_t)count));
+}
+
+/* "backup": path — an online copy of the database, audited. */
+static void
+verbs_backup(const struct fg_reqctx *ctx, json_t *req)
+{
+	const char		*path = json_string_value(json_object_get(req, "path"));
+	char			 actor[96], err[512] = "the audit log could not be written";
+	struct audit_rec	 rec = { actor, "backup", NULL, NULL, NULL, "ok", path, NULL };
+
+	server_actor(ctx, actor, sizeof(actor));
+	if (path[0] != '/') {
+		server_reply_error(ctx, "bad_request", "the backup path must be absolute");
+		return;
+	}
+	/* flush first so the copy holds every record up to now */
+	if (audit_flush() == -1 || store_backup(path, err, sizeof(err)) == -1) {
+		rec.outcome = "failed";
+		audit_append(&rec);
+		server_reply_error(ctx, "failed", "%s", err);
+		return;
+	}
+	audit_append(&rec);
+	server_reply(ctx, json_pack("{sbss}", "ok", 1, "path", path));
 }

@@ -57,13 +57,12 @@ CREATE TABLE audit (
 	prev_hash	BLOB NOT NULL,
 	hash		BLOB NOT NULL
 );
-CREATE INDEX audit_app_ts ON audit(app, ts);
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 	BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 	BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
 
--- The chain's head, MAC'd, so cutting records off the end is noticed too.
+-- The chain's head, MAC'd and moved once a second, so cutting records off the end is noticed.
 CREATE TABLE audit_head (
 	id		INTEGER PRIMARY KEY CHECK (id = 1),
 	seq		INTEGER NOT NULL,

@@ -1,0 +1,63 @@
+// SPEC §5.6: the chain alone cannot show records cut off its end; the MAC'd head, anchored
+// once a second and on shutdown, does.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, useStack } from '../lib/runner.mjs';
+import { assertToken } from '../lib/oauth-assert.mjs';
+import { userIds, DAEMON_USER } from '../lib/stack.mjs';
+
+const stack = useStack();
+
+function sqlite(sql) {
+  return execFileSync('sqlite3', ['-batch', '-bail', stack.paths.database, sql], { encoding: 'utf8' }).trim();
+}
+
+// stop the daemon (a clean stop anchors the head), run fn on the file, give it back, restart
+async function offline(fn) {
+  const exit = await stack.killDaemon('SIGTERM');
+  assert.equal(exit.code, 0);
+  const out = fn();
+  const d = userIds(DAEMON_USER);
+  for (const f of readdirSync(stack.paths.dataDir)) {
+    chownSync(join(stack.paths.dataDir, f), d.uid, d.gid);
+    chmodSync(join(stack.paths.dataDir, f), 0o600);
+  }
+  await stack.startDaemon();
+  return out;
+}
+
+async function verify() {
+  return stack.ctl(['audit', 'verify'], { expect: null });
+}
+
+test('after activity and a clean restart the chain verifies', async () => {
+  const app = await stack.addApp('svc', { scopes: 'transcribe streams' });
+  for (const s of ['transcribe', 'streams', 'transcribe', 'streams']) assertToken(await stack.token(app, s));
+  await offline(() => {});
+  const v = await verify();
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+});
+
+test('dropping the append-only triggers and deleting the newest 3 records is detected', async () => {
+  const last = await offline(() => {
+    sqlite('DROP TRIGGER audit_no_delete; DROP TRIGGER audit_no_update;');
+    const n = Number(sqlite('SELECT max(seq) FROM audit'));
+    sqlite(`DELETE FROM audit WHERE seq > ${n - 3}`);
+    return n;
+  });
+  const v = await verify();
+  assert.equal(v.code, 1, `verify after cutting records ${last - 2}..${last}: exit ${v.code}\n${v.stdout}${v.stderr}`);
+  assert.match(v.stderr + v.stdout, /missing|cut off/, v.stderr + v.stdout);
+});
+
+test('moving the head back to match the cut does not help: its MAC needs the key', async () => {
+  await offline(() => {
+    const n = Number(sqlite('SELECT max(seq) FROM audit'));
+    sqlite(`UPDATE audit_head SET seq = ${n}, hash = (SELECT hash FROM audit WHERE seq = ${n})`);
+  });
+  const v = await verify();
+  assert.equal(v.code, 1, `verify with a forged head: exit ${v.code}\n${v.stdout}${v.stderr}`);
+  assert.match(v.stderr + v.stdout, /head/, v.stderr + v.stdout);
+});
