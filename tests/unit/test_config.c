@@ -40,7 +40,7 @@ main(void)
 
 	tap_ok(load(BASE, &cfg, err, sizeof(err)) == 0, "a minimal config loads: %s", err);
 	tap_ok(cfg.timeout_ms == 10000 && cfg.refresh_ahead_s == 60 && cfg.grace_s == 86400 &&
-	    cfg.audit_sync_full == 1 && strcmp(cfg.ca_file, "/etc/ssl/certs/ca-certificates.crt") == 0,
+	    cfg.audit_sync_full == 0 && strcmp(cfg.ca_file, "/etc/ssl/certs/ca-certificates.crt") == 0,
 	    "defaults are filled in");
 	config_free(&cfg);
 
