@@ -18,7 +18,8 @@
 
 static const char SQL_AUTH[] =
     "SELECT a.id, a.name, a.client_id, a.secret_hash, a.flow, a.kind, a.scopes, "
-    "a.connection_id, c.name, c.stopped, a.revoked_at FROM apps a "
+    "a.connection_id, c.name, c.stopped, a.revoked_at, a.prev_secret_hash, "
+    "a.prev_valid_until FROM apps a "
     "JOIN connections c ON c.id = a.connection_id WHERE a.client_id = ?";
 static const char SQL_INSERT[] =
     "INSERT INTO apps (name, client_id, secret_hash, flow, kind, connection_id, scopes, "
@@ -28,6 +29,7 @@ static const char SQL_BY_NAME[] = "SELECT id FROM apps WHERE name = ?";
 static const char SQL_REVOKE[] =
     "UPDATE apps SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL";
 static const char SQL_COUNT[] = "SELECT count(*) FROM apps WHERE revoked_at IS NULL";
+static const char SQL_CLIENT_ID[] = "SELECT client_id FROM apps WHERE id = ?";
 
 /* Copy a text column into a fixed buffer. */
 static void
@@ -49,6 +51,8 @@ app_col(sqlite3_stmt *st, int col, char *dst, size_t dstlen)
 struct app_cached {
 	struct app_rec		 rec;
 	uint8_t			 hash[32];
+	uint8_t			 prev_hash[32];	/* the rotated-out secret, during its overlap */
+	int64_t			 prev_until;
 	struct app_cached	*next;
 };
 
@@ -119,6 +123,10 @@ app_cache_load(const char *client_id)
 		r->connection_id = sqlite3_column_int64(st, 7);
 		app_col(st, 8, r->connection, sizeof(r->connection));
 		r->connection_stopped = sqlite3_column_int(st, 9);
+		if (sqlite3_column_bytes(st, 11) == 32) {
+			memcpy(a->prev_hash, sqlite3_column_blob(st, 11), 32);
+			a->prev_until = sqlite3_column_int64(st, 12);
+		}
 	}
 	sqlite3_reset(st);
 	if (a == NULL)
@@ -142,15 +150,18 @@ app_authenticate(const char *client_id, const char *secret, struct app_rec *out)
 	static const uint8_t	 dummy[32];
 	struct app_cached	*a;
 	uint8_t			 h[32];
-	int			 ok;
+	int			 ok, prev_ok;
 
 	memset(out, 0, sizeof(*out));
 	seal_app_hash(secret, strlen(secret), h);
 	if ((a = app_cache_get(client_id)) == NULL)
 		a = app_cache_load(client_id);
 	ok = sodium_memcmp(h, a != NULL ? a->hash : dummy, 32) == 0;
+	/* compared always, so timing says nothing about whether an overlap is running */
+	prev_ok = sodium_memcmp(h, a != NULL ? a->prev_hash : dummy, 32) == 0 && a != NULL &&
+	    a->prev_until > store_now_ms();
 	sodium_memzero(h, sizeof(h));
-	if (a == NULL || !ok)
+	if (a == NULL || !(ok || prev_ok))
 		return -1;
 	*out = a->rec;
 	return 0;
@@ -333,12 +344,29 @@ app_verb_add(const struct fg_reqctx *ctx, json_t *req)
  * Issuance counts and last use per app, for app.list: counted once from the audit log at start
  * and kept up to date in memory (an index on the audit table would cost a page per commit).
  */
+#define APP_HOURS	24
+
 struct app_usage {
 	char			 name[FG_NAME_MAX + 1];
 	int64_t			 issued;
 	int64_t			 last_ms;
+	int64_t			 hour[APP_HOURS];	/* absolute hour of each slot */
+	uint32_t		 count[APP_HOURS];	/* issuances in that hour */
 	struct app_usage	*next;
 };
+
+/* Count n issuances in absolute hour h (ts / 3600000). */
+static void
+app_usage_hour(struct app_usage *u, int64_t h, uint32_t n)
+{
+	int slot = (int)(h % APP_HOURS);
+
+	if (u->hour[slot] != h) {
+		u->hour[slot] = h;
+		u->count[slot] = 0;
+	}
+	u->count[slot] += n;
+}
 
 static struct app_usage *app_usage_list;
 
@@ -361,6 +389,9 @@ app_usage_get(const char *name, int create)
 static const char SQL_USAGE[] =
     "SELECT app, count(*), max(ts) FROM audit WHERE event = 'token.issue' AND app IS NOT NULL "
     "GROUP BY app";
+static const char SQL_USAGE_HOURS[] =
+    "SELECT app, ts / 3600000, count(*) FROM audit WHERE event = 'token.issue' "
+    "AND app IS NOT NULL AND ts >= ? GROUP BY 1, 2";
 
 /* Count every app's issuances in the audit log. */
 int
@@ -378,7 +409,33 @@ app_usage_load(void)
 		u->last_ms = sqlite3_column_int64(st, 2);
 	}
 	sqlite3_reset(st);
+	if ((st = store_prepare(SQL_USAGE_HOURS)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, store_now_ms() - (int64_t)APP_HOURS * 3600000);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if ((u = app_usage_get((const char *)sqlite3_column_text(st, 0), 1)) != NULL)
+			app_usage_hour(u, sqlite3_column_int64(st, 1),
+			    (uint32_t)sqlite3_column_int64(st, 2));
+	sqlite3_reset(st);
 	return 0;
+}
+
+/* Issuances per app in each of the last 24 hours, oldest first. */
+json_t *
+app_usage_hours(void)
+{
+	struct app_usage	*u;
+	json_t			*arr = json_array(), *hours;
+	int64_t			 now_h = store_now_ms() / 3600000, h;
+
+	for (u = app_usage_list; u != NULL; u = u->next) {
+		hours = json_array();
+		for (h = now_h - APP_HOURS + 1; h <= now_h; h++)
+			json_array_append_new(hours, json_integer(u->hour[h % APP_HOURS] == h ?
+			    u->count[h % APP_HOURS] : 0));
+		json_array_append_new(arr, json_pack("{ssso}", "app", u->name, "hours", hours));
+	}
+	return arr;
 }
 
 /* One more issuance for app, now. */
@@ -390,6 +447,7 @@ app_usage_note(const char *app)
 	if (u != NULL) {
 		u->issued++;
 		u->last_ms = store_now_ms();
+		app_usage_hour(u, u->last_ms / 3600000, 1);
 	}
 }
 
@@ -406,7 +464,7 @@ app_usage_free(void)
 
 static const char SQL_LIST[] =
     "SELECT a.name, a.client_id, a.flow, a.kind, c.name, a.scopes, a.internal, "
-    "a.can_redirect, a.justification, a.created_at, a.revoked_at "
+    "a.can_redirect, a.justification, a.created_at, a.revoked_at, a.prev_valid_until "
     "FROM apps a JOIN connections c ON c.id = a.connection_id "
     "WHERE ?1 IS NULL OR a.name = ?1 ORDER BY a.name";
 
@@ -434,6 +492,8 @@ app_json(sqlite3_stmt *st)
 	u = app_usage_get((const char *)sqlite3_column_text(st, 0), 0);
 	json_object_set_new(o, "issued", json_integer(u ? u->issued : 0));
 	json_object_set_new(o, "last_used", u ? json_integer(u->last_ms) : json_null());
+	json_object_set_new(o, "previous_valid_until", sqlite3_column_type(st, 11) ==
+	    SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(st, 11)));
 	return o;
 }
 
@@ -511,4 +571,158 @@ app_verb_revoke(const struct fg_reqctx *ctx, json_t *req)
 	audit_committed();
 	app_cache_clear();
 	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", name));
+}
+
+static const char SQL_REG[] =
+    "SELECT id, flow, kind, internal, can_redirect, justification FROM apps "
+    "WHERE name = ? AND revoked_at IS NULL";
+static const char SQL_SET_SCOPES[] = "UPDATE apps SET scopes = ? WHERE id = ?";
+
+struct app_edit {
+	int64_t		 id;
+	const char	*scopes;
+	uint8_t		 hash[32];
+	int64_t		 until;
+};
+
+static int
+app_set_scopes(void *arg)
+{
+	struct app_edit	*e = arg;
+	sqlite3_stmt	*st = store_prepare(SQL_SET_SCOPES);
+	int		 r;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, e->scopes, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, e->id);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	return r;
+}
+
+/* "app.update": name, scopes — the new scope set is checked against the policy again. */
+void
+app_verb_update(const struct fg_reqctx *ctx, json_t *req)
+{
+	const char		*name = json_string_value(json_object_get(req, "name"));
+	sqlite3_stmt		*st = store_prepare(SQL_REG);
+	struct policy_app	 pa;
+	struct app_edit		 e = { 0, NULL, { 0 }, 0 };
+	char			 scopes[FG_SCOPES_MAX], flow[32] = "", kind[16] = "", just[2001] = "";
+	char			 actor[96];
+	struct audit_rec	 rec = { actor, "app.update", name, NULL, NULL, "ok", NULL, NULL };
+	const char		*why, *rule;
+
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			e.id = sqlite3_column_int64(st, 0);
+			app_col(st, 1, flow, sizeof(flow));
+			app_col(st, 2, kind, sizeof(kind));
+			pa.internal = sqlite3_column_int(st, 3);
+			pa.can_redirect = sqlite3_column_int(st, 4);
+			app_col(st, 5, just, sizeof(just));
+		}
+		sqlite3_reset(st);
+	}
+	if (e.id == 0) {
+		server_reply_error(ctx, "not_found", "no active app named %s", name);
+		return;
+	}
+	if (scope_normalize(json_string_value(json_object_get(req, "scopes")), scopes,
+	    sizeof(scopes)) == -1) {
+		server_reply_error(ctx, "bad_request", "scopes are malformed");
+		return;
+	}
+	pa.flow = flow;
+	pa.kind = kind;
+	pa.scopes = scopes;
+	pa.justification = just[0] ? just : NULL;
+	if ((why = policy_check_app(&pa, &rule)) != NULL) {
+		app_refused(ctx, req, "policy", why, rule);
+		return;
+	}
+	e.scopes = scopes;
+	server_actor(ctx, actor, sizeof(actor));
+	rec.scopes = scopes;
+	if (audit_tx(app_set_scopes, &e, &rec) == -1) {
+		server_reply_error(ctx, "server_error", "the app could not be changed");
+		return;
+	}
+	app_cache_clear();
+	app_verb_show(ctx, req);
+}
+
+static const char SQL_ROTATE[] =
+    "UPDATE apps SET prev_secret_hash = secret_hash, prev_valid_until = ?, secret_hash = ? "
+    "WHERE id = ?";
+
+static int
+app_store_rotation(void *arg)
+{
+	struct app_edit	*e = arg;
+	sqlite3_stmt	*st = store_prepare(SQL_ROTATE);
+	int		 r;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, e->until);
+	sqlite3_bind_blob(st, 2, e->hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, e->id);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	return r;
+}
+
+/*
+ * "app.rotate_secret": name, overlap_s? — a new secret, shown once; the old one keeps working
+ * for the overlap (default a day) so the app can be redeployed without downtime.
+ */
+void
+app_verb_rotate_secret(const struct fg_reqctx *ctx, json_t *req)
+{
+	const char		*name = json_string_value(json_object_get(req, "name"));
+	json_t			*ov = json_object_get(req, "overlap_s");
+	json_int_t		 overlap = ov ? json_integer_value(ov) : 86400;
+	sqlite3_stmt		*st = store_prepare(SQL_REG);
+	struct app_edit		 e = { 0, NULL, { 0 }, 0 };
+	char			 client_id[64] = "", unused[64], secret[80], actor[96], detail[64];
+	struct audit_rec	 rec = { actor, "app.rotate_secret", name, NULL, NULL, "ok",
+				    detail, NULL };
+
+	if (overlap < 0 || overlap > 30 * 86400) {
+		server_reply_error(ctx, "bad_request", "overlap_s must be 0..2592000");
+		return;
+	}
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			e.id = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	if (e.id == 0) {
+		server_reply_error(ctx, "not_found", "no active app named %s", name);
+		return;
+	}
+	app_credential(unused, sizeof(unused), secret, sizeof(secret));
+	seal_app_hash(secret, strlen(secret), e.hash);
+	e.until = store_now_ms() + (int64_t)overlap * 1000;
+	server_actor(ctx, actor, sizeof(actor));
+	snprintf(detail, sizeof(detail), "overlap_s=%lld", (long long)overlap);
+	if (audit_tx(app_store_rotation, &e, &rec) == -1) {
+		server_reply_error(ctx, "server_error", "the credential could not be rotated");
+		sodium_memzero(secret, sizeof(secret));
+		return;
+	}
+	app_cache_clear();
+	if ((st = store_prepare(SQL_CLIENT_ID)) != NULL) {
+		sqlite3_bind_int64(st, 1, e.id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			app_col(st, 0, client_id, sizeof(client_id));
+		sqlite3_reset(st);
+	}
+	server_reply(ctx, json_pack("{sbsssssssI}", "ok", 1, "name", name, "client_id", client_id,
+	    "client_secret", secret, "previous_valid_until", (json_int_t)e.until));
+	sodium_memzero(secret, sizeof(secret));
 }

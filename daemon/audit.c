@@ -263,6 +263,25 @@ audit_abort(void)
 	memcpy(audit_head_hash, audit_done_hash, AUDIT_HASHLEN);
 }
 
+/*
+ * Run change(arg) and append rec in one transaction: both happen or neither.  The pending batch
+ * is committed first so the chain stays in order.  rec may be NULL-outcome'd by change itself.
+ */
+int
+audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec)
+{
+	if (audit_flush() == -1 || store_begin() == -1)
+		return -1;
+	if ((change != NULL && change(arg) == -1) || audit_append(rec) == -1 ||
+	    audit_write_pending() == -1 || store_commit() == -1) {
+		store_rollback();
+		audit_abort();
+		return -1;
+	}
+	audit_committed();
+	return 0;
+}
+
 /* Commit the pending batch in its own transaction; -1 (and nothing kept) on failure. */
 int
 audit_flush(void)
@@ -449,6 +468,100 @@ audit_tail(int n, int64_t before, int *more)
 		total += bytes;
 		json_array_insert_new(arr, 0, o);
 	}
+	sqlite3_reset(st);
+	return arr;
+}
+
+static const char SQL_QUERY[] =
+    "SELECT seq, ts, actor, event, app, connection, scopes, outcome, detail, token_fp "
+    "FROM audit WHERE seq < ?1 AND (?2 IS NULL OR ts >= ?2) AND (?3 IS NULL OR ts <= ?3) "
+    "AND (?4 IS NULL OR app = ?4) AND (?5 IS NULL OR connection = ?5) "
+    "AND (?6 IS NULL OR actor = ?6) AND (?7 IS NULL OR outcome = ?7) "
+    "AND (?8 IS NULL OR event = ?8) ORDER BY seq DESC LIMIT ?9";
+
+/* Bind an optional integer or text filter; absent means NULL, which matches everything. */
+static void
+audit_bind_opt(sqlite3_stmt *st, int i, json_t *v)
+{
+	if (json_is_integer(v))
+		sqlite3_bind_int64(st, i, json_integer_value(v));
+	else if (json_is_string(v) && json_string_length(v) > 0)
+		sqlite3_bind_text(st, i, json_string_value(v), -1, SQLITE_TRANSIENT);
+}
+
+/* Newest matching records first, as many as fit one frame; *more when older ones match. */
+static json_t *
+audit_select(json_t *req, int limit, int *more)
+{
+	static const char	*names[] = { "from_ms", "to_ms", "app", "connection", "actor",
+				    "outcome", "event" };
+	json_t			*before = json_object_get(req, "before"), *arr = json_array();
+	sqlite3_stmt		*st;
+	size_t			 total = 0, bytes;
+	int			 i;
+
+	*more = 0;
+	if (audit_flush() == -1 || (st = store_prepare(SQL_QUERY)) == NULL)
+		return arr;
+	sqlite3_bind_int64(st, 1, json_is_integer(before) ? json_integer_value(before) :
+	    INT64_MAX);
+	for (i = 0; i < 7; i++)
+		audit_bind_opt(st, i + 2, json_object_get(req, names[i]));
+	sqlite3_bind_int(st, 9, limit + 1);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *o;
+
+		if ((int)json_array_size(arr) == limit) {
+			*more = 1;
+			break;
+		}
+		o = audit_row_json(st, &bytes);
+		if (total + bytes > AUDIT_PAGE_BYTES) {
+			json_decref(o);
+			*more = 1;
+			break;
+		}
+		total += bytes;
+		json_array_append_new(arr, o);
+	}
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* "audit.query": filters, before?, limit? (1..500, default 100) — newest first. */
+void
+audit_verb_query(const struct fg_reqctx *ctx, json_t *req)
+{
+	json_t		*l = json_object_get(req, "limit");
+	json_int_t	 limit = l ? json_integer_value(l) : 100;
+	json_t		*records;
+	int		 more;
+
+	if (limit < 1 || limit > 500) {
+		server_reply_error(ctx, "bad_request", "limit must be 1..500");
+		return;
+	}
+	records = audit_select(req, (int)limit, &more);
+	server_reply(ctx, json_pack("{sbsosb}", "ok", 1, "records", records, "more", more));
+}
+
+static const char SQL_REFUSALS[] =
+    "SELECT seq, ts, actor, event, app, connection, scopes, outcome, detail, token_fp "
+    "FROM audit WHERE outcome NOT IN ('ok', 'issued') ORDER BY seq DESC LIMIT ?";
+
+/* The newest n refusals and failures, newest first. */
+json_t *
+audit_refusals(int n)
+{
+	sqlite3_stmt	*st;
+	json_t		*arr = json_array();
+	size_t		 bytes;
+
+	if (audit_flush() == -1 || (st = store_prepare(SQL_REFUSALS)) == NULL)
+		return arr;
+	sqlite3_bind_int(st, 1, n);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, audit_row_json(st, &bytes));
 	sqlite3_reset(st);
 	return arr;
 }

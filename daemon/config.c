@@ -148,6 +148,17 @@ config_handler(void *user, const char *section, const char *name, const char *va
 			r = config_set_long(&c->grace_s, value, 0, 90L * 86400);
 		else
 			goto unknown;
+	} else if (strcmp(section, "admin") == 0) {
+		if (strcmp(name, "session_idle_s") == 0)
+			r = config_set_long(&c->session_idle_s, value, 10, 86400);
+		else if (strcmp(name, "session_max_s") == 0)
+			r = config_set_long(&c->session_max_s, value, 10, 7 * 86400);
+		else if (strcmp(name, "secret_warn_days") == 0)
+			r = config_set_long(&c->secret_warn_days, value, 1, 3650);
+		else if (strcmp(name, "login_max_failures") == 0)
+			r = config_set_long(&c->login_max_failures, value, 1, 1000);
+		else
+			goto unknown;
 	} else if (strcmp(section, "audit") == 0) {
 		if (strcmp(name, "sync_full") == 0)
 			r = config_set_bool(&c->audit_sync_full, value);
@@ -185,6 +196,10 @@ config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen)
 	cfg->refresh_ahead_s = 60;
 	cfg->grace_s = 86400;
 	cfg->audit_sync_full = 0;
+	cfg->session_idle_s = 1800;
+	cfg->session_max_s = 43200;
+	cfg->secret_warn_days = 90;
+	cfg->login_max_failures = 5;
 	*err = '\0';
 	r = ini_parse(path, config_handler, &ctx);
 	if (r == -1) {

@@ -383,7 +383,7 @@ connection_verb_add(const struct fg_reqctx *ctx, json_t *req)
 		snprintf(url, sizeof(url), "%s", tu);
 	else
 		connection_default_token_url(url, sizeof(url), p->environment, p->tenant);
-	connection_verify(p, url, verify == NULL || json_is_true(verify));
+	connection_verify(p, url, verify == NULL || json_is_true(verify) || ctx->peer != PEER_ADMIN);
 }
 
 /* "connection.rotate": name, secret, grace_s? — verified upstream before it becomes current. */
@@ -422,10 +422,21 @@ static const char SQL_LIST[] =
     "(SELECT count(*) FROM apps a WHERE a.connection_id = c.id AND a.revoked_at IS NULL) "
     "FROM connections c WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.name";
 
+/* Seconds since the current secret was stored (rotated_at, else created_at; columns 9, 8). */
+static json_int_t
+connection_age_s(sqlite3_stmt *st)
+{
+	int64_t since = sqlite3_column_type(st, 9) != SQLITE_NULL ?
+	    sqlite3_column_int64(st, 9) : sqlite3_column_int64(st, 8);
+
+	return (json_int_t)((store_now_ms() - since) / 1000);
+}
+
 /* One connection as JSON: everything about it except the secret. */
 static json_t *
 connection_json(sqlite3_stmt *st)
 {
+	json_int_t		 age;
 	static const char	*names[] = { "name", "environment", "tenant", "client_id",
 				    "token_url", "api_base" };
 	char			 url[2049];
@@ -454,6 +465,9 @@ connection_json(sqlite3_stmt *st)
 	json_object_set_new(o, "previous_retires_at", sqlite3_column_type(st, 10) ==
 	    SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(st, 10)));
 	json_object_set_new(o, "apps", json_integer(sqlite3_column_int64(st, 11)));
+	age = connection_age_s(st);
+	json_object_set_new(o, "secret_age_s", json_integer(age));
+	json_object_set_new(o, "secret_warn", json_boolean(age > fg_cfg->secret_warn_days * 86400));
 	return o;
 }
 
@@ -587,4 +601,139 @@ connection_sweep(void)
 		}
 		audit_committed();
 	}
+}
+
+/* Name, secret age and state of every connection, for the dashboard. */
+json_t *
+connection_ages(void)
+{
+	json_t	*all = connection_select(NULL), *out = json_array(), *c;
+	size_t	 i;
+
+	json_array_foreach(all, i, c)
+		json_array_append_new(out, json_pack("{sOsOsOsO}", "name", json_object_get(c, "name"),
+		    "secret_age_s", json_object_get(c, "secret_age_s"), "secret_warn",
+		    json_object_get(c, "secret_warn"), "stopped", json_object_get(c, "stopped")));
+	json_decref(all);
+	return out;
+}
+
+/* A "test" in flight: who asked, and since when. */
+struct conn_test {
+	struct fg_reqctx	 ctx;
+	char			 actor[96];
+	char			 name[FG_NAME_MAX + 1];
+	int64_t			 started;
+};
+
+/* The upstream answered a test: report it, whatever it said. */
+static void
+connection_tested(void *arg, struct upstream_token *t)
+{
+	struct conn_test	*p = arg;
+	struct audit_rec	 rec = { p->actor, "connection.test", NULL, p->name, "openid",
+				    t->outcome == UPSTREAM_OK ? "ok" : "error", t->message, NULL };
+	int64_t			 ms = store_now_ms() - p->started;
+
+	audit_append(&rec);
+	server_reply(&p->ctx, json_pack("{sbsssssIss}", "ok", 1, "outcome", t->outcome ==
+	    UPSTREAM_OK ? "ok" : "error", "message", t->outcome == UPSTREAM_OK ?
+	    "the upstream issued a token with the stored secret" : t->message, "latency_ms",
+	    (json_int_t)ms, "name", p->name));
+	free(p);
+}
+
+/* "connection.test": name — a real token request with the stored secret. */
+void
+connection_verb_test(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct conn_test	*p;
+	struct conn_rec		 c;
+	struct fg_secret	*secret;
+	int			 r;
+
+	if (connection_get(json_string_value(json_object_get(req, "name")), &c) == -1) {
+		server_reply_error(ctx, "not_found", "no such connection");
+		return;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL || connection_open_secret(&c, &secret) == -1) {
+		free(p);
+		server_reply_error(ctx, "server_error", "the stored secret cannot be opened");
+		return;
+	}
+	p->ctx = *ctx;
+	server_actor(ctx, p->actor, sizeof(p->actor));
+	snprintf(p->name, sizeof(p->name), "%s", c.name);
+	p->started = store_now_ms();
+	r = upstream_request_token(c.token_url, c.client_id, secret, "openid", connection_tested,
+	    p);
+	seal_secret_free(secret);
+	if (r == -1) {
+		free(p);
+		server_reply_error(ctx, "temporarily_unavailable", "cannot start the request");
+	}
+}
+
+static const char SQL_STOPPED[] = "UPDATE connections SET stopped = ? WHERE id = ?";
+
+struct conn_simple {
+	const char	*sql;
+	int		 n;
+	int64_t		 v[2];
+};
+
+static int
+connection_apply(void *arg)
+{
+	struct conn_simple *c = arg;
+
+	return connection_exec(c->sql, c->n, c->v);
+}
+
+/* Apply one statement about a named connection with its audit record, then answer. */
+static void
+connection_simple(const struct fg_reqctx *ctx, json_t *req, const char *event,
+    const char *sql, int n, int64_t v0)
+{
+	struct conn_rec		 c;
+	char			 actor[96];
+	struct audit_rec	 rec = { actor, event, NULL, NULL, NULL, "ok", NULL, NULL };
+	struct conn_simple	 cs = { sql, n, { v0, 0 } };
+
+	if (connection_get(json_string_value(json_object_get(req, "name")), &c) == -1) {
+		server_reply_error(ctx, "not_found", "no such connection");
+		return;
+	}
+	cs.v[n - 1] = c.id;
+	server_actor(ctx, actor, sizeof(actor));
+	rec.connection = c.name;
+	if (audit_tx(connection_apply, &cs, &rec) == -1) {
+		server_reply_error(ctx, "server_error", "connection %s could not be changed", c.name);
+		return;
+	}
+	/* a stopped connection issues nothing at once; its cached tokens are forgotten */
+	app_cache_clear();
+	token_drop_connection(c.id);
+	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", c.name));
+}
+
+/* "connection.retire": name — erase the previous secret now, before its grace ends. */
+void
+connection_verb_retire(const struct fg_reqctx *ctx, json_t *req)
+{
+	connection_simple(ctx, req, "connection.retire", SQL_DROP_PREVIOUS, 1, 0);
+}
+
+/* "connection.stop": name — emergency stop: no token is issued for its apps. */
+void
+connection_verb_stop(const struct fg_reqctx *ctx, json_t *req)
+{
+	connection_simple(ctx, req, "connection.stop", SQL_STOPPED, 2, 1);
+}
+
+/* "connection.resume": name */
+void
+connection_verb_resume(const struct fg_reqctx *ctx, json_t *req)
+{
+	connection_simple(ctx, req, "connection.resume", SQL_STOPPED, 2, 0);
 }

@@ -23,6 +23,8 @@
 #define FG_SECRET_MAX		512	/* longest connection secret */
 #define FG_FP_LEN		40	/* "sha256:" + 32 hex + NUL */
 
+struct fg_reqctx;
+
 /* config.c */
 struct fg_config {
 	char	*socket;
@@ -40,6 +42,10 @@ struct fg_config {
 	long	 refresh_ahead_s;
 	long	 grace_s;
 	int	 audit_sync_full;
+	long	 session_idle_s;
+	long	 session_max_s;
+	long	 secret_warn_days;
+	long	 login_max_failures;
 };
 int	 config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen);
 void	 config_free(struct fg_config *cfg);
@@ -69,6 +75,8 @@ void	 seal_secret_free(struct fg_secret *s);
 void	 seal_app_hash(const char *secret, size_t len, uint8_t out[32]);
 void	 seal_audit_mac(const uint8_t *data, size_t len, uint8_t out[32]);
 void	 seal_fingerprint(const char *token, size_t len, char out[FG_FP_LEN]);
+void	 seal_session_hash(const char *sid, size_t len, uint8_t out[32]);
+void	 seal_csrf(const char *sid, size_t len, char out[33]);
 
 /* store.c: the one SQLite handle; the only module that knows file-level details */
 int	 store_open(const char *path, int sync_full, char *err, size_t errlen);
@@ -121,6 +129,7 @@ int	 audit_write_pending(void);
 void	 audit_committed(void);
 void	 audit_abort(void);
 int	 audit_flush(void);
+int	 audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec);
 void	 audit_anchor(void);
 int	 audit_pending(void);
 int	 audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen);
@@ -166,6 +175,27 @@ int	 connection_get_id(int64_t id, struct conn_rec *out);
 int	 connection_open_secret(const struct conn_rec *c, struct fg_secret **out);
 void	 connection_sweep(void);
 
+/* user.c: admin accounts, Argon2id passwords, login rate limits */
+int		 user_role_parse(const char *s);
+const char	*user_role_name(int role);
+int		 user_login(const char *name, const char *password, const char *remote,
+		     int64_t *user_id, int *role, long *retry_after);
+void		 user_verb_list(const struct fg_reqctx *, json_t *);
+void		 user_verb_add(const struct fg_reqctx *, json_t *);
+void		 user_verb_set_role(const struct fg_reqctx *, json_t *);
+void		 user_verb_disable(const struct fg_reqctx *, json_t *);
+void		 user_verb_enable(const struct fg_reqctx *, json_t *);
+void		 user_verb_password(const struct fg_reqctx *, json_t *);
+void		 user_shutdown(void);
+
+/* session.c: admin sessions (ids stored hashed) and their CSRF tokens */
+int	 session_check(const char *sid, struct fg_reqctx *ctx);
+int	 session_csrf_ok(const char *sid, const char *csrf);
+void	 session_end_user(int64_t user_id);
+void	 session_verb_login(const struct fg_reqctx *, json_t *);
+void	 session_verb_session(const struct fg_reqctx *, json_t *);
+void	 session_verb_logout(const struct fg_reqctx *, json_t *);
+
 /* app.c: registered apps and their broker-issued credentials */
 struct app_rec {
 	int64_t	 id;
@@ -188,6 +218,8 @@ int	 app_count(void);
 
 /* server.c: the event loop, peers and the reply queue */
 enum peer_class { PEER_WEB = 1, PEER_ADMIN = 2 };
+enum role { ROLE_ADMIN = 1, ROLE_SECURITY = 2, ROLE_AUDITOR = 4 };
+#define ROLE_ANY	(ROLE_ADMIN | ROLE_SECURITY | ROLE_AUDITOR)
 struct fg_reqctx {
 	uint32_t	slot;
 	uint32_t	gen;
@@ -195,6 +227,9 @@ struct fg_reqctx {
 	int		peer;
 	uid_t		uid;
 	pid_t		pid;
+	int64_t		user_id;		/* web session's user, 0 for none */
+	int		role;
+	char		user[FG_NAME_MAX + 1];
 };
 int	 server_listen(const struct fg_config *cfg, char *err, size_t errlen);
 int	 server_loop(const struct fg_config *cfg);
@@ -225,6 +260,17 @@ void	 connection_verb_list(const struct fg_reqctx *, json_t *);
 void	 connection_verb_show(const struct fg_reqctx *, json_t *);
 void	 connection_verb_rotate(const struct fg_reqctx *, json_t *);
 void	 connection_verb_remove(const struct fg_reqctx *, json_t *);
+void	 connection_verb_test(const struct fg_reqctx *, json_t *);
+void	 connection_verb_retire(const struct fg_reqctx *, json_t *);
+void	 connection_verb_stop(const struct fg_reqctx *, json_t *);
+void	 connection_verb_resume(const struct fg_reqctx *, json_t *);
+json_t	*connection_ages(void);
+void	 app_verb_update(const struct fg_reqctx *, json_t *);
+void	 app_verb_rotate_secret(const struct fg_reqctx *, json_t *);
+json_t	*app_usage_hours(void);
+void	 audit_verb_query(const struct fg_reqctx *, json_t *);
+json_t	*audit_refusals(int n);
+void	 dashboard_verb(const struct fg_reqctx *, json_t *);
 void	 app_verb_add(const struct fg_reqctx *, json_t *);
 void	 app_verb_list(const struct fg_reqctx *, json_t *);
 void	 app_verb_show(const struct fg_reqctx *, json_t *);

@@ -57,11 +57,15 @@ ctl_usage(const char *why)
 	    "  status\n"
 	    "  connection add NAME --environment ENV --tenant T --client-id ID\n"
 	    "                 [--token-url URL] [--api-base URL] [--no-verify] [--secret-file F]\n"
-	    "  connection list | show NAME | remove NAME\n"
+	    "  connection list | show NAME | remove NAME | test NAME\n"
+	    "  connection stop NAME | resume NAME | retire NAME   (emergency stop; erase previous)\n"
 	    "  connection rotate NAME [--grace SECONDS] [--secret-file F]\n"
 	    "  app add NAME --flow FLOW --connection CONN --scopes \"S ...\" --kind backend|user_facing\n"
 	    "          [--internal] [--no-redirect] [--justification TEXT]\n"
 	    "  app list | show NAME | revoke NAME\n"
+	    "  app update NAME --scopes \"S ...\" | rotate-secret NAME [--overlap SECONDS]\n"
+	    "  user add NAME --role admin|security|auditor   (password on stdin)\n"
+	    "  user list | set-role NAME ROLE | disable NAME | enable NAME | password NAME\n"
 	    "  audit tail [-n N] | verify\n"
 	    "  backup PATH            (an online copy of the database, written by the daemon)\n"
 	    "secrets are read from stdin (or --secret-file), never from the command line\n");
@@ -312,6 +316,16 @@ ctl_options(int argc, char **argv, const struct ctl_opt *opts, json_t *req)
 	}
 }
 
+/* "connection." + "stop" as a JSON string. */
+static json_t *
+json_pack_verb(const char *prefix, const char *cmd)
+{
+	char verb[64];
+
+	snprintf(verb, sizeof(verb), "%s%s", prefix, cmd);
+	return json_string(verb);
+}
+
 /* Attach a secret read from stdin or --secret-file to req. */
 static void
 ctl_attach_secret(json_t *req)
@@ -348,8 +362,10 @@ ctl_connection(int argc, char **argv)
 		json_object_set_new(req, "verb", json_string("connection.show"));
 		return ctl_done(ctl_call(req), "connection", NULL);
 	}
-	if (strcmp(argv[0], "remove") == 0 && argc == 2) {
-		json_object_set_new(req, "verb", json_string("connection.remove"));
+	if (argc == 2 && (strcmp(argv[0], "remove") == 0 || strcmp(argv[0], "test") == 0 ||
+	    strcmp(argv[0], "stop") == 0 || strcmp(argv[0], "resume") == 0 ||
+	    strcmp(argv[0], "retire") == 0)) {
+		json_object_set_new(req, "verb", json_pack_verb("connection.", argv[0]));
 		return ctl_done(ctl_call(req), NULL, NULL);
 	}
 	if (strcmp(argv[0], "add") == 0) {
@@ -372,6 +388,9 @@ ctl_app(int argc, char **argv)
 		{ "--scopes", "scopes", 0 }, { "--kind", "kind", 0 },
 		{ "--internal", "internal", 2 }, { "--no-redirect", "can_redirect", 3 },
 		{ "--justification", "justification", 0 }, { NULL, NULL, 0 } };
+	static const struct ctl_opt upd_opts[] = { { "--scopes", "scopes", 0 }, { NULL, NULL, 0 } };
+	static const struct ctl_opt rot_opts[] = { { "--overlap", "overlap_s", 1 },
+	    { NULL, NULL, 0 } };
 	static const char *const cols[] = { "name", "client_id", "flow", "kind", "connection",
 	    "scopes", "issued", "revoked_at", NULL };
 	json_t *req, *reply;
@@ -390,6 +409,19 @@ ctl_app(int argc, char **argv)
 	if (strcmp(argv[0], "revoke") == 0 && argc == 2) {
 		json_object_set_new(req, "verb", json_string("app.revoke"));
 		return ctl_done(ctl_call(req), NULL, NULL);
+	}
+	if (strcmp(argv[0], "update") == 0) {
+		json_object_set_new(req, "verb", json_string("app.update"));
+		ctl_options(argc - 2, argv + 2, upd_opts, req);
+		return ctl_done(ctl_call(req), "app", NULL);
+	}
+	if (strcmp(argv[0], "rotate-secret") == 0) {
+		json_object_set_new(req, "verb", json_string("app.rotate_secret"));
+		ctl_options(argc - 2, argv + 2, rot_opts, req);
+		reply = ctl_call(req);
+		if (!ctl_json && json_is_true(json_object_get(reply, "ok")))
+			fprintf(stderr, "the client_secret is shown once: store it now\n");
+		return ctl_done(reply, NULL, NULL);
 	}
 	if (strcmp(argv[0], "add") != 0)
 		ctl_usage("app: unknown command");
@@ -431,6 +463,44 @@ ctl_audit_pages(long n)
 	} while (json_is_true(json_object_get(all, "ok")) &&
 	    json_is_true(json_object_get(all, "more")) && got < n && oldest > 1);
 	return all;
+}
+
+/* Read a password like a secret, and put it in req under key. */
+static void
+ctl_attach_password(json_t *req, const char *key)
+{
+	struct fg_secret *s = ctl_read_secret();
+
+	json_object_set_new(req, key, json_stringn(s->buf, s->len));
+	seal_secret_free(s);
+}
+
+static int
+ctl_user(int argc, char **argv)
+{
+	static const char *const cols[] = { "name", "role", "disabled", "last_login", NULL };
+	json_t *req;
+
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return ctl_done(ctl_call(json_pack("{ss}", "verb", "user.list")), "users", cols);
+	if (argc == 4 && strcmp(argv[0], "add") == 0 && strcmp(argv[2], "--role") == 0) {
+		req = json_pack("{ssssss}", "verb", "user.add", "name", argv[1], "role", argv[3]);
+		ctl_attach_password(req, "password");
+		return ctl_done(ctl_call(req), NULL, NULL);
+	}
+	if (argc == 3 && strcmp(argv[0], "set-role") == 0)
+		return ctl_done(ctl_call(json_pack("{ssssss}", "verb", "user.set_role", "name",
+		    argv[1], "role", argv[2])), NULL, NULL);
+	if (argc == 2 && (strcmp(argv[0], "disable") == 0 || strcmp(argv[0], "enable") == 0))
+		return ctl_done(ctl_call(json_pack("{soss}", "verb", json_pack_verb("user.",
+		    argv[0]), "name", argv[1])), NULL, NULL);
+	if (argc == 2 && strcmp(argv[0], "password") == 0) {
+		req = json_pack("{ssss}", "verb", "user.password", "name", argv[1]);
+		ctl_attach_password(req, "new_password");
+		return ctl_done(ctl_call(req), NULL, NULL);
+	}
+	ctl_usage("user: add NAME --role ROLE | list | set-role NAME ROLE | disable NAME | "
+	    "enable NAME | password NAME");
 }
 
 static int
@@ -511,6 +581,8 @@ main(int argc, char *argv[])
 		return ctl_app(argc - 1, argv + 1);
 	if (strcmp(argv[0], "audit") == 0)
 		return ctl_audit(argc - 1, argv + 1);
+	if (strcmp(argv[0], "user") == 0)
+		return ctl_user(argc - 1, argv + 1);
 	if (strcmp(argv[0], "backup") == 0 && argc == 2)
 		return ctl_done(ctl_call(json_pack("{ssss}", "verb", "backup", "path", argv[1])),
 		    NULL, NULL);

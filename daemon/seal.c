@@ -262,3 +262,25 @@ seal_fingerprint(const char *token, size_t len, char out[FG_FP_LEN])
 	memcpy(out, "sha256:", 7);
 	sodium_bin2hex(out + 7, FG_FP_LEN - 7, h, 16);
 }
+
+/* Keyed BLAKE2b of a session id: what the sessions table stores. */
+void
+seal_session_hash(const char *sid, size_t len, uint8_t out[32])
+{
+	crypto_generichash(out, 32, (const uint8_t *)sid, len, seal_subkey(SUB_SESSION),
+	    SEAL_KEYLEN);
+}
+
+/* A session's CSRF token: derived from its id under the session key, so it is never stored. */
+void
+seal_csrf(const char *sid, size_t len, char out[33])
+{
+	crypto_generichash_state	st;
+	uint8_t				h[16];
+
+	crypto_generichash_init(&st, seal_subkey(SUB_SESSION), SEAL_KEYLEN, sizeof(h));
+	crypto_generichash_update(&st, (const uint8_t *)"csrf:", 5);
+	crypto_generichash_update(&st, (const uint8_t *)sid, len);
+	crypto_generichash_final(&st, h, sizeof(h));
+	sodium_bin2hex(out, 33, h, sizeof(h));
+}

@@ -383,8 +383,11 @@ server_reply_error(const struct fg_reqctx *ctx, const char *code, const char *fm
 void
 server_actor(const struct fg_reqctx *ctx, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "%s:uid=%u", ctx->peer == PEER_ADMIN ? "local" : "web",
-	    (unsigned)ctx->uid);
+	if (ctx->user[0] != '\0')
+		snprintf(out, outlen, "user:%s", ctx->user);
+	else
+		snprintf(out, outlen, "%s:uid=%u", ctx->peer == PEER_ADMIN ? "local" : "web",
+		    (unsigned)ctx->uid);
 }
 
 /* Decode and dispatch every complete frame in the input buffer; -1 closes the client. */
@@ -408,7 +411,7 @@ server_frames(struct client *c, uint32_t slot)
 			    (unsigned)c->uid, (int)c->pid, fg_frame_strerror(r));
 			return -1;
 		}
-		ctx = (struct fg_reqctx){ slot, c->gen, hdr.id, c->peer, c->uid, c->pid };
+		ctx = (struct fg_reqctx){ slot, c->gen, hdr.id, c->peer, c->uid, c->pid, 0, 0, "" };
 		server_st.requests++;
 		verbs_dispatch(&ctx, body);
 		json_decref(body);

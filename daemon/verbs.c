@@ -23,6 +23,8 @@ struct field {
 struct verb {
 	const char		*name;
 	int			 peers;		/* PEER_* mask */
+	int			 roles;		/* ROLE_* mask for web sessions; 0: no session */
+	int			 csrf;		/* web sessions must send the CSRF token */
 	void			(*fn)(const struct fg_reqctx *, json_t *);
 	const struct field	*fields;
 };
@@ -74,30 +76,95 @@ static const struct field f_app_add[] = {
 	{ "justification", FT_STR, 0, 2000 },
 	F_END
 };
+static const struct field f_app_update[] = {
+	{ "name", FT_STR, 1, FG_NAME_MAX },
+	{ "scopes", FT_STR, 1, 512 },
+	F_END
+};
+static const struct field f_app_rotate[] = {
+	{ "name", FT_STR, 1, FG_NAME_MAX },
+	{ "overlap_s", FT_INT, 0, 0 },
+	F_END
+};
 static const struct field f_backup[] = { { "path", FT_STR, 1, 1024 }, F_END };
 static const struct field f_audit_tail[] = { { "n", FT_INT, 0, 0 }, { "before", FT_INT, 0, 0 },
     F_END };
+static const struct field f_audit_query[] = {
+	{ "from_ms", FT_INT, 0, 0 }, { "to_ms", FT_INT, 0, 0 },
+	{ "before", FT_INT, 0, 0 }, { "limit", FT_INT, 0, 0 },
+	{ "app", FT_STR, 0, FG_NAME_MAX }, { "connection", FT_STR, 0, FG_NAME_MAX },
+	{ "actor", FT_STR, 0, 128 }, { "outcome", FT_STR, 0, 64 }, { "event", FT_STR, 0, 64 },
+	F_END
+};
+static const struct field f_login[] = {
+	{ "user", FT_STR, 1, FG_NAME_MAX },
+	{ "password", FT_STR, 1, 1024 },
+	{ "remote", FT_STR, 0, 64 },
+	F_END
+};
+static const struct field f_session[] = { { "session", FT_STR, 1, 64 }, F_END };
+static const struct field f_user_add[] = {
+	{ "name", FT_STR, 1, FG_NAME_MAX },
+	{ "role", FT_STR, 1, 16 },
+	{ "password", FT_STR, 1, 1024 },
+	F_END
+};
+static const struct field f_user_role[] = {
+	{ "name", FT_STR, 1, FG_NAME_MAX },
+	{ "role", FT_STR, 1, 16 },
+	F_END
+};
+static const struct field f_user_password[] = {
+	{ "name", FT_STR, 0, FG_NAME_MAX },
+	{ "old_password", FT_STR, 0, 1024 },
+	{ "new_password", FT_STR, 1, 1024 },
+	F_END
+};
 
 #define WEB	PEER_WEB
 #define ADMIN	PEER_ADMIN
+#define BOTH	(PEER_WEB | PEER_ADMIN)
+#define R_ADM	ROLE_ADMIN
+#define R_SEC	ROLE_SECURITY
+#define R_ANY	ROLE_ANY
 static const struct verb verbs[] = {
-	{ "token", WEB | ADMIN, token_handle, f_token },
-	{ "health", WEB | ADMIN, verbs_health, f_none },
-	{ "stats", WEB | ADMIN, verbs_stats, f_none },
-	{ "policy", WEB | ADMIN, verbs_policy, f_none },
-	{ "status", ADMIN, verbs_status, f_none },
-	{ "connection.add", ADMIN, connection_verb_add, f_conn_add },
-	{ "connection.list", ADMIN, connection_verb_list, f_none },
-	{ "connection.show", ADMIN, connection_verb_show, f_name },
-	{ "connection.rotate", ADMIN, connection_verb_rotate, f_conn_rotate },
-	{ "connection.remove", ADMIN, connection_verb_remove, f_name },
-	{ "app.add", ADMIN, app_verb_add, f_app_add },
-	{ "app.list", ADMIN, app_verb_list, f_none },
-	{ "app.show", ADMIN, app_verb_show, f_name },
-	{ "app.revoke", ADMIN, app_verb_revoke, f_name },
-	{ "audit.tail", ADMIN, verbs_audit_tail, f_audit_tail },
-	{ "audit.verify", ADMIN, verbs_audit_verify, f_none },
-	{ "backup", ADMIN, verbs_backup, f_backup },
+	/* app-authenticated or public to the front end */
+	{ "token", BOTH, 0, 0, token_handle, f_token },
+	{ "health", BOTH, 0, 0, verbs_health, f_none },
+	{ "stats", BOTH, 0, 0, verbs_stats, f_none },
+	{ "policy", BOTH, 0, 0, verbs_policy, f_none },
+	{ "login", WEB, 0, 0, session_verb_login, f_login },
+	{ "session", WEB, 0, 0, session_verb_session, f_session },
+	{ "logout", WEB, 0, 0, session_verb_logout, f_session },
+	/* local administration only */
+	{ "status", ADMIN, 0, 0, verbs_status, f_none },
+	{ "audit.tail", ADMIN, 0, 0, verbs_audit_tail, f_audit_tail },
+	{ "backup", ADMIN, 0, 0, verbs_backup, f_backup },
+	/* web sessions by role, or local administration */
+	{ "dashboard", BOTH, R_ANY, 0, dashboard_verb, f_none },
+	{ "connection.list", BOTH, R_ANY, 0, connection_verb_list, f_none },
+	{ "connection.show", BOTH, R_ANY, 0, connection_verb_show, f_name },
+	{ "connection.add", BOTH, R_ADM, 1, connection_verb_add, f_conn_add },
+	{ "connection.test", BOTH, R_ADM | R_SEC, 1, connection_verb_test, f_name },
+	{ "connection.rotate", BOTH, R_SEC, 1, connection_verb_rotate, f_conn_rotate },
+	{ "connection.retire", BOTH, R_SEC, 1, connection_verb_retire, f_name },
+	{ "connection.stop", BOTH, R_SEC, 1, connection_verb_stop, f_name },
+	{ "connection.resume", BOTH, R_SEC, 1, connection_verb_resume, f_name },
+	{ "connection.remove", BOTH, R_ADM, 1, connection_verb_remove, f_name },
+	{ "app.list", BOTH, R_ANY, 0, app_verb_list, f_none },
+	{ "app.show", BOTH, R_ANY, 0, app_verb_show, f_name },
+	{ "app.add", BOTH, R_ADM, 1, app_verb_add, f_app_add },
+	{ "app.update", BOTH, R_ADM, 1, app_verb_update, f_app_update },
+	{ "app.rotate_secret", BOTH, R_ADM, 1, app_verb_rotate_secret, f_app_rotate },
+	{ "app.revoke", BOTH, R_ADM, 1, app_verb_revoke, f_name },
+	{ "audit.query", BOTH, R_ANY, 0, audit_verb_query, f_audit_query },
+	{ "audit.verify", BOTH, R_ANY, 0, verbs_audit_verify, f_none },
+	{ "user.list", BOTH, R_ADM, 0, user_verb_list, f_none },
+	{ "user.add", BOTH, R_ADM, 1, user_verb_add, f_user_add },
+	{ "user.set_role", BOTH, R_ADM, 1, user_verb_set_role, f_user_role },
+	{ "user.disable", BOTH, R_ADM, 1, user_verb_disable, f_name },
+	{ "user.enable", BOTH, R_ADM, 1, user_verb_enable, f_name },
+	{ "user.password", BOTH, R_ANY, 1, user_verb_password, f_user_password },
 };
 
 /* Check one value against its field. */
@@ -148,37 +215,85 @@ verbs_check(const struct verb *v, json_t *req, char *buf, size_t buflen)
 	return NULL;
 }
 
-/* Route one request: table lookup, peer check, schema check, handler. */
-void
-verbs_dispatch(const struct fg_reqctx *ctx, json_t *req)
+/* Record a refused web admin request: who tried what. */
+static void
+verbs_refused(const struct fg_reqctx *ctx, const struct verb *v, const char *why)
 {
-	const char	*name = json_string_value(json_object_get(req, "verb"));
-	const char	*why;
-	char		 buf[160];
-	size_t		 i;
+	char			 actor[96];
+	struct audit_rec	 rec = { actor, "admin.refuse", NULL, NULL, NULL, why, v->name,
+				    NULL };
+
+	server_actor(ctx, actor, sizeof(actor));
+	audit_append(&rec);
+}
+
+/*
+ * A web peer asking for a role-gated verb must carry a live session of a permitted role and,
+ * for changes, that session's CSRF token; both fields are taken out of req before the schema
+ * check.  The front end cannot skip this: it never learns anything it could forge.
+ */
+static int
+verbs_web_session(struct fg_reqctx *ctx, const struct verb *v, json_t *req)
+{
+	const char	*sid = json_string_value(json_object_get(req, "session"));
+	const char	*csrf = json_string_value(json_object_get(req, "csrf"));
+	int		 ok_csrf = session_csrf_ok(sid, csrf);
+
+	if (session_check(sid, ctx) == -1) {
+		server_reply_error(ctx, "unauthenticated", "not logged in, or the session ended");
+		return -1;
+	}
+	if ((v->roles & ctx->role) == 0) {
+		verbs_refused(ctx, v, "forbidden");
+		server_reply_error(ctx, "forbidden", "the %s role may not do %s",
+		    user_role_name(ctx->role), v->name);
+		return -1;
+	}
+	if (v->csrf && !ok_csrf) {
+		verbs_refused(ctx, v, "csrf");
+		server_reply_error(ctx, "csrf", "missing or wrong CSRF token");
+		return -1;
+	}
+	json_object_del(req, "session");
+	json_object_del(req, "csrf");
+	return 0;
+}
+
+/* Route one request: table lookup, peer check, session check, schema check, handler. */
+void
+verbs_dispatch(const struct fg_reqctx *in, json_t *req)
+{
+	const char		*name = json_string_value(json_object_get(req, "verb"));
+	const struct verb	*v = NULL;
+	struct fg_reqctx	 ctx = *in;
+	const char		*why;
+	char			 buf[160];
+	size_t			 i;
 
 	if (name == NULL) {
-		server_reply_error(ctx, "bad_request", "request has no verb");
+		server_reply_error(&ctx, "bad_request", "request has no verb");
 		return;
 	}
-	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]) && v == NULL; i++)
 		if (strcmp(verbs[i].name, name) == 0)
-			break;
-	if (i == sizeof(verbs) / sizeof(verbs[0])) {
-		server_reply_error(ctx, "unknown_verb", "unknown verb");
+			v = &verbs[i];
+	if (v == NULL) {
+		server_reply_error(&ctx, "unknown_verb", "unknown verb");
 		return;
 	}
-	if ((verbs[i].peers & ctx->peer) == 0) {
-		fg_log_warn("peer uid=%u pid=%d may not call %s", (unsigned)ctx->uid, (int)ctx->pid,
-		    verbs[i].name);
-		server_reply_error(ctx, "forbidden", "this peer may not call %s", verbs[i].name);
+	if ((v->peers & ctx.peer) == 0) {
+		fg_log_warn("peer uid=%u pid=%d may not call %s", (unsigned)ctx.uid, (int)ctx.pid,
+		    v->name);
+		server_reply_error(&ctx, "forbidden", "this peer may not call %s", v->name);
 		return;
 	}
-	if ((why = verbs_check(&verbs[i], req, buf, sizeof(buf))) != NULL) {
-		server_reply_error(ctx, "bad_request", "%s", why);
+	if (ctx.peer == PEER_WEB && v->roles != 0 && verbs_web_session(&ctx, v, req) == -1)
+		return;
+	if ((why = verbs_check(v, req, buf, sizeof(buf))) != NULL) {
+		server_reply_error(&ctx, "bad_request", "%s", why);
 		return;
 	}
-	verbs[i].fn(ctx, req);
+	v->fn(&ctx, req);
 }
 
 /* Names of connections and apps: a-z 0-9 - _, starting with a letter or digit. */

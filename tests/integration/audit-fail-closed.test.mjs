@@ -26,8 +26,16 @@ test('setup: the daemon runs under fiu-run (as its user, the socket in the web g
   await stack.killDaemon('SIGTERM');
   // started directly as its user (no root, so no drop) so that fiu's control fifo stays usable;
   // the web group as its gid gives the socket the group the front end needs
+  // what fiu-run -x does, spelled out so that under ASan its runtime can come first in the
+  // preload list (ASan insists)
+  const asan = (execFileSync('ldd', [stack.bins.flowgated], { encoding: 'utf8' })
+    .match(/(\S*libasan\.so\S*) => (\S+)/) || [])[2];
+  const preload = [asan, '/usr/lib/fiu/fiu_run_preload.so', '/usr/lib/fiu/fiu_posix_preload.so']
+    .filter(Boolean).join(' ');
+  // a shell sets the preload and execs, so only the daemon itself loads it (as fiu-run does)
   await stack.startDaemon({ wrap: ['setpriv', `--reuid=${userIds(DAEMON_USER).uid}`,
-    `--regid=${groupId(WEB_USER)}`, '--clear-groups', 'fiu-run', '-x'] });
+    `--regid=${groupId(WEB_USER)}`, '--clear-groups', 'sh', '-c',
+    'export FIU_ENABLE= FIU_CTRL_FIFO=/tmp/fiu-ctrl LD_PRELOAD="$0"; exec "$@"', preload] });
   assertToken(await stack.token(app, 'transcribe'), ['openid', 'transcribe']);
 });
 

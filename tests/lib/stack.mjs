@@ -388,6 +388,9 @@ export class Stack {
       '[rotation]',
       `grace_s = ${this.opts.graceS ?? 86400}`,
       '',
+      '[admin]',
+      ...Object.entries(this.opts.adminConfig || {}).map(([k, v]) => `${k} = ${v}`),
+      '',
     ].join('\n');
     writeFileSync(p.config, conf, { mode: 0o644 });
   }

@@ -1,0 +1,257 @@
+/*
+ * Admin web sessions, owned by the daemon: the front end only carries the id.  Ids are random
+ * 256-bit values stored as keyed hashes; each has an idle and an absolute timeout; its CSRF
+ * token is derived from it under the session key, so nothing else needs storing.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define SESSION_ID_BYTES	32
+#define SESSION_ID_LEN		43	/* base64url without padding */
+#define SESSION_TOUCH_MS	10000	/* write last_seen at most this often */
+
+static const char SQL_GET[] =
+    "SELECT s.user_id, s.created_at, s.last_seen, u.name, u.role, u.disabled "
+    "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?";
+static const char SQL_INSERT[] =
+    "INSERT INTO sessions (id_hash, user_id, created_at, last_seen) VALUES (?, ?, ?, ?)";
+static const char SQL_TOUCH[] = "UPDATE sessions SET last_seen = ? WHERE id_hash = ?";
+static const char SQL_DELETE[] = "DELETE FROM sessions WHERE id_hash = ?";
+static const char SQL_DELETE_USER[] = "DELETE FROM sessions WHERE user_id = ?";
+static const char SQL_EXPIRE[] =
+    "DELETE FROM sessions WHERE last_seen < ? OR created_at < ?";
+
+/* Run a statement binding one blob (the id hash) after an optional integer. */
+static void
+session_exec(const char *sql, const uint8_t *h, int64_t num, int with_num)
+{
+	sqlite3_stmt *st = store_prepare(sql);
+
+	if (st == NULL)
+		return;
+	if (with_num)
+		sqlite3_bind_int64(st, 1, num);
+	sqlite3_bind_blob(st, with_num ? 2 : 1, h, 32, SQLITE_STATIC);
+	sqlite3_step(st);
+	sqlite3_reset(st);
+}
+
+/* Hash a presented id; -1 if it cannot be one of ours. */
+static int
+session_hash(const char *sid, uint8_t h[32])
+{
+	if (sid == NULL || strlen(sid) != SESSION_ID_LEN)
+		return -1;
+	seal_session_hash(sid, SESSION_ID_LEN, h);
+	return 0;
+}
+
+/*
+ * Validate a session id and fill ctx with its user and role.  0 when live; -1 otherwise (an
+ * expired or disabled user's session is deleted on the way).
+ */
+int
+session_check(const char *sid, struct fg_reqctx *ctx)
+{
+	sqlite3_stmt	*st;
+	uint8_t		 h[32];
+	int64_t		 now = store_now_ms(), created, seen;
+	int		 live = 0;
+
+	if (session_hash(sid, h) == -1 || (st = store_prepare(SQL_GET)) == NULL)
+		return -1;
+	sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		created = sqlite3_column_int64(st, 1);
+		seen = sqlite3_column_int64(st, 2);
+		live = !sqlite3_column_int(st, 5) && now - seen <= fg_cfg->session_idle_s * 1000 &&
+		    now - created <= fg_cfg->session_max_s * 1000;
+		ctx->user_id = sqlite3_column_int64(st, 0);
+		ctx->role = user_role_parse((const char *)sqlite3_column_text(st, 4));
+		snprintf(ctx->user, sizeof(ctx->user), "%s", sqlite3_column_text(st, 3));
+		if (live && now - seen > SESSION_TOUCH_MS) {
+			sqlite3_reset(st);
+			session_exec(SQL_TOUCH, h, now, 1);
+		}
+		if (!live) {
+			sqlite3_reset(st);
+			session_exec(SQL_DELETE, h, 0, 0);
+		}
+	}
+	sqlite3_reset(st);
+	if (!live || ctx->role == 0) {
+		ctx->user_id = 0;
+		ctx->role = 0;
+		ctx->user[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* True when csrf is the token of session sid (constant-time compare). */
+int
+session_csrf_ok(const char *sid, const char *csrf)
+{
+	char want[33];
+
+	if (sid == NULL || csrf == NULL || strlen(csrf) != 32 || strlen(sid) != SESSION_ID_LEN)
+		return 0;
+	seal_csrf(sid, SESSION_ID_LEN, want);
+	return sodium_memcmp(want, csrf, 32) == 0;
+}
+
+/* End every session of a user (disabled, or password changed by an admin). */
+void
+session_end_user(int64_t user_id)
+{
+	sqlite3_stmt *st = store_prepare(SQL_DELETE_USER);
+
+	if (st == NULL)
+		return;
+	sqlite3_bind_int64(st, 1, user_id);
+	sqlite3_step(st);
+	sqlite3_reset(st);
+}
+
+struct session_new {
+	uint8_t		hash[32];
+	int64_t		user_id;
+};
+
+static int
+session_insert(void *arg)
+{
+	struct session_new	*s = arg;
+	sqlite3_stmt		*st = store_prepare(SQL_INSERT);
+	int64_t			 now = store_now_ms();
+	int			 r;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_blob(st, 1, s->hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, s->user_id);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, now);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	/* expired sessions of anyone go at each login: the table stays small */
+	if (r == 0 && (st = store_prepare(SQL_EXPIRE)) != NULL) {
+		sqlite3_bind_int64(st, 1, now - fg_cfg->session_idle_s * 1000);
+		sqlite3_bind_int64(st, 2, now - fg_cfg->session_max_s * 1000);
+		sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	return r;
+}
+
+/* Answer a failed login, audited under the name that was tried. */
+static void
+session_login_failed(const struct fg_reqctx *ctx, const char *name, const char *remote,
+    int limited, long retry_after)
+{
+	char			 actor[96], detail[96];
+	struct audit_rec	 rec = { actor, "login", NULL, NULL, NULL, limited ?
+				    "rate_limited" : "failed", detail, NULL };
+	json_t			*reply;
+
+	snprintf(actor, sizeof(actor), "user:%s", name);
+	snprintf(detail, sizeof(detail), "remote=%s", remote);
+	audit_append(&rec);
+	if (!limited) {
+		server_reply_error(ctx, "login_failed", "wrong user name or password");
+		return;
+	}
+	reply = json_pack("{sbsssssi}", "ok", 0, "error", "rate_limited", "message",
+	    "too many failed logins; try again later", "retry_after", (int)retry_after);
+	server_reply(ctx, reply);
+}
+
+/* "login": user, password, remote? — a new session for a right password. */
+void
+session_verb_login(const struct fg_reqctx *ctx, json_t *req)
+{
+	const char		*name = json_string_value(json_object_get(req, "user"));
+	const char		*remote = json_string_value(json_object_get(req, "remote"));
+	struct session_new	 s;
+	char			 sid[SESSION_ID_LEN + 1], csrf[33], actor[96], detail[96];
+	uint8_t			 rnd[SESSION_ID_BYTES];
+	struct audit_rec	 rec = { actor, "login", NULL, NULL, NULL, "ok", detail, NULL };
+	long			 retry_after = 0;
+	int			 role = 0, r;
+
+	remote = remote ? remote : "-";
+	r = user_login(name, json_string_value(json_object_get(req, "password")), remote,
+	    &s.user_id, &role, &retry_after);
+	if (r != 0) {
+		session_login_failed(ctx, name, remote, r == -2, retry_after);
+		return;
+	}
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2base64(sid, sizeof(sid), rnd, sizeof(rnd),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(rnd, sizeof(rnd));
+	seal_session_hash(sid, SESSION_ID_LEN, s.hash);
+	snprintf(actor, sizeof(actor), "user:%s", name);
+	snprintf(detail, sizeof(detail), "remote=%s role=%s", remote, user_role_name(role));
+	if (audit_tx(session_insert, &s, &rec) == -1) {
+		server_reply_error(ctx, "server_error", "the session could not be stored");
+		return;
+	}
+	seal_csrf(sid, SESSION_ID_LEN, csrf);
+	server_reply(ctx, json_pack("{sbsssssssssIsI}", "ok", 1, "session", sid, "csrf", csrf,
+	    "user", name, "role", user_role_name(role), "idle_s",
+	    (json_int_t)fg_cfg->session_idle_s, "max_s", (json_int_t)fg_cfg->session_max_s));
+	sodium_memzero(sid, sizeof(sid));
+}
+
+/* "session": session — who it belongs to, and its CSRF token. */
+void
+session_verb_session(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct fg_reqctx	 c = *ctx;
+	const char		*sid = json_string_value(json_object_get(req, "session"));
+	char			 csrf[33];
+
+	if (session_check(sid, &c) == -1) {
+		server_reply_error(ctx, "unauthenticated", "not logged in, or the session ended");
+		return;
+	}
+	seal_csrf(sid, SESSION_ID_LEN, csrf);
+	server_reply(ctx, json_pack("{sbsssssssI}", "ok", 1, "user", c.user, "role",
+	    user_role_name(c.role), "csrf", csrf, "idle_s", (json_int_t)fg_cfg->session_idle_s));
+}
+
+static int
+session_delete(void *arg)
+{
+	session_exec(SQL_DELETE, arg, 0, 0);
+	return 0;
+}
+
+/* "logout": session — ends it for good, whatever the cookie does afterwards. */
+void
+session_verb_logout(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct fg_reqctx	 c = *ctx;
+	const char		*sid = json_string_value(json_object_get(req, "session"));
+	char			 actor[96];
+	struct audit_rec	 rec = { actor, "logout", NULL, NULL, NULL, "ok", NULL, NULL };
+	uint8_t			 h[32];
+
+	if (session_check(sid, &c) == -1 || session_hash(sid, h) == -1) {
+		server_reply_error(ctx, "unauthenticated", "not logged in, or the session ended");
+		return;
+	}
+	snprintf(actor, sizeof(actor), "user:%s", c.user);
+	if (audit_tx(session_delete, h, &rec) == -1)
+		server_reply_error(ctx, "server_error", "the session could not be ended");
+	else
+		server_reply(ctx, json_pack("{sb}", "ok", 1));
+}
