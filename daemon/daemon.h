@@ -135,7 +135,7 @@ int	 audit_pending(void);
 int	 audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen);
 json_t	*audit_tail(int n, int64_t before, int *more);
 
-/* upstream.c: libcurl multi, token requests to Keycloak-style token endpoints */
+/* upstream.c: libcurl multi: token endpoints and API calls */
 enum upstream_outcome {
 	UPSTREAM_OK,
 	UPSTREAM_REFUSED,	/* 4xx with an OAuth2 error */
@@ -147,15 +147,48 @@ struct upstream_token {
 	long			 http_status;
 	char			 error[64];	/* OAuth2 error code from upstream, if any */
 	char			 message[256];
-	struct fg_secret	*access_token;
+	struct fg_secret	*access_token;	/* the callback may take these (set to NULL) */
+	struct fg_secret	*refresh_token;
+	struct fg_secret	*id_token;
 	long			 expires_in;
 	char			 scope[FG_SCOPES_MAX];
 };
+struct upstream_param {
+	const char	*name;
+	const char	*value;
+	size_t		 len;
+};
+struct upstream_call {
+	const char	*method;
+	const char	*url;
+	const char	*bearer;
+	const char	*tenant;
+	const char	*accept;
+	const char	*content_type;
+	const char	*body;
+	size_t		 bodylen;
+	size_t		 max_response;
+	long		 timeout_ms;
+};
+struct upstream_reply {
+	int		 cc;		/* CURLcode: 0 when the exchange completed */
+	long		 status;
+	const char	*body;		/* valid during the callback only */
+	size_t		 len;
+	int		 overflow;
+	char		 content_type[128];
+	char		 message[256];
+};
 typedef void (*upstream_cb)(void *arg, struct upstream_token *result);
+typedef void (*upstream_http_cb)(void *arg, struct upstream_reply *reply);
 int	 upstream_init(const struct fg_config *cfg);
 void	 upstream_shutdown(void);
+int	 upstream_token(const char *url, const char *client_id, const struct fg_secret *secret,
+	     const struct upstream_param *params, size_t nparams, upstream_cb cb, void *arg);
 int	 upstream_request_token(const char *url, const char *client_id,
 	     const struct fg_secret *secret, const char *scope, upstream_cb cb, void *arg);
+int	 upstream_http(const struct upstream_call *c, upstream_http_cb cb, void *arg);
+int	 upstream_token_ok(const char *s, size_t n);
 int	 upstream_wait(void *pfds, unsigned int nfds, int timeout_ms);
 void	 upstream_run(void);
 json_t	*upstream_health(void);

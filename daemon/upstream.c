@@ -1,8 +1,9 @@
 /*
- * Token requests to the upstream auth server through one libcurl multi handle: many requests
- * in flight without blocking the event loop, connections (and TLS sessions) reused, https only,
- * certificates always verified.  The client secret goes in the form body (client_secret_post)
- * from guarded memory that curl reads without copying.
+ * Requests to the upstream through one libcurl multi handle: many in flight without blocking
+ * the event loop, connections (and TLS sessions) reused, https only, certificates always
+ * verified, no redirects followed.  Two layers: upstream_http() for any call (the API), and
+ * upstream_token() for a token endpoint, whose form body carries the client secret from
+ * guarded memory that curl reads without copying (client_secret_post).
  */
 #include "config.h"
 
@@ -18,20 +19,26 @@
 #include "daemon.h"
 #include "log.h"
 
-#define UPSTREAM_RESPONSE_MAX	(64 * 1024)
-#define UPSTREAM_EXPIRES_MAX	86400
+#define UPSTREAM_TOKEN_RESPONSE_MAX	(64 * 1024)
+#define UPSTREAM_EXPIRES_MAX		86400
+
+enum upstream_kind { UPSTREAM_KIND_TOKEN, UPSTREAM_KIND_HTTP };
 
 struct upstream_req {
-	CURL		*easy;
-	char		*body;		/* sodium_malloc: holds the secret */
-	size_t		 bodylen;
-	char		*resp;
-	size_t		 resplen;
-	int		 overflow;
-	struct timespec	 started;
-	upstream_cb	 cb;
-	void		*arg;
-	struct upstream_req *prev, *next;	/* in flight, so shutdown can free them */
+	enum upstream_kind	 kind;
+	CURL			*easy;
+	struct curl_slist	*headers;	/* per request; NULL: the shared token headers */
+	char			*body;		/* sodium_malloc'd */
+	size_t			 bodylen;
+	char			*resp;
+	size_t			 resplen, respmax;
+	int			 overflow;
+	char			 content_type[128];
+	struct timespec		 started;
+	upstream_cb		 token_cb;
+	upstream_http_cb	 http_cb;
+	void			*arg;
+	struct upstream_req	*prev, *next;	/* in flight, so shutdown can free them */
 };
 
 static const double upstream_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
@@ -41,7 +48,7 @@ static const double upstream_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 static CURLM			*upstream_multi;
 static struct upstream_req	*upstream_inflight;
 static int			 upstream_closing;
-static struct curl_slist	*upstream_headers;
+static struct curl_slist	*upstream_token_headers;
 static const struct fg_config	*upstream_cfg;
 static struct {
 	uint64_t	requests, errors, latency_ms_sum;
@@ -51,7 +58,7 @@ static struct {
 	char		last_msg[256];
 } upstream_st = { .last_ok = -1 };
 
-/* Set up libcurl once; the multi handle keeps upstream connections alive between tokens. */
+/* Set up libcurl once; the multi handle keeps upstream connections alive between requests. */
 int
 upstream_init(const struct fg_config *cfg)
 {
@@ -59,35 +66,73 @@ upstream_init(const struct fg_config *cfg)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    (upstream_multi = curl_multi_init()) == NULL)
 		return -1;
-	upstream_headers = curl_slist_append(NULL, "Accept: application/json");
-	upstream_headers = curl_slist_append(upstream_headers,
+	upstream_token_headers = curl_slist_append(NULL, "Accept: application/json");
+	upstream_token_headers = curl_slist_append(upstream_token_headers,
 	    "Content-Type: application/x-www-form-urlencoded");
-	return upstream_headers != NULL ? 0 : -1;
+	return upstream_token_headers != NULL ? 0 : -1;
 }
 
-static void upstream_req_free(struct upstream_req *r);
+/* Unlink and free a request; the body and the answer are zeroed (secrets, tokens). */
+static void
+upstream_req_free(struct upstream_req *r)
+{
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else if (upstream_inflight == r)
+		upstream_inflight = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	if (r->easy != NULL) {
+		curl_multi_remove_handle(upstream_multi, r->easy);
+		curl_easy_cleanup(r->easy);
+	}
+	curl_slist_free_all(r->headers);
+	if (r->body != NULL)
+		sodium_free(r->body);
+	if (r->resp != NULL) {
+		sodium_memzero(r->resp, r->resplen);
+		free(r->resp);
+	}
+	free(r);
+}
+
+/* Tell a request's owner it failed without an answer (start failure or shutdown). */
+static void
+upstream_fail(struct upstream_req *r, const char *why)
+{
+	struct upstream_token	t;
+	struct upstream_reply	h;
+
+	if (r->kind == UPSTREAM_KIND_TOKEN) {
+		memset(&t, 0, sizeof(t));
+		t.outcome = UPSTREAM_UNAVAILABLE;
+		snprintf(t.message, sizeof(t.message), "%s", why);
+		r->token_cb(r->arg, &t);
+	} else {
+		memset(&h, 0, sizeof(h));
+		h.cc = CURLE_ABORTED_BY_CALLBACK;
+		snprintf(h.message, sizeof(h.message), "%s", why);
+		r->http_cb(r->arg, &h);
+	}
+}
 
 /* Fail every request still in flight, so their owners free their state, then stop libcurl. */
 void
 upstream_shutdown(void)
 {
-	struct upstream_token	 t;
-	struct upstream_req	*r;
+	struct upstream_req *r;
 
 	upstream_closing = 1;
 	while ((r = upstream_inflight) != NULL) {
-		memset(&t, 0, sizeof(t));
-		t.outcome = UPSTREAM_UNAVAILABLE;
-		snprintf(t.message, sizeof(t.message), "daemon shutting down");
-		r->cb(r->arg, &t);
+		upstream_fail(r, "daemon shutting down");
 		upstream_req_free(r);
 	}
 	if (upstream_multi != NULL)
 		curl_multi_cleanup(upstream_multi);
-	curl_slist_free_all(upstream_headers);
+	curl_slist_free_all(upstream_token_headers);
 	curl_global_cleanup();
 	upstream_multi = NULL;
-	upstream_headers = NULL;
+	upstream_token_headers = NULL;
 }
 
 /* application/x-www-form-urlencoded encoding of s into out (3*len+1 bytes); returns length. */
@@ -113,42 +158,50 @@ upstream_form_encode(char *out, const char *s, size_t len)
 	return o;
 }
 
-/* The request body, built in guarded memory because it carries the secret. */
-static char *
-upstream_body(const char *client_id, const struct fg_secret *secret, const char *scope,
-    size_t *len)
+/* Append "&name=value" (form-encoded) at *o; the caller sized the buffer. */
+static void
+upstream_form_put(char *b, size_t *o, const char *name, const char *value, size_t len)
 {
-	size_t	 cap, o;
+	if (*o > 0)
+		b[(*o)++] = '&';
+	*o += upstream_form_encode(b + *o, name, strlen(name));
+	b[(*o)++] = '=';
+	*o += upstream_form_encode(b + *o, value, len);
+}
+
+/* The token request body, built in guarded memory: it carries the client secret. */
+static char *
+upstream_token_body(const char *client_id, const struct fg_secret *secret,
+    const struct upstream_param *p, size_t np, size_t *len)
+{
+	size_t	 cap = 64 + 3 * (strlen(client_id) + secret->len), o = 0, i;
 	char	*b;
 
-	cap = 64 + 3 * (strlen(client_id) + secret->len + strlen(scope));
+	for (i = 0; i < np; i++)
+		cap += 3 * (strlen(p[i].name) + p[i].len) + 2;
 	if ((b = sodium_malloc(cap)) == NULL)
 		return NULL;
-	o = (size_t)snprintf(b, cap, "grant_type=client_credentials&scope=");
-	o += upstream_form_encode(b + o, scope, strlen(scope));
-	memcpy(b + o, "&client_id=", 11);
-	o += 11;
-	o += upstream_form_encode(b + o, client_id, strlen(client_id));
-	memcpy(b + o, "&client_secret=", 15);
-	o += 15;
-	o += upstream_form_encode(b + o, secret->buf, secret->len);
+	for (i = 0; i < np; i++)
+		upstream_form_put(b, &o, p[i].name, p[i].value, p[i].len);
+	upstream_form_put(b, &o, "client_id", client_id, strlen(client_id));
+	upstream_form_put(b, &o, "client_secret", secret->buf, secret->len);
 	*len = o;
 	return b;
 }
 
-/* libcurl write callback: keep the answer up to a cap; beyond it, abort the transfer. */
+/* libcurl write callback: keep the answer up to the request's cap; beyond it, abort. */
 static size_t
 upstream_write(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct upstream_req	*r = userp;
 	size_t			 n = size * nmemb;
 
-	if (r->resplen + n > UPSTREAM_RESPONSE_MAX) {
+	if (r->resplen + n > r->respmax) {
 		r->overflow = 1;
 		return 0;
 	}
-	/* one buffer of the full cap: realloc would leave copies of the token behind */
-	if (r->resp == NULL && (r->resp = malloc(UPSTREAM_RESPONSE_MAX + 1)) == NULL)
+	/* one buffer of the full cap: realloc would leave copies of tokens behind */
+	if (r->resp == NULL && (r->resp = malloc(r->respmax + 1)) == NULL)
 		return 0;
 	memcpy(r->resp + r->resplen, data, n);
 	r->resplen += n;
@@ -156,32 +209,25 @@ upstream_write(char *data, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
-/* Free a request; the body and the answer are zeroed (both may hold secrets or tokens). */
-static void
-upstream_req_free(struct upstream_req *r)
+/* Keep the answer's Content-Type: the proxy passes it on. */
+static size_t
+upstream_header(char *data, size_t size, size_t nmemb, void *userp)
 {
-	if (r->prev != NULL)
-		r->prev->next = r->next;
-	else if (upstream_inflight == r)
-		upstream_inflight = r->next;
-	if (r->next != NULL)
-		r->next->prev = r->prev;
-	if (r->easy != NULL) {
-		curl_multi_remove_handle(upstream_multi, r->easy);
-		curl_easy_cleanup(r->easy);
+	struct upstream_req	*r = userp;
+	size_t			 n = size * nmemb, i;
+
+	if (n > 13 && strncasecmp(data, "Content-Type:", 13) == 0) {
+		for (i = 13; i < n && data[i] == ' '; i++)
+			;
+		snprintf(r->content_type, sizeof(r->content_type), "%.*s", (int)(n - i), data + i);
+		r->content_type[strcspn(r->content_type, "\r\n")] = '\0';
 	}
-	if (r->body != NULL)
-		sodium_free(r->body);
-	if (r->resp != NULL) {
-		sodium_memzero(r->resp, r->resplen);
-		free(r->resp);
-	}
-	free(r);
+	return n;
 }
 
 /* Configure an easy handle: https only, verified, bounded in time, no redirects. */
 static int
-upstream_setup(struct upstream_req *r, const char *url)
+upstream_setup(struct upstream_req *r, const char *method, const char *url, long timeout_ms)
 {
 	CURL *e = r->easy;
 
@@ -191,34 +237,28 @@ upstream_setup(struct upstream_req *r, const char *url)
 	    curl_easy_setopt(e, CURLOPT_CAINFO, upstream_cfg->ca_file) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, upstream_cfg->connect_timeout_ms) !=
 	    CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, upstream_cfg->timeout_ms) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_USERAGENT, "flowgate/0.1") != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, upstream_headers) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->bodylen) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers ? r->headers :
+	    upstream_token_headers) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK ||
+	    (r->body != NULL && (curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->bodylen) != CURLE_OK)) ||
 	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, upstream_write) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upstream_header) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HEADERDATA, r) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_PRIVATE, r) != CURLE_OK ? -1 : 0;
 }
 
-/*
- * Start a client-credentials token request; cb(arg, result) runs from upstream_run() when it
- * ends, whatever the outcome.  Returns -1 if the request could not even be started.
- */
-int
-upstream_request_token(const char *url, const char *client_id, const struct fg_secret *secret,
-    const char *scope, upstream_cb cb, void *arg)
+/* Hand a prepared request to the multi handle; -1 (and r freed) if it cannot start. */
+static int
+upstream_start(struct upstream_req *r, const char *method, const char *url, long timeout_ms)
 {
-	struct upstream_req *r;
-
-	if (upstream_closing || (r = calloc(1, sizeof(*r))) == NULL)
-		return -1;
-	r->cb = cb;
-	r->arg = arg;
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
-	if ((r->body = upstream_body(client_id, secret, scope, &r->bodylen)) == NULL ||
-	    (r->easy = curl_easy_init()) == NULL || upstream_setup(r, url) == -1 ||
+	if ((r->easy = curl_easy_init()) == NULL ||
+	    upstream_setup(r, method, url, timeout_ms) == -1 ||
 	    curl_multi_add_handle(upstream_multi, r->easy) != CURLM_OK) {
 		upstream_req_free(r);
 		return -1;
@@ -229,6 +269,102 @@ upstream_request_token(const char *url, const char *client_id, const struct fg_s
 	upstream_inflight = r;
 	upstream_st.requests++;
 	return 0;
+}
+
+/*
+ * Start a token request with the given grant parameters; cb(arg, result) runs from
+ * upstream_run() when it ends, whatever the outcome.  -1 if it could not even be started.
+ */
+int
+upstream_token(const char *url, const char *client_id, const struct fg_secret *secret,
+    const struct upstream_param *params, size_t nparams, upstream_cb cb, void *arg)
+{
+	struct upstream_req *r;
+
+	if (upstream_closing || (r = calloc(1, sizeof(*r))) == NULL)
+		return -1;
+	r->kind = UPSTREAM_KIND_TOKEN;
+	r->token_cb = cb;
+	r->arg = arg;
+	r->respmax = UPSTREAM_TOKEN_RESPONSE_MAX;
+	if ((r->body = upstream_token_body(client_id, secret, params, nparams,
+	    &r->bodylen)) == NULL) {
+		upstream_req_free(r);
+		return -1;
+	}
+	return upstream_start(r, "POST", url, upstream_cfg->timeout_ms);
+}
+
+/* A client-credentials token for scope: the common case. */
+int
+upstream_request_token(const char *url, const char *client_id, const struct fg_secret *secret,
+    const char *scope, upstream_cb cb, void *arg)
+{
+	struct upstream_param p[] = {
+		{ "grant_type", "client_credentials", 18 },
+		{ "scope", scope, strlen(scope) },
+	};
+
+	return upstream_token(url, client_id, secret, p, 2, cb, arg);
+}
+
+/* The headers of an API call; NULL when out of memory.  Values were validated as one line. */
+static struct curl_slist *
+upstream_call_headers(const struct upstream_call *c)
+{
+	const char		*names[] = { "Authorization", "Tenant-Name", "Accept", "Content-Type",
+				    "Expect" };
+	const char		*values[] = { NULL, c->tenant, c->accept ? c->accept :
+				    "application/json", c->content_type, "" };
+	struct curl_slist	*l = NULL, *n;
+	char			 line[FG_TOKEN_MAX + 64];
+	size_t			 i;
+
+	for (i = 0; i < 5; i++) {
+		if (i == 0)
+			snprintf(line, sizeof(line), "Authorization: Bearer %s", c->bearer);
+		else if (values[i] == NULL)
+			continue;
+		else
+			snprintf(line, sizeof(line), "%s:%s%s", names[i], *values[i] ? " " : "",
+			    values[i]);	/* "Expect:" with no value drops the 100-continue wait */
+		n = curl_slist_append(l, line);
+		sodium_memzero(line, sizeof(line));	/* the first one held the token */
+		if (n == NULL) {
+			curl_slist_free_all(l);
+			return NULL;
+		}
+		l = n;
+	}
+	return l;
+}
+
+/*
+ * Start an API call with a bearer token and the Tenant-Name header; the answer (up to
+ * max_response bytes) goes to cb.  -1 if it could not be started.
+ */
+int
+upstream_http(const struct upstream_call *c, upstream_http_cb cb, void *arg)
+{
+	struct upstream_req *r;
+
+	if (upstream_closing || (r = calloc(1, sizeof(*r))) == NULL)
+		return -1;
+	r->kind = UPSTREAM_KIND_HTTP;
+	r->http_cb = cb;
+	r->arg = arg;
+	r->respmax = c->max_response;
+	if ((r->headers = upstream_call_headers(c)) == NULL ||
+	    (c->bodylen > 0 && (r->body = sodium_malloc(c->bodylen)) == NULL)) {
+		upstream_req_free(r);
+		return -1;
+	}
+	if (c->bodylen > 0) {
+		memcpy(r->body, c->body, c->bodylen);
+		r->bodylen = c->bodylen;
+	}
+	return upstream_start(r, c->method, c->url, c->timeout_ms > 0 ? c->timeout_ms :
+	    upstream_cfg->timeout_ms);
 }
 
 /* Copy an OAuth2 error code from the upstream, keeping only the characters codes use. */
@@ -247,7 +383,7 @@ upstream_copy_code(char *dst, size_t dstlen, const char *src)
  * True when s is an RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" )
  * *"=".  JWTs and opaque Keycloak tokens are; nothing else may reach a header or a reply.
  */
-static int
+int
 upstream_token_ok(const char *s, size_t n)
 {
 	size_t i = 0;
@@ -264,23 +400,35 @@ upstream_token_ok(const char *s, size_t n)
 	return i == n;
 }
 
+/* An optional token-like field into guarded memory; -1 when present but unusable. */
+static int
+upstream_take(json_t *j, const char *name, struct fg_secret **out)
+{
+	json_t *v = json_object_get(j, name);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v) || !upstream_token_ok(json_string_value(v), json_string_length(v)))
+		return -1;
+	*out = seal_secret_from(json_string_value(v), json_string_length(v));
+	return *out != NULL ? 0 : -1;
+}
+
 /* Read a 200 answer: RFC 6749 §5.1 fields only; Keycloak extras are ignored. */
 static void
 upstream_parse_ok(struct upstream_req *r, struct upstream_token *t)
 {
-	json_t		*j, *at, *tt, *ei, *sc;
-	const char	*tok;
+	json_t	*j, *tt, *ei, *sc;
 
 	t->outcome = UPSTREAM_BAD_RESPONSE;
 	j = json_loadb(r->resp ? r->resp : "", r->resplen, 0, NULL);
-	at = json_object_get(j, "access_token");
 	tt = json_object_get(j, "token_type");
 	ei = json_object_get(j, "expires_in");
 	sc = json_object_get(j, "scope");
-	tok = json_string_value(at);
 	if (!json_is_object(j))
 		snprintf(t->message, sizeof(t->message), "upstream answer is not JSON");
-	else if (tok == NULL || !upstream_token_ok(tok, json_string_length(at)))
+	else if (json_object_get(j, "access_token") == NULL ||
+	    upstream_take(j, "access_token", &t->access_token) == -1)
 		snprintf(t->message, sizeof(t->message), "upstream answer has no usable access_token");
 	else if (!json_is_string(tt) || strcasecmp(json_string_value(tt), "bearer") != 0)
 		snprintf(t->message, sizeof(t->message), "upstream token_type is not Bearer");
@@ -290,8 +438,9 @@ upstream_parse_ok(struct upstream_req *r, struct upstream_token *t)
 	else if (sc != NULL && (!json_is_string(sc) ||
 	    scope_normalize(json_string_value(sc), t->scope, sizeof(t->scope)) == -1))
 		snprintf(t->message, sizeof(t->message), "upstream scope is malformed");
-	else if ((t->access_token = seal_secret_from(tok, json_string_length(at))) == NULL)
-		snprintf(t->message, sizeof(t->message), "out of guarded memory");
+	else if (upstream_take(j, "refresh_token", &t->refresh_token) == -1 ||
+	    upstream_take(j, "id_token", &t->id_token) == -1)
+		snprintf(t->message, sizeof(t->message), "upstream refresh or ID token is malformed");
 	else {
 		t->expires_in = (long)json_number_value(ei);
 		t->outcome = UPSTREAM_OK;
@@ -299,9 +448,9 @@ upstream_parse_ok(struct upstream_req *r, struct upstream_token *t)
 	json_decref(j);	/* jansson's copies are zeroed by the daemon's allocator */
 }
 
-/* Turn a finished transfer into a result. */
+/* Turn a finished token transfer into a result. */
 static void
-upstream_result(struct upstream_req *r, CURLcode cc, struct upstream_token *t)
+upstream_token_result(struct upstream_req *r, CURLcode cc, struct upstream_token *t)
 {
 	json_t *j;
 
@@ -329,7 +478,7 @@ upstream_result(struct upstream_req *r, CURLcode cc, struct upstream_token *t)
 
 /* Count a finished request in the latency histogram and the health status. */
 static void
-upstream_account(struct upstream_req *r, const struct upstream_token *t)
+upstream_account(struct upstream_req *r, int ok, int reachable, const char *message)
 {
 	struct timespec	now;
 	double		s;
@@ -341,13 +490,52 @@ upstream_account(struct upstream_req *r, const struct upstream_token *t)
 	for (i = 0; i < UPSTREAM_NBUCKETS && s > upstream_buckets[i]; i++)
 		;
 	upstream_st.bucket[i]++;
-	if (t->outcome != UPSTREAM_OK)
+	if (!ok)
 		upstream_st.errors++;
 	/* a refusal of one scope or one secret says nothing about the upstream being down */
-	upstream_st.last_ok = t->outcome == UPSTREAM_OK || t->outcome == UPSTREAM_REFUSED;
+	upstream_st.last_ok = reachable;
 	upstream_st.last_at = time(NULL);
-	snprintf(upstream_st.last_msg, sizeof(upstream_st.last_msg), "%s",
-	    t->outcome == UPSTREAM_OK ? "token endpoint answered" : t->message);
+	snprintf(upstream_st.last_msg, sizeof(upstream_st.last_msg), "%s", message);
+}
+
+/* Deliver a finished token request. */
+static void
+upstream_done_token(struct upstream_req *r, CURLcode cc)
+{
+	struct upstream_token t;
+
+	memset(&t, 0, sizeof(t));
+	upstream_token_result(r, cc, &t);
+	upstream_account(r, t.outcome == UPSTREAM_OK, t.outcome == UPSTREAM_OK ||
+	    t.outcome == UPSTREAM_REFUSED, t.outcome == UPSTREAM_OK ?
+	    "token endpoint answered" : t.message);
+	if (t.outcome != UPSTREAM_OK)
+		fg_log_warn("upstream token request failed: %s", t.message);
+	r->token_cb(r->arg, &t);
+	seal_secret_free(t.access_token);
+	seal_secret_free(t.refresh_token);
+	seal_secret_free(t.id_token);
+}
+
+/* Deliver a finished API call. */
+static void
+upstream_done_http(struct upstream_req *r, CURLcode cc)
+{
+	struct upstream_reply h;
+
+	memset(&h, 0, sizeof(h));
+	h.cc = cc;
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &h.status);
+	h.body = r->resp;
+	h.len = r->resplen;
+	h.overflow = r->overflow;
+	snprintf(h.content_type, sizeof(h.content_type), "%s", r->content_type);
+	if (cc != CURLE_OK)
+		snprintf(h.message, sizeof(h.message), "%s", r->overflow ?
+		    "upstream answer too large" : curl_easy_strerror(cc));
+	upstream_account(r, cc == CURLE_OK && h.status < 500, cc == CURLE_OK,
+	    cc == CURLE_OK ? "API answered" : h.message);
+	r->http_cb(r->arg, &h);
 }
 
 /* Wait for upstream sockets and the caller's extra fds (struct curl_waitfd). */
@@ -364,7 +552,6 @@ upstream_wait(void *pfds, unsigned int nfds, int timeout_ms)
 void
 upstream_run(void)
 {
-	struct upstream_token	 t;
 	struct upstream_req	*r;
 	CURLMsg			*msg;
 	int			 running, left;
@@ -374,13 +561,10 @@ upstream_run(void)
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-		memset(&t, 0, sizeof(t));
-		upstream_result(r, msg->data.result, &t);
-		upstream_account(r, &t);
-		if (t.outcome != UPSTREAM_OK)
-			fg_log_warn("upstream token request failed: %s", t.message);
-		r->cb(r->arg, &t);
-		seal_secret_free(t.access_token);
+		if (r->kind == UPSTREAM_KIND_TOKEN)
+			upstream_done_token(r, msg->data.result);
+		else
+			upstream_done_http(r, msg->data.result);
 		upstream_req_free(r);
 	}
 }
