@@ -23,8 +23,8 @@ static const char SQL_AUTH[] =
     "JOIN connections c ON c.id = a.connection_id WHERE a.client_id = ?";
 static const char SQL_INSERT[] =
     "INSERT INTO apps (name, client_id, secret_hash, flow, kind, connection_id, scopes, "
-    "internal, can_redirect, justification, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "internal, can_redirect, justification, created_at, redirect_uri, return_url, "
+    "proxy_methods, proxy_paths) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 static const char SQL_BY_NAME[] = "SELECT id FROM apps WHERE name = ?";
 static const char SQL_REVOKE[] =
     "UPDATE apps SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL";
@@ -219,9 +219,78 @@ app_insert(json_t *req, const struct policy_app *pa, int64_t conn_id, const char
 	sqlite3_bind_int(st, 9, pa->can_redirect);
 	sqlite3_bind_text(st, 10, pa->justification, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 11, store_now_ms());
+	sqlite3_bind_text(st, 12, json_string_value(json_object_get(req, "redirect_uri")), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, json_string_value(json_object_get(req, "return_url")), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 14, json_string_value(json_object_get(req, "proxy_methods")), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 15, json_string_value(json_object_get(req, "proxy_paths")), -1,
+	    SQLITE_STATIC);
 	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);
 	return r;
+}
+
+/* An absolute https URL (http only to loopback), one line, no fragment; NULL is fine. */
+static int
+app_url_ok(const char *u)
+{
+	const char *p;
+
+	if (u == NULL)
+		return 1;
+	if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://127.0.0.1", 16) != 0 &&
+	    strncmp(u, "http://localhost", 16) != 0)
+		return 0;
+	for (p = u; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '#' || *p == '"' ||
+		    *p == '<' || *p == '>' || *p == '\\')
+			return 0;
+	return strlen(u) <= 2048;
+}
+
+/* Space-separated HTTP methods from the allowed set; NULL is fine (no proxy). */
+static int
+app_methods_ok(const char *m)
+{
+	static const char *const ok[] = { "GET", "POST", "PUT", "PATCH", "DELETE" };
+	char	 tok[8];
+	size_t	 n, i;
+
+	while (m != NULL && *m != '\0') {
+		n = strcspn(m, " ");
+		if (n == 0 || n >= sizeof(tok))
+			return 0;
+		memcpy(tok, m, n);
+		tok[n] = '\0';
+		for (i = 0; i < 5 && strcmp(ok[i], tok) != 0; i++)
+			;
+		if (i == 5)
+			return 0;
+		m += n + (m[n] == ' ');
+	}
+	return 1;
+}
+
+/* Space-separated path prefixes, each "/..." without dot segments or encodings. */
+static int
+app_paths_ok(const char *p)
+{
+	size_t n, i;
+
+	while (p != NULL && *p != '\0') {
+		n = strcspn(p, " ");
+		if (n == 0 || p[0] != '/' || n > 256)
+			return 0;
+		for (i = 0; i < n; i++)
+			if (strchr("%?#\\", p[i]) != NULL || (unsigned char)p[i] <= 0x20 ||
+			    (i + 1 < n && p[i] == '/' && p[i + 1] == '/') ||
+			    (i + 1 < n && p[i] == '.' && p[i + 1] == '.'))
+				return 0;
+		p += n + (p[n] == ' ');
+	}
+	return 1;
 }
 
 /* Read the registration fields of an app.add request into pa; NULL or the problem. */
@@ -245,6 +314,17 @@ app_parse(json_t *req, struct policy_app *pa, char *scopes, size_t scopeslen)
 	    scopeslen) == -1)
 		return "scopes are malformed";
 	pa->scopes = scopes;
+	if (!app_url_ok(json_string_value(json_object_get(req, "redirect_uri"))) ||
+	    !app_url_ok(json_string_value(json_object_get(req, "return_url"))))
+		return "redirect_uri and return_url must be https URLs (http only for 127.0.0.1 "
+		    "and localhost), without spaces or fragments";
+	if (json_object_get(req, "redirect_uri") == NULL && pa->can_redirect &&
+	    policy_flow_redirects(pa->flow))
+		return "this flow needs a redirect_uri: flowgate's /callback as the upstream knows it";
+	if (!app_methods_ok(json_string_value(json_object_get(req, "proxy_methods"))) ||
+	    !app_paths_ok(json_string_value(json_object_get(req, "proxy_paths"))))
+		return "proxy_methods are among GET POST PUT PATCH DELETE; proxy_paths are prefixes "
+		    "like /interactions/ (no .., //, %, ? or #)";
 	return NULL;
 }
 
@@ -464,7 +544,8 @@ app_usage_free(void)
 
 static const char SQL_LIST[] =
     "SELECT a.name, a.client_id, a.flow, a.kind, c.name, a.scopes, a.internal, "
-    "a.can_redirect, a.justification, a.created_at, a.revoked_at, a.prev_valid_until "
+    "a.can_redirect, a.justification, a.created_at, a.revoked_at, a.prev_valid_until, "
+    "a.redirect_uri, a.return_url, a.proxy_methods, a.proxy_paths "
     "FROM apps a JOIN connections c ON c.id = a.connection_id "
     "WHERE ?1 IS NULL OR a.name = ?1 ORDER BY a.name";
 
@@ -474,6 +555,8 @@ app_json(sqlite3_stmt *st)
 {
 	static const char	*names[] = { "name", "client_id", "flow", "kind", "connection",
 				    "scopes" };
+	static const char	*extra[] = { "redirect_uri", "return_url", "proxy_methods",
+				    "proxy_paths" };
 	json_t			*o = json_object();
 	struct app_usage	*u;
 	int			 i;
@@ -494,6 +577,10 @@ app_json(sqlite3_stmt *st)
 	json_object_set_new(o, "last_used", u ? json_integer(u->last_ms) : json_null());
 	json_object_set_new(o, "previous_valid_until", sqlite3_column_type(st, 11) ==
 	    SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(st, 11)));
+	for (i = 0; i < 4; i++)
+		if (sqlite3_column_type(st, 12 + i) != SQLITE_NULL)
+			json_object_set_new(o, extra[i],
+			    json_string((const char *)sqlite3_column_text(st, 12 + i)));
 	return o;
 }
 

@@ -108,7 +108,9 @@ struct policy_app {
 int		 policy_init(char *err, size_t errlen);
 const char	*policy_check_app(const struct policy_app *app, const char **rule);
 const char	*policy_grant(const char *flow);
+int		 policy_flow_redirects(const char *flow);
 int		 policy_scope_limited(const char *scope);
+int		 policy_scopes_limited(const char *scopes);
 const char	*policy_recommend(json_t *answers, const char **kind);
 json_t		*policy_document(void);
 
@@ -275,11 +277,42 @@ json_t	*server_stats(void);
 void	 server_actor(const struct fg_reqctx *ctx, char *out, size_t outlen);
 
 /* token.c: the token cache and issuance */
+struct token_grant {
+	const char	*token;		/* valid during the callback only */
+	long		 expires_in;
+	const char	*scopes;
+	const char	*fp;
+	const char	*connection;
+};
+struct token_req;
+typedef void (*token_done)(const struct token_req *req, const struct token_grant *grant,
+    const char *code, const char *message);
+/* Who asks for a token and what happens next: done(grant) or done(NULL, code, message). */
+struct token_req {
+	struct fg_reqctx	 ctx;
+	char			 actor[96];
+	char			 app[FG_NAME_MAX + 1];
+	char			 remote[64];
+	const char		*purpose;	/* audit detail, e.g. "stream-session" */
+	token_done		 done;
+	void			*arg;
+	struct token_req	*next;
+};
 void	 token_handle(const struct fg_reqctx *ctx, json_t *req);
+void	 token_for_app(const struct token_req *w, const struct app_rec *app, const char *scopes);
 void	 token_drop_connection(int64_t conn_id);
 void	 token_refresh_due(void);
 json_t	*token_stats(void);
 void	 token_shutdown(void);
+
+/* oidc.c: user logins (Authorization Code + PKCE) and their sessions' tokens */
+void	 oidc_verb_begin(const struct fg_reqctx *, json_t *);
+void	 oidc_verb_callback(const struct fg_reqctx *, json_t *);
+void	 oidc_verb_token(const struct fg_reqctx *, json_t *);
+void	 oidc_verb_logout(const struct fg_reqctx *, json_t *);
+int	 oidc_user_token(const char *sid, const struct token_req *w, const char *scopes);
+void	 oidc_sweep(void);
+void	 oidc_shutdown(void);
 
 /* verbs.c: the dispatch table and the shared field validators */
 void	 verbs_dispatch(const struct fg_reqctx *ctx, json_t *req);

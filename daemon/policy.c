@@ -77,7 +77,7 @@ policy_scope_limited(const char *scope)
 }
 
 /* True when every scope of the canonical set is limited. */
-static int
+int
 policy_scopes_limited(const char *scopes)
 {
 	char	 tok[FG_NAME_MAX + 1];
@@ -192,4 +192,12 @@ policy_recommend(json_t *answers, const char **kind)
 		return json_string_value(json_object_get(fallback, "flow"));
 	}
 	return NULL;
+}
+
+/* True when the flow sends users to a login page (and so needs a redirect URI). */
+int
+policy_flow_redirects(const char *flow)
+{
+	return policy_flag(json_object_get(json_object_get(policy_doc, "flows"), flow),
+	    "requires_redirect");
 }

@@ -562,6 +562,7 @@ server_timers(time_t *last_refresh, time_t *last_sweep)
 	if (now - *last_sweep >= 60) {
 		*last_sweep = now;
 		connection_sweep();
+		oidc_sweep();
 	}
 }
 
@@ -620,6 +621,7 @@ server_loop(const struct fg_config *cfg)
 	close(server_fd);
 	unlink(server_path);
 	upstream_shutdown();
+	oidc_shutdown();
 	server_end_turn();
 	audit_anchor();
 	for (i = 0; i < SERVER_CLIENTS_MAX; i++)

@@ -21,14 +21,6 @@
 #define TOKEN_MIN_LEFT		5	/* never hand out a token with less life than this */
 #define TOKEN_RETRY_S		2	/* after a failed fetch, refuse fast for this long */
 
-struct tok_waiter {
-	struct fg_reqctx	 ctx;
-	char			 actor[96];
-	char			 app[FG_NAME_MAX + 1];
-	char			 remote[64];
-	struct tok_waiter	*next;
-};
-
 struct tok_entry {
 	int64_t			 conn_id;
 	char			 conn_name[FG_NAME_MAX + 1];
@@ -42,7 +34,7 @@ struct tok_entry {
 	char			 last_message[256];
 	int			 fetching;
 	uint64_t		 gen, fetch_gen;
-	struct tok_waiter	*waiters;
+	struct token_req	*waiters;
 	struct tok_entry	*next;
 };
 
@@ -90,36 +82,53 @@ token_entry(int64_t conn_id, const char *conn_name, const char *scopes)
 	return e;
 }
 
-/* Record an issuance and send the token; the reply waits for the audit commit. */
+/* The "token" verb's ending: the token as an RFC 6749 answer, sent after the audit commit. */
 static void
-token_issue(const struct tok_waiter *w, struct tok_entry *e, const char *source)
+token_reply(const struct token_req *w, const struct token_grant *g, const char *code,
+    const char *message)
 {
-	struct audit_rec	 rec = { w->actor, "token.issue", w->app, e->conn_name, e->scopes,
-				    "issued", NULL, e->fp };
-	char			 detail[128], body[FG_TOKEN_MAX + FG_SCOPES_MAX + 128];
-	int			 n;
+	char	body[FG_TOKEN_MAX + FG_SCOPES_MAX + 128];
+	int	n;
 
-	snprintf(detail, sizeof(detail), "source=%s remote=%s", source, w->remote);
-	rec.detail = detail;
-	if (audit_append(&rec) == -1) {
-		token_st.refused++;
-		server_reply_error(&w->ctx, "server_error", "audit record could not be written");
+	if (g == NULL) {
+		server_reply_error(&w->ctx, code, "%s", message);
 		return;
 	}
 	/* safe to print as JSON: the token is b64token characters, the scopes scope-tokens */
 	n = snprintf(body, sizeof(body), "{\"ok\":true,\"access_token\":\"%s\",\"token_type\":"
-	    "\"Bearer\",\"expires_in\":%lld,\"scope\":\"%s\"}", e->token->buf,
-	    (long long)(e->expires_at - token_now()), e->scopes);
-	token_st.issued++;
-	e->last_used = token_now();
-	app_usage_note(w->app);
+	    "\"Bearer\",\"expires_in\":%ld,\"scope\":\"%s\"}", g->token, g->expires_in,
+	    g->scopes);
 	server_reply_audited_raw(&w->ctx, body, n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 0);
 	sodium_memzero(body, sizeof(body));
 }
 
-/* Record a refusal and answer it. */
+/* Record an issuance and hand the token to the requester's ending. */
 static void
-token_refuse(const struct tok_waiter *w, const char *conn, const char *scopes, const char *code,
+token_issue(const struct token_req *w, struct tok_entry *e, const char *source)
+{
+	struct audit_rec	 rec = { w->actor, "token.issue", w->app, e->conn_name, e->scopes,
+				    "issued", NULL, e->fp };
+	struct token_grant	 g = { e->token->buf, (long)(e->expires_at - token_now()), e->scopes,
+				    e->fp, e->conn_name };
+	char			 detail[160];
+
+	snprintf(detail, sizeof(detail), "source=%s remote=%s%s%s", source, w->remote,
+	    w->purpose ? " for=" : "", w->purpose ? w->purpose : "");
+	rec.detail = detail;
+	if (audit_append(&rec) == -1) {
+		token_st.refused++;
+		w->done(w, NULL, "server_error", "audit record could not be written");
+		return;
+	}
+	token_st.issued++;
+	e->last_used = token_now();
+	app_usage_note(w->app);
+	w->done(w, &g, NULL, NULL);
+}
+
+/* Record a refusal and hand it to the requester's ending. */
+static void
+token_refuse(const struct token_req *w, const char *conn, const char *scopes, const char *code,
     const char *message)
 {
 	struct audit_rec rec = { w->actor, "token.refuse", w->app[0] ? w->app : NULL, conn, scopes,
@@ -127,7 +136,7 @@ token_refuse(const struct tok_waiter *w, const char *conn, const char *scopes, c
 
 	token_st.refused++;
 	audit_append(&rec);
-	server_reply_error(&w->ctx, code, "%s", message);
+	w->done(w, NULL, code, message);
 }
 
 static void token_fetched(void *arg, struct upstream_token *t);
@@ -160,7 +169,7 @@ token_fetch(struct tok_entry *e)
 static void
 token_release(struct tok_entry *e, const char *code, const char *message)
 {
-	struct tok_waiter	*w, *next;
+	struct token_req	*w, *next;
 	time_t			 now = token_now();
 
 	for (w = e->waiters; w != NULL; w = next) {
@@ -245,7 +254,7 @@ token_fetched(void *arg, struct upstream_token *t)
 
 /* Authenticate and check the request; on refusal answer it and return -1. */
 static int
-token_check(const struct tok_waiter *w, json_t *req, struct app_rec *app, char *scopes,
+token_check(const struct token_req *w, json_t *req, struct app_rec *app, char *scopes,
     size_t scopeslen)
 {
 	const char	*grant_type = json_string_value(json_object_get(req, "grant_type"));
@@ -271,9 +280,10 @@ token_check(const struct tok_waiter *w, json_t *req, struct app_rec *app, char *
 		token_refuse(w, app->connection, NULL, "unauthorized_client", msg);
 		return -1;
 	}
-	if (strcmp(grant_type, "password") == 0) {
-		token_refuse(w, app->connection, NULL, "unsupported_grant_type",
-		    "grant_type password is not served by this version");
+	if (strcmp(grant_type, "password") == 0 &&
+	    (json_object_get(req, "username") == NULL || json_object_get(req, "password") == NULL)) {
+		token_refuse(w, app->connection, NULL, "invalid_request",
+		    "grant_type password needs username and password");
 		return -1;
 	}
 	if (scope_normalize(asked != NULL ? asked : app->scopes, scopes, scopeslen) == -1) {
@@ -295,38 +305,36 @@ token_check(const struct tok_waiter *w, json_t *req, struct app_rec *app, char *
 
 /* Fill the waiter's identity: who asked, from where. */
 static void
-token_waiter_init(struct tok_waiter *w, const struct fg_reqctx *ctx, json_t *req)
+token_waiter_init(struct token_req *w, const struct fg_reqctx *ctx, json_t *req)
 {
 	const char *remote = json_string_value(json_object_get(req, "remote"));
 
 	memset(w, 0, sizeof(*w));
 	w->ctx = *ctx;
+	w->done = token_reply;
 	snprintf(w->actor, sizeof(w->actor), "app:%s",
 	    json_string_value(json_object_get(req, "client_id")));
 	snprintf(w->remote, sizeof(w->remote), "%s", remote ? remote : "-");
 }
 
-/* The "token" verb. */
+/*
+ * A token for an authenticated app and a checked canonical scope set, from the cache or the
+ * one upstream request for it; w (copied) says who asked and what to do with the outcome.
+ */
 void
-token_handle(const struct fg_reqctx *ctx, json_t *req)
+token_for_app(const struct token_req *w, const struct app_rec *app, const char *scopes)
 {
-	struct tok_waiter	 w, *qw;
+	struct token_req	*qw;
 	struct tok_entry	*e;
-	struct app_rec		 app;
-	char			 scopes[FG_SCOPES_MAX];
 	time_t			 now = token_now();
 
-	token_waiter_init(&w, ctx, req);
-	if (token_check(&w, req, &app, scopes, sizeof(scopes)) == -1)
-		return;
-	snprintf(w.app, sizeof(w.app), "%s", app.name);
-	if ((e = token_entry(app.connection_id, app.connection, scopes)) == NULL) {
-		token_refuse(&w, app.connection, scopes, "server_error", "out of memory");
+	if ((e = token_entry(app->connection_id, app->connection, scopes)) == NULL) {
+		token_refuse(w, app->connection, scopes, "server_error", "out of memory");
 		return;
 	}
 	if (e->token != NULL && e->expires_at - now > TOKEN_MIN_LEFT) {
 		token_st.hits++;
-		token_issue(&w, e, "cache");
+		token_issue(w, e, "cache");
 		if (e->expires_at - now <= fg_cfg->refresh_ahead_s && !e->fetching &&
 		    now >= e->retry_at)
 			token_fetch(e);
@@ -334,20 +342,133 @@ token_handle(const struct fg_reqctx *ctx, json_t *req)
 	}
 	token_st.misses++;
 	if (!e->fetching && now < e->retry_at) {
-		token_refuse(&w, e->conn_name, scopes, e->last_error, e->last_message);
+		token_refuse(w, e->conn_name, scopes, e->last_error, e->last_message);
 		return;
 	}
 	if ((qw = malloc(sizeof(*qw))) == NULL) {
-		token_refuse(&w, e->conn_name, scopes, "server_error", "out of memory");
+		token_refuse(w, e->conn_name, scopes, "server_error", "out of memory");
 		return;
 	}
-	*qw = w;
+	*qw = *w;
 	qw->next = e->waiters;
 	e->waiters = qw;
 	if (e->fetching)
 		token_st.coalesced++;
 	else if (token_fetch(e) == -1)
 		token_release(e, "temporarily_unavailable", e->last_message);
+}
+
+/* A password grant in flight: the requester and the user it is for. */
+struct token_ropc {
+	struct token_req	 w;
+	char			 scopes[FG_SCOPES_MAX];
+	char			 username[257];
+	char			 conn[FG_NAME_MAX + 1];
+};
+
+/* The upstream answered a password grant: audited with the user name, never the password. */
+static void
+token_ropc_done(void *arg, struct upstream_token *t)
+{
+	struct token_ropc	*r = arg;
+	char			 detail[400], fp[FG_FP_LEN];
+	struct audit_rec	 rec = { r->w.actor, "token.issue", r->w.app, r->conn, r->scopes,
+				    "issued", detail, fp };
+	struct token_grant	 g = { NULL, 0, r->scopes, fp, r->conn };
+	char			 missing[FG_NAME_MAX + 1];
+
+	snprintf(detail, sizeof(detail), "grant=password user=%s remote=%s", r->username,
+	    r->w.remote);
+	if (t->outcome == UPSTREAM_OK && t->scope[0] != '\0' &&
+	    !scope_subset(t->scope, r->scopes, missing, sizeof(missing))) {
+		t->outcome = UPSTREAM_BAD_RESPONSE;
+		snprintf(t->message, sizeof(t->message), "upstream granted a broader scope (%s)",
+		    missing);
+	}
+	if (t->outcome != UPSTREAM_OK) {
+		rec.event = "token.refuse";
+		rec.outcome = t->outcome == UPSTREAM_REFUSED && strcmp(t->error, "invalid_grant") == 0 ?
+		    "invalid_grant" : "temporarily_unavailable";
+		rec.token_fp = NULL;
+		token_st.refused++;
+		audit_append(&rec);
+		r->w.done(&r->w, NULL, rec.outcome, strcmp(rec.outcome, "invalid_grant") == 0 ?
+		    "the user name or password was refused by the upstream" : t->message);
+		free(r);
+		return;
+	}
+	seal_fingerprint(t->access_token->buf, t->access_token->len, fp);
+	g.token = t->access_token->buf;
+	g.expires_in = t->expires_in;
+	token_st.issued++;
+	app_usage_note(r->w.app);
+	if (audit_append(&rec) == -1)
+		r->w.done(&r->w, NULL, "server_error", "audit record could not be written");
+	else
+		r->w.done(&r->w, &g, NULL, NULL);
+	free(r);
+}
+
+/*
+ * ROPC for an app registered for it: one upstream password grant per request (a token for a
+ * user is never shared through the cache); the password lives in guarded memory only.
+ */
+static void
+token_ropc(const struct token_req *w, const struct app_rec *app, const char *scopes, json_t *req)
+{
+	json_t			*pw = json_object_get(req, "password");
+	struct token_ropc	*r;
+	struct conn_rec		 c;
+	struct fg_secret	*secret = NULL, *password;
+	const char		*user = json_string_value(json_object_get(req, "username"));
+	int			 rc = -1;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (password = seal_secret_from(json_string_value(pw), json_string_length(pw))) == NULL) {
+		free(r);
+		token_refuse(w, app->connection, scopes, "server_error", "out of memory");
+		return;
+	}
+	r->w = *w;
+	snprintf(r->scopes, sizeof(r->scopes), "%s", scopes);
+	snprintf(r->username, sizeof(r->username), "%s", user);
+	snprintf(r->conn, sizeof(r->conn), "%s", app->connection);
+	if (connection_get_id(app->connection_id, &c) == 0 &&
+	    connection_open_secret(&c, &secret) == 0) {
+		struct upstream_param p[] = {
+			{ "grant_type", "password", 8 },
+			{ "username", user, strlen(user) },
+			{ "password", password->buf, password->len },
+			{ "scope", scopes, strlen(scopes) },
+		};
+
+		rc = upstream_token(c.token_url, c.client_id, secret, p, 4, token_ropc_done, r);
+	}
+	seal_secret_free(secret);
+	seal_secret_free(password);
+	if (rc == -1) {
+		free(r);
+		token_refuse(w, app->connection, scopes, "temporarily_unavailable",
+		    "cannot reach the upstream");
+	}
+}
+
+/* The "token" verb. */
+void
+token_handle(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct token_req	w;
+	struct app_rec		app;
+	char			scopes[FG_SCOPES_MAX];
+
+	token_waiter_init(&w, ctx, req);
+	if (token_check(&w, req, &app, scopes, sizeof(scopes)) == -1)
+		return;
+	snprintf(w.app, sizeof(w.app), "%s", app.name);
+	if (strcmp(json_string_value(json_object_get(req, "grant_type")), "password") == 0)
+		token_ropc(&w, &app, scopes, req);
+	else
+		token_for_app(&w, &app, scopes);
 }
 
 /* A connection's secret changed or it was removed: forget its tokens. */
@@ -400,7 +521,7 @@ void
 token_shutdown(void)
 {
 	struct tok_entry	*e, *next;
-	struct tok_waiter	*w, *wn;
+	struct token_req	*w, *wn;
 	int			 b;
 
 	for (b = 0; b < TOKEN_BUCKETS; b++) {

@@ -46,6 +46,8 @@ static const struct field f_token[] = {
 	{ "grant_type", FT_STR, 1, 64 },
 	{ "scope", FT_STR, 0, 512 },
 	{ "remote", FT_STR, 0, 64 },
+	{ "username", FT_STR, 0, 256 },
+	{ "password", FT_STR, 0, 1024 },
 	F_END
 };
 static const struct field f_conn_add[] = {
@@ -74,6 +76,10 @@ static const struct field f_app_add[] = {
 	{ "internal", FT_BOOL, 0, 0 },
 	{ "can_redirect", FT_BOOL, 0, 0 },
 	{ "justification", FT_STR, 0, 2000 },
+	{ "redirect_uri", FT_STR, 0, 2048 },
+	{ "return_url", FT_STR, 0, 2048 },
+	{ "proxy_methods", FT_STR, 0, 64 },
+	{ "proxy_paths", FT_STR, 0, 2048 },
 	F_END
 };
 static const struct field f_app_update[] = {
@@ -103,6 +109,17 @@ static const struct field f_login[] = {
 	F_END
 };
 static const struct field f_session[] = { { "session", FT_STR, 1, 64 }, F_END };
+static const struct field f_login_begin[] = {
+	{ "app", FT_STR, 1, FG_NAME_MAX }, { "remote", FT_STR, 0, 64 }, F_END
+};
+static const struct field f_login_callback[] = {
+	{ "code", FT_STR, 1, 2048 }, { "state", FT_STR, 1, 64 },
+	{ "state_cookie", FT_STR, 1, 64 }, { "remote", FT_STR, 0, 64 }, F_END
+};
+static const struct field f_user_token[] = {
+	{ "session", FT_STR, 1, 64 }, { "scope", FT_STR, 0, 512 }, { "remote", FT_STR, 0, 64 },
+	F_END
+};
 static const struct field f_user_add[] = {
 	{ "name", FT_STR, 1, FG_NAME_MAX },
 	{ "role", FT_STR, 1, 16 },
@@ -136,6 +153,11 @@ static const struct verb verbs[] = {
 	{ "login", WEB, 0, 0, session_verb_login, f_login },
 	{ "session", WEB, 0, 0, session_verb_session, f_session },
 	{ "logout", WEB, 0, 0, session_verb_logout, f_session },
+	/* end users of user-present apps: their browser's session id is the credential */
+	{ "login.begin", WEB, 0, 0, oidc_verb_begin, f_login_begin },
+	{ "login.callback", WEB, 0, 0, oidc_verb_callback, f_login_callback },
+	{ "user.token", WEB, 0, 0, oidc_verb_token, f_user_token },
+	{ "user.logout", WEB, 0, 0, oidc_verb_logout, f_session },
 	/* local administration only */
 	{ "status", ADMIN, 0, 0, verbs_status, f_none },
 	{ "audit.tail", ADMIN, 0, 0, verbs_audit_tail, f_audit_tail },

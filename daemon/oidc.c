@@ -1,0 +1,809 @@
+/*
+ * User-present flows: Authorization Code with PKCE (S256) as a token-mediating backend.  The
+ * daemon makes state, nonce and verifier, exchanges the code with the connection's secret,
+ * keeps the user's refresh token in guarded memory and gives the browser only a session id.
+ * A user's browser gets limited-scope tokens, each fetched for exactly the asked scope set by a
+ * refresh (never a broader cached one).
+ *
+ * The ID token comes straight from the token endpoint over verified TLS, so per OIDC Core
+ * 3.1.3.7 (6) TLS validates its issuer and its signature is not checked (libsodium has no RSA;
+ * nothing else relies on the token).  Issuer, audience, azp, nonce, exp and iat are checked.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define OIDC_RANDOM_LEN		43	/* 32 random bytes, base64url */
+#define OIDC_PENDING_MAX	4096
+#define OIDC_PENDING_MS		600000	/* a login must come back within 10 minutes */
+#define OIDC_SESSIONS_MAX	16384
+#define OIDC_CACHE		4	/* scope sets cached per user session */
+#define OIDC_CLOCK_SKEW_S	120
+
+struct oidc_app {
+	int64_t		 id;
+	char		 name[FG_NAME_MAX + 1];
+	char		 flow[32];
+	char		 scopes[FG_SCOPES_MAX];
+	char		 redirect_uri[2049];
+	char		 return_url[2049];
+	struct conn_rec	 conn;
+	char		 tenant[FG_NAME_MAX + 1];
+};
+
+struct oidc_pending {
+	uint8_t			 state_hash[32];
+	int64_t			 app_id;
+	char			 nonce[OIDC_RANDOM_LEN + 1];
+	char			 verifier[OIDC_RANDOM_LEN + 1];
+	int64_t			 created;
+	struct oidc_pending	*next;
+};
+
+struct oidc_cached {
+	char			 scopes[FG_SCOPES_MAX];
+	struct fg_secret	*token;
+	char			 fp[FG_FP_LEN];
+	int64_t			 expires_ms;
+};
+
+/* A token request queued on a user session. */
+struct oidc_waiter {
+	struct token_req	 w;
+	char			 scopes[FG_SCOPES_MAX];
+	struct oidc_waiter	*next;
+};
+
+struct oidc_session {
+	uint8_t			 sid_hash[32];
+	int64_t			 app_id;
+	char			 app[FG_NAME_MAX + 1];
+	char			 app_scopes[FG_SCOPES_MAX];
+	char			 username[128];
+	char			 sub[256];
+	struct fg_secret	*refresh;
+	struct oidc_cached	 cache[OIDC_CACHE];
+	int64_t			 created, last_seen;
+	int			 busy;		/* a refresh is in flight */
+	int			 dead;		/* ended while busy: freed when it returns */
+	struct oidc_waiter	*queue;		/* waiting, oldest first */
+	struct oidc_session	*next;
+};
+
+/* A code exchange in flight. */
+struct oidc_exchange {
+	struct fg_reqctx	 ctx;
+	struct oidc_app		 app;
+	char			 nonce[OIDC_RANDOM_LEN + 1];
+	char			 remote[64];
+};
+
+static struct oidc_pending	*oidc_pending_list;
+static size_t			 oidc_npending;
+static struct oidc_session	*oidc_sessions;
+static size_t			 oidc_nsessions;
+
+static const char SQL_APP[] =
+    "SELECT a.id, a.name, a.flow, a.scopes, a.redirect_uri, a.return_url, a.connection_id, "
+    "c.tenant FROM apps a JOIN connections c ON c.id = a.connection_id "
+    "WHERE a.revoked_at IS NULL AND (a.name = ?1 OR a.id = ?2)";
+
+/* A user-flow app by name (or id when name is NULL), with its connection; -1 if none. */
+static int
+oidc_app_get(const char *name, int64_t id, struct oidc_app *a)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_APP);
+	int		 r = -1;
+
+	memset(a, 0, sizeof(*a));
+	if (st == NULL)
+		return -1;
+	if (name != NULL)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		a->id = sqlite3_column_int64(st, 0);
+		snprintf(a->name, sizeof(a->name), "%s", sqlite3_column_text(st, 1));
+		snprintf(a->flow, sizeof(a->flow), "%s", sqlite3_column_text(st, 2));
+		snprintf(a->scopes, sizeof(a->scopes), "%s", sqlite3_column_text(st, 3));
+		if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+			snprintf(a->redirect_uri, sizeof(a->redirect_uri), "%s",
+			    sqlite3_column_text(st, 4));
+		snprintf(a->return_url, sizeof(a->return_url), "%s",
+		    sqlite3_column_type(st, 5) != SQLITE_NULL ?
+		    (const char *)sqlite3_column_text(st, 5) : "/");
+		snprintf(a->tenant, sizeof(a->tenant), "%s", sqlite3_column_text(st, 7));
+		r = connection_get_id(sqlite3_column_int64(st, 6), &a->conn);
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+/* The Keycloak endpoint next to the token endpoint ("auth", "revoke", ...); -1 if not Keycloak-shaped. */
+static int
+oidc_endpoint(const struct conn_rec *c, const char *what, char *out, size_t outlen)
+{
+	static const char	 suffix[] = "/protocol/openid-connect/token";
+	size_t			 n = strlen(c->token_url), s = sizeof(suffix) - 1;
+
+	if (n <= s || strcmp(c->token_url + n - s, suffix) != 0)
+		return -1;
+	if (what == NULL)	/* the issuer: the realm's URL */
+		snprintf(out, outlen, "%.*s", (int)(n - s), c->token_url);
+	else
+		snprintf(out, outlen, "%.*s/protocol/openid-connect/%s", (int)(n - s),
+		    c->token_url, what);
+	return 0;
+}
+
+/* 32 random bytes as base64url: state, nonce, verifier, session ids. */
+static void
+oidc_random(char out[OIDC_RANDOM_LEN + 1])
+{
+	uint8_t r[32];
+
+	randombytes_buf(r, sizeof(r));
+	sodium_bin2base64(out, OIDC_RANDOM_LEN + 1, r, sizeof(r),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(r, sizeof(r));
+}
+
+/* Append "&name=value" to a URL, form-encoding the value. */
+static void
+oidc_query(char *url, size_t cap, const char *name, const char *value)
+{
+	static const char	hex[] = "0123456789ABCDEF";
+	size_t			o = strlen(url);
+
+	o += (size_t)snprintf(url + o, cap - o, "%c%s=", strchr(url, '?') ? '&' : '?', name);
+	for (; *value != '\0' && o + 4 < cap; value++) {
+		unsigned char c = (unsigned char)*value;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~')
+			url[o++] = (char)c;
+		else {
+			url[o++] = '%';
+			url[o++] = hex[c >> 4];
+			url[o++] = hex[c & 15];
+		}
+	}
+	url[o] = '\0';
+}
+
+/* Drop pending logins older than the limit; the list is newest first. */
+static void
+oidc_pending_expire(void)
+{
+	struct oidc_pending	**pp, *p;
+	int64_t			  now = store_now_ms();
+
+	for (pp = &oidc_pending_list; (p = *pp) != NULL;) {
+		if (now - p->created > OIDC_PENDING_MS || oidc_npending > OIDC_PENDING_MAX) {
+			*pp = p->next;
+			sodium_memzero(p, sizeof(*p));
+			free(p);
+			oidc_npending--;
+		} else
+			pp = &p->next;
+	}
+}
+
+/* "login.begin": app, remote? — where to send the browser, and the state to bind to it. */
+void
+oidc_verb_begin(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct oidc_app		 a;
+	struct oidc_pending	*p;
+	char			 state[OIDC_RANDOM_LEN + 1], url[8192], scope[FG_SCOPES_MAX + 32];
+	char			 challenge[OIDC_RANDOM_LEN + 1];
+	uint8_t			 h[crypto_hash_sha256_BYTES];
+	const char		*grant;
+
+	if (oidc_app_get(json_string_value(json_object_get(req, "app")), 0, &a) == -1 ||
+	    (grant = policy_grant(a.flow)) == NULL || strcmp(grant, "authorization_code") != 0 ||
+	    a.redirect_uri[0] == '\0') {
+		server_reply_error(ctx, "not_found", "no app with a user login by that name");
+		return;
+	}
+	if (a.conn.stopped || oidc_endpoint(&a.conn, "auth", url, sizeof(url)) == -1) {
+		server_reply_error(ctx, "temporarily_unavailable", "logins for this app are stopped "
+		    "or its connection has no Keycloak-style endpoints");
+		return;
+	}
+	oidc_pending_expire();
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		server_reply_error(ctx, "server_error", "out of memory");
+		return;
+	}
+	oidc_random(state);
+	oidc_random(p->nonce);
+	oidc_random(p->verifier);
+	crypto_hash_sha256(h, (const uint8_t *)p->verifier, OIDC_RANDOM_LEN);
+	sodium_bin2base64(challenge, sizeof(challenge), h, sizeof(h),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	seal_session_hash(state, OIDC_RANDOM_LEN, p->state_hash);
+	p->app_id = a.id;
+	p->created = store_now_ms();
+	p->next = oidc_pending_list;
+	oidc_pending_list = p;
+	oidc_npending++;
+	snprintf(scope, sizeof(scope), "%s offline_access", a.scopes);
+	oidc_query(url, sizeof(url), "response_type", "code");
+	oidc_query(url, sizeof(url), "client_id", a.conn.client_id);
+	oidc_query(url, sizeof(url), "redirect_uri", a.redirect_uri);
+	oidc_query(url, sizeof(url), "scope", scope);
+	oidc_query(url, sizeof(url), "state", state);
+	oidc_query(url, sizeof(url), "nonce", p->nonce);
+	oidc_query(url, sizeof(url), "code_challenge", challenge);
+	oidc_query(url, sizeof(url), "code_challenge_method", "S256");
+	server_reply(ctx, json_pack("{sbssss}", "ok", 1, "authorize_url", url, "state", state));
+}
+
+/* Take the pending login of state (one use only); NULL if unknown, expired or unbound. */
+static struct oidc_pending *
+oidc_pending_take(const char *state, const char *cookie)
+{
+	struct oidc_pending	**pp, *p;
+	uint8_t			  h[32];
+
+	if (state == NULL || cookie == NULL || strlen(state) != OIDC_RANDOM_LEN ||
+	    strlen(cookie) != OIDC_RANDOM_LEN || sodium_memcmp(state, cookie, OIDC_RANDOM_LEN) != 0)
+		return NULL;
+	oidc_pending_expire();
+	seal_session_hash(state, OIDC_RANDOM_LEN, h);
+	for (pp = &oidc_pending_list; (p = *pp) != NULL; pp = &p->next) {
+		if (sodium_memcmp(p->state_hash, h, 32) == 0) {
+			*pp = p->next;
+			oidc_npending--;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Decode a JWT's payload (no signature check: see the top of this file). */
+static json_t *
+oidc_jwt_payload(const char *jwt)
+{
+	const char	*a = strchr(jwt, '.'), *b;
+	uint8_t		 buf[8192];
+	size_t		 n;
+
+	if (a == NULL || (b = strchr(a + 1, '.')) == NULL || (size_t)(b - a - 1) > sizeof(buf))
+		return NULL;
+	if (sodium_base642bin(buf, sizeof(buf), a + 1, (size_t)(b - a - 1), NULL, &n, NULL,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+		return NULL;
+	return json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, NULL);
+}
+
+/* True when the aud claim is client_id or holds it (then azp must be client_id too). */
+static int
+oidc_audience_ok(json_t *c, const char *client_id)
+{
+	json_t	*aud = json_object_get(c, "aud"), *v, *azp = json_object_get(c, "azp");
+	size_t	 i;
+	int	 found = 0;
+
+	if (json_is_string(aud))
+		return strcmp(json_string_value(aud), client_id) == 0 &&
+		    (azp == NULL || (json_is_string(azp) &&
+		    strcmp(json_string_value(azp), client_id) == 0));
+	json_array_foreach(aud, i, v)
+		found |= json_is_string(v) && strcmp(json_string_value(v), client_id) == 0;
+	return found && json_is_string(azp) && strcmp(json_string_value(azp), client_id) == 0;
+}
+
+/* Check the ID token's claims; NULL when good, else why; fills sub and username. */
+static const char *
+oidc_check_id_token(const struct oidc_exchange *x, const char *jwt, char *sub, size_t sublen,
+    char *user, size_t userlen)
+{
+	char		 issuer[2049];
+	json_t		*c = oidc_jwt_payload(jwt);
+	const char	*why = NULL, *name;
+	json_int_t	 now = (json_int_t)time(NULL);
+
+	if (c == NULL || oidc_endpoint(&x->app.conn, NULL, issuer, sizeof(issuer)) == -1)
+		why = "the ID token cannot be read";
+	else if (!json_is_string(json_object_get(c, "iss")) ||
+	    strcmp(json_string_value(json_object_get(c, "iss")), issuer) != 0)
+		why = "the ID token's issuer is not the connection's realm";
+	else if (!oidc_audience_ok(c, x->app.conn.client_id))
+		why = "the ID token is not for this client";
+	else if (!json_is_string(json_object_get(c, "nonce")) ||
+	    strcmp(json_string_value(json_object_get(c, "nonce")), x->nonce) != 0)
+		why = "the ID token's nonce does not match this login";
+	else if (!json_is_integer(json_object_get(c, "exp")) ||
+	    json_integer_value(json_object_get(c, "exp")) + OIDC_CLOCK_SKEW_S < now ||
+	    !json_is_integer(json_object_get(c, "iat")) ||
+	    json_integer_value(json_object_get(c, "iat")) > now + OIDC_CLOCK_SKEW_S)
+		why = "the ID token has expired or is not valid yet";
+	else if (!json_is_string(json_object_get(c, "sub")) ||
+	    json_string_length(json_object_get(c, "sub")) >= sublen)
+		why = "the ID token names no subject";
+	if (why == NULL) {
+		snprintf(sub, sublen, "%s", json_string_value(json_object_get(c, "sub")));
+		name = json_string_value(json_object_get(c, "preferred_username"));
+		snprintf(user, userlen, "%s", name != NULL && verbs_valid_printable(name) ? name :
+		    sub);
+	}
+	json_decref(c);
+	return why;
+}
+
+/* Free a user session and everything it holds. */
+static void
+oidc_session_free(struct oidc_session *s)
+{
+	int i;
+
+	seal_secret_free(s->refresh);
+	for (i = 0; i < OIDC_CACHE; i++)
+		seal_secret_free(s->cache[i].token);
+	sodium_memzero(s, sizeof(*s));
+	free(s);
+}
+
+/* Record a failed login and tell the browser's front end. */
+static void
+oidc_login_failed(struct oidc_exchange *x, const char *why)
+{
+	char			 detail[400];
+	struct audit_rec	 rec = { "oidc:-", "user.login", x->app.name, x->app.conn.name,
+				    NULL, "failed", detail, NULL };
+
+	snprintf(detail, sizeof(detail), "%s remote=%s", why, x->remote);
+	audit_append(&rec);
+	server_reply_error(&x->ctx, "login_failed", "%s", why);
+}
+
+/* The code came back as tokens: check them and start the session. */
+static void
+oidc_exchanged(void *arg, struct upstream_token *t)
+{
+	struct oidc_exchange	*x = arg;
+	struct oidc_session	*s;
+	char			 sid[OIDC_RANDOM_LEN + 1], actor[300], detail[96];
+	const char		*why = NULL;
+	struct audit_rec	 rec = { actor, "user.login", x->app.name, x->app.conn.name, NULL,
+				    "ok", detail, NULL };
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		why = "out of memory";
+	else if (t->outcome != UPSTREAM_OK)
+		why = t->outcome == UPSTREAM_REFUSED ? "the upstream refused the code" : t->message;
+	else if (t->id_token == NULL)
+		why = "the upstream returned no ID token";
+	else if (t->refresh_token == NULL)
+		why = "the upstream returned no refresh token (is offline_access allowed?)";
+	else
+		why = oidc_check_id_token(x, t->id_token->buf, s->sub, sizeof(s->sub),
+		    s->username, sizeof(s->username));
+	if (why != NULL || oidc_nsessions >= OIDC_SESSIONS_MAX) {
+		free(s);
+		oidc_login_failed(x, why ? why : "too many user sessions");
+		free(x);
+		return;
+	}
+	oidc_random(sid);
+	seal_session_hash(sid, OIDC_RANDOM_LEN, s->sid_hash);
+	s->app_id = x->app.id;
+	snprintf(s->app, sizeof(s->app), "%s", x->app.name);
+	snprintf(s->app_scopes, sizeof(s->app_scopes), "%s", x->app.scopes);
+	s->refresh = t->refresh_token;
+	t->refresh_token = NULL;
+	s->created = s->last_seen = store_now_ms();
+	s->next = oidc_sessions;
+	oidc_sessions = s;
+	oidc_nsessions++;
+	snprintf(actor, sizeof(actor), "oidc:%s", s->username);
+	snprintf(detail, sizeof(detail), "remote=%s", x->remote);
+	audit_append(&rec);
+	server_reply_audited(&x->ctx, json_pack("{sbssssssss}", "ok", 1, "session", sid,
+	    "return_url", x->app.return_url, "user", s->username, "app", s->app));
+	sodium_memzero(sid, sizeof(sid));
+	free(x);
+}
+
+/* "login.callback": code, state, state_cookie, remote? — exchange the code (PKCE). */
+void
+oidc_verb_callback(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct oidc_pending	*p;
+	struct oidc_exchange	*x;
+	struct fg_secret	*secret = NULL;
+	const char		*code = json_string_value(json_object_get(req, "code"));
+	const char		*remote = json_string_value(json_object_get(req, "remote"));
+	int			 r = -1;
+
+	p = oidc_pending_take(json_string_value(json_object_get(req, "state")),
+	    json_string_value(json_object_get(req, "state_cookie")));
+	if (p == NULL) {
+		server_reply_error(ctx, "invalid_state", "this login is unknown, expired, already "
+		    "used, or was started in another browser");
+		return;
+	}
+	if ((x = calloc(1, sizeof(*x))) == NULL || oidc_app_get(NULL, p->app_id, &x->app) == -1) {
+		free(x);
+		sodium_memzero(p, sizeof(*p));
+		free(p);
+		server_reply_error(ctx, "not_found", "the app of this login is gone");
+		return;
+	}
+	x->ctx = *ctx;
+	snprintf(x->nonce, sizeof(x->nonce), "%s", p->nonce);
+	snprintf(x->remote, sizeof(x->remote), "%s", remote ? remote : "-");
+	if (connection_open_secret(&x->app.conn, &secret) == 0) {
+		struct upstream_param q[] = {
+			{ "grant_type", "authorization_code", 18 },
+			{ "code", code, strlen(code) },
+			{ "redirect_uri", x->app.redirect_uri, strlen(x->app.redirect_uri) },
+			{ "code_verifier", p->verifier, OIDC_RANDOM_LEN },
+		};
+
+		r = upstream_token(x->app.conn.token_url, x->app.conn.client_id, secret, q, 4,
+		    oidc_exchanged, x);
+	}
+	seal_secret_free(secret);
+	sodium_memzero(p, sizeof(*p));
+	free(p);
+	if (r == -1) {
+		free(x);
+		server_reply_error(ctx, "temporarily_unavailable", "cannot reach the upstream");
+	}
+}
+
+/* Answer every queued request of s with the session's end. */
+static void
+oidc_flush_queue(struct oidc_session *s)
+{
+	struct oidc_waiter *q;
+
+	while ((q = s->queue) != NULL) {
+		s->queue = q->next;
+		q->w.done(&q->w, NULL, "unauthenticated", "the user session has ended");
+		free(q);
+	}
+}
+
+/* Unlink s; free it now, or when its refresh in flight returns. */
+static void
+oidc_session_drop(struct oidc_session *s)
+{
+	struct oidc_session **pp;
+
+	for (pp = &oidc_sessions; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			oidc_nsessions--;
+			break;
+		}
+	}
+	oidc_flush_queue(s);
+	if (s->busy)
+		s->dead = 1;
+	else
+		oidc_session_free(s);
+}
+
+/* The live session of sid, or NULL (an idle or too old one is dropped on the way). */
+static struct oidc_session *
+oidc_session_get(const char *sid)
+{
+	struct oidc_session	*s;
+	uint8_t			 h[32];
+	int64_t			 now = store_now_ms();
+
+	if (sid == NULL || strlen(sid) != OIDC_RANDOM_LEN)
+		return NULL;
+	seal_session_hash(sid, OIDC_RANDOM_LEN, h);
+	for (s = oidc_sessions; s != NULL; s = s->next)
+		if (sodium_memcmp(s->sid_hash, h, 32) == 0)
+			break;
+	if (s == NULL)
+		return NULL;
+	if (!s->busy && (now - s->last_seen > fg_cfg->session_idle_s * 1000 ||
+	    now - s->created > fg_cfg->session_max_s * 1000)) {
+		oidc_session_drop(s);
+		return NULL;
+	}
+	s->last_seen = now;
+	return s;
+}
+
+/* Hand a cached token of s to w, with its audit record. */
+static void
+oidc_issue(struct oidc_session *s, const struct token_req *w, struct oidc_cached *c,
+    const char *source)
+{
+	char			 detail[160];
+	struct audit_rec	 rec = { w->actor, "token.issue", s->app, NULL, c->scopes, "issued",
+				    detail, c->fp };
+	struct token_grant	 g = { c->token->buf, (long)((c->expires_ms - store_now_ms()) / 1000),
+				    c->scopes, c->fp, NULL };
+
+	snprintf(detail, sizeof(detail), "source=%s grant=refresh_token remote=%s%s%s", source,
+	    w->remote, w->purpose ? " for=" : "", w->purpose ? w->purpose : "");
+	if (audit_append(&rec) == -1) {
+		w->done(w, NULL, "server_error", "audit record could not be written");
+		return;
+	}
+	app_usage_note(s->app);
+	w->done(w, &g, NULL, NULL);
+}
+
+/* The cached token of s for scopes with enough life left, or NULL. */
+static struct oidc_cached *
+oidc_cached(struct oidc_session *s, const char *scopes)
+{
+	int i;
+
+	for (i = 0; i < OIDC_CACHE; i++)
+		if (s->cache[i].token != NULL && strcmp(s->cache[i].scopes, scopes) == 0 &&
+		    s->cache[i].expires_ms - store_now_ms() > 10000)
+			return &s->cache[i];
+	return NULL;
+}
+
+static void oidc_next(struct oidc_session *s);
+
+/* Keep a fresh token in the session's cache (replacing the one with least life). */
+static struct oidc_cached *
+oidc_cache_put(struct oidc_session *s, const char *scopes, struct upstream_token *t)
+{
+	struct oidc_cached	*c;
+	int			 i, slot = 0;
+
+	for (i = 0; i < OIDC_CACHE; i++)
+		if (s->cache[i].token == NULL || s->cache[i].expires_ms < s->cache[slot].expires_ms)
+			slot = i;
+	c = &s->cache[slot];
+	seal_secret_free(c->token);
+	c->token = t->access_token;
+	t->access_token = NULL;
+	snprintf(c->scopes, sizeof(c->scopes), "%s", scopes);
+	seal_fingerprint(c->token->buf, c->token->len, c->fp);
+	c->expires_ms = store_now_ms() + (int64_t)t->expires_in * 1000;
+	return c;
+}
+
+/* A refresh for the oldest waiter came back. */
+static void
+oidc_refreshed(void *arg, struct upstream_token *t)
+{
+	struct oidc_session	*s = arg;
+	struct oidc_waiter	*q = s->queue;
+	char			 missing[FG_NAME_MAX + 1];
+	int			 ended;
+
+	s->busy = 0;
+	if (s->dead) {		/* logged out meanwhile; its queue was answered */
+		oidc_session_free(s);
+		return;
+	}
+	s->queue = q->next;
+	if (t->outcome == UPSTREAM_OK && t->scope[0] != '\0' &&
+	    !scope_subset(t->scope, q->scopes, missing, sizeof(missing)))
+		t->outcome = UPSTREAM_BAD_RESPONSE;	/* broader than asked: never handed out */
+	if (t->refresh_token != NULL) {		/* rotation: the old one is dead now */
+		seal_secret_free(s->refresh);
+		s->refresh = t->refresh_token;
+		t->refresh_token = NULL;
+	}
+	if (t->outcome == UPSTREAM_OK) {
+		oidc_issue(s, &q->w, oidc_cache_put(s, q->scopes, t), "upstream");
+		free(q);
+		oidc_next(s);
+		return;
+	}
+	ended = t->outcome == UPSTREAM_REFUSED;
+	{
+		struct audit_rec rec = { q->w.actor, "token.refuse", s->app, NULL, q->scopes,
+		    ended ? "unauthenticated" : "temporarily_unavailable", t->message, NULL };
+
+		audit_append(&rec);
+		q->w.done(&q->w, NULL, rec.outcome, ended ?
+		    "the user's upstream session has ended; log in again" : t->message);
+	}
+	free(q);
+	if (ended)
+		oidc_session_drop(s);
+	else
+		oidc_next(s);
+}
+
+/* Serve the session's queue in order: from the cache, or one refresh at a time. */
+static void
+oidc_next(struct oidc_session *s)
+{
+	struct oidc_waiter	*q;
+	struct oidc_cached	*c;
+	struct oidc_app		 a;
+	struct fg_secret	*secret = NULL;
+	int			 r;
+
+	while ((q = s->queue) != NULL && !s->busy) {
+		if ((c = oidc_cached(s, q->scopes)) != NULL) {
+			s->queue = q->next;
+			oidc_issue(s, &q->w, c, "cache");
+			free(q);
+			continue;
+		}
+		r = -1;
+		if (oidc_app_get(NULL, s->app_id, &a) == 0 && !a.conn.stopped &&
+		    connection_open_secret(&a.conn, &secret) == 0) {
+			struct upstream_param p[] = {
+				{ "grant_type", "refresh_token", 13 },
+				{ "refresh_token", s->refresh->buf, s->refresh->len },
+				{ "scope", q->scopes, strlen(q->scopes) },
+			};
+
+			r = upstream_token(a.conn.token_url, a.conn.client_id, secret, p, 3,
+			    oidc_refreshed, s);
+		}
+		seal_secret_free(secret);
+		secret = NULL;
+		if (r == 0) {
+			s->busy = 1;
+			return;
+		}
+		s->queue = q->next;
+		q->w.done(&q->w, NULL, "temporarily_unavailable", "the app's connection is stopped "
+		    "or unreachable");
+		free(q);
+	}
+}
+
+/*
+ * A token for the user of session sid, for a canonical scope set its app allows and a
+ * browser may hold; w (copied) says what happens next.  0, or -1 when there is no session.
+ */
+int
+oidc_user_token(const char *sid, const struct token_req *w, const char *scopes)
+{
+	struct oidc_session	*s = oidc_session_get(sid);
+	struct oidc_waiter	*q, **tail;
+	char			 missing[FG_NAME_MAX + 1] = "", msg[160];
+
+	if (s == NULL)
+		return -1;
+	if (!scope_subset(scopes, s->app_scopes, missing, sizeof(missing)) ||
+	    !policy_scopes_limited(scopes)) {
+		snprintf(msg, sizeof(msg), "scope '%s' is not allowed for a browser of this app",
+		    missing[0] ? missing : scopes);
+		w->done(w, NULL, "invalid_scope", msg);
+		return 0;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		w->done(w, NULL, "server_error", "out of memory");
+		return 0;
+	}
+	q->w = *w;
+	snprintf(q->scopes, sizeof(q->scopes), "%s", scopes);
+	snprintf(q->w.actor, sizeof(q->w.actor), "oidc:%.90s", s->username);
+	snprintf(q->w.app, sizeof(q->w.app), "%s", s->app);
+	for (tail = &s->queue; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = q;
+	oidc_next(s);
+	return 0;
+}
+
+/* The "user.token" verb's ending: an RFC 6749-shaped answer after the audit commit. */
+static void
+oidc_reply(const struct token_req *w, const struct token_grant *g, const char *code,
+    const char *message)
+{
+	if (g == NULL) {
+		server_reply_error(&w->ctx, code, "%s", message);
+		return;
+	}
+	server_reply_audited(&w->ctx, json_pack("{sbsssssIss}", "ok", 1, "access_token",
+	    g->token, "token_type", "Bearer", "expires_in", (json_int_t)g->expires_in, "scope",
+	    g->scopes));
+}
+
+/* "user.token": session, scope?, remote? — a limited-scope token for the logged-in user. */
+void
+oidc_verb_token(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct token_req	 w;
+	const char		*asked = json_string_value(json_object_get(req, "scope"));
+	const char		*remote = json_string_value(json_object_get(req, "remote"));
+	char			 scopes[FG_SCOPES_MAX];
+
+	memset(&w, 0, sizeof(w));
+	w.ctx = *ctx;
+	w.done = oidc_reply;
+	snprintf(w.remote, sizeof(w.remote), "%s", remote ? remote : "-");
+	if (scope_normalize(asked ? asked : "transcribe streams", scopes, sizeof(scopes)) == -1) {
+		server_reply_error(ctx, "invalid_scope", "scope is malformed");
+		return;
+	}
+	if (oidc_user_token(json_string_value(json_object_get(req, "session")), &w, scopes) == -1)
+		server_reply_error(ctx, "unauthenticated", "no user session; log in first");
+}
+
+/* The upstream answered a revocation; nothing depends on it. */
+static void
+oidc_revoked(void *arg, struct upstream_token *t)
+{
+	(void)arg;
+	(void)t;
+}
+
+/* "user.logout": session — ends it here and revokes its refresh token upstream. */
+void
+oidc_verb_logout(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct oidc_session	*s = oidc_session_get(json_string_value(json_object_get(req,
+				    "session")));
+	struct oidc_app		 a;
+	struct fg_secret	*secret = NULL;
+	char			 url[2100], actor[160];
+	struct audit_rec	 rec = { actor, "user.logout", NULL, NULL, NULL, "ok", NULL, NULL };
+
+	if (s == NULL) {
+		server_reply_error(ctx, "unauthenticated", "no user session");
+		return;
+	}
+	if (oidc_app_get(NULL, s->app_id, &a) == 0 &&
+	    oidc_endpoint(&a.conn, "revoke", url, sizeof(url)) == 0 &&
+	    connection_open_secret(&a.conn, &secret) == 0) {
+		struct upstream_param p[] = {
+			{ "token", s->refresh->buf, s->refresh->len },
+			{ "token_type_hint", "refresh_token", 13 },
+		};
+
+		if (upstream_token(url, a.conn.client_id, secret, p, 2, oidc_revoked, NULL) == -1)
+			fg_log_warn("could not start revoking a refresh token of app %s", s->app);
+	}
+	seal_secret_free(secret);
+	snprintf(actor, sizeof(actor), "oidc:%s", s->username);
+	rec.app = s->app;
+	audit_append(&rec);
+	oidc_session_drop(s);
+	server_reply(ctx, json_pack("{sb}", "ok", 1));
+}
+
+/* Drop idle and too old sessions and stale pending logins (once a minute). */
+void
+oidc_sweep(void)
+{
+	struct oidc_session	*s, *next;
+	int64_t			 now = store_now_ms();
+
+	oidc_pending_expire();
+	for (s = oidc_sessions; s != NULL; s = next) {
+		next = s->next;
+		if (!s->busy && (now - s->last_seen > fg_cfg->session_idle_s * 1000 ||
+		    now - s->created > fg_cfg->session_max_s * 1000))
+			oidc_session_drop(s);
+	}
+}
+
+/* Free everything at exit (after upstream_shutdown answered the refreshes in flight). */
+void
+oidc_shutdown(void)
+{
+	struct oidc_pending *p;
+
+	while (oidc_sessions != NULL)
+		oidc_session_drop(oidc_sessions);
+	while ((p = oidc_pending_list) != NULL) {
+		oidc_pending_list = p->next;
+		sodium_memzero(p, sizeof(*p));
+		free(p);
+	}
+	oidc_npending = 0;
+}

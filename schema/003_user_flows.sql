@@ -1,0 +1,8 @@
+-- flowgate schema, version 3: what the user-present flows and the backend proxy need per app.
+-- redirect_uri: the broker's /callback as the upstream client knows it (sent upstream);
+-- return_url: where the browser goes once its session exists;
+-- proxy_methods / proxy_paths: space-separated allowlists for /api/v1/proxy/{connection}/...
+ALTER TABLE apps ADD COLUMN redirect_uri TEXT;
+ALTER TABLE apps ADD COLUMN return_url TEXT;
+ALTER TABLE apps ADD COLUMN proxy_methods TEXT;
+ALTER TABLE apps ADD COLUMN proxy_paths TEXT;
