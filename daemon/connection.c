@@ -33,11 +33,11 @@ struct conn_pending {
 };
 
 static const char SQL_BY_NAME[] =
-    "SELECT id, name, environment, tenant, client_id, token_url, secret_version, stopped "
-    "FROM connections WHERE name = ?";
+    "SELECT id, name, environment, tenant, client_id, token_url, secret_version, stopped, "
+    "api_base FROM connections WHERE name = ?";
 static const char SQL_BY_ID[] =
-    "SELECT id, name, environment, tenant, client_id, token_url, secret_version, stopped "
-    "FROM connections WHERE id = ?";
+    "SELECT id, name, environment, tenant, client_id, token_url, secret_version, stopped, "
+    "api_base FROM connections WHERE id = ?";
 static const char SQL_SECRET[] =
     "SELECT sealed FROM connection_secrets WHERE connection_id = ? AND version = ? "
     "AND state = 'current'";
@@ -79,6 +79,12 @@ connection_row(sqlite3_stmt *st, struct conn_rec *out)
 		    (const char *)sqlite3_column_text(st, 3));
 	out->secret_version = sqlite3_column_int64(st, 6);
 	out->stopped = sqlite3_column_int(st, 7);
+	snprintf(out->tenant, sizeof(out->tenant), "%s", sqlite3_column_text(st, 3));
+	if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+		snprintf(out->api_base, sizeof(out->api_base), "%s", sqlite3_column_text(st, 8));
+	else
+		snprintf(out->api_base, sizeof(out->api_base), "https://api.%s.corti.app/v2",
+		    sqlite3_column_text(st, 2));
 }
 
 static int

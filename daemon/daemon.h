@@ -200,6 +200,8 @@ json_t	*upstream_stats(void);
 struct conn_rec {
 	int64_t	 id;
 	char	 name[FG_NAME_MAX + 1];
+	char	 tenant[FG_NAME_MAX + 1];
+	char	 api_base[2049];
 	char	 token_url[2049];
 	int64_t	 secret_version;
 	char	 client_id[257];
@@ -311,6 +313,15 @@ void	 oidc_verb_callback(const struct fg_reqctx *, json_t *);
 void	 oidc_verb_token(const struct fg_reqctx *, json_t *);
 void	 oidc_verb_logout(const struct fg_reqctx *, json_t *);
 int	 oidc_user_token(const char *sid, const struct token_req *w, const char *scopes);
+int	 oidc_session_conn(const char *sid, struct conn_rec *conn, char *app, size_t applen,
+	     char *actor, size_t actorlen);
+
+/* proxy.c: the backend proxy */
+void	 proxy_verb(const struct fg_reqctx *, json_t *);
+
+/* stream.c: stream and transcribe sessions for browsers */
+void	 stream_verb_stream(const struct fg_reqctx *, json_t *);
+void	 stream_verb_transcribe(const struct fg_reqctx *, json_t *);
 void	 oidc_sweep(void);
 void	 oidc_shutdown(void);
 

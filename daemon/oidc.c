@@ -807,3 +807,19 @@ oidc_shutdown(void)
 	}
 	oidc_npending = 0;
 }
+
+/* The connection, app and audit actor of a user session's app; -1 without a live session. */
+int
+oidc_session_conn(const char *sid, struct conn_rec *conn, char *app, size_t applen,
+    char *actor, size_t actorlen)
+{
+	struct oidc_session	*s = oidc_session_get(sid);
+	struct oidc_app		 a;
+
+	if (s == NULL || oidc_app_get(NULL, s->app_id, &a) == -1)
+		return -1;
+	*conn = a.conn;
+	snprintf(app, applen, "%s", s->app);
+	snprintf(actor, actorlen, "oidc:%.90s", s->username);
+	return 0;
+}

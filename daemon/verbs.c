@@ -11,7 +11,7 @@
 #include "daemon.h"
 #include "log.h"
 
-enum field_type { FT_STR, FT_INT, FT_BOOL };
+enum field_type { FT_STR, FT_INT, FT_BOOL, FT_OBJ };
 
 struct field {
 	const char	*name;
@@ -116,6 +116,19 @@ static const struct field f_login_callback[] = {
 	{ "code", FT_STR, 1, 2048 }, { "state", FT_STR, 1, 64 },
 	{ "state_cookie", FT_STR, 1, 64 }, { "remote", FT_STR, 0, 64 }, F_END
 };
+static const struct field f_stream[] = {
+	{ "client_id", FT_STR, 0, 128 }, { "client_secret", FT_STR, 0, 256 },
+	{ "session", FT_STR, 0, 64 }, { "body", FT_OBJ, 0, 0 }, { "remote", FT_STR, 0, 64 },
+	F_END
+};
+static const struct field f_proxy[] = {
+	{ "client_id", FT_STR, 0, 128 }, { "client_secret", FT_STR, 0, 256 },
+	{ "session", FT_STR, 0, 64 }, { "connection", FT_STR, 1, FG_NAME_MAX },
+	{ "method", FT_STR, 1, 7 }, { "path", FT_STR, 1, 2048 }, { "query", FT_STR, 0, 2048 },
+	{ "content_type", FT_STR, 0, 127 }, { "body_b64", FT_STR, 0, 33000 },
+	{ "remote", FT_STR, 0, 64 },
+	F_END
+};
 static const struct field f_user_token[] = {
 	{ "session", FT_STR, 1, 64 }, { "scope", FT_STR, 0, 512 }, { "remote", FT_STR, 0, 64 },
 	F_END
@@ -158,6 +171,9 @@ static const struct verb verbs[] = {
 	{ "login.callback", WEB, 0, 0, oidc_verb_callback, f_login_callback },
 	{ "user.token", WEB, 0, 0, oidc_verb_token, f_user_token },
 	{ "user.logout", WEB, 0, 0, oidc_verb_logout, f_session },
+	{ "stream.create", BOTH, 0, 0, stream_verb_stream, f_stream },
+	{ "transcribe.create", BOTH, 0, 0, stream_verb_transcribe, f_stream },
+	{ "proxy", BOTH, 0, 0, proxy_verb, f_proxy },
 	/* local administration only */
 	{ "status", ADMIN, 0, 0, verbs_status, f_none },
 	{ "audit.tail", ADMIN, 0, 0, verbs_audit_tail, f_audit_tail },
@@ -202,6 +218,8 @@ verbs_field_ok(const struct field *f, json_t *v)
 		return json_is_integer(v);
 	case FT_BOOL:
 		return json_is_boolean(v);
+	case FT_OBJ:
+		return json_is_object(v);	/* its own handler checks every field */
 	}
 	return 0;
 }

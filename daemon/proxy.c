@@ -1,0 +1,317 @@
+/*
+ * The backend proxy: a caller (app credential or user session) asks for one API call; the
+ * daemon checks the app's rule (method and path prefix) before anything is sent, injects the
+ * token and Tenant-Name itself, and answers with the status, the content type and the body.
+ * Bodies are bounded both ways (they travel in one frame), and so is the time.  The caller's
+ * own credential never leaves: the upstream sees only the daemon's token.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define PROXY_BODY_MAX		(24 * 1024)	/* request body, decoded */
+#define PROXY_RESPONSE_MAX	(40 * 1024)	/* response body: base64 must fit one frame */
+
+struct proxy_op {
+	struct fg_reqctx	 ctx;
+	char			 method[8];
+	char			 url[6400];
+	char			 path[2100];
+	char			 query[2100];
+	char			 content_type[128];
+	uint8_t			*body;
+	size_t			 bodylen;
+	struct conn_rec		 conn;
+	char			 app[FG_NAME_MAX + 1];
+	char			 actor[96];
+	char			 scopes[FG_SCOPES_MAX];
+};
+
+static const char SQL_RULE[] =
+    "SELECT proxy_methods, proxy_paths FROM apps WHERE name = ? AND revoked_at IS NULL";
+
+static void
+proxy_op_free(struct proxy_op *op)
+{
+	if (op->body != NULL) {
+		sodium_memzero(op->body, op->bodylen);
+		free(op->body);
+	}
+	free(op);
+}
+
+/* True when word is one of the space-separated list. */
+static int
+proxy_listed(const char *list, const char *word, int prefix)
+{
+	size_t n, w = strlen(word);
+
+	while (list != NULL && *list != '\0') {
+		n = strcspn(list, " ");
+		if (prefix ? (n <= w && strncmp(list, word, n) == 0) :
+		    (n == w && strncmp(list, word, n) == 0))
+			return 1;
+		list += n + (list[n] == ' ');
+	}
+	return 0;
+}
+
+/* A path we forward: "/" then unreserved characters and "/", no dot segments, no "//". */
+static int
+proxy_path_ok(const char *p)
+{
+	size_t i;
+
+	if (p[0] != '/' || strlen(p) > 2048)
+		return 0;
+	for (i = 0; p[i] != '\0'; i++) {
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+		    (p[i] >= '0' && p[i] <= '9') || strchr("-._~/", p[i]) != NULL))
+			return 0;
+		if (p[i] == '/' && (p[i + 1] == '/' ||
+		    (p[i + 1] == '.' && (p[i + 2] == '/' || p[i + 2] == '\0' ||
+		    (p[i + 2] == '.' && (p[i + 3] == '/' || p[i + 3] == '\0'))))))
+			return 0;
+	}
+	return 1;
+}
+
+/* A query we forward: visible ASCII without '#'; it was percent-encoded by the client. */
+static int
+proxy_query_ok(const char *q)
+{
+	for (; q != NULL && *q != '\0'; q++)
+		if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f || *q == '#' ||
+		    *q == '"' || *q == '\\')
+			return 0;
+	return 1;
+}
+
+/* A content type like "application/json; charset=utf-8": no line breaks, bounded. */
+static int
+proxy_type_ok(const char *t)
+{
+	for (; t != NULL && *t != '\0'; t++)
+		if ((unsigned char)*t < 0x20 || (unsigned char)*t >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Audit the call and answer it. */
+static void
+proxy_finish(struct proxy_op *op, long status, const char *code, const char *message,
+    const struct upstream_reply *r)
+{
+	char			 detail[2300], *b64 = NULL;
+	struct audit_rec	 rec = { op->actor, "proxy.call", op->app, op->conn.name, op->scopes,
+				    code ? code : "ok", detail, NULL };
+	size_t			 cap;
+	json_t			*reply;
+
+	snprintf(detail, sizeof(detail), "%s %s status=%ld", op->method, op->path, status);
+	audit_append(&rec);
+	if (code != NULL) {
+		reply = json_pack("{sbssss}", "ok", 0, "error", code, "message", message);
+		if (status > 0)
+			json_object_set_new(reply, "status", json_integer(status));
+		server_reply(&op->ctx, reply);
+		return;
+	}
+	cap = sodium_base64_ENCODED_LEN(r->len, sodium_base64_VARIANT_ORIGINAL);
+	if ((b64 = malloc(cap)) == NULL) {
+		server_reply_error(&op->ctx, "server_error", "out of memory");
+		return;
+	}
+	sodium_bin2base64(b64, cap, (const uint8_t *)(r->body ? r->body : ""), r->len,
+	    sodium_base64_VARIANT_ORIGINAL);
+	reply = json_pack("{sbsIssss}", "ok", 1, "status", (json_int_t)r->status, "content_type",
+	    proxy_type_ok(r->content_type) ? r->content_type : "application/octet-stream",
+	    "body_b64", b64);
+	free(b64);
+	server_reply_audited(&op->ctx, reply);
+}
+
+/* The API answered (or did not). */
+static void
+proxy_answered(void *arg, struct upstream_reply *r)
+{
+	struct proxy_op *op = arg;
+
+	if (r->overflow)
+		proxy_finish(op, 502, "upstream_error", "the upstream's answer is larger than the "
+		    "proxy passes on", NULL);
+	else if (r->cc == 28)	/* CURLE_OPERATION_TIMEDOUT */
+		proxy_finish(op, 504, "upstream_timeout", "the upstream did not answer in time", NULL);
+	else if (r->cc != 0)
+		proxy_finish(op, 502, "temporarily_unavailable", r->message, NULL);
+	else
+		proxy_finish(op, r->status, NULL, NULL, r);
+	proxy_op_free(op);
+}
+
+/* The token is here: make the call. */
+static void
+proxy_have_token(const struct token_req *w, const struct token_grant *g, const char *code,
+    const char *message)
+{
+	struct proxy_op		*op = w->arg;
+	struct upstream_call	 call;
+
+	if (g == NULL) {
+		proxy_finish(op, 0, code, message, NULL);
+		proxy_op_free(op);
+		return;
+	}
+	memset(&call, 0, sizeof(call));
+	call.method = op->method;
+	call.url = op->url;
+	call.bearer = g->token;
+	call.tenant = op->conn.tenant;
+	call.accept = "*/*";
+	call.content_type = op->content_type[0] ? op->content_type : NULL;
+	call.body = (const char *)op->body;
+	call.bodylen = op->bodylen;
+	call.max_response = PROXY_RESPONSE_MAX;
+	if (upstream_http(&call, proxy_answered, op) == -1) {
+		proxy_finish(op, 502, "temporarily_unavailable", "cannot reach the API", NULL);
+		proxy_op_free(op);
+	}
+}
+
+/* The app's rule allows method on path; otherwise answer and return -1. */
+static int
+proxy_rule(struct proxy_op *op)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_RULE);
+	int		 ok = 0;
+
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, op->app, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			ok = proxy_listed((const char *)sqlite3_column_text(st, 0), op->method, 0) &&
+			    proxy_listed((const char *)sqlite3_column_text(st, 1), op->path, 1);
+		sqlite3_reset(st);
+	}
+	if (!ok)
+		proxy_finish(op, 403, "forbidden", "this app's proxy rule does not allow that method "
+		    "on that path", NULL);
+	return ok ? 0 : -1;
+}
+
+/* Authenticate, check the rule, then ask for the token; -1 when answered already. */
+static int
+proxy_start(struct proxy_op *op, json_t *req, struct token_req *w)
+{
+	const char	*sid = json_string_value(json_object_get(req, "session"));
+	const char	*cid = json_string_value(json_object_get(req, "client_id"));
+	const char	*sec = json_string_value(json_object_get(req, "client_secret"));
+	const char	*want = json_string_value(json_object_get(req, "connection"));
+	struct app_rec	 app;
+
+	if (sid != NULL) {
+		if (oidc_session_conn(sid, &op->conn, op->app, sizeof(op->app), op->actor,
+		    sizeof(op->actor)) == -1) {
+			server_reply_error(&op->ctx, "unauthenticated", "no user session; log in first");
+			return -1;
+		}
+		snprintf(op->scopes, sizeof(op->scopes), "openid streams transcribe");
+	} else if (cid == NULL || sec == NULL || app_authenticate(cid, sec, &app) == -1 ||
+	    connection_get_id(app.connection_id, &op->conn) == -1) {
+		server_reply_error(&op->ctx, "invalid_client", "client authentication failed");
+		return -1;
+	} else {
+		snprintf(op->app, sizeof(op->app), "%s", app.name);
+		snprintf(op->actor, sizeof(op->actor), "app:%s", cid);
+		snprintf(op->scopes, sizeof(op->scopes), "%s", app.scopes);
+	}
+	if (strcmp(want, op->conn.name) != 0) {
+		proxy_finish(op, 403, "forbidden", "this app is not on that connection", NULL);
+		return -1;
+	}
+	if (proxy_rule(op) == -1)
+		return -1;
+	snprintf(op->url, sizeof(op->url), "%s%s%s%s", op->conn.api_base, op->path,
+	    op->query[0] ? "?" : "", op->query);
+	snprintf(w->actor, sizeof(w->actor), "%s", op->actor);
+	snprintf(w->app, sizeof(w->app), "%s", op->app);
+	if (sid != NULL) {
+		/* a user's token: the browser-safe scopes its app allows */
+		if (oidc_user_token(sid, w, "openid streams") == -1) {
+			server_reply_error(&op->ctx, "unauthenticated", "no user session");
+			return -1;
+		}
+		return 0;
+	}
+	token_for_app(w, &app, app.scopes);
+	return 0;
+}
+
+/* Check and copy the call's shape into op; NULL when fine, else why. */
+static const char *
+proxy_parse(struct proxy_op *op, json_t *req)
+{
+	const char	*method = json_string_value(json_object_get(req, "method"));
+	const char	*path = json_string_value(json_object_get(req, "path"));
+	const char	*query = json_string_value(json_object_get(req, "query"));
+	const char	*type = json_string_value(json_object_get(req, "content_type"));
+	json_t		*b64 = json_object_get(req, "body_b64");
+	size_t		 n;
+
+	if (!proxy_listed("GET POST PUT PATCH DELETE", method, 0))
+		return "method must be GET, POST, PUT, PATCH or DELETE";
+	if (!proxy_path_ok(path) || !proxy_query_ok(query))
+		return "the path must be plain (no dot segments, //, or encoded characters) and "
+		    "the query visible ASCII";
+	if (!proxy_type_ok(type))
+		return "the content type is malformed";
+	snprintf(op->method, sizeof(op->method), "%s", method);
+	snprintf(op->path, sizeof(op->path), "%s", path);
+	snprintf(op->query, sizeof(op->query), "%s", query ? query : "");
+	snprintf(op->content_type, sizeof(op->content_type), "%s", type ? type : "");
+	if (b64 != NULL && json_string_length(b64) > 0) {
+		if ((op->body = malloc(PROXY_BODY_MAX)) == NULL ||
+		    sodium_base642bin(op->body, PROXY_BODY_MAX, json_string_value(b64),
+		    json_string_length(b64), NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+			return "the body is not base64 or is over 24 KiB";
+		op->bodylen = n;
+	}
+	return NULL;
+}
+
+/*
+ * "proxy": connection, method, path, query?, content_type?, body_b64?, and client_id +
+ * client_secret or session; remote?  The token request may finish (and free op) at once.
+ */
+void
+proxy_verb(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct proxy_op		*op;
+	struct token_req	 w;
+	const char		*why, *remote = json_string_value(json_object_get(req, "remote"));
+
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		server_reply_error(ctx, "server_error", "out of memory");
+		return;
+	}
+	op->ctx = *ctx;
+	if ((why = proxy_parse(op, req)) != NULL) {
+		server_reply_error(ctx, "invalid_request", "%s", why);
+		proxy_op_free(op);
+		return;
+	}
+	memset(&w, 0, sizeof(w));
+	w.ctx = *ctx;
+	w.done = proxy_have_token;
+	w.arg = op;
+	w.purpose = "proxy";
+	snprintf(w.remote, sizeof(w.remote), "%s", remote ? remote : "-");
+	if (proxy_start(op, req, &w) == -1)
+		proxy_op_free(op);
+}

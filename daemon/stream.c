@@ -1,0 +1,380 @@
+/*
+ * Streaming sessions, the pattern recommended for browsers: a backend (or a logged-in user)
+ * asks once; the daemon gets an "openid streams" token, creates the interaction upstream and
+ * answers with the interaction, its WebSocket URL and the streams-only token.  The request
+ * body is checked field by field and rebuilt here: nothing the front end sent is forwarded
+ * as it came.  Transcribe sessions are the same with "openid transcribe" and no interaction.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define STREAM_RESPONSE_MAX	(16 * 1024)
+
+struct stream_op {
+	struct fg_reqctx	 ctx;
+	int			 transcribe;	/* 0: stream session, 1: transcribe session */
+	json_t			*body;		/* the rebuilt interaction request */
+	struct conn_rec		 conn;
+	char			 app[FG_NAME_MAX + 1];
+	char			 actor[96];
+	struct fg_secret	*token;
+	long			 expires_in;
+	char			 scopes[FG_SCOPES_MAX];
+	int64_t			 started;
+};
+
+static const char *const stream_statuses[] = { "planned", "in-progress", "on-hold", "completed",
+    "cancelled", "deleted", NULL };
+static const char *const stream_types[] = { "first_consultation", "consultation", "emergency",
+    "inpatient", "outpatient", NULL };
+static const char *const stream_patient_keys[] = { "identifier", "name", "gender", "birthDate",
+    "pronouns", NULL };
+
+static int
+stream_in(const char *s, const char *const *set)
+{
+	for (; s != NULL && *set != NULL; set++)
+		if (strcmp(s, *set) == 0)
+			return 1;
+	return 0;
+}
+
+/* A short printable string (no control characters), or NULL when v is not one. */
+static const char *
+stream_text(json_t *v, size_t max)
+{
+	const char	*s = json_string_value(v);
+	size_t		 i;
+
+	if (s == NULL || json_string_length(v) == 0 || json_string_length(v) > max)
+		return NULL;
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return NULL;
+	return i == json_string_length(v) ? s : NULL;
+}
+
+/* Copy key from src to dst if present; -1 when present but not a fitting string. */
+static int
+stream_copy(json_t *dst, json_t *src, const char *key, size_t max)
+{
+	json_t		*v = json_object_get(src, key);
+	const char	*s;
+
+	if (v == NULL)
+		return 0;
+	if ((s = stream_text(v, max)) == NULL)
+		return -1;
+	json_object_set_new(dst, key, json_string(s));
+	return 0;
+}
+
+/* True when every key of o is in allowed. */
+static int
+stream_only(json_t *o, const char *const *allowed)
+{
+	const char	*k;
+	json_t		*v;
+
+	json_object_foreach(o, k, v)
+		if (!stream_in(k, allowed))
+			return 0;
+	return 1;
+}
+
+/* Rebuild the interaction request from the caller's JSON; NULL and *why when it is wrong. */
+static json_t *
+stream_rebuild(json_t *in, const char **why)
+{
+	static const char *const top[] = { "encounter", "assignedUserId", "patient", NULL };
+	static const char *const enc[] = { "identifier", "status", "type", "period", "title",
+	    NULL };
+	static const char *const per[] = { "startedAt", "endedAt", NULL };
+	json_t *e = json_object_get(in, "encounter"), *out, *oe, *p;
+
+	*why = "the body must be {encounter: {identifier, status, type, period?, title?}, "
+	    "assignedUserId?, patient?} with no other fields";
+	if (!json_is_object(in) || !stream_only(in, top) || !json_is_object(e) ||
+	    !stream_only(e, enc))
+		return NULL;
+	if (!stream_in(json_string_value(json_object_get(e, "status")), stream_statuses)) {
+		*why = "encounter.status must be planned, in-progress, on-hold, completed, "
+		    "cancelled or deleted";
+		return NULL;
+	}
+	if (!stream_in(json_string_value(json_object_get(e, "type")), stream_types)) {
+		*why = "encounter.type must be first_consultation, consultation, emergency, "
+		    "inpatient or outpatient";
+		return NULL;
+	}
+	out = json_object();
+	oe = json_object();
+	json_object_set_new(out, "encounter", oe);
+	json_object_set(oe, "status", json_object_get(e, "status"));
+	json_object_set(oe, "type", json_object_get(e, "type"));
+	if (json_object_get(e, "identifier") == NULL ||
+	    stream_copy(oe, e, "identifier", 128) == -1 || stream_copy(oe, e, "title", 256) == -1 ||
+	    stream_copy(out, in, "assignedUserId", 128) == -1)
+		goto bad;
+	if ((p = json_object_get(e, "period")) != NULL) {
+		json_t *op = json_object();
+
+		json_object_set_new(oe, "period", op);
+		if (!json_is_object(p) || !stream_only(p, per) ||
+		    stream_copy(op, p, "startedAt", 40) == -1 ||
+		    stream_copy(op, p, "endedAt", 40) == -1)
+			goto bad;
+	}
+	if ((p = json_object_get(in, "patient")) != NULL) {
+		json_t		*pp = json_object();
+		const char	*const *k;
+
+		json_object_set_new(out, "patient", pp);
+		if (!json_is_object(p) || !stream_only(p, stream_patient_keys))
+			goto bad;
+		for (k = stream_patient_keys; *k != NULL; k++)
+			if (stream_copy(pp, p, *k, 256) == -1)
+				goto bad;
+	}
+	return out;
+bad:
+	json_decref(out);
+	return NULL;
+}
+
+static void
+stream_op_free(struct stream_op *op)
+{
+	json_decref(op->body);
+	seal_secret_free(op->token);
+	free(op);
+}
+
+/* Audit the session's outcome and answer; the token goes out only on success. */
+static void
+stream_finish(struct stream_op *op, const char *interaction, const char *ws, const char *code,
+    const char *message, long status)
+{
+	char			 detail[300];
+	struct audit_rec	 rec = { op->actor, op->transcribe ? "transcribe.create" :
+				    "stream.create", op->app, op->conn.name, op->scopes,
+				    code ? code : "ok", detail, NULL };
+	json_t			*reply;
+
+	snprintf(detail, sizeof(detail), "%s%s", interaction ? "interaction=" : "",
+	    interaction ? interaction : (message ? message : ""));
+	audit_append(&rec);
+	if (code != NULL) {
+		reply = json_pack("{sbssss}", "ok", 0, "error", code, "message", message);
+		if (status > 0)
+			json_object_set_new(reply, "status", json_integer(status));
+		server_reply(&op->ctx, reply);
+		return;
+	}
+	reply = json_pack("{sbsssssssIss}", "ok", 1, "websocketUrl", ws, "access_token",
+	    op->token->buf, "token_type", "Bearer", "expires_in", (json_int_t)op->expires_in,
+	    "scope", op->scopes);
+	if (interaction != NULL)
+		json_object_set_new(reply, "interactionId", json_string(interaction));
+	server_reply_audited(&op->ctx, reply);
+}
+
+/* A problem-JSON field, made safe to show: printable, bounded. */
+static void
+stream_problem(const struct upstream_reply *r, char *out, size_t outlen)
+{
+	json_t		*j = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
+	const char	*title = json_string_value(json_object_get(j, "title"));
+	const char	*det = json_string_value(json_object_get(j, "detail"));
+	size_t		 i;
+
+	snprintf(out, outlen, "the upstream answered HTTP %ld%s%s%s%s", r->status,
+	    title ? ": " : "", title ? title : "", det ? " - " : "", det ? det : "");
+	for (i = 0; out[i] != '\0'; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == '"' || out[i] == '\\')
+			out[i] = ' ';
+	json_decref(j);
+}
+
+/* The interaction was created (or not). */
+static void
+stream_created(void *arg, struct upstream_reply *r)
+{
+	struct stream_op	*op = arg;
+	json_t			*j;
+	const char		*id, *ws;
+	char			 msg[300];
+
+	if (r->cc != 0) {
+		stream_finish(op, NULL, NULL, r->cc == 28 ? "upstream_timeout" :
+		    "temporarily_unavailable", r->message, 0);	/* 28: CURLE_OPERATION_TIMEDOUT */
+	} else if (r->status != 201 && r->status != 200) {
+		stream_problem(r, msg, sizeof(msg));
+		stream_finish(op, NULL, NULL, "upstream_error", msg, r->status);
+	} else {
+		j = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
+		id = stream_text(json_object_get(j, "interactionId"), 128);
+		ws = stream_text(json_object_get(j, "websocketUrl"), 2048);
+		if (id == NULL || ws == NULL || strncmp(ws, "wss://", 6) != 0 ||
+		    strpbrk(ws, " \"<>\\") != NULL)
+			stream_finish(op, NULL, NULL, "upstream_error", "the upstream's answer has no "
+			    "usable interactionId and websocketUrl", 502);
+		else
+			stream_finish(op, id, ws, NULL, NULL, 0);
+		json_decref(j);
+	}
+	stream_op_free(op);
+}
+
+/* The transcribe WebSocket URL on the API's host: wss://HOST/audio-bridge/v2/transcribe. */
+static int
+stream_transcribe_url(const struct conn_rec *c, char *out, size_t outlen)
+{
+	const char	*host = c->api_base + 8;	/* after "https://" */
+	size_t		 n = strcspn(host, "/");
+
+	if (strncmp(c->api_base, "https://", 8) != 0 || n == 0)
+		return -1;
+	snprintf(out, outlen, "wss://%.*s/audio-bridge/v2/transcribe?tenant-name=%s", (int)n, host,
+	    c->tenant);
+	return 0;
+}
+
+/* The token is here: create the interaction, or (transcribe) answer at once. */
+static void
+stream_have_token(const struct token_req *w, const struct token_grant *g, const char *code,
+    const char *message)
+{
+	struct stream_op	*op = w->arg;
+	struct upstream_call	 call;
+	char			 url[2200], *body;
+
+	if (g == NULL) {
+		stream_finish(op, NULL, NULL, code, message, 0);
+		stream_op_free(op);
+		return;
+	}
+	op->token = seal_secret_from(g->token, strlen(g->token));
+	op->expires_in = g->expires_in;
+	if (op->token != NULL && op->transcribe &&
+	    stream_transcribe_url(&op->conn, url, sizeof(url)) == 0) {
+		stream_finish(op, NULL, url, NULL, NULL, 0);
+		stream_op_free(op);
+		return;
+	}
+	memset(&call, 0, sizeof(call));
+	snprintf(url, sizeof(url), "%s/interactions/", op->conn.api_base);
+	call.method = "POST";
+	call.url = url;
+	call.bearer = op->token ? op->token->buf : "";
+	call.tenant = op->conn.tenant;
+	call.content_type = "application/json";
+	call.max_response = STREAM_RESPONSE_MAX;
+	body = json_dumps(op->body, JSON_COMPACT);
+	call.body = body;
+	call.bodylen = body ? strlen(body) : 0;
+	if (op->token == NULL || body == NULL || op->transcribe ||
+	    upstream_http(&call, stream_created, op) == -1) {
+		stream_finish(op, NULL, NULL, "temporarily_unavailable", "cannot reach the API", 0);
+		stream_op_free(op);
+	}
+	free(body);
+}
+
+/*
+ * Authenticate the caller (a user session, or an app credential whose flow is client
+ * credentials) and start the token request; -1 when the request was answered already.
+ * The token request may finish (and free op) before this returns.
+ */
+static int
+stream_start(struct stream_op *op, json_t *req, struct token_req *w)
+{
+	const char	*sid = json_string_value(json_object_get(req, "session"));
+	const char	*cid = json_string_value(json_object_get(req, "client_id"));
+	const char	*sec = json_string_value(json_object_get(req, "client_secret"));
+	struct app_rec	 app;
+	const char	*grant;
+
+	if (sid != NULL) {
+		if (oidc_session_conn(sid, &op->conn, op->app, sizeof(op->app), op->actor,
+		    sizeof(op->actor)) == -1 || oidc_user_token(sid, w, op->scopes) == -1) {
+			server_reply_error(&op->ctx, "unauthenticated", "no user session; log in first");
+			return -1;
+		}
+		return 0;
+	}
+	if (cid == NULL || sec == NULL || app_authenticate(cid, sec, &app) == -1) {
+		server_reply_error(&op->ctx, "invalid_client", "client authentication failed");
+		return -1;
+	}
+	grant = policy_grant(app.flow);
+	if (grant == NULL || strcmp(grant, "client_credentials") != 0 ||
+	    !scope_subset(op->scopes, app.scopes, NULL, 0)) {
+		server_reply_error(&op->ctx, "unauthorized_client", "this app may not open %s "
+		    "sessions with its credential", op->transcribe ? "transcribe" : "stream");
+		return -1;
+	}
+	if (connection_get_id(app.connection_id, &op->conn) == -1) {
+		server_reply_error(&op->ctx, "server_error", "the app's connection is gone");
+		return -1;
+	}
+	snprintf(w->actor, sizeof(w->actor), "app:%s", cid);
+	snprintf(w->app, sizeof(w->app), "%s", app.name);
+	snprintf(op->app, sizeof(op->app), "%s", app.name);
+	snprintf(op->actor, sizeof(op->actor), "app:%s", cid);
+	token_for_app(w, &app, op->scopes);
+	return 0;
+}
+
+/* "stream.create" and "transcribe.create": client_id+client_secret or session, body?, remote? */
+static void
+stream_verb(const struct fg_reqctx *ctx, json_t *req, int transcribe)
+{
+	struct stream_op	*op;
+	struct token_req	 w;
+	const char		*why = NULL, *remote = json_string_value(json_object_get(req,
+				    "remote"));
+
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		server_reply_error(ctx, "server_error", "out of memory");
+		return;
+	}
+	op->ctx = *ctx;
+	op->transcribe = transcribe;
+	snprintf(op->scopes, sizeof(op->scopes), "%s", transcribe ? "openid transcribe" :
+	    "openid streams");
+	if (!transcribe && (op->body = stream_rebuild(json_object_get(req, "body"), &why)) ==
+	    NULL) {
+		server_reply_error(ctx, "invalid_request", "%s", why);
+		stream_op_free(op);
+		return;
+	}
+	memset(&w, 0, sizeof(w));
+	w.ctx = *ctx;
+	w.done = stream_have_token;
+	w.arg = op;
+	w.purpose = transcribe ? "transcribe-session" : "stream-session";
+	snprintf(w.remote, sizeof(w.remote), "%s", remote ? remote : "-");
+	if (stream_start(op, req, &w) == -1)
+		stream_op_free(op);
+}
+
+void
+stream_verb_stream(const struct fg_reqctx *ctx, json_t *req)
+{
+	stream_verb(ctx, req, 0);
+}
+
+void
+stream_verb_transcribe(const struct fg_reqctx *ctx, json_t *req)
+{
+	stream_verb(ctx, req, 1);
+}
