@@ -61,7 +61,8 @@ ctl_usage(const char *why)
 	    "  connection stop NAME | resume NAME | retire NAME   (emergency stop; erase previous)\n"
 	    "  connection rotate NAME [--grace SECONDS] [--secret-file F]\n"
 	    "  app add NAME --flow FLOW --connection CONN --scopes \"S ...\" --kind backend|user_facing\n"
-	    "          [--internal] [--no-redirect] [--justification TEXT]\n"
+	    "          [--internal] [--no-redirect] [--justification TEXT] [--redirect-uri URL]\n"
+	    "          [--return-url URL] [--proxy-methods \"GET POST\"] [--proxy-paths \"/p/ ...\"]\n"
 	    "  app list | show NAME | revoke NAME\n"
 	    "  app update NAME --scopes \"S ...\" | rotate-secret NAME [--overlap SECONDS]\n"
 	    "  user add NAME --role admin|security|auditor   (password on stdin)\n"
@@ -387,7 +388,9 @@ ctl_app(int argc, char **argv)
 		{ "--flow", "flow", 0 }, { "--connection", "connection", 0 },
 		{ "--scopes", "scopes", 0 }, { "--kind", "kind", 0 },
 		{ "--internal", "internal", 2 }, { "--no-redirect", "can_redirect", 3 },
-		{ "--justification", "justification", 0 }, { NULL, NULL, 0 } };
+		{ "--justification", "justification", 0 }, { "--redirect-uri", "redirect_uri", 0 },
+		{ "--return-url", "return_url", 0 }, { "--proxy-methods", "proxy_methods", 0 },
+		{ "--proxy-paths", "proxy_paths", 0 }, { NULL, NULL, 0 } };
 	static const struct ctl_opt upd_opts[] = { { "--scopes", "scopes", 0 }, { NULL, NULL, 0 } };
 	static const struct ctl_opt rot_opts[] = { { "--overlap", "overlap_s", 1 },
 	    { NULL, NULL, 0 } };
