@@ -318,10 +318,12 @@ int	 oidc_session_conn(const char *sid, struct conn_rec *conn, char *app, size_t
 
 /* proxy.c: the backend proxy */
 void	 proxy_verb(const struct fg_reqctx *, json_t *);
+int	 proxy_path_ok(const char *path);
 
 /* stream.c: stream and transcribe sessions for browsers */
 void	 stream_verb_stream(const struct fg_reqctx *, json_t *);
 void	 stream_verb_transcribe(const struct fg_reqctx *, json_t *);
+json_t	*stream_rebuild(json_t *in, const char **why);
 void	 oidc_sweep(void);
 void	 oidc_shutdown(void);
 

@@ -64,7 +64,7 @@ proxy_listed(const char *list, const char *word, int prefix)
 }
 
 /* A path we forward: "/" then unreserved characters and "/", no dot segments, no "//". */
-static int
+int
 proxy_path_ok(const char *p)
 {
 	size_t i;

@@ -91,7 +91,7 @@ stream_only(json_t *o, const char *const *allowed)
 }
 
 /* Rebuild the interaction request from the caller's JSON; NULL and *why when it is wrong. */
-static json_t *
+json_t *
 stream_rebuild(json_t *in, const char **why)
 {
 	static const char *const top[] = { "encounter", "assignedUserId", "patient", NULL };
