@@ -77,6 +77,23 @@ stream_copy(json_t *dst, json_t *src, const char *key, size_t max)
 	return 0;
 }
 
+/* True for a UUID in its 8-4-4-4-12 hex form (Corti's user ids). */
+static int
+stream_uuid(const char *s)
+{
+	int i;
+
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+		    (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	}
+	return s[36] == '\0';
+}
+
 /* True when every key of o is in allowed. */
 static int
 stream_only(json_t *o, const char *const *allowed)
@@ -101,7 +118,7 @@ stream_rebuild(json_t *in, const char **why)
 	json_t *e = json_object_get(in, "encounter"), *out, *oe, *p;
 
 	*why = "the body must be {encounter: {identifier, status, type, period?, title?}, "
-	    "assignedUserId?, patient?} with no other fields";
+	    "assignedUserId? (a UUID), patient?} with no other fields";
 	if (!json_is_object(in) || !stream_only(in, top) || !json_is_object(e) ||
 	    !stream_only(e, enc))
 		return NULL;
@@ -122,7 +139,9 @@ stream_rebuild(json_t *in, const char **why)
 	json_object_set(oe, "type", json_object_get(e, "type"));
 	if (json_object_get(e, "identifier") == NULL ||
 	    stream_copy(oe, e, "identifier", 128) == -1 || stream_copy(oe, e, "title", 256) == -1 ||
-	    stream_copy(out, in, "assignedUserId", 128) == -1)
+	    stream_copy(out, in, "assignedUserId", 36) == -1 ||
+	    (json_object_get(out, "assignedUserId") != NULL &&
+	    !stream_uuid(json_string_value(json_object_get(out, "assignedUserId")))))
 		goto bad;
 	if ((p = json_object_get(e, "period")) != NULL) {
 		json_t *op = json_object();

@@ -51,10 +51,10 @@ main(void)
 	tap_ok(same("{\"encounter\":{\"identifier\":\"e-1\",\"status\":\"planned\",\"type\":\"consultation\"}}",
 	    "{\"encounter\":{\"identifier\":\"e-1\",\"status\":\"planned\",\"type\":\"consultation\"}}"),
 	    "a minimal encounter is passed on");
-	tap_ok(same("{\"assignedUserId\":\"u1\",\"encounter\":{\"identifier\":\"e\",\"status\":\"in-progress\","
+	tap_ok(same("{\"assignedUserId\":\"0f8c2b7e-1d2a-4c3b-9e8f-6a5b4c3d2e1f\",\"encounter\":{\"identifier\":\"e\",\"status\":\"in-progress\","
 	    "\"type\":\"emergency\",\"title\":\"T\",\"period\":{\"startedAt\":\"2026-01-01T00:00:00Z\"}},"
 	    "\"patient\":{\"identifier\":\"p\",\"name\":\"N\"}}",
-	    "{\"assignedUserId\":\"u1\",\"encounter\":{\"identifier\":\"e\",\"period\":{\"startedAt\":"
+	    "{\"assignedUserId\":\"0f8c2b7e-1d2a-4c3b-9e8f-6a5b4c3d2e1f\",\"encounter\":{\"identifier\":\"e\",\"period\":{\"startedAt\":"
 	    "\"2026-01-01T00:00:00Z\"},\"status\":\"in-progress\",\"title\":\"T\",\"type\":\"emergency\"},"
 	    "\"patient\":{\"identifier\":\"p\",\"name\":\"N\"}}"), "every documented field is passed on");
 	tap_ok(refused("{\"encounter\":{\"identifier\":\"e\",\"status\":\"paused\",\"type\":\"consultation\"}}"),
@@ -74,6 +74,8 @@ main(void)
 	tap_ok(refused("{\"encounter\":{\"identifier\":\"e\",\"status\":\"planned\",\"type\":\"consultation\"},"
 	    "\"patient\":{\"ssn\":\"1\"}}"), "an unknown patient field is refused");
 	tap_ok(refused("[]") && refused("{}") && refused("null"), "non-objects and empty bodies are refused");
+	tap_ok(refused("{\"assignedUserId\":\"u1\",\"encounter\":{\"identifier\":\"e\",\"status\":\"planned\","
+	    "\"type\":\"consultation\"}}"), "an assignedUserId that is not a UUID is refused");
 
 	tap_ok(proxy_path_ok("/interactions/") && proxy_path_ok("/interactions/abc-1/facts"),
 	    "plain paths are forwarded");
