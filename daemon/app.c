@@ -584,20 +584,11 @@ app_json(sqlite3_stmt *st)
 	return o;
 }
 
+/* Rows of SQL_LIST for name (or all when NULL). */
 static json_t *
 app_select(const char *name)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_LIST);
-	json_t		*arr = json_array();
-
-	if (st == NULL)
-		return arr;
-	if (name != NULL)
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(arr, app_json(st));
-	sqlite3_reset(st);
-	return arr;
+	return store_select(SQL_LIST, name, app_json);
 }
 
 /* "app.list" */
@@ -612,15 +603,8 @@ app_verb_list(const struct fg_reqctx *ctx, json_t *req)
 void
 app_verb_show(const struct fg_reqctx *ctx, json_t *req)
 {
-	json_t *arr = app_select(json_string_value(json_object_get(req, "name")));
-
-	if (json_array_size(arr) == 0) {
-		json_decref(arr);
-		server_reply_error(ctx, "not_found", "no such app");
-		return;
-	}
-	server_reply(ctx, json_pack("{sbsO}", "ok", 1, "app", json_array_get(arr, 0)));
-	json_decref(arr);
+	server_reply_first(ctx, app_select(json_string_value(json_object_get(req, "name"))),
+	    "app", "app");
 }
 
 /* "app.revoke": name — its credential stops working at once. */

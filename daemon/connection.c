@@ -481,17 +481,7 @@ connection_json(sqlite3_stmt *st)
 static json_t *
 connection_select(const char *name)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_LIST);
-	json_t		*arr = json_array();
-
-	if (st == NULL)
-		return arr;
-	if (name != NULL)
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(arr, connection_json(st));
-	sqlite3_reset(st);
-	return arr;
+	return store_select(SQL_LIST, name, connection_json);
 }
 
 /* "connection.list" */
@@ -506,15 +496,8 @@ connection_verb_list(const struct fg_reqctx *ctx, json_t *req)
 void
 connection_verb_show(const struct fg_reqctx *ctx, json_t *req)
 {
-	json_t *arr = connection_select(json_string_value(json_object_get(req, "name")));
-
-	if (json_array_size(arr) == 0) {
-		json_decref(arr);
-		server_reply_error(ctx, "not_found", "no such connection");
-		return;
-	}
-	server_reply(ctx, json_pack("{sbsO}", "ok", 1, "connection", json_array_get(arr, 0)));
-	json_decref(arr);
+	server_reply_first(ctx, connection_select(json_string_value(json_object_get(req, "name"))),
+	    "connection", "connection");
 }
 
 static const char SQL_ACTIVE_APPS[] =

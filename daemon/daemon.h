@@ -84,6 +84,7 @@ int	 store_create(const char *path, char *err, size_t errlen);
 void	 store_close(void);
 sqlite3	*store_db(void);
 sqlite3_stmt *store_prepare(const char *sql);
+json_t	*store_select(const char *sql, const char *name, json_t *(*row)(sqlite3_stmt *));
 int	 store_begin(void);
 int	 store_commit(void);
 void	 store_rollback(void);
@@ -277,6 +278,8 @@ void	 server_reply_error(const struct fg_reqctx *ctx, const char *code, const ch
 	     __attribute__((format(printf, 3, 4)));
 json_t	*server_stats(void);
 void	 server_actor(const struct fg_reqctx *ctx, char *out, size_t outlen);
+void	 server_reply_first(const struct fg_reqctx *ctx, json_t *arr, const char *key,
+	     const char *what);
 
 /* token.c: the token cache and issuance */
 struct token_grant {
@@ -300,6 +303,8 @@ struct token_req {
 	void			*arg;
 	struct token_req	*next;
 };
+void	 token_req_init(struct token_req *w, const struct fg_reqctx *ctx, json_t *req,
+	     token_done done, void *arg, const char *purpose);
 void	 token_handle(const struct fg_reqctx *ctx, json_t *req);
 void	 token_for_app(const struct token_req *w, const struct app_rec *app, const char *scopes);
 void	 token_drop_connection(int64_t conn_id);

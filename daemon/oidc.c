@@ -719,13 +719,9 @@ oidc_verb_token(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct token_req	 w;
 	const char		*asked = json_string_value(json_object_get(req, "scope"));
-	const char		*remote = json_string_value(json_object_get(req, "remote"));
 	char			 scopes[FG_SCOPES_MAX];
 
-	memset(&w, 0, sizeof(w));
-	w.ctx = *ctx;
-	w.done = oidc_reply;
-	snprintf(w.remote, sizeof(w.remote), "%s", remote ? remote : "-");
+	token_req_init(&w, ctx, req, oidc_reply, NULL, NULL);
 	if (scope_normalize(asked ? asked : "transcribe streams", scopes, sizeof(scopes)) == -1) {
 		server_reply_error(ctx, "invalid_scope", "scope is malformed");
 		return;

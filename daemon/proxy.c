@@ -294,7 +294,7 @@ proxy_verb(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct proxy_op		*op;
 	struct token_req	 w;
-	const char		*why, *remote = json_string_value(json_object_get(req, "remote"));
+	const char		*why;
 
 	if ((op = calloc(1, sizeof(*op))) == NULL) {
 		server_reply_error(ctx, "server_error", "out of memory");
@@ -306,12 +306,7 @@ proxy_verb(const struct fg_reqctx *ctx, json_t *req)
 		proxy_op_free(op);
 		return;
 	}
-	memset(&w, 0, sizeof(w));
-	w.ctx = *ctx;
-	w.done = proxy_have_token;
-	w.arg = op;
-	w.purpose = "proxy";
-	snprintf(w.remote, sizeof(w.remote), "%s", remote ? remote : "-");
+	token_req_init(&w, ctx, req, proxy_have_token, op, "proxy");
 	if (proxy_start(op, req, &w) == -1)
 		proxy_op_free(op);
 }

@@ -379,6 +379,17 @@ server_reply_error(const struct fg_reqctx *ctx, const char *code, const char *fm
 	server_reply(ctx, reply);
 }
 
+/* Answer {key: arr[0]}, or not_found naming what when arr is empty; arr is consumed. */
+void
+server_reply_first(const struct fg_reqctx *ctx, json_t *arr, const char *key, const char *what)
+{
+	if (json_array_size(arr) == 0)
+		server_reply_error(ctx, "not_found", "no such %s", what);
+	else
+		server_reply(ctx, json_pack("{sbsO}", "ok", 1, key, json_array_get(arr, 0)));
+	json_decref(arr);
+}
+
 /* Who a request acts as, for the audit log. */
 void
 server_actor(const struct fg_reqctx *ctx, char *out, size_t outlen)

@@ -223,6 +223,23 @@ store_step_once(const char *sql)
 	return r == SQLITE_DONE ? 0 : -1;
 }
 
+/* Every row of sql (its ?1 bound to name, NULL for all) as the JSON objects row() makes. */
+json_t *
+store_select(const char *sql, const char *name, json_t *(*row)(sqlite3_stmt *))
+{
+	sqlite3_stmt	*st = store_prepare(sql);
+	json_t		*arr = json_array();
+
+	if (st == NULL)
+		return arr;
+	if (name != NULL)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, row(st));
+	sqlite3_reset(st);
+	return arr;
+}
+
 int
 store_begin(void)
 {

@@ -359,8 +359,7 @@ stream_verb(const struct fg_reqctx *ctx, json_t *req, int transcribe)
 {
 	struct stream_op	*op;
 	struct token_req	 w;
-	const char		*why = NULL, *remote = json_string_value(json_object_get(req,
-				    "remote"));
+	const char		*why = NULL;
 
 	if ((op = calloc(1, sizeof(*op))) == NULL) {
 		server_reply_error(ctx, "server_error", "out of memory");
@@ -376,12 +375,8 @@ stream_verb(const struct fg_reqctx *ctx, json_t *req, int transcribe)
 		stream_op_free(op);
 		return;
 	}
-	memset(&w, 0, sizeof(w));
-	w.ctx = *ctx;
-	w.done = stream_have_token;
-	w.arg = op;
-	w.purpose = transcribe ? "transcribe-session" : "stream-session";
-	snprintf(w.remote, sizeof(w.remote), "%s", remote ? remote : "-");
+	token_req_init(&w, ctx, req, stream_have_token, op, transcribe ? "transcribe-session" :
+	    "stream-session");
 	if (stream_start(op, req, &w) == -1)
 		stream_op_free(op);
 }

@@ -303,17 +303,21 @@ token_check(const struct token_req *w, json_t *req, struct app_rec *app, char *s
 	return 0;
 }
 
-/* Fill the waiter's identity: who asked, from where. */
-static void
-token_waiter_init(struct token_req *w, const struct fg_reqctx *ctx, json_t *req)
+/* Who asks (request, remote address) and what happens with the outcome: done(arg, ...). */
+void
+token_req_init(struct token_req *w, const struct fg_reqctx *ctx, json_t *req, token_done done,
+    void *arg, const char *purpose)
 {
 	const char *remote = json_string_value(json_object_get(req, "remote"));
+	const char *cid = json_string_value(json_object_get(req, "client_id"));
 
 	memset(w, 0, sizeof(*w));
 	w->ctx = *ctx;
-	w->done = token_reply;
-	snprintf(w->actor, sizeof(w->actor), "app:%s",
-	    json_string_value(json_object_get(req, "client_id")));
+	w->done = done;
+	w->arg = arg;
+	w->purpose = purpose;
+	if (cid != NULL)
+		snprintf(w->actor, sizeof(w->actor), "app:%s", cid);
 	snprintf(w->remote, sizeof(w->remote), "%s", remote ? remote : "-");
 }
 
@@ -461,7 +465,7 @@ token_handle(const struct fg_reqctx *ctx, json_t *req)
 	struct app_rec		app;
 	char			scopes[FG_SCOPES_MAX];
 
-	token_waiter_init(&w, ctx, req);
+	token_req_init(&w, ctx, req, token_reply, NULL, NULL);
 	if (token_check(&w, req, &app, scopes, sizeof(scopes)) == -1)
 		return;
 	snprintf(w.app, sizeof(w.app), "%s", app.name);
