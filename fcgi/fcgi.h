@@ -65,6 +65,8 @@ struct http_reply {
 	const char	*allow;		/* Allow header, or NULL */
 	const char	*authenticate;	/* WWW-Authenticate header, or NULL */
 	long		 retry_after;	/* Retry-After seconds when > 0 */
+	const char	*cache;		/* Cache-Control value; NULL: no-store (+ Pragma) */
+	const char	*headers;	/* more header lines, each ending in CRLF, or NULL */
 };
 
 int		 http_body_read(FCGX_Request *req, char *buf, size_t cap, size_t *len);
@@ -72,6 +74,8 @@ void		 http_body_discard(FCGX_Request *req);
 void		 http_send(FCGX_Request *req, const struct http_reply *rp, const char *body,
 		     size_t len);
 void		 http_send_json(FCGX_Request *req, const struct http_reply *rp, json_t *body);
+void		 http_send_head(FCGX_Request *req, const struct http_reply *rp, long long len);
+const char	*http_reason(int status);
 
 /* metrics.c: counters shared by all workers through an anonymous shared mapping. */
 enum metrics_route {
@@ -113,5 +117,89 @@ struct worker_conf {
 
 __attribute__((noreturn))
 void		 worker_run(const struct worker_conf *conf);
+int		 worker_daemon_call(json_t *req, json_t **reply, int timeout_ms);
+
+/* template.c: a growable output buffer and a small logic-less HTML template renderer. */
+struct buf {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+	int	 failed;	/* an allocation failed: the content is incomplete */
+};
+
+void		 buf_reset(struct buf *b);
+void		 buf_free(struct buf *b);
+void		 buf_add(struct buf *b, const char *s, size_t n);
+void		 buf_adds(struct buf *b, const char *s);
+void		 buf_addf(struct buf *b, const char *fmt, ...)
+		     __attribute__((format(printf, 2, 3)));
+void		 buf_add_html(struct buf *b, const char *s, size_t n);	/* HTML-escaped */
+void		 buf_adds_html(struct buf *b, const char *s);
+const char	*buf_str(struct buf *b);	/* NUL-terminated view ("" when empty) */
+
+/*
+ * Templates: {{name}} (always HTML-escaped; dotted names descend into objects, {{.}} is the
+ * current value), {{#name}}...{{/name}} (arrays repeat, objects and other true values render
+ * once with that value on the context stack), {{^name}}...{{/name}} (rendered when the value is
+ * missing, null, false, "", 0 or an empty array), {{! comment }}, and {{&name}}: a fragment the
+ * C code built itself from escaped pieces, looked up only in the `raw` table, never in data.
+ */
+struct tpl;
+struct tpl_raw {
+	const char	*name;
+	const char	*html;
+};
+
+struct tpl	*tpl_parse(const char *src, size_t len, char *err, size_t errlen);
+void		 tpl_free(struct tpl *t);
+void		 tpl_render(const struct tpl *t, json_t *data, const struct tpl_raw *raw,
+		     size_t nraw, struct buf *out);
+
+/* wizard.c: the decision-table wizard, derived from the policy document. */
+#define WIZ_QUESTIONS_MAX	16
+#define WIZ_NODES_MAX		128
+#define WIZ_LEAF_NONE		(-1)	/* no row of the table fits these answers */
+
+struct wiz_node {
+	int	question;	/* index into the policy's questions, or -1 for a leaf */
+	int	row;		/* leaf: index into rows, nrows for the fallback, or WIZ_LEAF_NONE */
+	int	yes, no;	/* child nodes of a question */
+	int	depth;
+	int	slot;		/* layout: leaf column, or the midpoint of the children's */
+	double	x;
+};
+
+struct wizard {
+	json_t		*policy;	/* borrowed */
+	json_t		*questions;	/* the policy's questions array */
+	json_t		*rows;
+	json_t		*fallback;	/* may be NULL */
+	int		 nquestions;
+	int		 nrows;
+	struct wiz_node	 nodes[WIZ_NODES_MAX];
+	int		 nnodes;
+	int		 nleaves;
+	int		 maxdepth;
+};
+
+int		 wizard_build(struct wizard *w, json_t *policy, char *err, size_t errlen);
+json_t		*wizard_row(const struct wizard *w, int row);	/* row or fallback object */
+const char	*wizard_row_id(const struct wizard *w, int row);
+const char	*wizard_question_id(const struct wizard *w, int q);
+const char	*wizard_question_text(const struct wizard *w, int q);
+int		 wizard_question_index(const struct wizard *w, const char *id);
+/* Walk from the root with answers[q] (-1 unknown, 0 no, 1 yes); path gets the nodes visited. */
+int		 wizard_walk(const struct wizard *w, const int *answers, int *path, int *npath);
+json_t		*wizard_tree_json(const struct wizard *w, int node);
+
+/* svg.c: pictures built from escaped pieces. */
+void		 svg_decision_tree(struct buf *out, const struct wizard *w, const int *path,
+		     int npath);
+void		 svg_hours_chart(struct buf *out, json_t *hours, const char *label);
+
+/* admin.c: the admin web UI under /admin/. */
+int		 admin_init(const char *web_dir);
+void		 admin_handle(FCGX_Request *req, const char *method, const char *path,
+		     const char *remote, size_t max_body);
 
 #endif

@@ -34,6 +34,7 @@ struct options {
 	const char	*daemon_socket;
 	const char	*user;
 	const char	*group;
+	const char	*web_dir;
 	long		 workers;
 	long		 max_body;
 };
@@ -56,7 +57,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: flowgate-fcgi -s FCGI_SOCKET -d DAEMON_SOCKET [-n WORKERS] "
-	    "[-u USER] [-g SOCKET_GROUP] [-b MAX_BODY]\n");
+	    "[-u USER] [-g SOCKET_GROUP] [-b MAX_BODY] [-w WEB_DIR]\n");
 	exit(2);
 }
 
@@ -93,7 +94,8 @@ master_options(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->workers = FCGI_WORKERS_DEFAULT;
 	o->max_body = HTTP_BODY_DEFAULT;
-	while ((ch = getopt(argc, argv, "s:d:n:u:g:b:")) != -1) {
+	o->web_dir = FG_WEBDIR;
+	while ((ch = getopt(argc, argv, "s:d:n:u:g:b:w:")) != -1) {
 		switch (ch) {
 		case 's':
 			o->fcgi_socket = optarg;
@@ -112,6 +114,9 @@ master_options(int argc, char **argv, struct options *o)
 			break;
 		case 'b':
 			o->max_body = master_number(optarg, HTTP_BODY_MIN, HTTP_BODY_MAX);
+			break;
+		case 'w':
+			o->web_dir = optarg;
 			break;
 		default:
 			usage();
@@ -406,6 +411,11 @@ main(int argc, char **argv)
 	master_identity(&o, &uid, &gid, &sgid);
 	master_signals(&set);
 	wc.listen_fd = master_listen(o.fcgi_socket, uid, sgid);
+	/*
+	 * The admin UI's templates and static files are read once, before the privilege drop (a
+	 * checkout under /root stays usable) and before the workers fork (they share the copy).
+	 */
+	admin_init(o.web_dir);
 	if (geteuid() == 0)
 		master_drop(uid, gid);
 	if (chdir("/") == -1)

@@ -11,22 +11,42 @@
 #define HTTP_JSON_MAX	(FG_FRAME_MAX + 1024)
 
 /* Reason phrase of the statuses flowgate-fcgi uses. */
-static const char *
+const char *
 http_reason(int status)
 {
 	switch (status) {
 	case 200:
 		return "OK";
+	case 201:
+		return "Created";
+	case 303:
+		return "See Other";
+	case 304:
+		return "Not Modified";
 	case 400:
 		return "Bad Request";
 	case 401:
 		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
 	case 413:
 		return "Payload Too Large";
+	case 414:
+		return "URI Too Long";
+	case 422:
+		return "Unprocessable Content";
+	case 429:
+		return "Too Many Requests";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
 	case 503:
 		return "Service Unavailable";
 	}
@@ -79,9 +99,12 @@ http_body_discard(FCGX_Request *req)
 	}
 }
 
-/* Send a complete response: status, security and no-cache headers, then the body. */
+/*
+ * Send a response head: status, security and cache headers, the caller's extra lines, and
+ * Content-Length when len >= 0 (a streamed body has none; FastCGI ends it for us).
+ */
 void
-http_send(FCGX_Request *req, const struct http_reply *rp, const char *body, size_t len)
+http_send_head(FCGX_Request *req, const struct http_reply *rp, long long len)
 {
 	char	head[1024];
 	int	n;
@@ -89,24 +112,38 @@ http_send(FCGX_Request *req, const struct http_reply *rp, const char *body, size
 	n = snprintf(head, sizeof(head),
 	    "Status: %d %s\r\n"
 	    "Content-Type: %s\r\n"
-	    "Content-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\n"
-	    "Pragma: no-cache\r\n"
+	    "Cache-Control: %s\r\n"
+	    "%s"
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "%s%s%s" "%s%s%s",
-	    rp->status, http_reason(rp->status), rp->content_type, len,
+	    rp->status, http_reason(rp->status), rp->content_type,
+	    rp->cache != NULL ? rp->cache : "no-store",
+	    rp->cache != NULL ? "" : "Pragma: no-cache\r\n",
 	    rp->allow != NULL ? "Allow: " : "", rp->allow != NULL ? rp->allow : "",
 	    rp->allow != NULL ? "\r\n" : "",
 	    rp->authenticate != NULL ? "WWW-Authenticate: " : "",
 	    rp->authenticate != NULL ? rp->authenticate : "",
 	    rp->authenticate != NULL ? "\r\n" : "");
-	if (rp->retry_after > 0 && n > 0 && (size_t)n < sizeof(head))
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return;
+	if (len >= 0)
+		n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: %lld\r\n", len);
+	if (rp->retry_after > 0 && (size_t)n < sizeof(head))
 		n += snprintf(head + n, sizeof(head) - (size_t)n, "Retry-After: %ld\r\n",
 		    rp->retry_after);
-	if (n < 0 || (size_t)n + 2 >= sizeof(head))
+	if ((size_t)n >= sizeof(head))
 		return;
-	memcpy(head + n, "\r\n", 2);
-	FCGX_PutStr(head, n + 2, req->out);
+	FCGX_PutStr(head, n, req->out);
+	if (rp->headers != NULL)
+		FCGX_PutS(rp->headers, req->out);
+	FCGX_PutStr("\r\n", 2, req->out);
+}
+
+/* Send a complete response: status, security and no-cache headers, then the body. */
+void
+http_send(FCGX_Request *req, const struct http_reply *rp, const char *body, size_t len)
+{
+	http_send_head(req, rp, (long long)len);
 	if (len > 0)
 		FCGX_PutStr(body, (int)len, req->out);
 }

@@ -129,9 +129,9 @@ worker_daemon_drop(void)
 /*
  * One call to the daemon on the kept connection, connecting lazily.  While backing off it
  * fails at once, so requests get a quick 503 instead of waiting.  A kept connection the daemon
- * closed while idle (it restarted) is retried once on a fresh one.
+ * closed while idle (it restarted) is retried once on a fresh one.  admin.c calls it too.
  */
-static int
+int
 worker_daemon_call(json_t *req, json_t **reply, int timeout_ms)
 {
 	const char	*why;
@@ -502,6 +502,15 @@ worker_handle(FCGX_Request *fcgi)
 	if ((r.remote = FCGX_GetParam("REMOTE_ADDR", fcgi->envp)) == NULL)
 		r.remote = "-";
 	r.path = worker_path(fcgi, buf, sizeof(buf));
+	if (strncmp(r.path, "/admin", 6) == 0 && (r.path[6] == '\0' || r.path[6] == '/')) {
+		admin_handle(fcgi, r.method, r.path, r.remote, conf->max_body);
+		return;
+	}
+	if (strcmp(r.path, "/") == 0 && strcmp(r.method, "GET") == 0) {
+		/* the front page: people arriving with a browser want the admin UI */
+		admin_handle(fcgi, r.method, "/admin", r.remote, conf->max_body);
+		return;
+	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(routes[i].path, r.path) != 0)
 			continue;

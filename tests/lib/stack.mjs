@@ -203,6 +203,28 @@ function tcpConnectable(port) {
   });
 }
 
+/** The port from a child's one JSON ready line ({"ready":true,"port":N}) on stdout. */
+function readyPort(proc, logFile, name, timeoutMs = 15000) {
+  return new Promise((res, rej) => {
+    let buf = '';
+    const timer = setTimeout(() => rej(new Error(`${name} not ready after ${timeoutMs} ms:\n${tail(readText(logFile))}`)), timeoutMs);
+    proc.child.stdout.on('data', (d) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      try {
+        const j = JSON.parse(buf.slice(0, nl));
+        if (j.ready && Number.isInteger(j.port)) res(j.port); else rej(new Error(`${name} said ${buf.slice(0, nl)}`));
+      } catch { rej(new Error(`${name} printed ${buf.slice(0, nl)}`)); }
+    });
+    proc.exited.then((e) => {
+      clearTimeout(timer);
+      rej(new Error(`${name} exited (${JSON.stringify(e)}) before ready:\n${tail(readText(logFile))}`));
+    });
+  });
+}
+
 // ---------- the stack ----------
 export class Stack {
   /**
@@ -213,6 +235,16 @@ export class Stack {
    * @param {boolean} [opts.debug=false]       flowgated -d
    * @param {string|null} [opts.connection='demo']  create this connection at start (null: none)
    * @param {object} [opts.upstreamConfig]     overrides for the [upstream] section
+   * @param {Array<[string,string]>} [opts.oidcUsers]  users of the OIDC server ([name, password]; passed in a file)
+   * @param {object|object[]} [opts.codeClient]  extra upstream client(s) for the code flow, registered once
+   *   nginx is up: {id, secret (string; null: public; omitted: random), redirectUri (string|string[];
+   *   default `${baseUrl}/callback`), postLogoutRedirectUri, grants, scope}; resolved in `stack.codeClients`
+   * @param {object} [opts.upstreamClient]     changes to the connection's own upstream client, applied
+   *   once nginx is up: {grants, redirectUri (string|string[]; default `${baseUrl}/callback` when grants
+   *   include authorization_code), postLogoutRedirectUri, scope}
+   * @param {string[]} [opts.oidcArgs]         extra oidc-server.mjs arguments (e.g. ['--refresh-always'])
+   * @param {boolean} [opts.cortiApi=false]    also start upstream/corti-api.mjs; the connection's api_base
+   *   is then `https://127.0.0.1:PORT/api/v2`
    */
   constructor(opts = {}) {
     this.opts = {
@@ -258,6 +290,7 @@ export class Stack {
       nginxConf: join(d, 'nginx', 'nginx.conf'),
       tlsDir: join(d, 'tls'),
       upstreamSecretFile: join(d, 'upstream', 'client-secret'),
+      upstreamUsersFile: join(d, 'upstream', 'users'),
       logDir: join(d, 'logs'),
       logs: {
         daemon: join(d, 'logs', 'flowgated.log'),
@@ -266,6 +299,7 @@ export class Stack {
         nginxAccess: join(d, 'logs', 'nginx-access.log'),
         nginxStderr: join(d, 'logs', 'nginx-stderr.log'),
         upstream: join(d, 'logs', 'oidc-server.log'),
+        corti: join(d, 'logs', 'corti-api.log'),
         ctl: join(d, 'logs', 'flowgatectl.log'),
       },
     };
@@ -283,9 +317,15 @@ export class Stack {
       issuer: realm,
       tokenUrl: `${realm}/protocol/openid-connect/token`,
       certsUrl: `${realm}/protocol/openid-connect/certs`,
-      apiBase: `${base}/api`,
+      apiBase: this.cortiPort ? this.corti.apiBase : `${base}/api`,
       clientId: this.opts.upstreamClientId,
     };
+  }
+
+  /** The Corti API stand-in (opts.cortiApi). */
+  get corti() {
+    const base = `https://127.0.0.1:${this.cortiPort}`;
+    return { port: this.cortiPort, base, apiBase: `${base}/api/v2`, tenant: this.opts.realm };
   }
 
   // ----- start -----
@@ -323,6 +363,7 @@ export class Stack {
     this.tls = makeTls(p.tlsDir);
 
     await this.startUpstream();
+    if (this.opts.cortiApi) await this.startCorti();
     this.writeConfig();
     const init = await this.ctl(['init'], { expect: null, noConfigEnv: false });
     if (init.code !== 0) {
@@ -331,7 +372,65 @@ export class Stack {
     await this.startDaemon();
     await this.startFcgi();
     await this.startNginx();
+    await this.configureUpstreamClients();
     if (this.opts.connection) await this.addConnection(this.opts.connection);
+  }
+
+  /** Arguments for oidc-server.mjs beyond the realm and its client (users, opts.oidcArgs). */
+  upstreamExtraArgs() {
+    const args = [];
+    const users = this.opts.oidcUsers || [];
+    if (users.length) {
+      writeFileSync(this.paths.upstreamUsersFile, users.map(([n, pw]) => `${n}:${pw}\n`).join(''), { mode: 0o600 });
+      args.push('--users-file', this.paths.upstreamUsersFile);
+    }
+    return [...args, ...(this.opts.oidcArgs || [])];
+  }
+
+  /** opts.codeClient and opts.upstreamClient, registered through the OIDC server's control API. */
+  async configureUpstreamClients() {
+    const list = (v) => (v === undefined ? undefined : [].concat(v));
+    this.codeClients = [];
+    for (const c of [].concat(this.opts.codeClient || [])) {
+      const pub = c.secret === null;
+      const spec = {
+        client_id: c.id,
+        ...(pub ? { public: true } : { client_secret: c.secret ?? randomSecret('FGCODESECRET') }),
+        redirect_uris: list(c.redirectUri) || [`${this.baseUrl}/callback`],
+        ...(c.postLogoutRedirectUri ? { post_logout_redirect_uris: list(c.postLogoutRedirectUri) } : {}),
+        ...(c.grants ? { grants: c.grants } : {}),
+        ...(c.scope ? { scope: c.scope } : {}),
+      };
+      await this.upstreamAddClient(spec);
+      this.codeClients.push({
+        id: c.id, secret: pub ? null : spec.client_secret, public: pub, redirectUris: spec.redirect_uris,
+      });
+    }
+    this.codeClient = this.codeClients[0];
+    const u = this.opts.upstreamClient;
+    if (u) {
+      const code = (u.grants || []).includes('authorization_code');
+      await this.upstreamAddClient({
+        client_id: this.opts.upstreamClientId,
+        ...(u.grants ? { grants: u.grants } : {}),
+        ...(u.redirectUri || code ? { redirect_uris: list(u.redirectUri) || [`${this.baseUrl}/callback`] } : {}),
+        ...(u.postLogoutRedirectUri ? { post_logout_redirect_uris: list(u.postLogoutRedirectUri) } : {}),
+        ...(u.scope ? { scope: u.scope } : {}),
+      });
+    }
+  }
+
+  /** Start upstream/corti-api.mjs (after the OIDC server: it fetches the realm's JWKS). */
+  async startCorti() {
+    const p = this.paths;
+    const log = openSync(p.logs.corti, 'a');
+    const args = [join(TESTS_DIR, 'upstream', 'corti-api.mjs'), '--port', '0',
+      '--cert', this.tls.cert, '--key', this.tls.key, '--tenant', this.opts.realm,
+      '--jwks', this.upstream.certsUrl, '--ca', this.tls.caCert];
+    const proc = new Proc('corti-api', process.execPath, args, { stdio: ['pipe', 'pipe', log], cwd: TESTS_DIR });
+    closeSync(log);
+    this.procs.corti = proc;
+    this.cortiPort = await readyPort(proc, p.logs.corti, 'corti-api');
   }
 
   async startUpstream() {
@@ -341,7 +440,7 @@ export class Stack {
     const args = [join(TESTS_DIR, 'upstream', 'oidc-server.mjs'), '--port', '0',
       '--cert', this.tls.cert, '--key', this.tls.key, '--ttl', String(this.opts.upstreamTtl),
       '--realm', this.opts.realm, '--client-id', this.opts.upstreamClientId,
-      '--client-secret-file', p.upstreamSecretFile];
+      '--client-secret-file', p.upstreamSecretFile, ...this.upstreamExtraArgs()];
     const proc = new Proc('oidc-server', process.execPath, args, { stdio: ['pipe', 'pipe', log], cwd: TESTS_DIR });
     closeSync(log);
     this.procs.upstream = proc;
@@ -438,7 +537,7 @@ export class Stack {
     const p = this.paths;
     const log = openSync(p.logs.fcgi, 'a');
     const args = ['-s', p.fcgiSocket, '-d', p.daemonSocket, '-n', String(this.opts.fcgiWorkers),
-      '-u', WEB_USER, '-g', NGINX_USER];
+      '-u', WEB_USER, '-g', NGINX_USER, '-w', join(REPO_DIR, 'web')];
     if (this.opts.fcgiMaxBody) args.push('-b', String(this.opts.fcgiMaxBody));
     const proc = new Proc('flowgate-fcgi', this.bins.fcgi, args, { stdio: ['ignore', log, log] });
     closeSync(log);
@@ -525,11 +624,11 @@ ${loc('= /logout')}
   // ----- stop -----
   async stop({ keep = false } = {}) {
     const errors = [];
-    for (const name of ['nginx', 'fcgi', 'daemon', 'upstream']) {
+    for (const name of ['nginx', 'fcgi', 'daemon', 'corti', 'upstream']) {
       const proc = this.procs[name];
       if (!proc) continue;
       try {
-        if (name === 'upstream' && proc.child.stdin) proc.child.stdin.end();
+        if ((name === 'upstream' || name === 'corti') && proc.child.stdin) proc.child.stdin.end();
         await proc.stop(name === 'daemon' ? 10000 : 5000);
       } catch (err) {
         errors.push(`${name}: ${err.message}`);
@@ -693,12 +792,17 @@ ${loc('= /logout')}
     return { name, ...r.json };
   }
 
+  /** flowgatectl user add NAME --role ROLE, the password on stdin (admin UI accounts). */
+  async addUser(name, role, password, o = {}) {
+    return this.ctl(['user', 'add', name, '--role', role], { stdin: `${password}\n`, expect: 'expect' in o ? o.expect : 0 });
+  }
+
   // ----- the test upstream's control API -----
-  upstreamRequest(method, path, body) {
+  upstreamRequest(method, path, body, port = this.upstreamPort) {
     return new Promise((res, rej) => {
       const data = body === undefined ? undefined : JSON.stringify(body);
       const req = https.request({
-        host: '127.0.0.1', port: this.upstreamPort, method, path,
+        host: '127.0.0.1', port, method, path,
         ca: readFileSync(this.tls.caCert), agent: false, timeout: 10000,
         headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {},
       }, (resp) => {
@@ -734,6 +838,42 @@ ${loc('= /logout')}
   }
 
   upstreamJwks() { return this.upstreamRequest('GET', `/realms/${this.opts.realm}/protocol/openid-connect/certs`); }
+
+  /** Add or change an upstream client: {client_id, client_secret | public, redirect_uris, grants, scope, ...}. */
+  upstreamAddClient(spec) { return this.upstreamRequest('POST', '/_control/clients', spec); }
+
+  /** [{username, sub, email}] of the OIDC server. */
+  upstreamUsers() { return this.upstreamRequest('GET', '/_control/users'); }
+
+  upstreamAddUser(username, password) { return this.upstreamRequest('POST', '/_control/users', { username, password }); }
+
+  /** Revoke every grant (all tokens) and browser session of that user at the OIDC server. */
+  upstreamLogoutUser(username) {
+    return this.upstreamRequest('POST', `/_control/users/${encodeURIComponent(username)}/logout`, {});
+  }
+
+  /** ttl and/or refresh_ttl (seconds) for tokens issued from now on. */
+  upstreamTtls({ ttl, refreshTtl } = {}) {
+    return this.upstreamRequest('POST', '/_control/ttl', { ttl, refresh_ttl: refreshTtl });
+  }
+
+  // ----- the Corti API stand-in's control API (opts.cortiApi) -----
+  cortiRequest(method, path, body) {
+    if (!this.cortiPort) return Promise.reject(new Error('the Corti API stand-in is not running (opts.cortiApi)'));
+    return this.upstreamRequest(method, path, body, this.cortiPort);
+  }
+
+  /** The last 50 requests the stand-in received, oldest first: {time, method, path, query, headers, body, status}. */
+  cortiRequests() { return this.cortiRequest('GET', '/_control/requests'); }
+
+  /** mode: normal | errorNNN (error400, error403, error500, error504, ...) | slow (delayMs) | garbage | badjson */
+  cortiMode(mode, delayMs) {
+    return this.cortiRequest('POST', '/_control/mode', { mode, ...(delayMs !== undefined ? { delay_ms: delayMs } : {}) });
+  }
+
+  cortiReset() { return this.cortiRequest('POST', '/_control/reset', {}); }
+
+  cortiStats() { return this.cortiRequest('GET', '/_control/stats'); }
 
   // ----- files and logs -----
   readLogs() {

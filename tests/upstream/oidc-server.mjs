@@ -5,37 +5,66 @@
 //   node tests/upstream/oidc-server.mjs --port 0 --cert C --key K \
 //        --realm demo --client-id ID --client-secret S [--redirect-uri URI] \
 //        [--client ID2:SECRET2[:SCOPES]] \
+//        [--code-client ID3 (--code-client-secret S | --public) --redirect-uri URI \
+//           [--post-logout-redirect-uri URI] [--grants authorization_code,refresh_token,password] \
+//           [--client-scope "..."]] \
+//        [--user NAME:PASSWORD ...] [--users-file F] [--refresh-always] [--refresh-ttl 1800] \
 //        [--realm other --client-id ...] [--ttl 300] [--scopes "openid transcribe streams interactions"]
 //
-// Every --client-id/--client-secret/--client belongs to the --realm given before it;
-// --redirect-uri (repeatable) belongs to the client before it and enables the code flow for it.
-// Client secrets may also be given as --client-secret-file F (first line) so they stay out
-// of `ps` when the caller cares.
+// Every --client-id/--code-client/--client belongs to the --realm given before it; the
+// per-client flags (--client-secret[-file], --code-client-secret[-file], --public, --redirect-uri,
+// --post-logout-redirect-uri, --grants, --client-scope) belong to the client before them.
+// --redirect-uri (repeatable) enables the code flow (authorization_code + refresh_token) for its
+// client. --public makes the client public (token_endpoint_auth_method none, no secret).
+// --grants sets the client's grant types exactly (comma-separated: client_credentials,
+// authorization_code, refresh_token, password). Client secrets may also be given as
+// --client-secret-file F (first line) so they stay out of `ps` when the caller cares.
+// Users (--user NAME:PASSWORD, repeatable, or --users-file F with one NAME:PASSWORD a line) are
+// shared by every realm; sub is a UUID derived from the name, email NAME@example.test.
 //
 // Prints exactly one line on stdout, {"ready":true,"port":N}, once listening; logs to stderr
-// (never a secret or a token). Exits on SIGTERM/SIGINT and when stdin (a pipe) closes, so it
-// never outlives the process that started it.
+// (never a secret, a password or a token). Exits on SIGTERM/SIGINT and when stdin (a pipe)
+// closes, so it never outlives the process that started it.
 //
 // Paths (per realm R):
 //   /realms/R/.well-known/openid-configuration
 //   /realms/R/protocol/openid-connect/{auth,token,certs,userinfo,token/introspect,revoke,logout}
+//   /realms/R/interaction/UID            login page (form #username #password #login), consent is
+//                                        granted automatically (no consent screen, like Keycloak)
 // Control (this test server only):
-//   GET  /_control/stats                 {"token_requests":N,"tls_handshakes":N,"by_client":{..},"by_scope":{..},"by_status":{..}}
+//   GET  /_control/stats                 {"token_requests":N,"tls_handshakes":N,"by_client":{..},"by_scope":{..},
+//                                         "by_status":{..},"by_realm":{..},"by_grant":{..},"logins":N,
+//                                         "login_failures":N,"revocations":N}
 //   POST /_control/reset                 zero the counters
 //   POST /_control/mode                  {"mode":"normal"|"error500"|"garbage"|"badjson"|"slow","delay_ms":N}
-//   POST /_control/ttl                   {"ttl":N}  access-token lifetime for tokens issued from now on
+//   POST /_control/ttl                   {"ttl":N, "refresh_ttl":N}  lifetimes for tokens issued from now on
 //   POST /_control/clients/{id}/secret   {"secret":"..."}  replace a client's secret (old one stops working)
+//   POST /_control/clients               {"client_id","client_secret"|"public":true,"redirect_uris":[..],
+//                                         "post_logout_redirect_uris":[..],"grants":[..],"scope":"..","realm":R}
+//                                        add a client, or change one (fields not given are kept)
+//   GET  /_control/users                 [{"username","sub","email"}]  (never passwords)
+//   POST /_control/users                 {"username","password"}  add (or replace) a user
+//   POST /_control/users/{name}/logout   revoke every grant (all its tokens) and session of that user
 //   GET  /_control/health                {"ok":true}
 // by_scope keys are the requested scope set, de-duplicated and sorted ("openid streams").
 
 import { createServer } from 'node:https';
 import { readFileSync, fstatSync } from 'node:fs';
-import { randomBytes, generateKeyPairSync } from 'node:crypto';
+import {
+  randomBytes, generateKeyPairSync, createHash, timingSafeEqual, createPublicKey, verify as cryptoVerify,
+} from 'node:crypto';
 import * as querystring from 'node:querystring';
-import Provider from 'oidc-provider';
+import Provider, { errors as oidcErrors } from 'oidc-provider';
 
 const DEFAULT_SCOPES = 'openid transcribe streams interactions';
 const TOKEN_PATH = '/protocol/openid-connect/token';
+const AUTH_PATH = '/protocol/openid-connect/auth';
+const REVOKE_PATH = '/protocol/openid-connect/revoke';
+const USERINFO_PATH = '/protocol/openid-connect/userinfo';
+// OIDC scopes every realm knows besides the API scopes (Keycloak's default client scopes)
+const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
+const USER_GRANTS = ['authorization_code', 'refresh_token', 'password'];
+const KNOWN_GRANTS = ['client_credentials', ...USER_GRANTS];
 
 function log(...args) {
   process.stderr.write(`oidc-server: ${args.join(' ')}\n`);
@@ -44,19 +73,36 @@ function log(...args) {
 function usage(msg) {
   process.stderr.write(`oidc-server: ${msg}\n` +
     'usage: oidc-server.mjs --port N --cert FILE --key FILE --realm NAME --client-id ID ' +
-    '(--client-secret S | --client-secret-file F) [--client ID:SECRET[:SCOPES]] [--ttl SECONDS] ' +
+    '(--client-secret S | --client-secret-file F) [--redirect-uri URI] [--client ID:SECRET[:SCOPES]] ' +
+    '[--code-client ID (--code-client-secret S | --code-client-secret-file F | --public) --redirect-uri URI ' +
+    '[--post-logout-redirect-uri URI] [--grants G1,G2] [--client-scope "..."]] ' +
+    '[--user NAME:PASSWORD] [--users-file F] [--refresh-always] [--refresh-ttl SECONDS] [--ttl SECONDS] ' +
     '[--scopes "..."]\n');
   process.exit(2);
 }
 
 // ---------- arguments ----------
 function parseArgs(argv) {
-  const opts = { port: 0, host: '127.0.0.1', ttl: 300, scopes: DEFAULT_SCOPES, realms: [] };
+  const opts = {
+    port: 0, host: '127.0.0.1', ttl: 300, refreshTtl: 1800, refreshAlways: false,
+    scopes: DEFAULT_SCOPES, realms: [], users: [],
+  };
   let realm = null;
   let pendingId = null;
   const needRealm = (flag) => {
     if (!realm) usage(`${flag} must follow a --realm`);
     return realm;
+  };
+  const lastClient = (flag) => {
+    needRealm(flag);
+    const last = realm.clients[realm.clients.length - 1];
+    if (!last) usage(`${flag} must follow a client`);
+    return last;
+  };
+  const addUser = (v, where) => {
+    const i = v.indexOf(':');
+    if (i < 1 || i === v.length - 1) usage(`${where}: a user is NAME:PASSWORD`);
+    opts.users.push([v.slice(0, i), v.slice(i + 1)]);
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -70,6 +116,17 @@ function parseArgs(argv) {
       case '--cert': opts.cert = val(); break;
       case '--key': opts.key = val(); break;
       case '--ttl': opts.ttl = Number(val()); break;
+      case '--refresh-ttl': opts.refreshTtl = Number(val()); break;
+      case '--refresh-always': opts.refreshAlways = true; break;
+      case '--user': addUser(val(), '--user'); break;
+      case '--users-file': {
+        const f = val();
+        for (const line of readFileSync(f, 'utf8').split('\n')) {
+          const l = line.replace(/\r$/, '');
+          if (l.trim() && !l.startsWith('#')) addUser(l, f);
+        }
+        break;
+      }
       case '--scopes': opts.scopes = val(); break;
       case '--realm':
         realm = { name: val(), clients: [] };
@@ -78,27 +135,46 @@ function parseArgs(argv) {
         pendingId = null;
         break;
       case '--client-id':
+      case '--code-client':
         needRealm(a);
         pendingId = { client_id: val() };
         realm.clients.push(pendingId);
         break;
       case '--client-secret':
+      case '--code-client-secret':
         needRealm(a);
         if (!pendingId) usage('--client-secret must follow --client-id');
         pendingId.client_secret = val();
         break;
       case '--client-secret-file':
+      case '--code-client-secret-file':
         needRealm(a);
         if (!pendingId) usage('--client-secret-file must follow --client-id');
         pendingId.client_secret = readFileSync(val(), 'utf8').split('\n')[0];
         break;
       case '--redirect-uri': {
-        needRealm(a);
-        const last = realm.clients[realm.clients.length - 1];
-        if (!last) usage('--redirect-uri must follow a client');
-        (last.redirect_uris ||= []).push(val());
+        const last = lastClient(a);
+        const v = val();
+        try { new URL(v); } catch { usage(`bad --redirect-uri ${v}`); }
+        (last.redirect_uris ||= []).push(v);
         break;
       }
+      case '--post-logout-redirect-uri':
+        (lastClient(a).post_logout_redirect_uris ||= []).push(val());
+        break;
+      case '--public':
+        lastClient(a).public = true;
+        break;
+      case '--grants': {
+        const last = lastClient(a);
+        const g = val().split(/[\s,]+/).filter(Boolean);
+        for (const x of g) if (!KNOWN_GRANTS.includes(x)) usage(`unknown grant ${x} (know ${KNOWN_GRANTS.join(', ')})`);
+        last.grants = [...new Set(g)];
+        break;
+      }
+      case '--client-scope':
+        lastClient(a).scope = val();
+        break;
       case '--client': {
         needRealm(a);
         const v = val();
@@ -122,13 +198,38 @@ function parseArgs(argv) {
   if (!opts.realms.length) usage('at least one --realm is required');
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage('bad --port');
   if (!Number.isInteger(opts.ttl) || opts.ttl < 1) usage('bad --ttl');
+  if (!Number.isInteger(opts.refreshTtl) || opts.refreshTtl < 1) usage('bad --refresh-ttl');
   for (const r of opts.realms) {
     if (!r.clients.length) usage(`realm ${r.name} has no client`);
     for (const c of r.clients) {
-      if (!c.client_secret) usage(`client ${c.client_id} has no secret`);
+      const why = clientSpecProblem(c);
+      if (why) usage(`client ${c.client_id}: ${why}`);
     }
   }
   return opts;
+}
+
+/** Why a client spec (from the command line or /_control/clients) cannot work, or null. */
+function clientSpecProblem(c) {
+  if (typeof c.client_id !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(c.client_id)) return 'bad client_id';
+  if (c.public && c.client_secret) return 'public and a secret exclude each other';
+  if (!c.public && !(typeof c.client_secret === 'string' && c.client_secret.length)) return 'no secret (or public)';
+  if (c.grants !== undefined) {
+    if (!Array.isArray(c.grants) || c.grants.some((g) => !KNOWN_GRANTS.includes(g))) {
+      return `grants must be a list of ${KNOWN_GRANTS.join(', ')}`;
+    }
+    if (c.public && c.grants.includes('client_credentials')) return 'a public client cannot use client_credentials';
+    if (c.grants.includes('authorization_code') && !(c.redirect_uris && c.redirect_uris.length)) {
+      return 'authorization_code needs a redirect URI';
+    }
+  } else if (c.public && !(c.redirect_uris && c.redirect_uris.length)) {
+    return 'a public client needs a redirect URI or grants';
+  }
+  for (const u of [...(c.redirect_uris || []), ...(c.post_logout_redirect_uris || [])]) {
+    try { new URL(u); } catch { return `bad URI ${u}`; }
+  }
+  if (c.scope !== undefined && typeof c.scope !== 'string') return 'scope must be a string';
+  return null;
 }
 
 const opts = parseArgs(process.argv.slice(2));
@@ -138,11 +239,16 @@ const state = {
   mode: 'normal',
   delayMs: 30000,
   ttl: opts.ttl,
+  refreshTtl: opts.refreshTtl,
   stats: null,
 };
 
 function resetStats() {
-  state.stats = { token_requests: 0, tls_handshakes: 0, by_client: {}, by_scope: {}, by_status: {}, by_realm: {} };
+  state.stats = {
+    token_requests: 0, tls_handshakes: 0, by_client: {}, by_scope: {}, by_status: {}, by_realm: {},
+    by_grant: Object.fromEntries(KNOWN_GRANTS.map((g) => [g, 0])),
+    logins: 0, login_failures: 0, revocations: 0,
+  };
 }
 resetStats();
 
@@ -153,6 +259,36 @@ function bump(obj, key) {
 function scopeKey(scope) {
   if (typeof scope !== 'string') return '';
   return [...new Set(scope.split(/[ \t]+/).filter(Boolean))].sort().join(' ');
+}
+
+// ---------- users (shared by every realm) ----------
+function subFor(name) {
+  // a stable UUID-shaped subject, like Keycloak's user ids
+  const h = createHash('sha256').update(`flowgate-test-user:${name}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+const users = new Map(); // username -> {username, sub, email, pwHash}
+const usersBySub = new Map();
+function pwHash(pw) { return createHash('sha256').update(`flowgate-test-pw:${pw}`).digest(); }
+function setUser(name, password) {
+  const u = { username: name, sub: subFor(name), email: `${name}@example.test`, pwHash: pwHash(password) };
+  users.set(name, u);
+  usersBySub.set(u.sub, u);
+  return u;
+}
+for (const [n, p] of opts.users) setUser(n, p);
+function checkUser(name, password) {
+  const u = typeof name === 'string' ? users.get(name) : undefined;
+  const given = pwHash(typeof password === 'string' ? password : '');
+  // compare anyway, so unknown users cost the same
+  const ok = timingSafeEqual(given, u ? u.pwHash : pwHash(`\u0000${randomBytes(8).toString('hex')}`));
+  return ok && u ? u : null;
+}
+function publicUser(u) { return { username: u.username, sub: u.sub, email: u.email }; }
+function userClaims(u) {
+  return {
+    sub: u.sub, preferred_username: u.username, name: u.username, email: u.email, email_verified: true,
+  };
 }
 
 // ---------- in-memory adapter; the Client model reads the realm's mutable client table ----------
@@ -217,6 +353,21 @@ function makeAdapter(realm) {
       for (const [name, id] of grantIndex.get(grantId) || []) storeFor(name).delete(id);
       grantIndex.delete(grantId);
     }
+
+    // test control: every grant id and session id of an account
+    static accountGrants(accountId) {
+      const ids = [];
+      for (const [id, e] of storeFor('Grant')) if (alive(e) && e.payload.accountId === accountId) ids.push(id);
+      return ids;
+    }
+
+    static dropSessions(accountId) {
+      let n = 0;
+      for (const [id, e] of storeFor('Session')) {
+        if (e.payload.accountId === accountId) { storeFor('Session').delete(id); n++; }
+      }
+      return n;
+    }
   };
 }
 
@@ -227,70 +378,230 @@ const signingKey = (() => {
 })();
 
 function clientMetadata(c) {
-  // client_credentials always; the code flow only for a client given --redirect-uri
-  const code = !!(c.redirect_uris && c.redirect_uris.length);
-  return {
+  // Default grants: client_credentials; plus authorization_code + refresh_token for a client given
+  // --redirect-uri; --grants replaces the list; a public client never gets client_credentials.
+  const hasRedirect = !!(c.redirect_uris && c.redirect_uris.length);
+  let grants = c.grants;
+  if (!grants) {
+    grants = c.public ? [] : ['client_credentials'];
+    if (hasRedirect) grants.push('authorization_code', 'refresh_token');
+  }
+  const code = grants.includes('authorization_code');
+  const userFlows = grants.some((g) => USER_GRANTS.includes(g));
+  const md = {
     client_id: c.client_id,
-    client_secret: c.client_secret,
-    token_endpoint_auth_method: 'client_secret_post', // client_secret_basic is accepted too
-    grant_types: code ? ['client_credentials', 'authorization_code', 'refresh_token'] : ['client_credentials'],
+    token_endpoint_auth_method: c.public ? 'none' : 'client_secret_post', // client_secret_basic is accepted too
+    grant_types: grants,
     response_types: code ? ['code'] : [],
     redirect_uris: code ? c.redirect_uris : [],
-    scope: c.scope || opts.scopes,
+    // user-facing clients may also ask for Keycloak's default OIDC scopes
+    scope: c.scope || (userFlows ? [...new Set([...opts.scopes.split(' '), ...OIDC_SCOPES])].join(' ') : opts.scopes),
   };
+  if (!c.public) md.client_secret = c.client_secret;
+  if (c.post_logout_redirect_uris) md.post_logout_redirect_uris = c.post_logout_redirect_uris;
+  return md;
+}
+
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[ch]));
+}
+
+// The resource server (the API) every access token is issued for: JWT (RS256, typ at+jwt) with
+// the granted scope. Its scopes include the OIDC ones so a user token's `scope` lists them too.
+function resourceInfo() {
+  return {
+    scope: [...new Set([...opts.scopes.split(' '), ...OIDC_SCOPES])].join(' '),
+    audience: null, // set per realm
+    accessTokenTTL: state.ttl,
+    accessTokenFormat: 'jwt',
+    jwt: { sign: { alg: 'RS256' } },
+  };
+}
+
+// ROPC (grant_type=password), which oidc-provider does not ship: check the user table, grant
+// the requested scopes the client may have, issue an access token for the API (+ a refresh token
+// with offline_access or --refresh-always, + an ID token with openid), like Keycloak's direct grant.
+function registerPasswordGrant(provider, realm, resource) {
+  const { InvalidGrant, InvalidRequest, InvalidScope } = oidcErrors;
+  provider.registerGrantType('password', async (ctx, next) => {
+    const { client, params } = ctx.oidc;
+    if (!params.username || !params.password) throw new InvalidRequest('missing username or password');
+    const user = checkUser(params.username, params.password);
+    if (!user) {
+      log(`realm ${realm.name} password grant: invalid credentials for user "${params.username}"`);
+      throw new InvalidGrant('invalid user credentials');
+    }
+    const known = new Set([...opts.scopes.split(' '), ...OIDC_SCOPES]);
+    const requested = [...new Set(String(params.scope || '').split(' ').filter(Boolean))].filter((x) => known.has(x));
+    const allow = new Set(String(client.scope || opts.scopes).split(' '));
+    for (const x of requested) if (!allow.has(x)) throw new InvalidScope('requested scope is not allowed', x);
+    let scopes = requested;
+    if (scopes.includes('offline_access') && !client.grantTypeAllowed('refresh_token')) {
+      scopes = scopes.filter((x) => x !== 'offline_access');
+    }
+    const scope = scopes.join(' ');
+    const info = { ...resourceInfo(), audience: resource };
+    const rs = new provider.ResourceServer(resource, info);
+    const rsScope = scopes.filter((x) => rs.scopes.has(x)).join(' ');
+
+    const grant = new provider.Grant({ clientId: client.clientId, accountId: user.sub });
+    const oidcScope = scopes.filter((x) => OIDC_SCOPES.includes(x)).join(' ');
+    if (oidcScope) grant.addOIDCScope(oidcScope);
+    if (rsScope) grant.addResourceScope(resource, rsScope);
+    const grantId = await grant.save();
+    ctx.oidc.entity('Grant', grant);
+    const account = await provider.Account.findAccount(ctx, user.sub);
+    ctx.oidc.entity('Account', account);
+
+    const at = new provider.AccessToken({
+      accountId: user.sub, client, grantId, gty: 'password', scope: rsScope || undefined,
+    });
+    at.resourceServer = rs;
+    ctx.oidc.entity('AccessToken', at);
+    const accessToken = await at.save();
+
+    let refreshToken;
+    if (client.grantTypeAllowed('refresh_token') && (scopes.includes('offline_access') || opts.refreshAlways)) {
+      const rt = new provider.RefreshToken({
+        accountId: user.sub, client, grantId, gty: 'password', resource, rotations: 0,
+        scope: scope || undefined, authTime: Math.floor(Date.now() / 1000),
+      });
+      ctx.oidc.entity('RefreshToken', rt);
+      refreshToken = await rt.save();
+    }
+
+    let idToken;
+    if (scopes.includes('openid')) {
+      const token = new provider.IdToken({
+        ...await account.claims('id_token', scope, {}, []),
+        auth_time: Math.floor(Date.now() / 1000),
+      }, { ctx });
+      token.scope = oidcScope;
+      token.set('at_hash', accessToken);
+      idToken = await token.issue({ use: 'idtoken' });
+    }
+
+    ctx.body = {
+      access_token: accessToken,
+      expires_in: at.expiration,
+      id_token: idToken,
+      refresh_token: refreshToken,
+      scope: at.scope || undefined,
+      token_type: at.tokenType,
+    };
+    await next();
+  }, ['username', 'password', 'scope']);
 }
 
 function buildProvider(realm, issuer) {
   const resource = `${issuer}/api`;
+  const prefix = `/realms/${realm.name}`;
   const provider = new Provider(issuer, {
-    adapter: makeAdapter(realm),
+    adapter: realm.Adapter,
     clients: [],
     jwks: { keys: [signingKey] },
-    cookies: { keys: [randomBytes(32).toString('hex')] },
-    scopes: [...new Set(['openid', 'offline_access', ...opts.scopes.split(' ')])],
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+    cookies: {
+      keys: [randomBytes(32).toString('hex')],
+      names: {
+        session: `_session.${realm.name}`,
+        interaction: `_interaction.${realm.name}`,
+        resume: `_interaction_resume.${realm.name}`,
+      },
+    },
+    scopes: [...new Set([...OIDC_SCOPES, ...opts.scopes.split(' ')])],
+    claims: {
+      // Keycloak puts the user's name and email in every ID token (default client scopes)
+      openid: ['sub', 'preferred_username', 'name', 'email', 'email_verified'],
+      profile: ['preferred_username', 'name'],
+      email: ['email', 'email_verified'],
+    },
+    conformIdTokenClaims: false,
+    findAccount: async (ctx, sub) => {
+      const u = usersBySub.get(sub);
+      if (!u) return undefined;
+      return { accountId: sub, claims: async () => userClaims(u) };
+    },
+    extraTokenClaims: async (ctx, token) => {
+      const u = token.accountId && usersBySub.get(token.accountId);
+      return u ? { preferred_username: u.username } : undefined;
+    },
+    interactions: {
+      url: async (ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
+    },
+    issueRefreshToken: async (ctx, client, code) => client.grantTypeAllowed('refresh_token')
+      && (opts.refreshAlways || code.scopes.has('offline_access')),
+    rotateRefreshToken: true,
+    pkce: { methods: ['S256'] },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     features: {
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
-      devInteractions: { enabled: true },
+      devInteractions: { enabled: false },
+      rpInitiatedLogout: {
+        enabled: true,
+        // no confirmation screen: the form is submitted at once (Keycloak with id_token_hint);
+        // #logout is there for a browser without scripts
+        logoutSource: async (ctx, form) => {
+          ctx.type = 'html';
+          ctx.body = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Logging out</title></head><body>
+${form.replace('</form>', '<input type="hidden" name="logout" value="yes"/></form>')}
+<p>Logging out of realm ${esc(realm.name)}&hellip;</p>
+<button id="logout" type="submit" form="op.logoutForm" value="yes" name="logout">Log out</button>
+<script>document.getElementById('op.logoutForm').submit();</script>
+</body></html>`;
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.type = 'html';
+          ctx.body = '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Logged out</title></head>' +
+            `<body><h1 id="logged-out">You are logged out of realm ${esc(realm.name)}</h1></body></html>`;
+        },
+      },
       resourceIndicators: {
         enabled: true,
         defaultResource: async () => resource,
         useGrantedResource: async () => true,
-        getResourceServerInfo: async () => ({
-          scope: opts.scopes,
-          audience: resource,
-          accessTokenTTL: state.ttl,
-          accessTokenFormat: 'jwt',
-          jwt: { sign: { alg: 'RS256' } },
-        }),
+        getResourceServerInfo: async () => ({ ...resourceInfo(), audience: resource }),
       },
     },
     ttl: {
       AccessToken: () => state.ttl,
       ClientCredentials: () => state.ttl,
+      // sliding, like Keycloak's SSO session idle timeout: every rotation gets a full lifetime
+      RefreshToken: () => state.refreshTtl,
+      Grant: () => 14 * 24 * 3600,
+      Session: () => 14 * 24 * 3600,
+      Interaction: () => 3600,
+      AuthorizationCode: () => 60,
+      IdToken: () => 3600,
     },
     routes: {
-      authorization: '/protocol/openid-connect/auth',
+      authorization: AUTH_PATH,
       token: TOKEN_PATH,
       jwks: '/protocol/openid-connect/certs',
-      userinfo: '/protocol/openid-connect/userinfo',
+      userinfo: USERINFO_PATH,
       introspection: '/protocol/openid-connect/token/introspect',
-      revocation: '/protocol/openid-connect/revoke',
+      revocation: REVOKE_PATH,
       end_session: '/protocol/openid-connect/logout',
+      pushed_authorization_request: '/protocol/openid-connect/ext/par/request',
     },
   });
+  registerPasswordGrant(provider, realm, resource);
   provider.on('server_error', (ctx, err) => log(`realm ${realm.name} server_error: ${err && err.message}`));
+  provider.on('grant.error', (ctx, err) => {
+    log(`realm ${realm.name} grant error: ${err && err.message}${err && err.error_detail ? ` (${err.error_detail})` : ''}`);
+  });
   return provider;
 }
 
 const realms = new Map();
 for (const r of opts.realms) {
   if (realms.has(r.name)) usage(`realm ${r.name} given twice`);
-  const realm = { name: r.name, clientTable: new Map(), provider: null, handler: null };
+  const realm = { name: r.name, clientTable: new Map(), clientSpecs: new Map(), provider: null, handler: null };
+  realm.Adapter = makeAdapter(realm);
   for (const c of r.clients) {
     if (realm.clientTable.has(c.client_id)) usage(`client ${c.client_id} given twice in realm ${r.name}`);
+    realm.clientSpecs.set(c.client_id, c);
     realm.clientTable.set(c.client_id, clientMetadata(c));
   }
   realms.set(r.name, realm);
@@ -336,6 +647,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function control(req, res, path) {
   if (req.method === 'GET' && path === '/_control/stats') return sendJson(res, 200, state.stats);
   if (req.method === 'GET' && path === '/_control/health') return sendJson(res, 200, { ok: true, mode: state.mode });
+  if (req.method === 'GET' && path === '/_control/users') return sendJson(res, 200, [...users.values()].map(publicUser));
   if (req.method !== 'POST') return sendJson(res, 405, { error: 'method_not_allowed' });
 
   let body = {};
@@ -360,10 +672,61 @@ async function control(req, res, path) {
     return sendJson(res, 200, { ok: true, mode: state.mode, delay_ms: state.delayMs });
   }
   if (path === '/_control/ttl') {
-    if (!(Number.isInteger(body.ttl) && body.ttl > 0)) return sendJson(res, 400, { error: 'bad_ttl' });
-    state.ttl = body.ttl;
-    log(`control: ttl ${state.ttl}`);
-    return sendJson(res, 200, { ok: true, ttl: state.ttl });
+    const good = (v) => v === undefined || (Number.isInteger(v) && v > 0);
+    if (!good(body.ttl) || !good(body.refresh_ttl) || (body.ttl === undefined && body.refresh_ttl === undefined)) {
+      return sendJson(res, 400, { error: 'bad_ttl' });
+    }
+    if (body.ttl !== undefined) state.ttl = body.ttl;
+    if (body.refresh_ttl !== undefined) state.refreshTtl = body.refresh_ttl;
+    log(`control: ttl ${state.ttl} refresh_ttl ${state.refreshTtl}`);
+    return sendJson(res, 200, { ok: true, ttl: state.ttl, refresh_ttl: state.refreshTtl });
+  }
+  if (path === '/_control/users') {
+    if (typeof body.username !== 'string' || !/^[^:\s]{1,64}$/.test(body.username)
+        || typeof body.password !== 'string' || !body.password.length) {
+      return sendJson(res, 400, { error: 'bad_user' });
+    }
+    const u = setUser(body.username, body.password);
+    log(`control: user ${u.username} set`);
+    return sendJson(res, 200, publicUser(u));
+  }
+  const lo = path.match(/^\/_control\/users\/([^/]+)\/logout$/);
+  if (lo) {
+    const u = users.get(decodeURIComponent(lo[1]));
+    if (!u) return sendJson(res, 404, { error: 'no_such_user' });
+    let grants = 0; let sessions = 0;
+    for (const realm of realms.values()) {
+      for (const gid of realm.Adapter.accountGrants(u.sub)) {
+        // the Grant itself and every token of it
+        await new realm.Adapter('Grant').revokeByGrantId(gid);
+        await new realm.Adapter('Grant').destroy(gid);
+        grants++;
+      }
+      sessions += realm.Adapter.dropSessions(u.sub);
+    }
+    log(`control: user ${u.username} logged out (${grants} grant(s), ${sessions} session(s))`);
+    return sendJson(res, 200, { ok: true, grants, sessions });
+  }
+  if (path === '/_control/clients') {
+    // add a client, or change one (fields not given are kept)
+    const realm = realms.get(body.realm || [...realms.keys()][0]);
+    if (!realm) return sendJson(res, 404, { error: 'no_such_realm' });
+    const old = realm.clientSpecs.get(body.client_id) || {};
+    const spec = { ...old };
+    for (const k of ['client_id', 'client_secret', 'public', 'redirect_uris', 'post_logout_redirect_uris', 'grants', 'scope']) {
+      if (body[k] !== undefined) spec[k] = body[k];
+    }
+    if (body.public === true) delete spec.client_secret;
+    if (body.public === false) spec.public = false;
+    const why = clientSpecProblem(spec);
+    if (why) return sendJson(res, 400, { error: 'bad_client', detail: why });
+    realm.clientSpecs.set(spec.client_id, spec);
+    realm.clientTable.set(spec.client_id, clientMetadata(spec));
+    const md = realm.clientTable.get(spec.client_id);
+    log(`control: client ${spec.client_id} ${old.client_id ? 'changed' : 'added'} in realm ${realm.name} (grants ${md.grant_types.join(',')})`);
+    const { client_secret: omit, ...shown } = md;
+    void omit;
+    return sendJson(res, 200, { ok: true, realm: realm.name, client: shown });
   }
   const m = path.match(/^\/_control\/clients\/([^/]+)\/secret$/);
   if (m) {
@@ -373,8 +736,9 @@ async function control(req, res, path) {
     for (const realm of realms.values()) {
       if (body.realm && body.realm !== realm.name) continue;
       const c = realm.clientTable.get(id);
-      if (!c) continue;
+      if (!c || c.token_endpoint_auth_method === 'none') continue;
       c.client_secret = body.secret;
+      if (realm.clientSpecs.has(id)) realm.clientSpecs.get(id).client_secret = body.secret;
       changed++;
     }
     if (!changed) return sendJson(res, 404, { error: 'no_such_client' });
@@ -391,14 +755,16 @@ async function tokenEndpoint(req, res, realm) {
   try { form = querystring.parse(raw.toString('utf8')); } catch { form = {}; }
   const clientId = clientFromRequest(req, form);
   const scope = scopeKey(Array.isArray(form.scope) ? form.scope.join(' ') : form.scope);
+  const grantType = typeof form.grant_type === 'string' ? form.grant_type : '(none)';
   state.stats.token_requests++;
+  bump(state.stats.by_grant, grantType);
   bump(state.stats.by_client, clientId);
   bump(state.stats.by_scope, scope);
   bump(state.stats.by_realm, realm.name);
   const t0 = Date.now();
   res.on('finish', () => {
     bump(state.stats.by_status, String(res.statusCode));
-    log(`token realm=${realm.name} client=${clientId} scope="${scope}" mode=${state.mode} status=${res.statusCode} ${Date.now() - t0}ms`);
+    log(`token realm=${realm.name} client=${clientId} grant=${grantType} scope="${scope}" mode=${state.mode} status=${res.statusCode} ${Date.now() - t0}ms`);
   });
 
   const mode = state.mode;
@@ -426,6 +792,150 @@ async function tokenEndpoint(req, res, realm) {
   realm.handler(req, res);
 }
 
+// ---------- userinfo for our JWT access tokens ----------
+// oidc-provider's userinfo only knows opaque tokens; Keycloak accepts its (JWT) access tokens, so
+// answer those here: signature, issuer, expiry, a known user. Anything else goes to the provider.
+const signingPublicKey = createPublicKey({ key: signingKey, format: 'jwk' });
+function verifyOwnJwt(token, issuer) {
+  const parts = token.split('.');
+  if (parts.length !== 3) return null;
+  try {
+    const header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
+    if (header.alg !== 'RS256' || header.kid !== signingKey.kid) return null;
+    if (!cryptoVerify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), signingPublicKey, Buffer.from(parts[2], 'base64url'))) return null;
+    const payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    if (payload.iss !== issuer || !(payload.exp > Date.now() / 1000)) return null;
+    return payload;
+  } catch {
+    return null;
+  }
+}
+
+function userinfo(req, res, realm) {
+  const m = /^Bearer +(\S+)$/i.exec(req.headers.authorization || '');
+  if (!m || m[1].split('.').length !== 3) return false; // not ours: let oidc-provider answer
+  const payload = verifyOwnJwt(m[1], realm.provider.issuer);
+  const u = payload && payload.sub && usersBySub.get(payload.sub);
+  if (!u) {
+    res.writeHead(401, {
+      'www-authenticate': 'Bearer realm="userinfo", error="invalid_token", error_description="invalid token provided"',
+      'content-type': 'application/json', 'cache-control': 'no-store',
+    });
+    res.end(JSON.stringify({ error: 'invalid_token', error_description: 'invalid token provided' }));
+    return true;
+  }
+  sendJson(res, 200, userClaims(u));
+  return true;
+}
+
+// ---------- login page (devInteractions off): our own, Keycloak-like ----------
+function loginPage(res, realm, uid, { username = '', error = '', client = '', status = 200 } = {}) {
+  const action = `/realms/${encodeURIComponent(realm.name)}/interaction/${encodeURIComponent(uid)}`;
+  const body = `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in to ${esc(realm.name)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body>
+<main>
+<h1 id="kc-page-title">Sign in to your account</h1>
+<p>Realm <strong>${esc(realm.name)}</strong>${client ? `, application <strong id="client-id">${esc(client)}</strong>` : ''}</p>
+${error ? `<p id="error" role="alert">${esc(error)}</p>` : ''}
+<form id="kc-form-login" method="post" action="${action}/login">
+<p><label for="username">Username</label><br><input id="username" name="username" type="text" autocomplete="username" value="${esc(username)}" autofocus required></p>
+<p><label for="password">Password</label><br><input id="password" name="password" type="password" autocomplete="current-password" required></p>
+<p><button id="login" name="login" type="submit">Sign In</button></p>
+</form>
+<form id="cancel-form" method="post" action="${action}/abort"><button id="cancel" type="submit">Cancel</button></form>
+</main>
+</body></html>`;
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+function errorPage(res, status, title, detail) {
+  const body = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>${esc(title)}</title></head>` +
+    `<body><h1 id="error-title">${esc(title)}</h1><p id="error">${esc(detail)}</p></body></html>`;
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+// Consent is granted at once for everything requested (Keycloak has no consent screen by default).
+async function autoConsent(provider, details) {
+  const { prompt: { details: d }, params, session } = details;
+  let grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
+  grant ||= new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+  if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(' '));
+  if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
+  if (d.missingResourceScopes) {
+    for (const [indicator, scopes] of Object.entries(d.missingResourceScopes)) grant.addResourceScope(indicator, scopes.join(' '));
+  }
+  // always a consent result: a requested prompt=consent is satisfied only by one
+  return { consent: { grantId: await grant.save() } };
+}
+
+async function interaction(req, res, realm, uid, action) {
+  const provider = realm.provider;
+  let details;
+  try {
+    details = await provider.interactionDetails(req, res);
+  } catch (err) {
+    return errorPage(res, 400, 'Login session not found', `${err.message} (start again from the application)`);
+  }
+  if (details.uid !== uid) return errorPage(res, 400, 'Login session mismatch', 'this page does not belong to the current login');
+  const { prompt, params } = details;
+
+  if (action === 'abort') {
+    if (req.method !== 'POST') return errorPage(res, 405, 'Method not allowed', 'POST only');
+    log(`realm ${realm.name} login cancelled (client ${params.client_id})`);
+    return provider.interactionFinished(req, res, {
+      error: 'access_denied', error_description: 'End-User cancelled the login',
+    }, { mergeWithLastSubmission: false });
+  }
+
+  if (action === 'login') {
+    if (req.method !== 'POST') return errorPage(res, 405, 'Method not allowed', 'POST only');
+    if (prompt.name !== 'login') return errorPage(res, 400, 'Unexpected login', `this interaction wants ${prompt.name}`);
+    const raw = await readBody(req, 16 * 1024);
+    const form = querystring.parse(raw.toString('utf8'));
+    const username = typeof form.username === 'string' ? form.username : '';
+    const user = checkUser(username, form.password);
+    if (!user) {
+      state.stats.login_failures++;
+      log(`realm ${realm.name} login failed for user "${username}" (client ${params.client_id})`);
+      return loginPage(res, realm, uid, { username, error: 'Invalid username or password.', client: params.client_id });
+    }
+    state.stats.logins++;
+    log(`realm ${realm.name} login ok: user "${user.username}" sub ${user.sub} (client ${params.client_id})`);
+    return provider.interactionFinished(req, res, {
+      login: { accountId: user.sub, amr: ['pwd'], acr: '1' },
+    }, { mergeWithLastSubmission: false });
+  }
+
+  if (req.method !== 'GET') return errorPage(res, 405, 'Method not allowed', 'GET only');
+  if (prompt.name === 'login') return loginPage(res, realm, uid, { client: params.client_id });
+  if (prompt.name === 'consent') {
+    const result = await autoConsent(provider, details);
+    return provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+  }
+  return errorPage(res, 400, 'Unsupported prompt', prompt.name);
+}
+
+// oidc-provider drops offline_access unless prompt=consent (OIDC Core 11); Keycloak honours it
+// without. Add consent to the prompt (our consent step is automatic, so the user sees no change).
+function honourOfflineAccess(req) {
+  const q = req.url.indexOf('?');
+  if (q < 0) return;
+  const params = new URLSearchParams(req.url.slice(q + 1));
+  const scope = params.get('scope') || '';
+  if (!scope.split(' ').includes('offline_access')) return;
+  const prompt = (params.get('prompt') || '').split(' ').filter(Boolean);
+  if (prompt.includes('consent') || prompt.includes('none')) return;
+  params.set('prompt', [...prompt, 'consent'].join(' '));
+  req.url = `${req.url.slice(0, q)}?${params.toString()}`;
+}
+
 // ---------- server ----------
 const server = createServer({
   cert: readFileSync(opts.cert),
@@ -441,7 +951,16 @@ const server = createServer({
     const prefix = `/realms/${m[1]}`;
     req.originalUrl = req.url;
     req.url = req.url.slice(prefix.length) || '/';
-    if (req.method === 'POST' && (m[2] || '') === TOKEN_PATH) return await tokenEndpoint(req, res, realm);
+    const sub = m[2] || '';
+    if (req.method === 'POST' && sub === TOKEN_PATH) return await tokenEndpoint(req, res, realm);
+    const im = sub.match(/^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|abort))?$/);
+    if (im) return await interaction(req, res, realm, im[1], im[2] || '');
+    if (req.method === 'GET' && sub === AUTH_PATH) {
+      honourOfflineAccess(req);
+      req.originalUrl = prefix + req.url; // oidc-provider derives its mount path from the two
+    }
+    if (req.method === 'POST' && sub === REVOKE_PATH) state.stats.revocations++;
+    if ((req.method === 'GET' || req.method === 'POST') && sub === USERINFO_PATH && userinfo(req, res, realm)) return undefined;
     return realm.handler(req, res);
   } catch (err) {
     log(`request error: ${err && err.message}`);
