@@ -318,9 +318,6 @@ app_parse(json_t *req, struct policy_app *pa, char *scopes, size_t scopeslen)
 	    !app_url_ok(json_string_value(json_object_get(req, "return_url"))))
 		return "redirect_uri and return_url must be https URLs (http only for 127.0.0.1 "
 		    "and localhost), without spaces or fragments";
-	if (json_object_get(req, "redirect_uri") == NULL && pa->can_redirect &&
-	    policy_flow_redirects(pa->flow))
-		return "this flow needs a redirect_uri: flowgate's /callback as the upstream knows it";
 	if (!app_methods_ok(json_string_value(json_object_get(req, "proxy_methods"))) ||
 	    !app_paths_ok(json_string_value(json_object_get(req, "proxy_paths"))))
 		return "proxy_methods are among GET POST PUT PATCH DELETE; proxy_paths are prefixes "
@@ -393,7 +390,10 @@ app_verb_add(const struct fg_reqctx *ctx, json_t *req)
 		app_refused(ctx, req, "not_found", "no such connection", NULL);
 		return;
 	}
-	if ((why = policy_check_app(&pa, &rule)) != NULL) {
+	if ((why = policy_check_app(&pa, &rule)) != NULL ||
+	    (json_object_get(req, "redirect_uri") == NULL && pa.can_redirect &&
+	    policy_flow_redirects(pa.flow) && (why = policy_rule_text("redirect_uri_required",
+	    &rule)) != NULL)) {
 		app_refused(ctx, req, "policy", why, rule);
 		return;
 	}
@@ -645,7 +645,7 @@ app_verb_revoke(const struct fg_reqctx *ctx, json_t *req)
 }
 
 static const char SQL_REG[] =
-    "SELECT id, flow, kind, internal, can_redirect, justification FROM apps "
+    "SELECT id, flow, kind, internal, can_redirect, justification, scopes FROM apps "
     "WHERE name = ? AND revoked_at IS NULL";
 static const char SQL_SET_SCOPES[] = "UPDATE apps SET scopes = ? WHERE id = ?";
 
@@ -759,6 +759,7 @@ app_verb_rotate_secret(const struct fg_reqctx *ctx, json_t *req)
 	sqlite3_stmt		*st = store_prepare(SQL_REG);
 	struct app_edit		 e = { 0, NULL, { 0 }, 0 };
 	char			 client_id[64] = "", unused[64], secret[80], actor[96], detail[64];
+	char			 flow[32] = "", scopes[FG_SCOPES_MAX] = "";
 	struct audit_rec	 rec = { actor, "app.rotate_secret", name, NULL, NULL, "ok",
 				    detail, NULL };
 
@@ -768,8 +769,11 @@ app_verb_rotate_secret(const struct fg_reqctx *ctx, json_t *req)
 	}
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
+		if (sqlite3_step(st) == SQLITE_ROW) {
 			e.id = sqlite3_column_int64(st, 0);
+			app_col(st, 1, flow, sizeof(flow));
+			app_col(st, 6, scopes, sizeof(scopes));
+		}
 		sqlite3_reset(st);
 	}
 	if (e.id == 0) {
@@ -793,7 +797,8 @@ app_verb_rotate_secret(const struct fg_reqctx *ctx, json_t *req)
 			app_col(st, 0, client_id, sizeof(client_id));
 		sqlite3_reset(st);
 	}
-	server_reply(ctx, json_pack("{sbsssssssI}", "ok", 1, "name", name, "client_id", client_id,
-	    "client_secret", secret, "previous_valid_until", (json_int_t)e.until));
+	server_reply(ctx, json_pack("{sbsssssssIssss}", "ok", 1, "name", name, "client_id",
+	    client_id, "client_secret", secret, "previous_valid_until", (json_int_t)e.until,
+	    "flow", flow, "scopes", scopes));
 	sodium_memzero(secret, sizeof(secret));
 }

@@ -110,6 +110,7 @@ int		 policy_init(char *err, size_t errlen);
 const char	*policy_check_app(const struct policy_app *app, const char **rule);
 const char	*policy_grant(const char *flow);
 int		 policy_flow_redirects(const char *flow);
+const char	*policy_rule_text(const char *id, const char **rule);
 int		 policy_scope_limited(const char *scope);
 int		 policy_scopes_limited(const char *scopes);
 const char	*policy_recommend(json_t *answers, const char **kind);

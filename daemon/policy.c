@@ -45,8 +45,8 @@ policy_document(void)
 }
 
 /* The text of a rule; rule ids name what was refused, for the UI and the audit. */
-static const char *
-policy_rule(const char *id, const char **rule)
+const char *
+policy_rule_text(const char *id, const char **rule)
 {
 	const char *text;
 
@@ -123,27 +123,27 @@ policy_check_app(const struct policy_app *app, const char **rule)
 	*rule = NULL;
 	flow = json_object_get(json_object_get(policy_doc, "flows"), app->flow);
 	if (flow == NULL)
-		return policy_rule("unknown_flow", rule);
+		return policy_rule_text("unknown_flow", rule);
 	grant = json_string_value(json_object_get(flow, "grant"));
 	if (!policy_kind_allowed(flow, app->kind)) {
 		if (strcmp(grant, "client_credentials") == 0)
-			return policy_rule("user_facing_never_client_credentials", rule);
-		return policy_rule("user_flow_needs_user_facing", rule);
+			return policy_rule_text("user_facing_never_client_credentials", rule);
+		return policy_rule_text("user_flow_needs_user_facing", rule);
 	}
 	if (strcmp(app->scopes, "openid") == 0 || app->scopes[0] == '\0')
-		return policy_rule("scopes_required", rule);
+		return policy_rule_text("scopes_required", rule);
 	if ((strcmp(app->kind, "user_facing") == 0 || policy_flag(flow, "limited_scopes_only")) &&
 	    !policy_scopes_limited(app->scopes))
-		return policy_rule("browser_tokens_limited", rule);
+		return policy_rule_text("browser_tokens_limited", rule);
 	if ((policy_flag(flow, "requires_internal") && !app->internal) ||
 	    (policy_flag(flow, "requires_no_redirect") && app->can_redirect))
-		return policy_rule("ropc_requires_internal_no_redirect", rule);
+		return policy_rule_text("ropc_requires_internal_no_redirect", rule);
 	minlen = json_integer_value(json_object_get(policy_doc, "justification_min_length"));
 	if (policy_flag(flow, "requires_justification") && (app->justification == NULL ||
 	    (json_int_t)strlen(app->justification) < minlen))
-		return policy_rule("ropc_requires_justification", rule);
+		return policy_rule_text("ropc_requires_justification", rule);
 	if (policy_flag(flow, "requires_redirect") && !app->can_redirect)
-		return policy_rule("redirect_required", rule);
+		return policy_rule_text("redirect_required", rule);
 	return NULL;
 }
 

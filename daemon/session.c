@@ -15,7 +15,7 @@
 
 #define SESSION_ID_BYTES	32
 #define SESSION_ID_LEN		43	/* base64url without padding */
-#define SESSION_TOUCH_MS	10000	/* write last_seen at most this often */
+#define SESSION_TOUCH_MS	10000	/* write last_seen at most this often... */
 
 static const char SQL_GET[] =
     "SELECT s.user_id, s.created_at, s.last_seen, u.name, u.role, u.disabled "
@@ -76,7 +76,9 @@ session_check(const char *sid, struct fg_reqctx *ctx)
 		ctx->user_id = sqlite3_column_int64(st, 0);
 		ctx->role = user_role_parse((const char *)sqlite3_column_text(st, 4));
 		snprintf(ctx->user, sizeof(ctx->user), "%s", sqlite3_column_text(st, 3));
-		if (live && now - seen > SESSION_TOUCH_MS) {
+		/* ...or a quarter of the idle timeout, so a short timeout never ends a live session */
+		if (live && now - seen > (fg_cfg->session_idle_s * 250 < SESSION_TOUCH_MS ?
+		    fg_cfg->session_idle_s * 250 : SESSION_TOUCH_MS)) {
 			sqlite3_reset(st);
 			session_exec(SQL_TOUCH, h, now, 1);
 		}
@@ -224,8 +226,9 @@ session_verb_session(const struct fg_reqctx *ctx, json_t *req)
 		return;
 	}
 	seal_csrf(sid, SESSION_ID_LEN, csrf);
-	server_reply(ctx, json_pack("{sbsssssssI}", "ok", 1, "user", c.user, "role",
-	    user_role_name(c.role), "csrf", csrf, "idle_s", (json_int_t)fg_cfg->session_idle_s));
+	server_reply(ctx, json_pack("{sbsssssssIsI}", "ok", 1, "user", c.user, "role",
+	    user_role_name(c.role), "csrf", csrf, "idle_s", (json_int_t)fg_cfg->session_idle_s,
+	    "expires_in", (json_int_t)fg_cfg->session_idle_s));
 }
 
 static int
