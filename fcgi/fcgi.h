@@ -94,6 +94,7 @@ enum metrics_outcome {
 	METRICS_INVALID_SCOPE,
 	METRICS_UNAUTHORIZED_CLIENT,
 	METRICS_UNSUPPORTED_GRANT_TYPE,
+	METRICS_INVALID_GRANT,
 	METRICS_UNAVAILABLE,
 	METRICS_SERVER_ERROR,
 	METRICS_METHOD_NOT_ALLOWED,
@@ -200,6 +201,10 @@ void		 svg_hours_chart(struct buf *out, json_t *hours, const char *label);
 /* admin.c: the admin web UI under /admin/. */
 int		 admin_init(const char *web_dir);
 void		 admin_handle(FCGX_Request *req, const char *method, const char *path,
+		     const char *remote, size_t max_body);
+
+/* user.c: /login/{app}, /callback, /logout and /api/v1/... (issue 4); 1 when it answered. */
+int		 user_handle(FCGX_Request *req, const char *method, const char *path,
 		     const char *remote, size_t max_body);
 
 #endif

@@ -19,6 +19,8 @@ http_reason(int status)
 		return "OK";
 	case 201:
 		return "Created";
+	case 302:
+		return "Found";
 	case 303:
 		return "See Other";
 	case 304:
@@ -39,6 +41,8 @@ http_reason(int status)
 		return "Payload Too Large";
 	case 414:
 		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
 	case 422:
 		return "Unprocessable Content";
 	case 429:
@@ -49,6 +53,8 @@ http_reason(int status)
 		return "Bad Gateway";
 	case 503:
 		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
 	}
 	return "Internal Server Error";
 }

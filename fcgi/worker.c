@@ -55,6 +55,7 @@ static const struct outcome {
 	[METRICS_INVALID_SCOPE] = { "invalid_scope", 400 },
 	[METRICS_UNAUTHORIZED_CLIENT] = { "unauthorized_client", 400 },
 	[METRICS_UNSUPPORTED_GRANT_TYPE] = { "unsupported_grant_type", 400 },
+	[METRICS_INVALID_GRANT] = { "invalid_grant", 400 },
 	[METRICS_UNAVAILABLE] = { "temporarily_unavailable", 503 },
 	[METRICS_SERVER_ERROR] = { "server_error", 500 },
 	[METRICS_METHOD_NOT_ALLOWED] = { "method_not_allowed", 405 },
@@ -63,14 +64,15 @@ static const struct outcome {
 
 /*
  * Grant types forwarded to the daemon, with the form fields each one passes on besides the
- * client credentials.  "password" (ROPC) goes here once the daemon accepts it, with
- * { "scope", "username", "password", NULL }; until then it is unsupported_grant_type.
+ * client credentials.  "password" (ROPC): the daemon allows it only for gated ROPC
+ * registrations; username and password are passed on once and never logged here.
  */
 static const struct grant {
 	const char	*name;
 	const char	*fields[4];
 } grants[] = {
 	{ "client_credentials", { "scope", NULL } },
+	{ "password", { "scope", "username", "password", NULL } },
 };
 
 static void	worker_token(struct request *);
@@ -511,6 +513,8 @@ worker_handle(FCGX_Request *fcgi)
 		admin_handle(fcgi, r.method, "/admin", r.remote, conf->max_body);
 		return;
 	}
+	if (user_handle(fcgi, r.method, r.path, r.remote, conf->max_body))
+		return;
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(routes[i].path, r.path) != 0)
 			continue;
