@@ -28,6 +28,7 @@
 #define RETRY_AFTER_DEFAULT	5
 #define RETRY_AFTER_MAX		3600
 #define METRICS_OUT_MAX		(64 * 1024)
+#define TOKEN_OUT_MAX	(20 * 1024)	/* a token answer: the token is at most 16 KiB */
 
 struct request {
 	FCGX_Request	*fcgi;
@@ -323,6 +324,16 @@ worker_token_request(struct request *r, const struct form *f, const struct grant
 	return req;
 }
 
+/* True when s prints inside a JSON string as it is: visible ASCII or space, no quote, no \\. */
+static int
+worker_plain(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
+			return 0;
+	return 1;
+}
+
 /* Relay a successful token reply as RFC 6749 section 5.1 JSON; -1 if the reply is malformed. */
 static int
 worker_token_ok(struct request *r, json_t *reply)
@@ -337,6 +348,23 @@ worker_token_ok(struct request *r, json_t *reply)
 	if (!json_is_string(at) || !json_is_string(tt) || !json_is_integer(exp) ||
 	    (scope != NULL && !json_is_string(scope)))
 		return -1;
+	/* the hot path: values that need no escaping are printed as they are */
+	if (worker_plain(json_string_value(at)) && worker_plain(json_string_value(tt)) &&
+	    (scope == NULL || worker_plain(json_string_value(scope)))) {
+		static char	out[TOKEN_OUT_MAX];
+		int		n;
+
+		n = snprintf(out, sizeof(out), "{\"access_token\":\"%s\",\"token_type\":\"%s\","
+		    "\"expires_in\":%lld%s%s%s}", json_string_value(at), json_string_value(tt),
+		    (long long)json_integer_value(exp), scope ? ",\"scope\":\"" : "",
+		    scope ? json_string_value(scope) : "", scope ? "\"" : "");
+		if (n > 0 && (size_t)n < sizeof(out)) {
+			http_send(r->fcgi, &rp, out, (size_t)n);
+			explicit_bzero(out, (size_t)n);
+			metrics_request(METRICS_ROUTE_TOKEN, METRICS_OK);
+			return 0;
+		}
+	}
 	body = json_pack("{s:O,s:O,s:O}", "access_token", at, "token_type", tt, "expires_in",
 	    exp);
 	if (body != NULL && scope != NULL)
