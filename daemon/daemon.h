@@ -279,6 +279,8 @@ void	 server_reply_error(const struct fg_reqctx *ctx, const char *code, const ch
 	     __attribute__((format(printf, 3, 4)));
 json_t	*server_stats(void);
 void	 server_actor(const struct fg_reqctx *ctx, char *out, size_t outlen);
+void	 server_reply_status(const struct fg_reqctx *ctx, const char *code, const char *message,
+	     long status);
 void	 server_reply_first(const struct fg_reqctx *ctx, json_t *arr, const char *key,
 	     const char *what);
 

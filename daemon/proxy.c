@@ -118,10 +118,7 @@ proxy_finish(struct proxy_op *op, long status, const char *code, const char *mes
 	snprintf(detail, sizeof(detail), "%s %s status=%ld", op->method, op->path, status);
 	audit_append(&rec);
 	if (code != NULL) {
-		reply = json_pack("{sbssss}", "ok", 0, "error", code, "message", message);
-		if (status > 0)
-			json_object_set_new(reply, "status", json_integer(status));
-		server_reply(&op->ctx, reply);
+		server_reply_status(&op->ctx, code, message, status);
 		return;
 	}
 	cap = sodium_base64_ENCODED_LEN(r->len, sodium_base64_VARIANT_ORIGINAL);

@@ -379,6 +379,18 @@ server_reply_error(const struct fg_reqctx *ctx, const char *code, const char *fm
 	server_reply(ctx, reply);
 }
 
+/* An error reply that also carries the HTTP status an upstream answered with (0: none). */
+void
+server_reply_status(const struct fg_reqctx *ctx, const char *code, const char *message,
+    long status)
+{
+	json_t *reply = json_pack("{sbssss}", "ok", 0, "error", code, "message", message);
+
+	if (reply != NULL && status > 0)
+		json_object_set_new(reply, "status", json_integer(status));
+	server_reply(ctx, reply);
+}
+
 /* Answer {key: arr[0]}, or not_found naming what when arr is empty; arr is consumed. */
 void
 server_reply_first(const struct fg_reqctx *ctx, json_t *arr, const char *key, const char *what)

@@ -192,10 +192,7 @@ stream_finish(struct stream_op *op, const char *interaction, const char *ws, con
 	    interaction ? interaction : (message ? message : ""));
 	audit_append(&rec);
 	if (code != NULL) {
-		reply = json_pack("{sbssss}", "ok", 0, "error", code, "message", message);
-		if (status > 0)
-			json_object_set_new(reply, "status", json_integer(status));
-		server_reply(&op->ctx, reply);
+		server_reply_status(&op->ctx, code, message, status);
 		return;
 	}
 	reply = json_pack("{sbsssssssIss}", "ok", 1, "websocketUrl", ws, "access_token",

@@ -47,7 +47,8 @@
 
 import { createServer } from 'node:https';
 import * as https from 'node:https';
-import { readFileSync, fstatSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { serveUntilParentGoes } from './lifecycle.mjs';
 import { createHash, createPublicKey, verify as cryptoVerify, randomUUID } from 'node:crypto';
 
 const API_PREFIX = '/api/v2';
@@ -568,30 +569,7 @@ const server = createServer({ cert: readFileSync(opts.cert), key: readFileSync(o
 server.requestTimeout = 0; // /slow and slow mode hold requests open on purpose
 server.headersTimeout = 60000;
 
-let exiting = false;
-function shutdown(why) {
-  if (exiting) return;
-  exiting = true;
-  log(`exiting (${why})`);
-  server.close();
-  server.closeAllConnections?.();
-  process.exit(0);
-}
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
-try {
-  const st = fstatSync(0);
-  if (st.isFIFO() || st.isSocket()) {
-    process.stdin.on('end', () => shutdown('stdin closed'));
-    process.stdin.on('error', () => shutdown('stdin error'));
-    process.stdin.resume();
-  }
-} catch { /* no stdin */ }
-
-server.on('error', (err) => {
-  log(`listen error: ${err.message}`);
-  process.exit(1);
-});
+serveUntilParentGoes(server, log);
 
 server.listen(opts.port, opts.host, async () => {
   const { port } = server.address();

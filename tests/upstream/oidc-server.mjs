@@ -49,7 +49,8 @@
 // by_scope keys are the requested scope set, de-duplicated and sorted ("openid streams").
 
 import { createServer } from 'node:https';
-import { readFileSync, fstatSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { serveUntilParentGoes } from './lifecycle.mjs';
 import {
   randomBytes, generateKeyPairSync, createHash, timingSafeEqual, createPublicKey, verify as cryptoVerify,
 } from 'node:crypto';
@@ -975,32 +976,7 @@ server.on('secureConnection', () => { state.stats.tls_handshakes++; });
 // Silence "Unsupported runtime" style attention warnings only where they are noise? No: keep
 // oidc-provider's own warnings on stderr, they are useful in the logs.
 
-let exiting = false;
-function shutdown(why) {
-  if (exiting) return;
-  exiting = true;
-  log(`exiting (${why})`);
-  server.close();
-  server.closeAllConnections?.();
-  process.exit(0);
-}
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
-
-// Exit when our parent's end of a stdin pipe closes (never for a TTY or /dev/null).
-try {
-  const st = fstatSync(0);
-  if (st.isFIFO() || st.isSocket()) {
-    process.stdin.on('end', () => shutdown('stdin closed'));
-    process.stdin.on('error', () => shutdown('stdin error'));
-    process.stdin.resume();
-  }
-} catch { /* no stdin */ }
-
-server.on('error', (err) => {
-  log(`listen error: ${err.message}`);
-  process.exit(1);
-});
+serveUntilParentGoes(server, log);
 
 server.listen(opts.port, opts.host, () => {
   const { port } = server.address();
