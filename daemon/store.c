@@ -88,11 +88,12 @@ store_configure(int sync_full, char *err, size_t errlen)
 
 	/*
 	 * The daemon is the database's only user: an exclusive lock saves two fcntl locks per
-	 * transaction and keeps the WAL index in memory (no -shm file at all).
+	 * transaction and keeps the WAL index in memory (no -shm file at all).  A 1 MiB page
+	 * cache holds the hot pages of 1,000 apps and keeps the daemon small.
 	 */
 	snprintf(sql, sizeof(sql), "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; "
 	    "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; "
-	    "PRAGMA busy_timeout = 2000;", sync_full ? "FULL" : "NORMAL");
+	    "PRAGMA busy_timeout = 2000; PRAGMA cache_size = -1024;", sync_full ? "FULL" : "NORMAL");
 	if (sqlite3_exec(store_handle, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot configure database: %s", msg ? msg : "?");
 		sqlite3_free(msg);
