@@ -1122,8 +1122,12 @@ page_apps(struct areq *r)
 	json_decref(reply);
 	if (apps == NULL)
 		apps = json_array();
-	json_array_foreach(apps, i, a)
+	json_array_foreach(apps, i, a) {
 		admin_times(a, app_times);
+		/* ROPC registrations carry a warning badge wherever they are listed */
+		json_object_set_new(a, "is_ropc", json_boolean(admin_str(a, "flow") != NULL &&
+		    strcmp(admin_str(a, "flow"), "ropc") == 0));
+	}
 	admin_page(r, 200, "apps", "apps", "Apps", json_pack("{so sb}", "apps", apps,
 	    "has_apps", json_array_size(apps) > 0));
 }
@@ -1488,6 +1492,8 @@ admin_app_page(struct areq *r, int status, json_t *extra)
 		    "field", field, "help", admin_scopes[k].help, "limited", lim, "checked",
 		    p != NULL && (p == have || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ')));
 	}
+	json_object_set_new(app, "is_ropc", json_boolean(admin_str(app, "flow") != NULL &&
+	    strcmp(admin_str(app, "flow"), "ropc") == 0));
 	if (json_is_object(json_object_get(json_object_get(policy, "flows"),
 	    admin_str(app, "flow"))))
 		json_object_set_new(app, "flow_label", json_string(admin_str(json_object_get(

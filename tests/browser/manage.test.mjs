@@ -77,6 +77,13 @@ test('the wizard pre-fills a form the daemon accepts, for every row of the table
   }
   const list = (await stack.ctl(['app', 'list'])).stdout;
   for (let i = 0; i < rows.length; i++) assert.match(list, new RegExp(`from-wizard-${i}`));
+  // the ROPC registration (row 3) carries its warning badge in the list and on its page
+  await page.goto('/admin/apps');
+  assert.match(await page.textContent('tr[data-app="from-wizard-3"]'), /ROPC · justified/);
+  assert.doesNotMatch(await page.textContent('tr[data-app="from-wizard-0"]'), /ROPC/);
+  await page.goto('/admin/apps/from-wizard-3');
+  assert.match(await page.textContent('#ropc-badge'), /MUST NOT be used/);
+  await shot(page, 'manage-00-ropc-badge');
 });
 
 test('allowed scopes are edited; a scope the policy refuses is explained', async () => {
