@@ -217,8 +217,11 @@ void	 connection_sweep(void);
 /* user.c: admin accounts, Argon2id passwords, login rate limits */
 int		 user_role_parse(const char *s);
 const char	*user_role_name(int role);
-int		 user_login(const char *name, const char *password, const char *remote,
-		     int64_t *user_id, int *role, long *retry_after);
+typedef void	(*user_login_cb)(void *arg, int result, int64_t user_id, int role,
+		     long retry_after);
+int		 user_init(void);
+int		 user_login_begin(const char *name, const char *password, const char *remote,
+		     user_login_cb cb, void *arg);
 void		 user_verb_list(const struct fg_reqctx *, json_t *);
 void		 user_verb_add(const struct fg_reqctx *, json_t *);
 void		 user_verb_set_role(const struct fg_reqctx *, json_t *);
@@ -226,6 +229,14 @@ void		 user_verb_disable(const struct fg_reqctx *, json_t *);
 void		 user_verb_enable(const struct fg_reqctx *, json_t *);
 void		 user_verb_password(const struct fg_reqctx *, json_t *);
 void		 user_shutdown(void);
+
+/* pwhash.c: Argon2id checks on a thread of their own, results through a pipe */
+typedef void (*pwhash_cb)(void *arg, int ok);
+int	 pwhash_init(void);
+int	 pwhash_fd(void);
+int	 pwhash_verify(const char *stored, const char *password, pwhash_cb done, void *arg);
+void	 pwhash_collect(void);
+void	 pwhash_shutdown(void);
 
 /* session.c: admin sessions (ids stored hashed) and their CSRF tokens */
 int	 session_check(const char *sid, struct fg_reqctx *ctx);

@@ -61,6 +61,8 @@ flowgated_start(struct fg_config *cfg)
 		fg_fatal("cannot read the audit chain's head");
 	if (app_usage_load() == -1)
 		fg_fatal("cannot count issuances in the audit log");
+	if (user_init() == -1 || pwhash_init() == -1)
+		fg_fatal("cannot start the password checker");
 	if (upstream_init(cfg) == -1)
 		fg_fatal("cannot initialise libcurl");
 }
@@ -99,6 +101,7 @@ main(int argc, char *argv[])
 	server_loop(&cfg);
 	app_cache_clear();
 	app_usage_free();
+	user_shutdown();
 	store_close();
 	seal_shutdown();
 	config_free(&cfg);

@@ -598,6 +598,9 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 	wfd[n].fd = server_fd;
 	wfd[n].events = CURL_WAIT_POLLIN;
 	wfd[n++].revents = 0;
+	wfd[n].fd = pwhash_fd();
+	wfd[n].events = CURL_WAIT_POLLIN;
+	wfd[n++].revents = 0;
 	for (i = 0; i < SERVER_CLIENTS_MAX; i++) {
 		if (server_clients[i].fd == -1)
 			continue;
@@ -609,7 +612,7 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 	}
 	if (upstream_wait(wfd, n, 1000) == -1 && errno != EINTR)
 		fg_log_warn("poll failed: %s", strerror(errno));
-	for (i = 1; i < n; i++) {
+	for (i = 2; i < n; i++) {
 		struct client *c = &server_clients[slot_of[i]];
 
 		if (c->fd == -1)
@@ -621,6 +624,8 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 	}
 	if (wfd[0].revents)
 		server_accept(cfg);
+	if (wfd[1].revents)
+		pwhash_collect();
 	upstream_run();
 	server_end_turn();
 }
@@ -629,8 +634,8 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 int
 server_loop(const struct fg_config *cfg)
 {
-	static struct curl_waitfd	wfd[SERVER_CLIENTS_MAX + 1];
-	static uint32_t			slot_of[SERVER_CLIENTS_MAX + 1];
+	static struct curl_waitfd	wfd[SERVER_CLIENTS_MAX + 2];
+	static uint32_t			slot_of[SERVER_CLIENTS_MAX + 2];
 	time_t				last_refresh = 0, last_sweep = time(NULL);
 	int				i;
 
@@ -644,6 +649,7 @@ server_loop(const struct fg_config *cfg)
 	close(server_fd);
 	unlink(server_path);
 	upstream_shutdown();
+	pwhash_shutdown();
 	oidc_shutdown();
 	server_end_turn();
 	audit_anchor();

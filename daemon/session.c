@@ -175,24 +175,26 @@ session_login_failed(const struct fg_reqctx *ctx, const char *name, const char *
 	server_reply(ctx, reply);
 }
 
-/* "login": user, password, remote? — a new session for a right password. */
-void
-session_verb_login(const struct fg_reqctx *ctx, json_t *req)
+/* A login waiting for its password check. */
+struct session_login {
+	struct fg_reqctx	ctx;
+	char			name[FG_NAME_MAX + 1];
+	char			remote[64];
+};
+
+/* The password check is done: start the session, or say no. */
+static void
+session_login_checked(void *arg, int result, int64_t user_id, int role, long retry_after)
 {
-	const char		*name = json_string_value(json_object_get(req, "user"));
-	const char		*remote = json_string_value(json_object_get(req, "remote"));
-	struct session_new	 s;
+	struct session_login	*l = arg;
+	struct session_new	 s = { .user_id = user_id };
 	char			 sid[SESSION_ID_LEN + 1], csrf[33], actor[96], detail[96];
 	uint8_t			 rnd[SESSION_ID_BYTES];
 	struct audit_rec	 rec = { actor, "login", NULL, NULL, NULL, "ok", detail, NULL };
-	long			 retry_after = 0;
-	int			 role = 0, r;
 
-	remote = remote ? remote : "-";
-	r = user_login(name, json_string_value(json_object_get(req, "password")), remote,
-	    &s.user_id, &role, &retry_after);
-	if (r != 0) {
-		session_login_failed(ctx, name, remote, r == -2, retry_after);
+	if (result != 0) {
+		session_login_failed(&l->ctx, l->name, l->remote, result == -2, retry_after);
+		free(l);
 		return;
 	}
 	randombytes_buf(rnd, sizeof(rnd));
@@ -200,17 +202,40 @@ session_verb_login(const struct fg_reqctx *ctx, json_t *req)
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(rnd, sizeof(rnd));
 	seal_session_hash(sid, SESSION_ID_LEN, s.hash);
-	snprintf(actor, sizeof(actor), "user:%s", name);
-	snprintf(detail, sizeof(detail), "remote=%s role=%s", remote, user_role_name(role));
+	snprintf(actor, sizeof(actor), "user:%s", l->name);
+	snprintf(detail, sizeof(detail), "remote=%s role=%s", l->remote, user_role_name(role));
 	if (audit_tx(session_insert, &s, &rec) == -1) {
-		server_reply_error(ctx, "server_error", "the session could not be stored");
+		server_reply_error(&l->ctx, "server_error", "the session could not be stored");
+		free(l);
 		return;
 	}
 	seal_csrf(sid, SESSION_ID_LEN, csrf);
-	server_reply(ctx, json_pack("{sbsssssssssIsI}", "ok", 1, "session", sid, "csrf", csrf,
-	    "user", name, "role", user_role_name(role), "idle_s",
+	server_reply(&l->ctx, json_pack("{sbsssssssssIsI}", "ok", 1, "session", sid, "csrf", csrf,
+	    "user", l->name, "role", user_role_name(role), "idle_s",
 	    (json_int_t)fg_cfg->session_idle_s, "max_s", (json_int_t)fg_cfg->session_max_s));
 	sodium_memzero(sid, sizeof(sid));
+	free(l);
+}
+
+/* "login": user, password, remote? — a new session for a right password (checked off-loop). */
+void
+session_verb_login(const struct fg_reqctx *ctx, json_t *req)
+{
+	const char		*remote = json_string_value(json_object_get(req, "remote"));
+	struct session_login	*l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		server_reply_error(ctx, "server_error", "out of memory");
+		return;
+	}
+	l->ctx = *ctx;
+	snprintf(l->name, sizeof(l->name), "%s", json_string_value(json_object_get(req, "user")));
+	snprintf(l->remote, sizeof(l->remote), "%s", remote ? remote : "-");
+	if (user_login_begin(l->name, json_string_value(json_object_get(req, "password")),
+	    l->remote, session_login_checked, l) == -1) {
+		server_reply_error(ctx, "server_error", "cannot check the password now");
+		free(l);
+	}
 }
 
 /* "session": session — who it belongs to, and its CSRF token. */

@@ -136,55 +136,105 @@ user_rehash(int64_t id, const char *stored, const char *pw)
 	sqlite3_reset(st);
 }
 
+/* A login being checked by the hashing thread. */
+struct user_attempt {
+	char			 name[FG_NAME_MAX + 1];
+	char			 remote[64];
+	char			 stored[crypto_pwhash_STRBYTES];
+	int64_t			 user_id;
+	int			 role, found, disabled;
+	struct fg_secret	*password;	/* kept for a rehash on success */
+	user_login_cb		 cb;
+	void			*arg;
+};
+
+/* Make the hash that unknown accounts are checked against (once, at start). */
+int
+user_init(void)
+{
+	if ((user_dummy_hash = malloc(crypto_pwhash_STRBYTES)) == NULL ||
+	    user_hash("flowgate-no-such-user", user_dummy_hash) != 0)
+		return -1;
+	return 0;
+}
+
+/* The hashing thread answered: count the outcome, then tell the caller. */
+static void
+user_login_checked(void *arg, int ok)
+{
+	struct user_attempt	*a = arg;
+	struct user_limit	*la, *lr;
+	sqlite3_stmt		*st;
+	time_t			 now = time(NULL);
+
+	la = user_limit("u", a->name, now);
+	lr = user_limit("a", a->remote, now);
+	if (!a->found || !ok || a->disabled || a->role == 0) {
+		user_failed(la, fg_cfg->login_max_failures, now);
+		user_failed(lr, fg_cfg->login_max_failures * USER_ADDR_FACTOR, now);
+		a->cb(a->arg, -1, 0, 0, 0);
+	} else {
+		if (la != NULL)
+			la->failures = 0;
+		user_rehash(a->user_id, a->stored, a->password->buf);
+		if ((st = store_prepare(SQL_LAST_LOGIN)) != NULL) {
+			sqlite3_bind_int64(st, 1, store_now_ms());
+			sqlite3_bind_int64(st, 2, a->user_id);
+			sqlite3_step(st);
+			sqlite3_reset(st);
+		}
+		a->cb(a->arg, 0, a->user_id, a->role, 0);
+	}
+	seal_secret_free(a->password);
+	sodium_memzero(a, sizeof(*a));
+	free(a);
+}
+
 /*
- * Check a login.  0 with the user's id and role; -1 for any wrong credential (one answer for
- * all); -2 while the account or the address is locked out (*retry_after seconds).
+ * Start checking a login; cb(arg, result, user_id, role, retry_after) follows with 0 for the
+ * right password, -1 for any wrong credential (one answer for all), -2 while the account or
+ * the address is locked out.  An unknown account costs the same hash as a known one.
+ * Returns -1 only when the check could not be started (cb is not called then).
  */
 int
-user_login(const char *name, const char *password, const char *remote, int64_t *user_id,
-    int *role, long *retry_after)
+user_login_begin(const char *name, const char *password, const char *remote, user_login_cb cb,
+    void *arg)
 {
-	struct user_limit	*la, *lr;
+	struct user_attempt	*a;
 	sqlite3_stmt		*st = store_prepare(SQL_BY_NAME);
-	char			 stored[crypto_pwhash_STRBYTES] = "";
 	time_t			 now = time(NULL);
-	int			 found = 0, disabled = 1, ok;
+	long			 wait;
 
-	la = user_limit("u", name, now);
-	lr = user_limit("a", remote, now);
-	if ((*retry_after = user_limited(la, now)) > 0 ||
-	    (*retry_after = user_limited(lr, now)) > 0)
-		return -2;
+	if ((wait = user_limited(user_limit("u", name, now), now)) > 0 ||
+	    (wait = user_limited(user_limit("a", remote, now), now)) > 0) {
+		cb(arg, -2, 0, 0, wait);
+		return 0;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL ||
+	    (a->password = seal_secret_from(password, strlen(password))) == NULL) {
+		free(a);
+		return -1;
+	}
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	snprintf(a->remote, sizeof(a->remote), "%s", remote);
+	a->cb = cb;
+	a->arg = arg;
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW) {
-			found = 1;
-			*user_id = sqlite3_column_int64(st, 0);
-			*role = user_role_parse((const char *)sqlite3_column_text(st, 1));
-			snprintf(stored, sizeof(stored), "%s", sqlite3_column_text(st, 2));
-			disabled = sqlite3_column_int(st, 3);
+			a->found = 1;
+			a->user_id = sqlite3_column_int64(st, 0);
+			a->role = user_role_parse((const char *)sqlite3_column_text(st, 1));
+			snprintf(a->stored, sizeof(a->stored), "%s", sqlite3_column_text(st, 2));
+			a->disabled = sqlite3_column_int(st, 3);
 		}
 		sqlite3_reset(st);
 	}
-	if (user_dummy_hash == NULL && (user_dummy_hash = malloc(crypto_pwhash_STRBYTES)) != NULL &&
-	    user_hash("flowgate-no-such-user", user_dummy_hash) != 0) {
-		free(user_dummy_hash);
-		user_dummy_hash = NULL;
-	}
-	ok = crypto_pwhash_str_verify(found ? stored : (user_dummy_hash ? user_dummy_hash : ""),
-	    password, strlen(password)) == 0;
-	if (!found || !ok || disabled || *role == 0) {
-		user_failed(la, fg_cfg->login_max_failures, now);
-		user_failed(lr, fg_cfg->login_max_failures * USER_ADDR_FACTOR, now);
+	if (pwhash_verify(a->found ? a->stored : user_dummy_hash, password, user_login_checked,
+	    a) == -1) {
+		seal_secret_free(a->password);
+		free(a);
 		return -1;
-	}
-	la->failures = 0;
-	user_rehash(*user_id, stored, password);
-	if ((st = store_prepare(SQL_LAST_LOGIN)) != NULL) {
-		sqlite3_bind_int64(st, 1, store_now_ms());
-		sqlite3_bind_int64(st, 2, *user_id);
-		sqlite3_step(st);
-		sqlite3_reset(st);
 	}
 	return 0;
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test, useStack } from '../lib/runner.mjs';
 import { assertToken, assertUnavailable, assertRefused } from '../lib/oauth-assert.mjs';
 import { addUser, asWeb, login, web } from '../lib/web.mjs';
+import { TESTS_DIR, userIds, WEB_USER } from '../lib/stack.mjs';
 import { sleep } from '../lib/util.mjs';
 
 const stack = useStack({ adminConfig: { session_idle_s: 10, login_max_failures: 3 } });
@@ -174,4 +175,17 @@ test('at rest: Argon2id password hashes, session ids only as hashes', async () =
     assert.equal(bytes.includes(Buffer.from(s[u].session)), false, `${u}'s session id is stored in clear`);
     assert.equal(bytes.includes(Buffer.from(PW[u])), false, `${u}'s password is stored`);
   }
+});
+
+test('password checks run off the event loop: a token is not kept waiting behind logins', async () => {
+  const app = await stack.addApp('racer', { scopes: 'streams' });
+  await stack.token(app, 'streams');	// cached: the daemon answers it without the upstream
+  const u = userIds(WEB_USER);
+  const out = execFileSync('setpriv', [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--clear-groups',
+    process.execPath, join(TESTS_DIR, 'lib', 'login-race.mjs'), stack.paths.daemonSocket, '6',
+    app.client_id, app.client_secret], { encoding: 'utf8', timeout: 60000 });
+  const order = JSON.parse(out);
+  assert.equal(order.filter((x) => x === 'login').length, 6, out);
+  // six Argon2id checks take several hundred ms on their thread; the token comes first
+  assert.ok(order.indexOf('token') >= 0 && order.indexOf('token') < 3, `replies arrived in this order: ${out}`);
 });
