@@ -746,7 +746,8 @@ oidc_verb_logout(const struct fg_reqctx *ctx, json_t *req)
 				    "session")));
 	struct oidc_app		 a;
 	struct fg_secret	*secret = NULL;
-	char			 url[2100], actor[160];
+	const char		*remote = json_string_value(json_object_get(req, "remote"));
+	char			 url[2100], actor[160], detail[80];
 	struct audit_rec	 rec = { actor, "user.logout", NULL, NULL, NULL, "ok", NULL, NULL };
 
 	if (s == NULL) {
@@ -766,7 +767,9 @@ oidc_verb_logout(const struct fg_reqctx *ctx, json_t *req)
 	}
 	seal_secret_free(secret);
 	snprintf(actor, sizeof(actor), "oidc:%s", s->username);
+	snprintf(detail, sizeof(detail), "remote=%s", remote ? remote : "-");
 	rec.app = s->app;
+	rec.detail = detail;
 	audit_append(&rec);
 	oidc_session_drop(s);
 	server_reply(ctx, json_pack("{sb}", "ok", 1));

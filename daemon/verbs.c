@@ -129,6 +129,9 @@ static const struct field f_proxy[] = {
 	{ "remote", FT_STR, 0, 64 },
 	F_END
 };
+static const struct field f_user_logout[] = {
+	{ "session", FT_STR, 1, 64 }, { "remote", FT_STR, 0, 64 }, F_END
+};
 static const struct field f_user_token[] = {
 	{ "session", FT_STR, 1, 64 }, { "scope", FT_STR, 0, 512 }, { "remote", FT_STR, 0, 64 },
 	F_END
@@ -170,7 +173,7 @@ static const struct verb verbs[] = {
 	{ "login.begin", WEB, 0, 0, oidc_verb_begin, f_login_begin },
 	{ "login.callback", WEB, 0, 0, oidc_verb_callback, f_login_callback },
 	{ "user.token", WEB, 0, 0, oidc_verb_token, f_user_token },
-	{ "user.logout", WEB, 0, 0, oidc_verb_logout, f_session },
+	{ "user.logout", WEB, 0, 0, oidc_verb_logout, f_user_logout },
 	{ "stream.create", BOTH, 0, 0, stream_verb_stream, f_stream },
 	{ "transcribe.create", BOTH, 0, 0, stream_verb_transcribe, f_stream },
 	{ "proxy", BOTH, 0, 0, proxy_verb, f_proxy },

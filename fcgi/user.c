@@ -296,18 +296,16 @@ user_is_json(const char *ct)
 
 /*
  * A request with a daemon reply; NULL when the daemon cannot be reached.  The peer's address
- * goes along except to user.logout, which takes none.
+ * goes along.
  */
 static json_t *
 user_call(struct ureq *r, json_t *req, int timeout_ms)
 {
 	json_t		*reply = NULL;
-	const char	*verb;
 
 	if (req == NULL)
 		return NULL;
-	verb = json_string_value(json_object_get(req, "verb"));
-	if (strcmp(r->remote, "-") != 0 && verb != NULL && strcmp(verb, "user.logout") != 0)
+	if (strcmp(r->remote, "-") != 0)
 		json_object_set_new(req, "remote", json_string(r->remote));
 	if (worker_daemon_call(req, &reply, timeout_ms) == -1)
 		reply = NULL;

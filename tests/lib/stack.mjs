@@ -674,6 +674,9 @@ ${loc('= /logout')}
     const out = []; const err = [];
     proc.child.stdout.on('data', (d) => out.push(d));
     proc.child.stderr.on('data', (d) => err.push(d));
+    // 'exit' can come before the last output is read: wait for both pipes to close as well
+    const drained = Promise.all([proc.child.stdout, proc.child.stderr]
+      .map((st) => new Promise((r) => { st.once('close', r); })));
     proc.child.stdin.on('error', () => {});
     if (stdin !== undefined) proc.child.stdin.write(stdin);
     proc.child.stdin.end();
@@ -688,6 +691,7 @@ ${loc('= /logout')}
       throw new Error(`flowgatectl ${args.join(' ')} timed out after ${timeoutMs} ms`);
     }
     if (proc.spawnError) throw proc.spawnError;
+    await drained;
     const r = {
       code: res.code, signal: res.signal,
       stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'),
