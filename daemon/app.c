@@ -197,23 +197,34 @@ app_credential(char *client_id, size_t idlen, char *secret, size_t secretlen)
 	sodium_memzero(rnd, sizeof(rnd));
 }
 
-/* Insert the registration row. */
+/* What app_insert stores. */
+struct app_new {
+	json_t				*req;
+	const struct policy_app		*pa;
+	int64_t				 conn_id;
+	const char			*client_id;
+	const uint8_t			*hash;
+};
+
+/* Insert the registration row (inside audit_tx). */
 static int
-app_insert(json_t *req, const struct policy_app *pa, int64_t conn_id, const char *client_id,
-    const uint8_t hash[32])
+app_insert(void *arg)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_INSERT);
-	int		 r;
+	struct app_new		*n = arg;
+	json_t			*req = n->req;
+	const struct policy_app	*pa = n->pa;
+	sqlite3_stmt		*st = store_prepare(SQL_INSERT);
+	int			 r;
 
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, json_string_value(json_object_get(req, "name")), -1,
 	    SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, client_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, n->client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, n->hash, 32, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, pa->flow, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, pa->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, conn_id);
+	sqlite3_bind_int64(st, 6, n->conn_id);
 	sqlite3_bind_text(st, 7, pa->scopes, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 8, pa->internal);
 	sqlite3_bind_int(st, 9, pa->can_redirect);
@@ -354,18 +365,13 @@ app_commit(const struct fg_reqctx *ctx, json_t *req, const struct policy_app *pa
 	struct audit_rec	 rec = { actor, "app.add", json_string_value(json_object_get(req,
 				    "name")), json_string_value(json_object_get(req, "connection")),
 				    pa->scopes, "ok", detail, NULL };
+	struct app_new		 n = { req, pa, conn_id, client_id, hash };
 
 	server_actor(ctx, actor, sizeof(actor));
 	snprintf(detail, sizeof(detail), "flow=%s kind=%s client_id=%s", pa->flow, pa->kind,
 	    client_id);
-	if (audit_flush() == -1 || store_begin() == -1 ||
-	    app_insert(req, pa, conn_id, client_id, hash) == -1 || audit_append(&rec) == -1 ||
-	    audit_write_pending() == -1 || store_commit() == -1) {
-		store_rollback();
-		audit_abort();
+	if (audit_tx(app_insert, &n, &rec) == -1)
 		return -1;
-	}
-	audit_committed();
 	app_cache_clear();
 	return 0;
 }
@@ -432,7 +438,8 @@ struct app_usage {
 	int64_t			 last_ms;
 	int64_t			 hour[APP_HOURS];	/* absolute hour of each slot */
 	uint32_t		 count[APP_HOURS];	/* issuances in that hour */
-	struct app_usage	*next;
+	struct app_usage	*next;			/* every app, for the dashboard */
+	struct app_usage	*bnext;			/* same bucket: found per issuance */
 };
 
 /* Count n issuances in absolute hour h (ts / 3600000). */
@@ -449,13 +456,16 @@ app_usage_hour(struct app_usage *u, int64_t h, uint32_t n)
 }
 
 static struct app_usage *app_usage_list;
+static struct app_usage *app_usage_buckets[APP_CACHE_BUCKETS];
 
+/* The usage of app name (created when asked to): a hash lookup, since it runs per token. */
 static struct app_usage *
 app_usage_get(const char *name, int create)
 {
-	struct app_usage *u;
+	struct app_usage	*u;
+	unsigned int		 b = app_cache_bucket(name);
 
-	for (u = app_usage_list; u != NULL; u = u->next)
+	for (u = app_usage_buckets[b]; u != NULL; u = u->bnext)
 		if (strcmp(u->name, name) == 0)
 			return u;
 	if (!create || (u = calloc(1, sizeof(*u))) == NULL)
@@ -463,6 +473,8 @@ app_usage_get(const char *name, int create)
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	u->next = app_usage_list;
 	app_usage_list = u;
+	u->bnext = app_usage_buckets[b];
+	app_usage_buckets[b] = u;
 	return u;
 }
 
@@ -536,6 +548,7 @@ app_usage_free(void)
 {
 	struct app_usage *u;
 
+	memset(app_usage_buckets, 0, sizeof(app_usage_buckets));
 	while ((u = app_usage_list) != NULL) {
 		app_usage_list = u->next;
 		free(u);
@@ -607,6 +620,29 @@ app_verb_show(const struct fg_reqctx *ctx, json_t *req)
 	    "app", "app");
 }
 
+struct app_gone {
+	const char	*name;
+	int		 changed;
+};
+
+/* Mark an active app revoked (inside audit_tx); -1 when there is none. */
+static int
+app_mark_revoked(void *arg)
+{
+	struct app_gone	*g = arg;
+	sqlite3_stmt	*st = store_prepare(SQL_REVOKE);
+
+	g->changed = -1;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, store_now_ms());
+	sqlite3_bind_text(st, 2, g->name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		g->changed = sqlite3_changes(store_db());
+	sqlite3_reset(st);
+	return g->changed == 1 ? 0 : -1;
+}
+
 /* "app.revoke": name — its credential stops working at once. */
 void
 app_verb_revoke(const struct fg_reqctx *ctx, json_t *req)
@@ -614,32 +650,16 @@ app_verb_revoke(const struct fg_reqctx *ctx, json_t *req)
 	const char		*name = json_string_value(json_object_get(req, "name"));
 	char			 actor[96];
 	struct audit_rec	 rec = { actor, "app.revoke", name, NULL, NULL, "ok", NULL, NULL };
-	sqlite3_stmt		*st;
-	int			 changed = -1;
+	struct app_gone		 g = { name, 0 };
 
 	server_actor(ctx, actor, sizeof(actor));
-	if (audit_flush() == -1 || store_begin() == -1 || (st = store_prepare(SQL_REVOKE)) == NULL) {
-		store_rollback();
-		server_reply_error(ctx, "server_error", "database unavailable");
+	if (audit_tx(app_mark_revoked, &g, &rec) == -1) {
+		if (g.changed == 0)
+			server_reply_error(ctx, "not_found", "no active app named %s", name);
+		else
+			server_reply_error(ctx, "server_error", "could not revoke %s", name);
 		return;
 	}
-	sqlite3_bind_int64(st, 1, store_now_ms());
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		changed = sqlite3_changes(store_db());
-	sqlite3_reset(st);
-	if (changed != 1) {
-		store_rollback();
-		server_reply_error(ctx, "not_found", "no active app named %s", name);
-		return;
-	}
-	if (audit_append(&rec) == -1 || audit_write_pending() == -1 || store_commit() == -1) {
-		store_rollback();
-		audit_abort();
-		server_reply_error(ctx, "server_error", "could not revoke %s", name);
-		return;
-	}
-	audit_committed();
 	app_cache_clear();
 	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", name));
 }

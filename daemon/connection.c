@@ -234,6 +234,14 @@ connection_swap(struct conn_pending *p)
 	    connection_exec(SQL_BUMP, 3, bump) == -1 ? -1 : 0;
 }
 
+static int
+connection_change(void *arg)
+{
+	struct conn_pending *p = arg;
+
+	return p->op == CONN_ADD ? connection_insert(p) : connection_swap(p);
+}
+
 /* Apply an add or a rotation and its audit record in one transaction. */
 static int
 connection_commit(struct conn_pending *p)
@@ -242,22 +250,13 @@ connection_commit(struct conn_pending *p)
 	    "connection.rotate", NULL, p->name, NULL, "ok", NULL, NULL };
 	char detail[64];
 
-	if (audit_flush() == -1 || store_begin() == -1)
-		return -1;
 	if (p->op == CONN_ROTATE)
 		snprintf(detail, sizeof(detail), "version=%lld grace_s=%ld",
 		    (long long)p->version + 1, p->grace_s);
 	else
 		snprintf(detail, sizeof(detail), "version=1");
 	rec.detail = detail;
-	if ((p->op == CONN_ADD ? connection_insert(p) : connection_swap(p)) == -1 ||
-	    audit_append(&rec) == -1 || audit_write_pending() == -1 || store_commit() == -1) {
-		store_rollback();
-		audit_abort();
-		return -1;
-	}
-	audit_committed();
-	return 0;
+	return audit_tx(connection_change, p, &rec);
 }
 
 /* Record a refused add or rotation. */
@@ -506,6 +505,17 @@ static const char SQL_DEL_APPS[] = "DELETE FROM apps WHERE connection_id = ?";
 static const char SQL_DEL_SECRETS[] = "DELETE FROM connection_secrets WHERE connection_id = ?";
 static const char SQL_DEL[] = "DELETE FROM connections WHERE id = ?";
 
+/* Delete a connection's (revoked) apps, its sealed secrets and itself. */
+static int
+connection_delete(void *arg)
+{
+	int64_t *id = arg;
+
+	return connection_exec(SQL_DEL_APPS, 1, id) == -1 ||
+	    connection_exec(SQL_DEL_SECRETS, 1, id) == -1 ||
+	    connection_exec(SQL_DEL, 1, id) == -1 ? -1 : 0;
+}
+
 /* "connection.remove": name — refused while active apps use it; sealed secrets are erased. */
 void
 connection_verb_remove(const struct fg_reqctx *ctx, json_t *req)
@@ -535,17 +545,10 @@ connection_verb_remove(const struct fg_reqctx *ctx, json_t *req)
 	server_actor(ctx, actor, sizeof(actor));
 	rec.actor = actor;
 	rec.connection = c.name;
-	if (audit_flush() == -1 || store_begin() == -1 ||
-	    connection_exec(SQL_DEL_APPS, 1, &c.id) == -1 ||
-	    connection_exec(SQL_DEL_SECRETS, 1, &c.id) == -1 ||
-	    connection_exec(SQL_DEL, 1, &c.id) == -1 || audit_append(&rec) == -1 ||
-	    audit_write_pending() == -1 || store_commit() == -1) {
-		store_rollback();
-		audit_abort();
+	if (audit_tx(connection_delete, &c.id, &rec) == -1) {
 		server_reply_error(ctx, "server_error", "could not remove connection %s", c.name);
 		return;
 	}
-	audit_committed();
 	app_cache_clear();
 	token_drop_connection(c.id);
 	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", c.name));
@@ -557,6 +560,12 @@ static const char SQL_DUE[] =
     "WHERE s.state = 'previous' AND s.retire_at <= ? LIMIT 1";
 static const char SQL_RETIRE[] =
     "DELETE FROM connection_secrets WHERE connection_id = ? AND version = ?";
+
+static int
+connection_retire_one(void *arg)
+{
+	return connection_exec(SQL_RETIRE, 2, arg);
+}
 
 /* Erase previous secrets whose grace period has ended, one audited transaction each. */
 void
@@ -581,14 +590,8 @@ connection_sweep(void)
 		snprintf(detail, sizeof(detail), "version=%lld", (long long)key[1]);
 		rec.connection = name;
 		rec.detail = detail;
-		if (audit_flush() == -1 || store_begin() == -1 ||
-		    connection_exec(SQL_RETIRE, 2, key) == -1 || audit_append(&rec) == -1 ||
-		    audit_write_pending() == -1 || store_commit() == -1) {
-			store_rollback();
-			audit_abort();
+		if (audit_tx(connection_retire_one, key, &rec) == -1)
 			return;
-		}
-		audit_committed();
 	}
 }
 

@@ -319,7 +319,7 @@ ctl_options(int argc, char **argv, const struct ctl_opt *opts, json_t *req)
 
 /* "connection." + "stop" as a JSON string. */
 static json_t *
-json_pack_verb(const char *prefix, const char *cmd)
+ctl_verb(const char *prefix, const char *cmd)
 {
 	char verb[64];
 
@@ -366,7 +366,7 @@ ctl_connection(int argc, char **argv)
 	if (argc == 2 && (strcmp(argv[0], "remove") == 0 || strcmp(argv[0], "test") == 0 ||
 	    strcmp(argv[0], "stop") == 0 || strcmp(argv[0], "resume") == 0 ||
 	    strcmp(argv[0], "retire") == 0)) {
-		json_object_set_new(req, "verb", json_pack_verb("connection.", argv[0]));
+		json_object_set_new(req, "verb", ctl_verb("connection.", argv[0]));
 		return ctl_done(ctl_call(req), NULL, NULL);
 	}
 	if (strcmp(argv[0], "add") == 0) {
@@ -495,7 +495,7 @@ ctl_user(int argc, char **argv)
 		return ctl_done(ctl_call(json_pack("{ssssss}", "verb", "user.set_role", "name",
 		    argv[1], "role", argv[2])), NULL, NULL);
 	if (argc == 2 && (strcmp(argv[0], "disable") == 0 || strcmp(argv[0], "enable") == 0))
-		return ctl_done(ctl_call(json_pack("{soss}", "verb", json_pack_verb("user.",
+		return ctl_done(ctl_call(json_pack("{soss}", "verb", ctl_verb("user.",
 		    argv[0]), "name", argv[1])), NULL, NULL);
 	if (argc == 2 && strcmp(argv[0], "password") == 0) {
 		req = json_pack("{ssss}", "verb", "user.password", "name", argv[1]);

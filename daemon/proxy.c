@@ -218,7 +218,7 @@ proxy_start(struct proxy_op *op, json_t *req, struct token_req *w)
 			server_reply_error(&op->ctx, "unauthenticated", "no user session; log in first");
 			return -1;
 		}
-		snprintf(op->scopes, sizeof(op->scopes), "openid streams transcribe");
+		snprintf(op->scopes, sizeof(op->scopes), "openid streams");
 	} else if (cid == NULL || sec == NULL || app_authenticate(cid, sec, &app) == -1 ||
 	    connection_get_id(app.connection_id, &op->conn) == -1) {
 		server_reply_error(&op->ctx, "invalid_client", "client authentication failed");
@@ -240,7 +240,7 @@ proxy_start(struct proxy_op *op, json_t *req, struct token_req *w)
 	snprintf(w->app, sizeof(w->app), "%s", op->app);
 	if (sid != NULL) {
 		/* a user's token: the browser-safe scopes its app allows */
-		if (oidc_user_token(sid, w, "openid streams") == -1) {
+		if (oidc_user_token(sid, w, op->scopes) == -1) {
 			server_reply_error(&op->ctx, "unauthenticated", "no user session");
 			return -1;
 		}
