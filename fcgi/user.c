@@ -24,7 +24,9 @@
 #define USER_LOGIN_TIMEOUT_MS	15000
 #define USER_CALL_TIMEOUT_MS	20000
 #define USER_NAME_MAX		64	/* app and connection names */
-#define USER_COOKIE_MAX		128	/* fg_login / fg_user values */
+#define USER_COOKIE_MAX		64	/* fg_login / fg_user values: the daemon takes 64 at most */
+#define USER_CLIENT_ID_MAX	128	/* app credentials: the daemon's limits (daemon/verbs.c) */
+#define USER_SECRET_MAX		256
 #define USER_QUERY_MAX		4096	/* /callback's query string */
 #define USER_STREAM_BODY_MAX	(16 * 1024)
 #define USER_PROXY_BODY_MAX	(24 * 1024)
@@ -54,6 +56,20 @@ static char	user_body[USER_PROXY_BODY_MAX + 1];
 static char	user_basic[FORM_BASIC_MAX];
 static char	user_query[USER_QUERY_MAX + 1];
 static char	user_out[FG_FRAME_MAX];		/* a decoded proxy answer */
+
+/* The request's method, path and peer for a log line, the caller's text escaped. */
+static const char *
+user_logged(struct ureq *r)
+{
+	static char	out[384];
+	char		method[32], path[256], remote[80];
+
+	snprintf(out, sizeof(out), "%s %s from %s",
+	    fg_log_clean(method, sizeof(method), r->method),
+	    fg_log_clean(path, sizeof(path), r->path),
+	    fg_log_clean(remote, sizeof(remote), r->remote));
+	return out;
+}
 
 /* Add one header line (without CRLF); a line that does not fit marks the set broken. */
 static void
@@ -86,7 +102,7 @@ user_send(struct ureq *r, struct http_reply *rp, const char *body, size_t len)
 	    .headers = USER_PAGE_HEADERS };
 
 	if (r->hdrfull) {
-		fg_log_warn("user route %.128s: response headers too long", r->path);
+		fg_log_warn("%s: response headers too long", user_logged(r));
 		http_send(r->fcgi, &err, fail, sizeof(fail) - 1);
 		return;
 	}
@@ -141,7 +157,7 @@ user_error(struct ureq *r, int status, const char *error, const char *descriptio
 	if (status == 503)
 		user_header(r, "Retry-After: %ld", retry_after > 0 && retry_after <= 3600 ?
 		    retry_after : USER_RETRY_AFTER);
-	fg_log_info("refused %.16s %.128s from %.64s: %s", r->method, r->path, r->remote, error);
+	fg_log_info("refused %s: %s", user_logged(r), error);
 	body = json_pack("{s:s}", "error", error);
 	if (body != NULL && description != NULL) {
 		user_clean(desc, sizeof(desc), description);
@@ -162,8 +178,7 @@ user_problem(struct ureq *r, int status, const char *title, const char *detail)
 	static char		 out[1024];
 	size_t			 n;
 
-	fg_log_info("upstream error on %.16s %.128s from %.64s: HTTP %d", r->method, r->path,
-	    r->remote, status);
+	fg_log_info("upstream error on %s: HTTP %d", user_logged(r), status);
 	user_clean(d, sizeof(d), detail != NULL ? detail : "");
 	body = json_pack("{s:s,s:s,s:i,s:s}", "type", "about:blank", "title", title, "status",
 	    status, "detail", d);
@@ -216,7 +231,7 @@ user_redirect(struct ureq *r, const char *url)
 			break;
 	}
 	if (url[0] == '\0' || url[i] != '\0' || i > 2048) {
-		fg_log_warn("user route %.128s: the daemon gave an unusable redirect", r->path);
+		fg_log_warn("%s: the daemon gave an unusable redirect", user_logged(r));
 		user_page(r, 500, "Something went wrong", "The sign-in could not continue.", NULL);
 		return;
 	}
@@ -446,7 +461,7 @@ user_logout(struct ureq *r)
 {
 	static const char	form[] = "<form method=\"post\" action=\"/logout\">"
 	    "<button type=\"submit\" id=\"logout\">Sign out</button></form>\n";
-	char			cookie[USER_COOKIE_MAX + 1];
+	char			cookie[USER_COOKIE_MAX + 1], code[64];
 	json_t			*req, *reply;
 
 	if (strcmp(r->method, "GET") == 0) {
@@ -461,8 +476,8 @@ user_logout(struct ureq *r)
 		if (reply == NULL)
 			fg_log_warn("logout: daemon unreachable; the cookie is cleared anyway");
 		else if (!user_ok(reply))
-			fg_log_info("logout from %.64s: %.32s", r->remote,
-			    json_string_value(json_object_get(reply, "error")) ?: "?");
+			fg_log_info("logout %s: %s", user_logged(r), fg_log_clean(code,
+			    sizeof(code), json_string_value(json_object_get(reply, "error"))));
 		json_decref(reply);
 	}
 	user_set_cookie(r, "fg_user", NULL, "/", 0);
@@ -471,7 +486,10 @@ user_logout(struct ureq *r)
 
 /* ----- the JSON API ----- */
 
-/* The HTTP answer to a daemon error of the API routes. */
+/*
+ * The HTTP answer to a daemon error of the API routes.  Its schema refusal (bad_request: a field
+ * of the wrong type or size) is the caller's malformed request: 400 invalid_request.
+ */
 static void
 user_api_error(struct ureq *r, json_t *reply)
 {
@@ -479,12 +497,13 @@ user_api_error(struct ureq *r, json_t *reply)
 		const char	*error;
 		int		 status;
 	} map[] = {
-		{ "invalid_request", 400 }, { "bad_request", 400 }, { "invalid_scope", 400 },
+		{ "invalid_request", 400 }, { "invalid_scope", 400 },
 		{ "invalid_client", 401 }, { "unauthenticated", 401 },
 		{ "unauthorized_client", 403 }, { "forbidden", 403 }, { "not_found", 404 },
 		{ "rate_limited", 429 }, { "temporarily_unavailable", 503 },
 	};
 	const char	*error, *message;
+	char		 code[64];
 	json_t		*st, *ra;
 	long		 status = 0;
 	size_t		 i;
@@ -495,6 +514,8 @@ user_api_error(struct ureq *r, json_t *reply)
 	}
 	error = user_str(reply, "error");
 	message = user_str(reply, "message");
+	if (error != NULL && strcmp(error, "bad_request") == 0)
+		error = "invalid_request";
 	st = json_object_get(reply, "status");
 	if (json_is_integer(st))
 		status = (long)json_integer_value(st);
@@ -520,7 +541,8 @@ user_api_error(struct ureq *r, json_t *reply)
 			return;
 		}
 	}
-	fg_log_warn("user route %.128s: unknown daemon error", r->path);
+	fg_log_warn("%s: unknown daemon error %s", user_logged(r),
+	    fg_log_clean(code, sizeof(code), error));
 	user_error(r, 500, "server_error", NULL, 0);
 }
 
@@ -566,6 +588,13 @@ user_caller(struct ureq *r, json_t *req, int *is_session)
 		if ((e = form_basic(auth, user_basic, sizeof(user_basic), &id, &secret)) !=
 		    FORM_OK) {
 			user_error(r, 401, "invalid_client", form_strerror(e), 0);
+			return -1;
+		}
+		/* longer than any credential flowgate issues: as wrong as a wrong one */
+		if (strlen(id) > USER_CLIENT_ID_MAX || strlen(secret) > USER_SECRET_MAX) {
+			user_error(r, 401, "invalid_client", strlen(id) > USER_CLIENT_ID_MAX ?
+			    "client authentication failed: client_id longer than 128 bytes" :
+			    "client authentication failed: client_secret longer than 256 bytes", 0);
 			return -1;
 		}
 		json_object_set_new(req, "client_id", json_string(id));

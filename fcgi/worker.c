@@ -29,6 +29,8 @@
 #define RETRY_AFTER_MAX		3600
 #define METRICS_OUT_MAX		(64 * 1024)
 #define TOKEN_OUT_MAX	(20 * 1024)	/* a token answer: the token is at most 16 KiB */
+#define CLIENT_ID_MAX		128	/* bytes; the daemon's limits (daemon/verbs.c) */
+#define CLIENT_SECRET_MAX	256
 
 struct request {
 	FCGX_Request	*fcgi;
@@ -65,15 +67,21 @@ static const struct outcome {
 
 /*
  * Grant types forwarded to the daemon, with the form fields each one passes on besides the
- * client credentials.  "password" (ROPC): the daemon allows it only for gated ROPC
- * registrations; username and password are passed on once and never logged here.
+ * client credentials and their longest value in bytes (the daemon's limits, daemon/verbs.c:
+ * a longer one is refused here with invalid_request, before the daemon is asked).
+ * "password" (ROPC): the daemon allows it only for gated ROPC registrations; username and
+ * password are passed on once and never logged here.
  */
 static const struct grant {
 	const char	*name;
-	const char	*fields[4];
+	struct grant_field {
+		const char	*name;
+		size_t		 max;
+	} fields[4];
 } grants[] = {
-	{ "client_credentials", { "scope", NULL } },
-	{ "password", { "scope", "username", "password", NULL } },
+	{ "client_credentials", { { "scope", 512 }, { NULL, 0 } } },
+	{ "password", { { "scope", 512 }, { "username", 256 }, { "password", 1024 },
+	    { NULL, 0 } } },
 };
 
 static void	worker_token(struct request *);
@@ -167,13 +175,18 @@ worker_daemon_call(json_t *req, json_t **reply, int timeout_ms)
 	return 0;
 }
 
-/* Log a refused request: route, reason and peer, never credentials. */
+/* Log a refused request: route, reason and peer, never credentials; the caller's text escaped. */
 static void
 worker_log_refusal(struct request *r, const char *error, const char *reason)
 {
-	fg_log_info("refused %.16s %.128s from %s%s%.64s: %s (%s)", r->method, r->path,
-	    r->remote, r->client_id != NULL ? " client_id=" : "",
-	    r->client_id != NULL ? r->client_id : "", error, reason);
+	char	method[32], path[256], remote[80], id[160];
+
+	fg_log_info("refused %s %s from %s%s%s: %s (%s)",
+	    fg_log_clean(method, sizeof(method), r->method),
+	    fg_log_clean(path, sizeof(path), r->path),
+	    fg_log_clean(remote, sizeof(remote), r->remote),
+	    r->client_id != NULL ? " client_id=" : "",
+	    r->client_id != NULL ? fg_log_clean(id, sizeof(id), r->client_id) : "", error, reason);
 }
 
 /* RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E; map anything else. */
@@ -280,6 +293,13 @@ worker_token_client(struct request *r, const struct form *f, const char **id,
 		worker_token_refuse(r, METRICS_INVALID_CLIENT, "client authentication missing");
 		return -1;
 	}
+	/* longer than any credential flowgate issues: authentication failed, as for a wrong one */
+	if (strlen(*id) > CLIENT_ID_MAX || strlen(*secret) > CLIENT_SECRET_MAX) {
+		worker_token_refuse(r, METRICS_INVALID_CLIENT, strlen(*id) > CLIENT_ID_MAX ?
+		    "client authentication failed: client_id longer than 128 bytes" :
+		    "client authentication failed: client_secret longer than 256 bytes");
+		return -1;
+	}
 	return 0;
 }
 
@@ -302,22 +322,40 @@ worker_token_grant(struct request *r, const struct form *f)
 	return NULL;
 }
 
+/* Refuse a grant's field longer than the daemon takes; -1 after refusing the request. */
+static int
+worker_token_lengths(struct request *r, const struct form *f, const struct grant *g)
+{
+	const struct grant_field	*gf;
+	const char			*v;
+	char				 why[64];
+
+	for (gf = g->fields; gf->name != NULL; gf++) {
+		if ((v = form_get(f, gf->name)) != NULL && strlen(v) > gf->max) {
+			snprintf(why, sizeof(why), "%s longer than %zu bytes", gf->name, gf->max);
+			worker_token_refuse(r, METRICS_INVALID_REQUEST, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* The daemon's "token" request for a checked grant. */
 static json_t *
 worker_token_request(struct request *r, const struct form *f, const struct grant *g,
     const char *id, const char *secret)
 {
 	json_t		*req;
-	const char	*v;
-	size_t		 i;
+	const struct grant_field	*gf;
+	const char			*v;
 
 	req = json_pack("{s:s,s:s,s:s,s:s}", "verb", "token", "client_id", id, "client_secret",
 	    secret, "grant_type", g->name);
 	if (req == NULL)
 		return NULL;
-	for (i = 0; g->fields[i] != NULL; i++) {
-		if ((v = form_get(f, g->fields[i])) != NULL)
-			json_object_set_new(req, g->fields[i], json_string(v));
+	for (gf = g->fields; gf->name != NULL; gf++) {
+		if ((v = form_get(f, gf->name)) != NULL)
+			json_object_set_new(req, gf->name, json_string(v));
 	}
 	if (strcmp(r->remote, "-") != 0)
 		json_object_set_new(req, "remote", json_string(r->remote));
@@ -375,22 +413,29 @@ worker_token_ok(struct request *r, json_t *reply)
 	return 0;
 }
 
-/* Map the daemon's error reply onto its HTTP answer; unknown codes become server_error. */
+/*
+ * Map the daemon's error reply onto its HTTP answer.  Its schema refusal (bad_request: a field
+ * of the wrong type or size) is the caller's malformed request; unknown codes are server_error.
+ */
 static void
 worker_token_error(struct request *r, json_t *reply)
 {
 	const char	*error, *message;
+	char		 code[64];
 	json_t		*ra;
 	int		 o;
 
 	error = json_string_value(json_object_get(reply, "error"));
 	message = json_string_value(json_object_get(reply, "message"));
+	if (error != NULL && strcmp(error, "bad_request") == 0)
+		error = outcomes[METRICS_INVALID_REQUEST].error;
 	for (o = METRICS_INVALID_REQUEST; o <= METRICS_SERVER_ERROR; o++) {
 		if (error != NULL && strcmp(outcomes[o].error, error) == 0)
 			break;
 	}
 	if (o > METRICS_SERVER_ERROR) {
-		fg_log_warn("daemon answered an unknown token error");
+		fg_log_warn("daemon answered an unknown token error %s",
+		    fg_log_clean(code, sizeof(code), error));
 		o = METRICS_SERVER_ERROR;
 		message = NULL;
 	}
@@ -413,7 +458,7 @@ worker_token(struct request *r)
 
 	if (worker_token_form(r, &f, &len) == -1 ||
 	    worker_token_client(r, &f, &id, &secret) == -1 ||
-	    (g = worker_token_grant(r, &f)) == NULL)
+	    (g = worker_token_grant(r, &f)) == NULL || worker_token_lengths(r, &f, g) == -1)
 		goto out;
 	if ((req = worker_token_request(r, &f, g, id, secret)) == NULL) {
 		worker_token_refuse(r, METRICS_SERVER_ERROR, "out of memory");

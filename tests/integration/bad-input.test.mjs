@@ -95,6 +95,75 @@ test('good input in less common but valid shapes is accepted', async () => {
   assertToken(await post('grant_type=client_credentials&scope=streams', { headers: { 'transfer-encoding': 'chunked' } }), ['openid', 'streams']);
 });
 
+// The daemon's schema caps fields (client_id 128, client_secret 256, scope 512, username 256,
+// password 1024 bytes). A longer field under the body cap is the caller's mistake, never a 500:
+// an over-long credential cannot be one flowgate issued (401 invalid_client, as a wrong one is),
+// any other field is a malformed request (400 invalid_request).
+const enc = encodeURIComponent;
+const longFields = () => [
+  ['client_id of 129 bytes (Basic)', () => post('grant_type=client_credentials&scope=transcribe', { basic: false, headers: { authorization: basicAuth('c'.repeat(129), app.client_secret) } }), 401, 'invalid_client', /client_id longer than 128/],
+  ['client_id of 129 bytes (form)', () => post(`grant_type=client_credentials&scope=transcribe&client_id=${'c'.repeat(129)}&client_secret=${enc(app.client_secret)}`, { basic: false }), 401, 'invalid_client', /client_id longer than 128/],
+  ['client_secret of 257 bytes (Basic)', () => post('grant_type=client_credentials&scope=transcribe', { basic: false, headers: { authorization: basicAuth(app.client_id, 's'.repeat(257)) } }), 401, 'invalid_client', /client_secret longer than 256/],
+  ['client_secret of 257 bytes (form)', () => post(`grant_type=client_credentials&scope=transcribe&client_id=${enc(app.client_id)}&client_secret=${'s'.repeat(257)}`, { basic: false }), 401, 'invalid_client', /client_secret longer than 256/],
+  ['client_secret of 1000 bytes (form)', () => post(`grant_type=client_credentials&scope=transcribe&client_id=${enc(app.client_id)}&client_secret=${'s'.repeat(1000)}`, { basic: false }), 401, 'invalid_client', /client_secret longer than 256/],
+  ['scope of 513 bytes', () => post(`grant_type=client_credentials&scope=${'transcribe+'.repeat(47)}a`), 400, 'invalid_request', /scope longer than 512/],
+  ['scope of 4000 bytes', () => post(`grant_type=client_credentials&scope=${'s'.repeat(4000)}`), 400, 'invalid_request', /scope longer than 512/],
+  ['username of 257 bytes (password grant)', () => post(`grant_type=password&username=${'u'.repeat(257)}&password=p`), 400, 'invalid_request', /username longer than 256/],
+  ['password of 1025 bytes (password grant)', () => post(`grant_type=password&username=u&password=${'p'.repeat(1025)}`), 400, 'invalid_request', /password longer than 1024/],
+  // at the limits the daemon decides, and says something a client understands
+  ['client_id of exactly 128 bytes (unknown)', () => post('grant_type=client_credentials&scope=transcribe', { basic: false, headers: { authorization: basicAuth('c'.repeat(128), app.client_secret) } }), 401, 'invalid_client', null],
+  ['client_secret of exactly 256 bytes (wrong)', () => post('grant_type=client_credentials&scope=transcribe', { basic: false, headers: { authorization: basicAuth(app.client_id, 's'.repeat(256)) } }), 401, 'invalid_client', null],
+  ['scope of exactly 512 bytes (not registered)', () => post(`grant_type=client_credentials&scope=${'transcribe+'.repeat(46)}${'x'.repeat(6)}`), 400, 'invalid_scope', null],
+];
+
+test('over-long fields on /oauth2/token: 400 invalid_request or 401 invalid_client, never 500', async () => {
+  for (const [name, run, status, error, desc] of longFields()) {
+    const r = await run();
+    try {
+      assertOAuthError(r, status, error);
+      if (desc) assert.match(r.json.error_description || '', desc);
+      if (status === 401) assert.match(r.headers['www-authenticate'] || '', /^Basic /);
+    } catch (err) {
+      err.message = `${name}: ${err.message}`;
+      throw err;
+    }
+  }
+});
+
+// The API routes: an over-long app credential is 401 invalid_client; any other field the daemon's
+// schema refuses (bad_request) is answered 400 invalid_request, never 500 or a private code.
+test('over-long fields on the API routes: 401 invalid_client or 400 invalid_request, never 500', async () => {
+  const json = { 'content-type': 'application/json' };
+  const stream = JSON.stringify({ assignedUserId: '00000000-0000-4000-8000-000000000000' });
+  const longId = basicAuth('c'.repeat(129), app.client_secret);
+  const longSecret = basicAuth(app.client_id, 's'.repeat(257));
+  const session = `fg_user=${'a'.repeat(43)}`;
+  const cases = [
+    ['stream-sessions, client_id 129', 'POST', '/api/v1/stream-sessions', { ...json, authorization: longId }, stream, 401, 'invalid_client'],
+    ['stream-sessions, client_secret 257', 'POST', '/api/v1/stream-sessions', { ...json, authorization: longSecret }, stream, 401, 'invalid_client'],
+    ['transcribe-sessions, client_id 129', 'POST', '/api/v1/transcribe-sessions', { ...json, authorization: longId }, '{}', 401, 'invalid_client'],
+    ['transcribe-sessions, client_secret 257', 'POST', '/api/v1/transcribe-sessions', { ...json, authorization: longSecret }, '{}', 401, 'invalid_client'],
+    ['proxy, client_id 129', 'GET', '/api/v1/proxy/demo/interactions', { authorization: longId }, undefined, 401, 'invalid_client'],
+    ['proxy, client_secret 257', 'GET', '/api/v1/proxy/demo/interactions', { authorization: longSecret }, undefined, 401, 'invalid_client'],
+    ['proxy, a query of 3000 bytes', 'GET', `/api/v1/proxy/demo/interactions?q=${'q'.repeat(3000)}`, { authorization: auth }, undefined, 400, 'invalid_request'],
+    ['proxy, a Content-Type of 200 bytes', 'POST', '/api/v1/proxy/demo/interactions', { authorization: auth, 'content-type': `application/json; x=${'y'.repeat(200)}` }, '{}', 400, 'invalid_request'],
+    ['session token, scope of 513 bytes', 'POST', '/api/v1/session/token', { ...json, cookie: session }, JSON.stringify({ scope: 's'.repeat(513) }), 400, 'invalid_request'],
+    ['session token, a session cookie of 65 bytes', 'POST', '/api/v1/session/token', { ...json, cookie: `fg_user=${'a'.repeat(65)}` }, '{}', 401, 'unauthenticated'],
+  ];
+  for (const [name, method, path, headers, body, status, error] of cases) {
+    const r = await stack.http(method, path, { headers, body });
+    try {
+      assert.equal(r.status, status, `HTTP ${r.status} ${r.body.slice(0, 300)}`);
+      assertJson(r);
+      assert.equal(r.json.error, error);
+      assert.equal(r.json.access_token, undefined);
+    } catch (err) {
+      err.message = `${name}: ${err.message}`;
+      throw err;
+    }
+  }
+});
+
 test('after all that: same workers, same daemon, good requests served', async () => {
   assert.deepEqual(stack.fcgiPids(), pidsBefore, 'a FastCGI worker died or was restarted');
   assert.ok(stack.daemonAlive());
