@@ -290,7 +290,8 @@ function auditExpectation(c, exp) {
 
 /** Match the refused cells to the refusal records after seq `since`; problems for the ones without. */
 function auditProblems(records, since, wanted) {
-  const refusals = records.filter((r) => r.seq > since && /refus/.test(r.event || ''));
+  // a refusal record: any event whose outcome is an error code (token.refuse, proxy.call, ...)
+  const refusals = records.filter((r) => r.seq > since && typeof r.outcome === 'string' && !['ok', 'issued'].includes(r.outcome));
   const used = new Set();
   const take = (pred) => {
     const i = refusals.findIndex((r, k) => !used.has(k) && pred(r));
