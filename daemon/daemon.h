@@ -51,7 +51,9 @@ int	 config_load(const char *path, struct fg_config *cfg, char *err, size_t errl
 void	 config_free(struct fg_config *cfg);
 
 /* privsep.c */
-int	 privsep_check_secret_file(const char *path, const char *what, char *err, size_t errlen);
+struct stat;
+int	 privsep_open_secret(const char *path, const char *what, struct stat *st, char *err,
+	     size_t errlen);
 void	 privsep_no_core(void);
 void	 privsep_undumpable(void);
 int	 privsep_drop(const char *user, char *err, size_t errlen);

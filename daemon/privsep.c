@@ -9,6 +9,7 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -18,33 +19,58 @@
 #include "daemon.h"
 
 /*
- * Refuse a secret file that is not a regular file owned by us (or root), or that group or
- * others may read or write: like OpenSMTPD's check_file_secrecy.
+ * Refuse a secret file that is not a regular file owned by the daemon's user, or that group or
+ * others may read or write: like OpenSMTPD's check_file_secrecy, but on what was opened.
  */
-int
-privsep_check_secret_file(const char *path, const char *what, char *err, size_t errlen)
+static int
+privsep_check_secret(const struct stat *st, const char *path, const char *what, char *err,
+    size_t errlen)
 {
-	struct stat st;
-
-	if (lstat(path, &st) == -1) {
-		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st->st_mode)) {
 		snprintf(err, errlen, "%s %s: not a regular file", what, path);
 		return -1;
 	}
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		snprintf(err, errlen, "%s %s: owned by uid %u, not by the daemon's user", what, path,
-		    (unsigned)st.st_uid);
+	if (st->st_uid != geteuid()) {
+		snprintf(err, errlen, "%s %s: owned by uid %u, not by the daemon's user (uid %u)",
+		    what, path, (unsigned)st->st_uid, (unsigned)geteuid());
 		return -1;
 	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+	if (st->st_mode & (S_IRWXG | S_IRWXO)) {
 		snprintf(err, errlen, "%s %s: mode %04o is readable or writable by group or others; "
-		    "chmod 600 it", what, path, (unsigned)(st.st_mode & 07777));
+		    "chmod 600 it", what, path, (unsigned)(st->st_mode & 07777));
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Open a secret file for reading and check the descriptor itself (fstat), so that what is
+ * checked is what is read: a name checked before opening could be swapped meanwhile.  No
+ * symbolic links; O_NONBLOCK so that a FIFO put in its place cannot hang the start.  Returns
+ * the descriptor (close-on-exec), or -1 with err set.
+ */
+int
+privsep_open_secret(const char *path, const char *what, struct stat *st, char *err,
+    size_t errlen)
+{
+	int	fd;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s %s: %s", what, path, errno == ELOOP ?
+		    "a symbolic link; refusing to follow it" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st) == -1) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (privsep_check_secret(st, path, what, err, errlen) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* No core files: a dump would hold the master key. */

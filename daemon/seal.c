@@ -61,21 +61,18 @@ seal_init_key(const uint8_t *key, size_t keylen)
 	return 0;
 }
 
-/* Read the master key file after checking that only we can read it. */
+/* Read the master key file from a descriptor checked to be only ours (privsep_open_secret). */
 int
 seal_init(const char *key_file, char *err, size_t errlen)
 {
-	uint8_t	*key;
-	ssize_t	 n;
-	char	 extra;
-	int	 fd, rc = -1;
+	struct stat	 st;
+	uint8_t		*key;
+	ssize_t		 n;
+	char		 extra;
+	int		 fd, rc = -1;
 
-	if (privsep_check_secret_file(key_file, "key file", err, errlen) == -1)
+	if ((fd = privsep_open_secret(key_file, "key file", &st, err, errlen)) == -1)
 		return -1;
-	if ((fd = open(key_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		snprintf(err, errlen, "key file %s: %s", key_file, strerror(errno));
-		return -1;
-	}
 	if ((key = sodium_malloc(SEAL_KEYLEN)) == NULL) {
 		close(fd);
 		snprintf(err, errlen, "out of guarded memory");

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -102,38 +103,93 @@ store_configure(int sync_full, char *err, size_t errlen)
 	return 0;
 }
 
-/* The -wal and -shm files hold database pages too: same rule as the database. */
+/* The -wal and -shm files hold database pages too: same rule as the database, if they exist. */
 static int
 store_check_sidecars(const char *path, char *err, size_t errlen)
 {
 	const char	*suffix[] = { "-wal", "-shm" };
+	struct stat	 st;
 	char		 p[4096];
 	size_t		 i;
+	int		 fd;
 
 	for (i = 0; i < 2; i++) {
 		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
-		if (access(p, F_OK) == 0 &&
-		    privsep_check_secret_file(p, "database file", err, errlen) == -1)
+		if (access(p, F_OK) == -1)
+			continue;
+		if ((fd = privsep_open_secret(p, "database file", &st, err, errlen)) == -1)
 			return -1;
+		close(fd);
 	}
 	return 0;
 }
 
-/* Open an existing database after checking its permissions, then migrate it. */
+/*
+ * Check that the file SQLite opened is the one privsep_open_secret checked (*checked).  SQLite
+ * keeps its descriptor private to the unix VFS (SQLITE_FCNTL_FILE_POINTER gives only the
+ * opaque sqlite3_file), but open(2) returns the lowest free descriptor and sqlite3_open_v2
+ * opens the main database file first, before any other thread runs: so SQLite's descriptor is
+ * the lowest one that was free before the call (free_fd).  Any other file there (the name
+ * swapped between the two opens, or an SQLite that opens something else first) fails the
+ * comparison and the daemon refuses to start: the check fails closed.
+ */
+static int
+store_same_file(const char *path, int free_fd, const struct stat *checked, char *err,
+    size_t errlen)
+{
+	struct stat	st;
+
+	if (fstat(free_fd, &st) == -1 || st.st_dev != checked->st_dev ||
+	    st.st_ino != checked->st_ino) {
+		snprintf(err, errlen, "database %s: the file SQLite opened is not the one checked; "
+		    "was it replaced while flowgated started?", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The lowest free descriptor above stderr, or -1 with err set (fd is open, so not fd). */
+static int
+store_free_fd(const char *path, int fd, char *err, size_t errlen)
+{
+	int	free_fd;
+
+	if ((free_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1) {
+		snprintf(err, errlen, "database %s: %s", path, strerror(errno));
+		return -1;
+	}
+	close(free_fd);
+	return free_fd;
+}
+
+/*
+ * Open an existing database after checking, on an opened descriptor, that only we can read it;
+ * then migrate it.  Our descriptor is closed before SQLite takes any lock: closing any
+ * descriptor of a file drops the process's POSIX locks on it, SQLite's included.
+ */
 int
 store_open(const char *path, int sync_full, char *err, size_t errlen)
 {
-	if (privsep_check_secret_file(path, "database", err, errlen) == -1 ||
-	    store_check_sidecars(path, err, errlen) == -1)
+	struct stat	st;
+	int		fd, free_fd, ok;
+
+	if ((fd = privsep_open_secret(path, "database", &st, err, errlen)) == -1)
 		return -1;
-	umask(077);
-	if (sqlite3_open_v2(path, &store_handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(store_handle));
-		store_close();
+	if (store_check_sidecars(path, err, errlen) == -1 ||
+	    (free_fd = store_free_fd(path, fd, err, errlen)) == -1) {
+		close(fd);
 		return -1;
 	}
-	if (store_configure(sync_full, err, errlen) == -1 || store_migrate(err, errlen) == -1) {
+	umask(077);
+	ok = sqlite3_open_v2(path, &store_handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
+	    SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK;
+	if (!ok)
+		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(store_handle));
+	else
+		ok = store_same_file(path, free_fd, &st, err, errlen) == 0;
+	close(fd);
+	if (!ok || store_configure(sync_full, err, errlen) == -1 ||
+	    store_migrate(err, errlen) == -1) {
 		store_close();
 		return -1;
 	}
