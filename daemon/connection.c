@@ -269,15 +269,64 @@ connection_refused(struct conn_pending *p, const char *why)
 	audit_append(&rec);
 }
 
+/*
+ * Say what a verification request proved, in words that tell TLS, the secret and the scope
+ * apart; returns what failed ("tls", "network", "secret", "scope", "answer") or NULL.
+ */
+static const char *
+connection_verdict(const struct upstream_token *t, char *out, size_t outlen)
+{
+	if (t->outcome == UPSTREAM_OK) {
+		snprintf(out, outlen, "the upstream issued a token with this client id and secret");
+		return NULL;
+	}
+	if (t->tls) {
+		snprintf(out, outlen, "TLS: flowgate does not trust the upstream's certificate or "
+		    "could not finish the handshake (%s); check the token URL and ca_file",
+		    t->message);
+		return "tls";
+	}
+	if (t->http_status == 0) {
+		snprintf(out, outlen, "network: %s", t->message);
+		return "network";
+	}
+	if (strcmp(t->code, "invalid_scope") == 0) {
+		snprintf(out, outlen, "scope: the upstream accepted the secret but refused the "
+		    "scope (%s)", t->message);
+		return "scope";
+	}
+	if (t->outcome == UPSTREAM_REFUSED && (t->http_status == 401 || t->http_status == 403 ||
+	    strcmp(t->error, "invalid_client") == 0)) {
+		snprintf(out, outlen, "secret: the upstream refused this client id or secret "
+		    "(HTTP %ld%s%s)", t->http_status, t->error[0] ? " " : "", t->error);
+		return "secret";
+	}
+	snprintf(out, outlen, "the upstream issued no token: %s", t->message);
+	return "answer";
+}
+
+/*
+ * Ask the token endpoint for a client-credentials token without a scope: it proves TLS and
+ * the secret, and does not depend on which scopes (openid or any) the upstream client has.
+ */
+static int
+connection_probe(const char *url, const char *client_id, const struct fg_secret *secret,
+    upstream_cb cb, void *arg)
+{
+	struct upstream_param p[] = { { "grant_type", "client_credentials", 18 } };
+
+	return upstream_token(url, client_id, secret, p, 1, cb, arg);
+}
+
 /* The upstream answered the verification request. */
 static void
 connection_verified(void *arg, struct upstream_token *t)
 {
 	struct conn_pending	*p = arg;
-	char			 why[300];
+	char			 why[400];
 
 	if (t->outcome != UPSTREAM_OK) {
-		snprintf(why, sizeof(why), "the upstream did not accept the secret: %s", t->message);
+		connection_verdict(t, why, sizeof(why));
 		connection_refused(p, why);
 		server_reply_error(&p->ctx, "verification_failed", "%s", why);
 	} else if (connection_commit(p) == -1) {
@@ -295,7 +344,7 @@ connection_verified(void *arg, struct upstream_token *t)
 	connection_pending_free(p);
 }
 
-/* Prove the secret with a token request for "openid", or store directly when told not to. */
+/* Prove the secret with a token request, or store directly when told not to. */
 static void
 connection_verify(struct conn_pending *p, const char *url, int verify)
 {
@@ -305,8 +354,7 @@ connection_verify(struct conn_pending *p, const char *url, int verify)
 		connection_verified(p, &t);
 		return;
 	}
-	if (upstream_request_token(url, p->client_id, p->secret, "openid", connection_verified,
-	    p) == -1) {
+	if (connection_probe(url, p->client_id, p->secret, connection_verified, p) == -1) {
 		server_reply_error(&p->ctx, "temporarily_unavailable",
 		    "cannot start the verification request");
 		connection_pending_free(p);
@@ -623,15 +671,19 @@ static void
 connection_tested(void *arg, struct upstream_token *t)
 {
 	struct conn_test	*p = arg;
-	struct audit_rec	 rec = { p->actor, "connection.test", NULL, p->name, "openid",
-				    t->outcome == UPSTREAM_OK ? "ok" : "error", t->message, NULL };
+	char			 msg[400];
+	const char		*failed = connection_verdict(t, msg, sizeof(msg));
+	struct audit_rec	 rec = { p->actor, "connection.test", NULL, p->name, NULL,
+				    failed == NULL ? "ok" : "error", msg, NULL };
 	int64_t			 ms = store_now_ms() - p->started;
+	json_t			*reply;
 
 	audit_append(&rec);
-	server_reply(&p->ctx, json_pack("{sbsssssIss}", "ok", 1, "outcome", t->outcome ==
-	    UPSTREAM_OK ? "ok" : "error", "message", t->outcome == UPSTREAM_OK ?
-	    "the upstream issued a token with the stored secret" : t->message, "latency_ms",
-	    (json_int_t)ms, "name", p->name));
+	reply = json_pack("{sbsssssIss}", "ok", 1, "outcome", failed == NULL ? "ok" : "error",
+	    "message", msg, "latency_ms", (json_int_t)ms, "name", p->name);
+	if (failed != NULL)
+		json_object_set_new(reply, "failed", json_string(failed));
+	server_reply(&p->ctx, reply);
 	free(p);
 }
 
@@ -657,8 +709,7 @@ connection_verb_test(const struct fg_reqctx *ctx, json_t *req)
 	server_actor(ctx, p->actor, sizeof(p->actor));
 	snprintf(p->name, sizeof(p->name), "%s", c.name);
 	p->started = store_now_ms();
-	r = upstream_request_token(c.token_url, c.client_id, secret, "openid", connection_tested,
-	    p);
+	r = connection_probe(c.token_url, c.client_id, secret, connection_tested, p);
 	seal_secret_free(secret);
 	if (r == -1) {
 		free(p);

@@ -96,6 +96,7 @@ int64_t	 store_now_ms(void);
 
 /* scope.c: scope strings, canonical form "openid a b" sorted and de-duplicated */
 int	 scope_normalize(const char *in, char *out, size_t outlen);
+int	 scope_canonical(const char *in, char *out, size_t outlen, int add_openid);
 int	 scope_subset(const char *a, const char *b, char *missing, size_t missinglen);
 int	 scope_contains(const char *set, const char *token);
 
@@ -148,16 +149,28 @@ enum upstream_outcome {
 	UPSTREAM_UNAVAILABLE,	/* transport error, timeout, 5xx */
 	UPSTREAM_BAD_RESPONSE	/* garbage, missing fields, broader scope */
 };
+/*
+ * A token endpoint's answer, validated (answer_token).  On success code is "", access_token is
+ * set, expires_in is 1..UPSTREAM_EXPIRES_MAX and scope is what was granted when scope_given.
+ * Otherwise code is the RFC 6749 error flowgate gives its own caller and message says why in
+ * flowgate's words (never a token or secret; upstream text cleaned).
+ */
 struct upstream_token {
 	enum upstream_outcome	 outcome;
-	long			 http_status;
-	char			 error[64];	/* OAuth2 error code from upstream, if any */
+	long			 http_status;	/* 0: no HTTP answer (transport failure) */
+	int			 tls;		/* the TLS handshake or certificate check failed */
+	char			 code[32];	/* "", invalid_scope, unauthorized_client,
+						   invalid_grant or temporarily_unavailable */
+	long			 retry_after;	/* seconds (1..3600) the upstream asked us to wait
+						   (429, 503); 0: no advice */
+	char			 error[64];	/* the upstream's own error code, cleaned, if any */
 	char			 message[256];
 	struct fg_secret	*access_token;	/* the callback may take these (set to NULL) */
 	struct fg_secret	*refresh_token;
 	struct fg_secret	*id_token;
 	long			 expires_in;
-	char			 scope[FG_SCOPES_MAX];
+	int			 scope_given;	/* 0: no scope in the answer (as requested) */
+	char			 scope[FG_SCOPES_MAX];	/* granted, canonical, no "openid" added */
 };
 struct upstream_param {
 	const char	*name;
@@ -187,18 +200,29 @@ struct upstream_reply {
 };
 typedef void (*upstream_cb)(void *arg, struct upstream_token *result);
 typedef void (*upstream_http_cb)(void *arg, struct upstream_reply *reply);
-int	 upstream_init(const struct fg_config *cfg);
+int	 upstream_init(const struct fg_config *cfg, char *err, size_t errlen);
 void	 upstream_shutdown(void);
 int	 upstream_token(const char *url, const char *client_id, const struct fg_secret *secret,
 	     const struct upstream_param *params, size_t nparams, upstream_cb cb, void *arg);
 int	 upstream_request_token(const char *url, const char *client_id,
 	     const struct fg_secret *secret, const char *scope, upstream_cb cb, void *arg);
 int	 upstream_http(const struct upstream_call *c, upstream_http_cb cb, void *arg);
-int	 upstream_token_ok(const char *s, size_t n);
 int	 upstream_wait(void *pfds, unsigned int nfds, int timeout_ms);
 void	 upstream_run(void);
 json_t	*upstream_health(void);
 json_t	*upstream_stats(void);
+
+/* answer.c: upstream answers (token, interaction, ID token claims) parsed as untrusted data */
+#define UPSTREAM_EXPIRES_MAX		86400	/* longer lifetimes are clamped to this */
+#define UPSTREAM_EXPIRES_DEFAULT	60	/* when an answer has no expires_in */
+void		 answer_token(long http_status, const char *body, size_t len,
+		     const char *retry_after, struct upstream_token *t);
+const char	*answer_interaction(const char *body, size_t len, const char *api_base, char *id,
+		     size_t idlen, char *ws, size_t wslen);
+const char	*answer_id_claims(const char *jwt, const char *issuer, const char *client_id,
+		     const char *nonce, time_t now, char *sub, size_t sublen, char *user,
+		     size_t userlen);
+int		 answer_token_ok(const char *s, size_t n);
 
 /* connection.c: upstream credentials; the secret is sealed, never returned */
 struct conn_rec {

@@ -63,8 +63,8 @@ flowgated_start(struct fg_config *cfg)
 		fg_fatal("cannot count issuances in the audit log");
 	if (user_init() == -1 || pwhash_init() == -1)
 		fg_fatal("cannot start the password checker");
-	if (upstream_init(cfg) == -1)
-		fg_fatal("cannot initialise libcurl");
+	if (upstream_init(cfg, err, sizeof(err)) == -1)
+		fg_fatal("%s", err);
 }
 
 int

@@ -26,7 +26,6 @@
 #define OIDC_PENDING_MS		600000	/* a login must come back within 10 minutes */
 #define OIDC_SESSIONS_MAX	16384
 #define OIDC_CACHE		4	/* scope sets cached per user session */
-#define OIDC_CLOCK_SKEW_S	120
 
 struct oidc_app {
 	int64_t		 id;
@@ -270,75 +269,17 @@ oidc_pending_take(const char *state, const char *cookie)
 	return NULL;
 }
 
-/* Decode a JWT's payload (no signature check: see the top of this file). */
-static json_t *
-oidc_jwt_payload(const char *jwt)
-{
-	const char	*a = strchr(jwt, '.'), *b;
-	uint8_t		 buf[8192];
-	size_t		 n;
-
-	if (a == NULL || (b = strchr(a + 1, '.')) == NULL || (size_t)(b - a - 1) > sizeof(buf))
-		return NULL;
-	if (sodium_base642bin(buf, sizeof(buf), a + 1, (size_t)(b - a - 1), NULL, &n, NULL,
-	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-		return NULL;
-	return json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, NULL);
-}
-
-/* True when the aud claim is client_id or holds it (then azp must be client_id too). */
-static int
-oidc_audience_ok(json_t *c, const char *client_id)
-{
-	json_t	*aud = json_object_get(c, "aud"), *v, *azp = json_object_get(c, "azp");
-	size_t	 i;
-	int	 found = 0;
-
-	if (json_is_string(aud))
-		return strcmp(json_string_value(aud), client_id) == 0 &&
-		    (azp == NULL || (json_is_string(azp) &&
-		    strcmp(json_string_value(azp), client_id) == 0));
-	json_array_foreach(aud, i, v)
-		found |= json_is_string(v) && strcmp(json_string_value(v), client_id) == 0;
-	return found && json_is_string(azp) && strcmp(json_string_value(azp), client_id) == 0;
-}
-
-/* Check the ID token's claims; NULL when good, else why; fills sub and username. */
+/* Check the ID token's claims (answer.c); NULL when good, else why; fills sub and username. */
 static const char *
 oidc_check_id_token(const struct oidc_exchange *x, const char *jwt, char *sub, size_t sublen,
     char *user, size_t userlen)
 {
-	char		 issuer[2049];
-	json_t		*c = oidc_jwt_payload(jwt);
-	const char	*why = NULL, *name;
-	json_int_t	 now = (json_int_t)time(NULL);
+	char issuer[2049];
 
-	if (c == NULL || oidc_endpoint(&x->app.conn, NULL, issuer, sizeof(issuer)) == -1)
-		why = "the ID token cannot be read";
-	else if (!json_is_string(json_object_get(c, "iss")) ||
-	    strcmp(json_string_value(json_object_get(c, "iss")), issuer) != 0)
-		why = "the ID token's issuer is not the connection's realm";
-	else if (!oidc_audience_ok(c, x->app.conn.client_id))
-		why = "the ID token is not for this client";
-	else if (!json_is_string(json_object_get(c, "nonce")) ||
-	    strcmp(json_string_value(json_object_get(c, "nonce")), x->nonce) != 0)
-		why = "the ID token's nonce does not match this login";
-	else if (!json_is_integer(json_object_get(c, "exp")) ||
-	    json_integer_value(json_object_get(c, "exp")) + OIDC_CLOCK_SKEW_S < now ||
-	    !json_is_integer(json_object_get(c, "iat")) ||
-	    json_integer_value(json_object_get(c, "iat")) > now + OIDC_CLOCK_SKEW_S)
-		why = "the ID token has expired or is not valid yet";
-	else if (!json_is_string(json_object_get(c, "sub")) ||
-	    json_string_length(json_object_get(c, "sub")) >= sublen)
-		why = "the ID token names no subject";
-	if (why == NULL) {
-		snprintf(sub, sublen, "%s", json_string_value(json_object_get(c, "sub")));
-		name = json_string_value(json_object_get(c, "preferred_username"));
-		snprintf(user, userlen, "%s", name != NULL && verbs_valid_printable(name) ? name :
-		    sub);
-	}
-	json_decref(c);
-	return why;
+	if (oidc_endpoint(&x->app.conn, NULL, issuer, sizeof(issuer)) == -1)
+		return "the connection's token URL names no realm to check the ID token's issuer";
+	return answer_id_claims(jwt, issuer, x->app.conn.client_id, x->nonce, time(NULL), sub,
+	    sublen, user, userlen);
 }
 
 /* Free a user session and everything it holds. */

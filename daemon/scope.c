@@ -1,7 +1,9 @@
 /*
  * Scope strings.  The canonical form is "openid" plus the asked scopes, de-duplicated and
  * sorted, joined by single spaces: it is what goes upstream and what keys the token cache, so
- * two requests share a token only when they ask for exactly the same set.
+ * two requests share a token only when they ask for exactly the same set.  What an upstream
+ * granted is kept in the same form without "openid" added (scope_canonical), so it is reported
+ * as it was.
  */
 #include "config.h"
 
@@ -34,11 +36,12 @@ scope_cmp(const void *a, const void *b)
 }
 
 /*
- * Write the canonical form of in (space separated; runs of spaces tolerated) to out.  Returns
- * 0, or -1 on an invalid token, too many tokens or an out buffer too small.
+ * Write the canonical form of in (space separated; runs of spaces tolerated) to out, with
+ * "openid" added when add_openid.  Returns 0, or -1 on an invalid token, too many tokens or
+ * an out buffer too small.  Without "openid" it states exactly what an upstream granted.
  */
 int
-scope_normalize(const char *in, char *out, size_t outlen)
+scope_canonical(const char *in, char *out, size_t outlen, int add_openid)
 {
 	char	 copy[FG_SCOPES_MAX * 2], *tok[FG_SCOPE_TOKENS_MAX], *p, *save = NULL;
 	size_t	 n = 0, i, used = 0, len;
@@ -49,7 +52,8 @@ scope_normalize(const char *in, char *out, size_t outlen)
 	for (p = copy; *p != '\0'; p++)
 		if (*p != ' ' && !scope_token_valid(p, 1))
 			return -1;
-	tok[n++] = (char *)"openid";
+	if (add_openid)
+		tok[n++] = (char *)"openid";
 	for (p = strtok_r(copy, " ", &save); p != NULL; p = strtok_r(NULL, " ", &save)) {
 		if (!scope_token_valid(p, strlen(p)) || n == FG_SCOPE_TOKENS_MAX)
 			return -1;
@@ -69,6 +73,13 @@ scope_normalize(const char *in, char *out, size_t outlen)
 	}
 	out[used] = '\0';
 	return 0;
+}
+
+/* The canonical form of a scope asked for: "openid" and the asked tokens. */
+int
+scope_normalize(const char *in, char *out, size_t outlen)
+{
+	return scope_canonical(in, out, outlen, 1);
 }
 
 /* True when the canonical set contains token. */

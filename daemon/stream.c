@@ -225,9 +225,8 @@ static void
 stream_created(void *arg, struct upstream_reply *r)
 {
 	struct stream_op	*op = arg;
-	json_t			*j;
-	const char		*id, *ws;
-	char			 msg[300];
+	const char		*why;
+	char			 msg[300], id[129], ws[2049];
 
 	if (r->cc != 0) {
 		stream_finish(op, NULL, NULL, r->cc == 28 ? "upstream_timeout" :
@@ -235,18 +234,11 @@ stream_created(void *arg, struct upstream_reply *r)
 	} else if (r->status != 201 && r->status != 200) {
 		stream_problem(r, msg, sizeof(msg));
 		stream_finish(op, NULL, NULL, "upstream_error", msg, r->status);
-	} else {
-		j = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
-		id = stream_text(json_object_get(j, "interactionId"), 128);
-		ws = stream_text(json_object_get(j, "websocketUrl"), 2048);
-		if (id == NULL || ws == NULL || strncmp(ws, "wss://", 6) != 0 ||
-		    strpbrk(ws, " \"<>\\") != NULL)
-			stream_finish(op, NULL, NULL, "upstream_error", "the upstream's answer has no "
-			    "usable interactionId and websocketUrl", 502);
-		else
-			stream_finish(op, id, ws, NULL, NULL, 0);
-		json_decref(j);
-	}
+	} else if ((why = answer_interaction(r->body, r->len, op->conn.api_base, id, sizeof(id),
+	    ws, sizeof(ws))) != NULL)
+		stream_finish(op, NULL, NULL, "upstream_error", why, 502);
+	else
+		stream_finish(op, id, ws, NULL, NULL, 0);
 	stream_op_free(op);
 }
 

@@ -1,9 +1,11 @@
 /*
  * Requests to the upstream through one libcurl multi handle: many in flight without blocking
  * the event loop, connections (and TLS sessions) reused, https only, certificates always
- * verified, no redirects followed.  Two layers: upstream_http() for any call (the API), and
- * upstream_token() for a token endpoint, whose form body carries the client secret from
- * guarded memory that curl reads without copying (client_secret_post).
+ * verified, no redirects followed, no proxy taken from the environment, names resolved without
+ * blocking.  Two layers: upstream_http() for any call (the API), and upstream_token() for a
+ * token endpoint, whose form body carries the client secret from guarded memory that curl
+ * reads without copying (client_secret_post).  What a token endpoint answers is judged by
+ * answer_token() (answer.c); failures are told in flowgate's words, never libcurl's.
  */
 #include "config.h"
 
@@ -20,7 +22,6 @@
 #include "log.h"
 
 #define UPSTREAM_TOKEN_RESPONSE_MAX	(64 * 1024)
-#define UPSTREAM_EXPIRES_MAX		86400
 
 enum upstream_kind { UPSTREAM_KIND_TOKEN, UPSTREAM_KIND_HTTP };
 
@@ -33,7 +34,9 @@ struct upstream_req {
 	char			*resp;
 	size_t			 resplen, respmax;
 	int			 overflow;
+	long			 timeout_ms;
 	char			 content_type[128];
+	char			 retry_after[32];
 	struct timespec		 started;
 	upstream_cb		 token_cb;
 	upstream_http_cb	 http_cb;
@@ -58,18 +61,37 @@ static struct {
 	char		last_msg[256];
 } upstream_st = { .last_ok = -1 };
 
-/* Set up libcurl once; the multi handle keeps upstream connections alive between requests. */
+/*
+ * Set up libcurl once; the multi handle keeps upstream connections alive between requests.
+ * A libcurl without an asynchronous resolver would block the whole event loop on every name
+ * lookup (and time out with signals): refuse to start with one.
+ */
 int
-upstream_init(const struct fg_config *cfg)
+upstream_init(const struct fg_config *cfg, char *err, size_t errlen)
 {
+	const curl_version_info_data *v;
+
 	upstream_cfg = cfg;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    (upstream_multi = curl_multi_init()) == NULL)
+	    (upstream_multi = curl_multi_init()) == NULL) {
+		snprintf(err, errlen, "cannot initialise libcurl");
 		return -1;
+	}
+	v = curl_version_info(CURLVERSION_NOW);
+	if (v == NULL || !(v->features & CURL_VERSION_ASYNCHDNS)) {
+		snprintf(err, errlen, "libcurl %s resolves host names synchronously (no "
+		    "CURL_VERSION_ASYNCHDNS); flowgated needs a libcurl built with the threaded "
+		    "resolver or c-ares", v != NULL ? v->version : "?");
+		return -1;
+	}
 	upstream_token_headers = curl_slist_append(NULL, "Accept: application/json");
 	upstream_token_headers = curl_slist_append(upstream_token_headers,
 	    "Content-Type: application/x-www-form-urlencoded");
-	return upstream_token_headers != NULL ? 0 : -1;
+	if (upstream_token_headers == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 /* Unlink and free a request; the body and the answer are zeroed (secrets, tokens). */
@@ -106,6 +128,7 @@ upstream_fail(struct upstream_req *r, const char *why)
 	if (r->kind == UPSTREAM_KIND_TOKEN) {
 		memset(&t, 0, sizeof(t));
 		t.outcome = UPSTREAM_UNAVAILABLE;
+		snprintf(t.code, sizeof(t.code), "temporarily_unavailable");
 		snprintf(t.message, sizeof(t.message), "%s", why);
 		r->token_cb(r->arg, &t);
 	} else {
@@ -209,23 +232,36 @@ upstream_write(char *data, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
-/* Keep the answer's Content-Type: the proxy passes it on. */
+/* Copy a header's value (after name, spaces skipped, up to the line's end) into out. */
+static void
+upstream_header_value(const char *data, size_t n, size_t name, char *out, size_t outlen)
+{
+	size_t i;
+
+	for (i = name; i < n && data[i] == ' '; i++)
+		;
+	snprintf(out, outlen, "%.*s", (int)(n - i), data + i);
+	out[strcspn(out, "\r\n")] = '\0';
+}
+
+/* Keep the answer's Content-Type (the proxy passes it on) and Retry-After. */
 static size_t
 upstream_header(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct upstream_req	*r = userp;
-	size_t			 n = size * nmemb, i;
+	size_t			 n = size * nmemb;
 
-	if (n > 13 && strncasecmp(data, "Content-Type:", 13) == 0) {
-		for (i = 13; i < n && data[i] == ' '; i++)
-			;
-		snprintf(r->content_type, sizeof(r->content_type), "%.*s", (int)(n - i), data + i);
-		r->content_type[strcspn(r->content_type, "\r\n")] = '\0';
-	}
+	if (n > 13 && strncasecmp(data, "Content-Type:", 13) == 0)
+		upstream_header_value(data, n, 13, r->content_type, sizeof(r->content_type));
+	else if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0)
+		upstream_header_value(data, n, 12, r->retry_after, sizeof(r->retry_after));
 	return n;
 }
 
-/* Configure an easy handle: https only, verified, bounded in time, no redirects. */
+/*
+ * Configure an easy handle: https only, verified, bounded in time, no redirects, and never a
+ * proxy from the environment (https_proxy, ALL_PROXY, ...): "" disables proxies altogether.
+ */
 static int
 upstream_setup(struct upstream_req *r, const char *method, const char *url, long timeout_ms)
 {
@@ -233,6 +269,8 @@ upstream_setup(struct upstream_req *r, const char *method, const char *url, long
 
 	return curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PROXY, "") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_NOPROXY, "*") != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_CAINFO, upstream_cfg->ca_file) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, upstream_cfg->connect_timeout_ms) !=
@@ -257,6 +295,7 @@ static int
 upstream_start(struct upstream_req *r, const char *method, const char *url, long timeout_ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	r->timeout_ms = timeout_ms;
 	if ((r->easy = curl_easy_init()) == NULL ||
 	    upstream_setup(r, method, url, timeout_ms) == -1 ||
 	    curl_multi_add_handle(upstream_multi, r->easy) != CURLM_OK) {
@@ -367,113 +406,75 @@ upstream_http(const struct upstream_call *c, upstream_http_cb cb, void *arg)
 	    upstream_cfg->timeout_ms);
 }
 
-/* Copy an OAuth2 error code from the upstream, keeping only the characters codes use. */
-static void
-upstream_copy_code(char *dst, size_t dstlen, const char *src)
-{
-	size_t i, o = 0;
-
-	for (i = 0; src != NULL && src[i] != '\0' && o + 1 < dstlen; i++)
-		if ((src[i] >= 'a' && src[i] <= 'z') || src[i] == '_')
-			dst[o++] = src[i];
-	dst[o] = '\0';
-}
-
 /*
- * True when s is an RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" )
- * *"=".  JWTs and opaque Keycloak tokens are; nothing else may reach a header or a reply.
+ * Why a transfer failed, in flowgate's words (an operator reads them, an app may too); 1 when
+ * it was TLS that failed.
  */
-int
-upstream_token_ok(const char *s, size_t n)
-{
-	size_t i = 0;
-
-	if (n == 0 || n > FG_TOKEN_MAX)
-		return 0;
-	while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-	    (s[i] >= '0' && s[i] <= '9') || (s[i] != '\0' && strchr("-._~+/", s[i]) != NULL)))
-		i++;
-	if (i == 0)
-		return 0;
-	while (i < n && s[i] == '=')
-		i++;
-	return i == n;
-}
-
-/* An optional token-like field into guarded memory; -1 when present but unusable. */
 static int
-upstream_take(json_t *j, const char *name, struct fg_secret **out)
+upstream_failure(struct upstream_req *r, CURLcode cc, char *out, size_t outlen)
 {
-	json_t *v = json_object_get(j, name);
+	curl_off_t connected = 0;
 
-	if (v == NULL)
-		return 0;
-	if (!json_is_string(v) || !upstream_token_ok(json_string_value(v), json_string_length(v)))
-		return -1;
-	*out = seal_secret_from(json_string_value(v), json_string_length(v));
-	return *out != NULL ? 0 : -1;
-}
-
-/* Read a 200 answer: RFC 6749 §5.1 fields only; Keycloak extras are ignored. */
-static void
-upstream_parse_ok(struct upstream_req *r, struct upstream_token *t)
-{
-	json_t	*j, *tt, *ei, *sc;
-
-	t->outcome = UPSTREAM_BAD_RESPONSE;
-	j = json_loadb(r->resp ? r->resp : "", r->resplen, 0, NULL);
-	tt = json_object_get(j, "token_type");
-	ei = json_object_get(j, "expires_in");
-	sc = json_object_get(j, "scope");
-	if (!json_is_object(j))
-		snprintf(t->message, sizeof(t->message), "upstream answer is not JSON");
-	else if (json_object_get(j, "access_token") == NULL ||
-	    upstream_take(j, "access_token", &t->access_token) == -1)
-		snprintf(t->message, sizeof(t->message), "upstream answer has no usable access_token");
-	else if (!json_is_string(tt) || strcasecmp(json_string_value(tt), "bearer") != 0)
-		snprintf(t->message, sizeof(t->message), "upstream token_type is not Bearer");
-	else if (!json_is_number(ei) || json_number_value(ei) < 1 ||
-	    json_number_value(ei) > UPSTREAM_EXPIRES_MAX)
-		snprintf(t->message, sizeof(t->message), "upstream expires_in missing or out of range");
-	else if (sc != NULL && (!json_is_string(sc) ||
-	    scope_normalize(json_string_value(sc), t->scope, sizeof(t->scope)) == -1))
-		snprintf(t->message, sizeof(t->message), "upstream scope is malformed");
-	else if (upstream_take(j, "refresh_token", &t->refresh_token) == -1 ||
-	    upstream_take(j, "id_token", &t->id_token) == -1)
-		snprintf(t->message, sizeof(t->message), "upstream refresh or ID token is malformed");
-	else {
-		t->expires_in = (long)json_number_value(ei);
-		t->outcome = UPSTREAM_OK;
+	switch (cc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connected);
+		if (connected == 0)
+			snprintf(out, outlen, "cannot connect to the upstream within %ld ms",
+			    upstream_cfg->connect_timeout_ms);
+		else
+			snprintf(out, outlen, "the upstream did not answer within %ld ms",
+			    r->timeout_ms);
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		snprintf(out, outlen, "cannot resolve the upstream's host name");
+		break;
+	case CURLE_COULDNT_CONNECT:
+		snprintf(out, outlen, "cannot connect to the upstream");
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+		snprintf(out, outlen, "the upstream's TLS certificate could not be verified");
+		return 1;
+	case CURLE_SSL_CONNECT_ERROR:
+		snprintf(out, outlen, "the TLS handshake with the upstream failed");
+		return 1;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		snprintf(out, outlen, "the upstream's URL is not https");
+		break;
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+		snprintf(out, outlen, "the upstream closed the connection before it answered");
+		break;
+	case CURLE_WRITE_ERROR:
+		if (r->overflow) {
+			snprintf(out, outlen, "the upstream's answer was larger than %zu KiB",
+			    r->respmax / 1024);
+			break;
+		}
+		/* FALLTHROUGH */
+	default:
+		snprintf(out, outlen, "the exchange with the upstream failed (libcurl error %d)",
+		    (int)cc);
 	}
-	json_decref(j);	/* jansson's copies are zeroed by the daemon's allocator */
+	return 0;
 }
 
 /* Turn a finished token transfer into a result. */
 static void
 upstream_token_result(struct upstream_req *r, CURLcode cc, struct upstream_token *t)
 {
-	json_t *j;
+	long status = 0;
 
-	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &t->http_status);
 	if (cc != CURLE_OK) {
 		t->outcome = r->overflow ? UPSTREAM_BAD_RESPONSE : UPSTREAM_UNAVAILABLE;
-		snprintf(t->message, sizeof(t->message), "%s", r->overflow ?
-		    "upstream answer too large" : curl_easy_strerror(cc));
-	} else if (t->http_status == 200) {
-		upstream_parse_ok(r, t);
-	} else if (t->http_status >= 400 && t->http_status < 500) {
-		t->outcome = UPSTREAM_REFUSED;
-		j = json_loadb(r->resp ? r->resp : "", r->resplen, 0, NULL);
-		upstream_copy_code(t->error, sizeof(t->error),
-		    json_string_value(json_object_get(j, "error")));
-		json_decref(j);
-		snprintf(t->message, sizeof(t->message), "upstream refused (HTTP %ld%s%s)",
-		    t->http_status, *t->error ? ": " : "", t->error);
-	} else {
-		t->outcome = UPSTREAM_UNAVAILABLE;
-		snprintf(t->message, sizeof(t->message), "upstream answered HTTP %ld",
-		    t->http_status);
+		snprintf(t->code, sizeof(t->code), "temporarily_unavailable");
+		t->tls = upstream_failure(r, cc, t->message, sizeof(t->message));
+		return;
 	}
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	answer_token(status, r->resp, r->resplen, r->retry_after[0] ? r->retry_after : NULL, t);
 }
 
 /* Count a finished request in the latency histogram and the health status. */
@@ -531,8 +532,7 @@ upstream_done_http(struct upstream_req *r, CURLcode cc)
 	h.overflow = r->overflow;
 	snprintf(h.content_type, sizeof(h.content_type), "%s", r->content_type);
 	if (cc != CURLE_OK)
-		snprintf(h.message, sizeof(h.message), "%s", r->overflow ?
-		    "upstream answer too large" : curl_easy_strerror(cc));
+		upstream_failure(r, cc, h.message, sizeof(h.message));
 	upstream_account(r, cc == CURLE_OK && h.status < 500, cc == CURLE_OK,
 	    cc == CURLE_OK ? "API answered" : h.message);
 	r->http_cb(r->arg, &h);
