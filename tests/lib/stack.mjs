@@ -5,7 +5,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import {
   mkdtempSync, mkdirSync, writeFileSync, chmodSync, chownSync, openSync, closeSync,
-  readFileSync, existsSync, readdirSync, statSync, rmSync, accessSync, constants as fsc,
+  readFileSync, existsSync, readdirSync, statSync, rmSync, accessSync, copyFileSync, constants as fsc,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
@@ -567,11 +567,14 @@ export class Stack {
       mkdirSync(join(tmp, t), { mode: 0o700 });
       chownSync(join(tmp, t), this.users.nginx.uid, this.users.nginx.gid);
     }
-    const fcgi = [
-      `fastcgi_pass unix:${p.fcgiSocket};`,
-      'include /etc/nginx/fastcgi_params;',
-    ].join(' ');
-    const loc = (spec) => `    location ${spec} { ${fcgi} }`;
+    // the shipped site (contrib/nginx/flowgate.conf), rendered the way script/server does: what
+    // the tests exercise is what operators install
+    copyFileSync('/etc/nginx/fastcgi_params', join(p.nginxDir, 'fastcgi_params'));
+    const site = readFileSync(join(REPO_DIR, 'contrib', 'nginx', 'flowgate.conf'), 'utf8')
+      .replaceAll('127.0.0.1:8080', `127.0.0.1:${this.nginxPort}`)
+      .replaceAll('/run/flowgate/fcgi.sock', p.fcgiSocket)
+      .replaceAll('/var/log/nginx/flowgate.access.log', p.logs.nginxAccess);
+    writeFileSync(join(p.nginxDir, 'flowgate-site.conf'), site, { mode: 0o644 });
     const conf = `# nginx for one flowgate test instance (tests/lib/stack.mjs)
 user ${NGINX_USER};
 worker_processes 1;
@@ -579,32 +582,13 @@ pid ${join(p.nginxDir, 'nginx.pid')};
 error_log ${p.logs.nginxError} info;
 events { worker_connections 1024; }
 http {
-  access_log ${p.logs.nginxAccess};
   client_body_temp_path ${join(tmp, 'body')};
   fastcgi_temp_path ${join(tmp, 'fastcgi')};
   proxy_temp_path ${join(tmp, 'proxy')};
   uwsgi_temp_path ${join(tmp, 'uwsgi')};
   scgi_temp_path ${join(tmp, 'scgi')};
-  client_max_body_size 16k;
-  client_body_buffer_size 16k;
-  server_tokens off;
   default_type application/octet-stream;
-  server {
-    listen 127.0.0.1:${this.nginxPort};
-    server_name localhost;
-${loc('/oauth2/')}
-${loc('= /healthz')}
-${loc('= /metrics')}
-${loc('/api/')}
-${loc('/admin/')}
-${loc('/login/')}
-${loc('= /callback')}
-${loc('= /logout')}
-    location / {
-      default_type application/json;
-      return 404 '{"error":"not_found"}\\n';
-    }
-  }
+  include ${join(p.nginxDir, 'flowgate-site.conf')};
 }
 `;
     writeFileSync(p.nginxConf, conf, { mode: 0o644 });
