@@ -58,6 +58,7 @@ struct app_cached {
 
 static struct app_cached	*app_cache[APP_CACHE_BUCKETS];
 static size_t			 app_cache_n;
+static uint64_t			 app_registry_epoch;	/* bumped on every change */
 
 static unsigned int
 app_cache_bucket(const char *client_id)
@@ -76,6 +77,7 @@ app_cache_clear(void)
 	struct app_cached	*a, *next;
 	int			 b;
 
+	app_registry_epoch++;
 	for (b = 0; b < APP_CACHE_BUCKETS; b++) {
 		for (a = app_cache[b]; a != NULL; a = next) {
 			next = a->next;
@@ -85,6 +87,13 @@ app_cache_clear(void)
 		app_cache[b] = NULL;
 	}
 	app_cache_n = 0;
+}
+
+/* Changes when any registration or connection changed: gate passes compare it. */
+uint64_t
+app_epoch(void)
+{
+	return app_registry_epoch;
 }
 
 static struct app_cached *
@@ -165,6 +174,41 @@ app_authenticate(const char *client_id, const char *secret, struct app_rec *out)
 		return -1;
 	*out = a->rec;
 	return 0;
+}
+
+static const char SQL_LOOKUP[] =
+    "SELECT a.id, a.name, a.client_id, a.flow, a.kind, a.scopes, a.connection_id, c.name, "
+    "c.stopped, a.revoked_at IS NOT NULL FROM apps a JOIN connections c ON "
+    "c.id = a.connection_id WHERE a.name = ?1 OR a.id = ?2";
+
+/* A registration by name (or by id when name is NULL), revoked or not; -1 when unknown. */
+int
+app_lookup(const char *name, int64_t id, struct app_rec *out)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_LOOKUP);
+	int		 r = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (st == NULL)
+		return -1;
+	if (name != NULL)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, name != NULL ? -1 : id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		out->id = sqlite3_column_int64(st, 0);
+		app_col(st, 1, out->name, sizeof(out->name));
+		app_col(st, 2, out->client_id, sizeof(out->client_id));
+		app_col(st, 3, out->flow, sizeof(out->flow));
+		app_col(st, 4, out->kind, sizeof(out->kind));
+		app_col(st, 5, out->scopes, sizeof(out->scopes));
+		out->connection_id = sqlite3_column_int64(st, 6);
+		app_col(st, 7, out->connection, sizeof(out->connection));
+		out->connection_stopped = sqlite3_column_int(st, 8);
+		out->revoked = sqlite3_column_int(st, 9);
+		r = 0;
+	}
+	sqlite3_reset(st);
+	return r;
 }
 
 /* Active registrations, for status. */

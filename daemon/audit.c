@@ -31,6 +31,7 @@ struct audit_row {
 static struct audit_row	 audit_batch[AUDIT_BATCH_MAX];
 static int		 audit_nbatch;
 static int64_t		 audit_head_seq, audit_done_seq, audit_anchored_seq;
+static int		 audit_lost;	/* a batch was dropped since hold.c last asked */
 static uint8_t		 audit_head_hash[AUDIT_HASHLEN], audit_done_hash[AUDIT_HASHLEN];
 
 static const char SQL_HEAD[] = "SELECT seq, hash FROM audit_head WHERE id = 1";
@@ -161,6 +162,9 @@ audit_append(const struct audit_rec *rec)
 				    rec->token_fp };
 	int			 i;
 
+	/* a record without an event or outcome would fail the whole batch at commit */
+	if (rec->event == NULL || rec->outcome == NULL)
+		return -1;
 	if (audit_nbatch == AUDIT_BATCH_MAX && audit_flush() == -1)
 		return -1;
 	r = &audit_batch[audit_nbatch];
@@ -181,6 +185,16 @@ audit_append(const struct audit_rec *rec)
 	memcpy(audit_head_hash, r->hash, AUDIT_HASHLEN);
 	audit_nbatch++;
 	return 0;
+}
+
+/* True once after a batch was dropped: what was held on it must be refused. */
+int
+audit_take_loss(void)
+{
+	int lost = audit_lost;
+
+	audit_lost = 0;
+	return lost;
 }
 
 int
@@ -254,13 +268,21 @@ audit_committed(void)
 	memcpy(audit_done_hash, audit_head_hash, AUDIT_HASHLEN);
 }
 
-/* The batch did not reach the disk: forget it and go back to the committed head. */
-void
-audit_abort(void)
+/* Forget the uncommitted records and go back to the committed head. */
+static void
+audit_forget(void)
 {
 	audit_clear_batch();
 	audit_head_seq = audit_done_seq;
 	memcpy(audit_head_hash, audit_done_hash, AUDIT_HASHLEN);
+}
+
+/* The batch did not reach the disk: what was held on its records must be refused. */
+void
+audit_abort(void)
+{
+	audit_lost |= audit_nbatch > 0;
+	audit_forget();
 }
 
 /*
@@ -274,8 +296,9 @@ audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec)
 		return -1;
 	if ((change != NULL && change(arg) == -1) || audit_append(rec) == -1 ||
 	    audit_write_pending() == -1 || store_commit() == -1) {
+		/* only this change's own record was pending: nothing held depended on it */
 		store_rollback();
-		audit_abort();
+		audit_forget();
 		return -1;
 	}
 	audit_committed();

@@ -335,7 +335,7 @@ connection_verified(void *arg, struct upstream_token *t)
 		    "not be stored; nothing was changed", p->name);
 	} else {
 		if (p->op == CONN_ROTATE)
-			token_drop_connection(p->conn_id);
+			token_drop_connection(p->conn_id, NULL);
 		fg_log_info("connection %s: %s", p->name, p->op == CONN_ADD ? "added" :
 		    "secret rotated");
 		server_reply(&p->ctx, json_pack("{sbsssI}", "ok", 1, "name", p->name,
@@ -598,7 +598,7 @@ connection_verb_remove(const struct fg_reqctx *ctx, json_t *req)
 		return;
 	}
 	app_cache_clear();
-	token_drop_connection(c.id);
+	token_drop_connection(c.id, NULL);
 	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", c.name));
 }
 
@@ -754,9 +754,14 @@ connection_simple(const struct fg_reqctx *ctx, json_t *req, const char *event,
 		server_reply_error(ctx, "server_error", "connection %s could not be changed", c.name);
 		return;
 	}
-	/* a stopped connection issues nothing at once; its cached tokens are forgotten */
+	/* a stop takes effect within this turn on every route (gate.c); it says what it stopped */
+	if (strcmp(event, "connection.stop") == 0) {
+		server_reply(ctx, json_pack("{sbssso}", "ok", 1, "name", c.name, "stopped",
+		    gate_stop(c.id)));
+		return;
+	}
 	app_cache_clear();
-	token_drop_connection(c.id);
+	token_drop_connection(c.id, NULL);
 	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", c.name));
 }
 

@@ -139,6 +139,7 @@ int	 audit_flush(void);
 int	 audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec);
 void	 audit_anchor(void);
 int	 audit_pending(void);
+int	 audit_take_loss(void);
 int	 audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen);
 json_t	*audit_tail(int n, int64_t before, int *more);
 
@@ -276,7 +277,9 @@ void	 session_verb_logout(const struct fg_reqctx *, json_t *);
 struct app_rec {
 	int64_t	 id;
 	char	 name[FG_NAME_MAX + 1];
+int	 app_lookup(const char *name, int64_t id, struct app_rec *out);
 	char	 client_id[64];
+uint64_t app_epoch(void);
 	char	 flow[32];
 	char	 kind[16];
 	char	 scopes[FG_SCOPES_MAX];
@@ -310,8 +313,45 @@ struct fg_reqctx {
 int	 server_listen(const struct fg_config *cfg, char *err, size_t errlen);
 int	 server_loop(const struct fg_config *cfg);
 void	 server_reply(const struct fg_reqctx *ctx, json_t *reply);
-void	 server_reply_audited(const struct fg_reqctx *ctx, json_t *reply);
-void	 server_reply_audited_raw(const struct fg_reqctx *ctx, const char *body, size_t len);
+/* hold.c: work held until the audit records it depends on are committed */
+enum hold_status { HOLD_LOST = 0, HOLD_OK = 1, HOLD_STOPPED = 2 };
+typedef void (*hold_fn)(void *arg, int status);
+void	 hold_reply(const struct fg_reqctx *ctx, int64_t conn_id, json_t *reply);
+void	 hold_reply_raw(const struct fg_reqctx *ctx, int64_t conn_id, const char *body,
+	     size_t len);
+int	 hold_call(int64_t conn_id, hold_fn fn, void *arg);
+const char *hold_why(int status);
+void	 hold_end_turn(void);
+size_t	 hold_stop_connection(int64_t conn_id);
+json_t	*hold_stats(void);
+void	 hold_shutdown(void);
+
+/* gate.c: the one gate every route to an upstream token passes */
+enum gate_route {
+	GATE_TOKEN, GATE_ROPC, GATE_STREAM, GATE_TRANSCRIBE, GATE_PROXY, GATE_SESSION_TOKEN,
+	GATE_LOGIN, GATE_NROUTES
+};
+enum gate_caller { GATE_CALLER_APP, GATE_CALLER_SESSION, GATE_CALLER_BROWSER };
+/* What passed the gate: filled by gate_open from the request and the daemon's own data. */
+struct gate_pass {
+	struct fg_reqctx	 ctx;
+	enum gate_route		 route;
+	enum gate_caller	 caller;
+	int64_t			 login_app_id;	/* a login callback's app (browser caller) */
+	struct app_rec		 app;
+	char			 scopes[FG_SCOPES_MAX];	/* canonical, within app and route */
+	char			 actor[96];
+	char			 remote[64];
+	char			 sid[48];	/* the session id of a session caller */
+	uint64_t		 epoch;		/* app_epoch() when checked */
+};
+int	 gate_init(char *err, size_t errlen);
+int	 gate_open(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req);
+const char *gate_still(int64_t app_id, uint64_t epoch);
+json_t	*gate_stop(int64_t conn_id);
+const char *gate_route_name(enum gate_route r);
+
+void	 server_send_raw(const struct fg_reqctx *ctx, char *body, size_t len);
 void	 server_reply_error(const struct fg_reqctx *ctx, const char *code, const char *fmt, ...)
 	     __attribute__((format(printf, 3, 4)));
 json_t	*server_stats(void);
@@ -325,15 +365,33 @@ void	 server_reply_first(const struct fg_reqctx *ctx, json_t *arr, const char *k
 struct token_grant {
 	const char	*token;		/* valid during the callback only */
 	long		 expires_in;
-	const char	*scopes;
+	const char	*scopes;	/* what the upstream granted */
 	const char	*fp;
-	const char	*connection;
+	int64_t		 conn_id;
+};
+/* Why no token: the RFC 6749 error, words for people, and when to retry (0: default). */
+struct token_fail {
+	const char	*code;
+	const char	*message;
+	long		 retry_after;
 };
 struct token_req;
 typedef void (*token_done)(const struct token_req *req, const struct token_grant *grant,
-    const char *code, const char *message);
-/* Who asks for a token and what happens next: done(grant) or done(NULL, code, message). */
+    const struct token_fail *fail);
+	int64_t			 app_id, conn_id;
+	uint64_t		 epoch;
+	int			 strict;	/* refuse a grant without every scope asked */
+	int			 direct;
+/*
+ * Who asks for a token (a gate pass) and what happens next: done(grant) or done(NULL, code,
+ * message).  A direct ending only builds a held reply, so it gets the token at once; any other
+ * gets it after the issuance record is committed and the pass checked again.
+ */
 struct token_req {
+void	 gate_token(const struct gate_pass *p, token_done done, void *arg, json_t *req,
+	     int direct);
+void	 token_req_init(struct token_req *w, const struct gate_pass *p, token_done done,
+	     void *arg, const char *purpose);
 	struct fg_reqctx	 ctx;
 	char			 actor[96];
 	char			 app[FG_NAME_MAX + 1];
@@ -343,11 +401,16 @@ struct token_req {
 	void			*arg;
 	struct token_req	*next;
 };
-void	 token_req_init(struct token_req *w, const struct fg_reqctx *ctx, json_t *req,
-	     token_done done, void *arg, const char *purpose);
 void	 token_handle(const struct fg_reqctx *ctx, json_t *req);
 void	 token_for_app(const struct token_req *w, const struct app_rec *app, const char *scopes);
-void	 token_drop_connection(int64_t conn_id);
+void	 token_ropc(const struct token_req *w, const struct app_rec *app, const char *scopes,
+	     json_t *req);
+void	 token_hand_over(const struct token_req *w, const struct token_grant *g);
+void	 token_refused(const struct token_req *w, const char *conn, const char *scopes,
+	     const struct token_fail *f);
+void	 token_fail_reply(const struct fg_reqctx *ctx, const struct token_fail *f);
+void	 token_count_refusal(void);
+size_t	 token_drop_connection(int64_t conn_id, size_t *inflight);
 void	 token_refresh_due(void);
 json_t	*token_stats(void);
 void	 token_shutdown(void);
@@ -357,9 +420,10 @@ void	 oidc_verb_begin(const struct fg_reqctx *, json_t *);
 void	 oidc_verb_callback(const struct fg_reqctx *, json_t *);
 void	 oidc_verb_token(const struct fg_reqctx *, json_t *);
 void	 oidc_verb_logout(const struct fg_reqctx *, json_t *);
-int	 oidc_user_token(const char *sid, const struct token_req *w, const char *scopes);
-int	 oidc_session_conn(const char *sid, struct conn_rec *conn, char *app, size_t applen,
-	     char *actor, size_t actorlen);
+void	 oidc_user_token(const char *sid, const struct token_req *w, const char *scopes);
+int	 oidc_session_who(const char *sid, int64_t *app_id, char *actor, size_t actorlen);
+void	 oidc_session_end(const char *sid);
+size_t	 oidc_drop_connection(int64_t conn_id);
 
 /* proxy.c: the backend proxy */
 void	 proxy_verb(const struct fg_reqctx *, json_t *);

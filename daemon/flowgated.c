@@ -55,7 +55,7 @@ flowgated_start(struct fg_config *cfg)
 		fg_fatal("%s", err);
 	if (store_open(cfg->database, cfg->audit_sync_full, err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
-	if (policy_init(err, sizeof(err)) == -1)
+	if (policy_init(err, sizeof(err)) == -1 || gate_init(err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
 	if (audit_init() == -1)
 		fg_fatal("cannot read the audit chain's head");

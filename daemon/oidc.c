@@ -48,7 +48,8 @@ struct oidc_pending {
 };
 
 struct oidc_cached {
-	char			 scopes[FG_SCOPES_MAX];
+	char			 scopes[FG_SCOPES_MAX];		/* asked */
+	char			 granted[FG_SCOPES_MAX];
 	struct fg_secret	*token;
 	char			 fp[FG_FP_LEN];
 	int64_t			 expires_ms;
@@ -64,6 +65,7 @@ struct oidc_waiter {
 struct oidc_session {
 	uint8_t			 sid_hash[32];
 	int64_t			 app_id;
+	int64_t			 conn_id;
 	char			 app[FG_NAME_MAX + 1];
 	char			 app_scopes[FG_SCOPES_MAX];
 	char			 username[128];
@@ -205,12 +207,13 @@ oidc_verb_begin(const struct fg_reqctx *ctx, json_t *req)
 	char			 state[OIDC_RANDOM_LEN + 1], url[8192], scope[FG_SCOPES_MAX + 32];
 	char			 challenge[OIDC_RANDOM_LEN + 1];
 	uint8_t			 h[crypto_hash_sha256_BYTES];
-	const char		*grant;
+	struct gate_pass	 gp = { .route = GATE_LOGIN };
 
-	if (oidc_app_get(json_string_value(json_object_get(req, "app")), 0, &a) == -1 ||
-	    (grant = policy_grant(a.flow)) == NULL || strcmp(grant, "authorization_code") != 0 ||
-	    a.redirect_uri[0] == '\0') {
-		server_reply_error(ctx, "not_found", "no app with a user login by that name");
+	if (gate_open(ctx, &gp, req) == -1)
+		return;
+	if (oidc_app_get(NULL, gp.app.id, &a) == -1 || a.redirect_uri[0] == '\0') {
+		server_reply_error(ctx, "not_found", "app %s has no redirect URI for user logins",
+		    gp.app.name);
 		return;
 	}
 	if (a.conn.stopped || oidc_endpoint(&a.conn, "auth", url, sizeof(url)) == -1) {
@@ -340,7 +343,7 @@ oidc_exchanged(void *arg, struct upstream_token *t)
 	seal_session_hash(sid, OIDC_RANDOM_LEN, s->sid_hash);
 	s->app_id = x->app.id;
 	snprintf(s->app, sizeof(s->app), "%s", x->app.name);
-	snprintf(s->app_scopes, sizeof(s->app_scopes), "%s", x->app.scopes);
+	s->conn_id = x->app.conn.id;
 	s->refresh = t->refresh_token;
 	t->refresh_token = NULL;
 	s->created = s->last_seen = store_now_ms();
@@ -350,7 +353,7 @@ oidc_exchanged(void *arg, struct upstream_token *t)
 	snprintf(actor, sizeof(actor), "oidc:%s", s->username);
 	snprintf(detail, sizeof(detail), "remote=%s", x->remote);
 	audit_append(&rec);
-	server_reply_audited(&x->ctx, json_pack("{sbssssssss}", "ok", 1, "session", sid,
+	hold_reply(&x->ctx, x->app.conn.id, json_pack("{sbssssssss}", "ok", 1, "session", sid,
 	    "return_url", x->app.return_url, "user", s->username, "app", s->app));
 	sodium_memzero(sid, sizeof(sid));
 	free(x);
@@ -364,6 +367,7 @@ oidc_verb_callback(const struct fg_reqctx *ctx, json_t *req)
 	struct oidc_exchange	*x;
 	struct fg_secret	*secret = NULL;
 	const char		*code = json_string_value(json_object_get(req, "code"));
+	struct gate_pass	 gp = { .route = GATE_LOGIN };
 	const char		*remote = json_string_value(json_object_get(req, "remote"));
 	int			 r = -1;
 
@@ -373,6 +377,12 @@ oidc_verb_callback(const struct fg_reqctx *ctx, json_t *req)
 		server_reply_error(ctx, "invalid_state", "this login is unknown, expired, already "
 		    "used, or was started in another browser");
 		return;
+	gp.login_app_id = p->app_id;
+	if (gate_open(ctx, &gp, req) == -1) {
+		sodium_memzero(p, sizeof(*p));
+		free(p);
+		return;
+	}
 	}
 	if ((x = calloc(1, sizeof(*x))) == NULL || oidc_app_get(NULL, p->app_id, &x->app) == -1) {
 		free(x);
@@ -409,6 +419,8 @@ static void
 oidc_flush_queue(struct oidc_session *s)
 {
 	struct oidc_waiter *q;
+	struct token_fail	 f = { "unauthenticated", "the user session has ended", 0 };
+
 
 	while ((q = s->queue) != NULL) {
 		s->queue = q->next;
@@ -467,20 +479,25 @@ static void
 oidc_issue(struct oidc_session *s, const struct token_req *w, struct oidc_cached *c,
     const char *source)
 {
-	char			 detail[160];
-	struct audit_rec	 rec = { w->actor, "token.issue", s->app, NULL, c->scopes, "issued",
+	char			 detail[600];
+	struct audit_rec	 rec = { w->actor, "token.issue", s->app, NULL, c->granted, "issued",
 				    detail, c->fp };
 	struct token_grant	 g = { c->token->buf, (long)((c->expires_ms - store_now_ms()) / 1000),
-				    c->scopes, c->fp, NULL };
+				    c->granted, c->fp, s->conn_id };
+	struct token_fail	 f = { "server_error", "audit record could not be written", 0 };
 
-	snprintf(detail, sizeof(detail), "source=%s grant=refresh_token remote=%s%s%s", source,
-	    w->remote, w->purpose ? " for=" : "", w->purpose ? w->purpose : "");
+	snprintf(detail, sizeof(detail), "source=%s grant=refresh_token remote=%s%s%s%s%s",
+	    source, w->remote, w->purpose ? " for=" : "", w->purpose ? w->purpose : "",
+	    strcmp(c->granted, c->scopes) != 0 ? " asked=" : "",
+	    strcmp(c->granted, c->scopes) != 0 ? c->scopes : "");
+	if (g.expires_in < 1)
+		g.expires_in = 1;
 	if (audit_append(&rec) == -1) {
 		w->done(w, NULL, "server_error", "audit record could not be written");
 		return;
 	}
 	app_usage_note(s->app);
-	w->done(w, &g, NULL, NULL);
+	token_hand_over(w, &g);
 }
 
 /* The cached token of s for scopes with enough life left, or NULL. */
@@ -512,6 +529,7 @@ oidc_cache_put(struct oidc_session *s, const char *scopes, struct upstream_token
 	seal_secret_free(c->token);
 	c->token = t->access_token;
 	t->access_token = NULL;
+	snprintf(c->granted, sizeof(c->granted), "%s", t->scope_given ? t->scope : scopes);
 	snprintf(c->scopes, sizeof(c->scopes), "%s", scopes);
 	seal_fingerprint(c->token->buf, c->token->len, c->fp);
 	c->expires_ms = store_now_ms() + (int64_t)t->expires_in * 1000;
@@ -523,6 +541,7 @@ static void
 oidc_refreshed(void *arg, struct upstream_token *t)
 {
 	struct oidc_session	*s = arg;
+	struct token_fail	 f = { "temporarily_unavailable", t->message, t->retry_after };
 	struct oidc_waiter	*q = s->queue;
 	char			 missing[FG_NAME_MAX + 1];
 	int			 ended;
@@ -533,8 +552,11 @@ oidc_refreshed(void *arg, struct upstream_token *t)
 		return;
 	}
 	s->queue = q->next;
-	if (t->outcome == UPSTREAM_OK && t->scope[0] != '\0' &&
-	    !scope_subset(t->scope, q->scopes, missing, sizeof(missing)))
+	if (t->outcome == UPSTREAM_OK && t->scope_given &&
+	    !scope_subset(t->scope, q->scopes, missing, sizeof(missing))) {
+		snprintf(t->message, sizeof(t->message), "the upstream granted a broader scope "
+		    "than asked (%s); refused", missing);
+	}
 		t->outcome = UPSTREAM_BAD_RESPONSE;	/* broader than asked: never handed out */
 	if (t->refresh_token != NULL) {		/* rotation: the old one is dead now */
 		seal_secret_free(s->refresh);
@@ -547,15 +569,13 @@ oidc_refreshed(void *arg, struct upstream_token *t)
 		oidc_next(s);
 		return;
 	}
-	ended = t->outcome == UPSTREAM_REFUSED;
-	{
-		struct audit_rec rec = { q->w.actor, "token.refuse", s->app, NULL, q->scopes,
-		    ended ? "unauthenticated" : "temporarily_unavailable", t->message, NULL };
-
-		audit_append(&rec);
-		q->w.done(&q->w, NULL, rec.outcome, ended ?
-		    "the user's upstream session has ended; log in again" : t->message);
-	}
+	ended = t->outcome == UPSTREAM_REFUSED && strcmp(t->code, "invalid_grant") == 0;
+	if (ended) {
+		f.code = "unauthenticated";
+		f.message = "the user's upstream session has ended; log in again";
+	} else if (t->code[0] != '\0')
+		f.code = t->code;
+	token_refused(&q->w, NULL, q->scopes, &f);
 	free(q);
 	if (ended)
 		oidc_session_drop(s);
@@ -570,6 +590,8 @@ oidc_next(struct oidc_session *s)
 	struct oidc_waiter	*q;
 	struct oidc_cached	*c;
 	struct oidc_app		 a;
+	struct token_fail	 f = { "temporarily_unavailable", "the app's connection is "
+				    "stopped or unreachable", 0 };
 	struct fg_secret	*secret = NULL;
 	int			 r;
 
@@ -606,28 +628,21 @@ oidc_next(struct oidc_session *s)
 }
 
 /*
- * A token for the user of session sid, for a canonical scope set its app allows and a
- * browser may hold; w (copied) says what happens next.  0, or -1 when there is no session.
+ * A token for the user of session sid, for a scope set the gate checked; w (copied) says what
+ * happens next.  Called by gate_token only.
  */
 int
 oidc_user_token(const char *sid, const struct token_req *w, const char *scopes)
 {
 	struct oidc_session	*s = oidc_session_get(sid);
 	struct oidc_waiter	*q, **tail;
-	char			 missing[FG_NAME_MAX + 1] = "", msg[160];
+	struct token_fail	 f = { "unauthenticated", "no user session; log in first", 0 };
 
-	if (s == NULL)
-		return -1;
-	if (!scope_subset(scopes, s->app_scopes, missing, sizeof(missing)) ||
-	    !policy_scopes_limited(scopes)) {
-		snprintf(msg, sizeof(msg), "scope '%s' is not allowed for a browser of this app",
-		    missing[0] ? missing : scopes);
-		w->done(w, NULL, "invalid_scope", msg);
-		return 0;
-	}
-	if ((q = calloc(1, sizeof(*q))) == NULL) {
-		w->done(w, NULL, "server_error", "out of memory");
-		return 0;
+	if (s == NULL || (q = calloc(1, sizeof(*q))) == NULL) {
+		if (s != NULL)
+			f = (struct token_fail){ "server_error", "out of memory", 0 };
+		w->done(w, NULL, &f);
+		return;
 	}
 	q->w = *w;
 	snprintf(q->scopes, sizeof(q->scopes), "%s", scopes);
@@ -642,14 +657,13 @@ oidc_user_token(const char *sid, const struct token_req *w, const char *scopes)
 
 /* The "user.token" verb's ending: an RFC 6749-shaped answer after the audit commit. */
 static void
-oidc_reply(const struct token_req *w, const struct token_grant *g, const char *code,
-    const char *message)
+oidc_reply(const struct token_req *w, const struct token_grant *g, const struct token_fail *f)
 {
 	if (g == NULL) {
-		server_reply_error(&w->ctx, code, "%s", message);
+		token_fail_reply(&w->ctx, f);
 		return;
 	}
-	server_reply_audited(&w->ctx, json_pack("{sbsssssIss}", "ok", 1, "access_token",
+	hold_reply(&w->ctx, g->conn_id, json_pack("{sbsssssIss}", "ok", 1, "access_token",
 	    g->token, "token_type", "Bearer", "expires_in", (json_int_t)g->expires_in, "scope",
 	    g->scopes));
 }
@@ -658,17 +672,13 @@ oidc_reply(const struct token_req *w, const struct token_grant *g, const char *c
 void
 oidc_verb_token(const struct fg_reqctx *ctx, json_t *req)
 {
-	struct token_req	 w;
-	const char		*asked = json_string_value(json_object_get(req, "scope"));
-	char			 scopes[FG_SCOPES_MAX];
+	struct gate_pass gp = { .route = GATE_SESSION_TOKEN };
 
-	token_req_init(&w, ctx, req, oidc_reply, NULL, NULL);
-	if (scope_normalize(asked ? asked : "transcribe streams", scopes, sizeof(scopes)) == -1) {
-		server_reply_error(ctx, "invalid_scope", "scope is malformed");
-		return;
-	}
-	if (oidc_user_token(json_string_value(json_object_get(req, "session")), &w, scopes) == -1)
-		server_reply_error(ctx, "unauthenticated", "no user session; log in first");
+	if (json_object_get(req, "scope") == NULL)
+		json_object_set_new(req, "scope", json_string("transcribe streams"));
+	if (gate_open(ctx, &gp, req) == 0)
+		gate_token(&gp, oidc_reply, NULL, req, 1);
+	sodium_memzero(&gp, sizeof(gp));
 }
 
 /* The upstream answered a revocation; nothing depends on it. */
@@ -750,12 +760,41 @@ oidc_shutdown(void)
 
 /* The connection, app and audit actor of a user session's app; -1 without a live session. */
 int
-oidc_session_conn(const char *sid, struct conn_rec *conn, char *app, size_t applen,
-    char *actor, size_t actorlen)
+oidc_session_who(const char *sid, int64_t *app_id, char *actor, size_t actorlen)
 {
 	struct oidc_session	*s = oidc_session_get(sid);
 	struct oidc_app		 a;
 
+
+/* End a session at once (its app was revoked). */
+void
+oidc_session_end(const char *sid)
+{
+	struct oidc_session *s = oidc_session_get(sid);
+
+	if (s != NULL)
+		oidc_session_drop(s);
+}
+
+/* An emergency stop: forget the cached tokens of every session on the connection. */
+size_t
+oidc_drop_connection(int64_t conn_id)
+{
+	struct oidc_session	*s;
+	size_t			 n = 0;
+	int			 i;
+
+	for (s = oidc_sessions; s != NULL; s = s->next) {
+		if (s->conn_id != conn_id)
+			continue;
+		for (i = 0; i < OIDC_CACHE; i++) {
+			seal_secret_free(s->cache[i].token);
+			s->cache[i].token = NULL;
+		}
+		n++;
+	}
+	return n;
+}
 	if (s == NULL || oidc_app_get(NULL, s->app_id, &a) == -1)
 		return -1;
 	*conn = a.conn;

@@ -32,6 +32,9 @@ struct proxy_op {
 	char			 app[FG_NAME_MAX + 1];
 	char			 actor[96];
 	char			 scopes[FG_SCOPES_MAX];
+	char			 fp[FG_FP_LEN];
+	int64_t			 app_id;
+	uint64_t		 epoch;
 };
 
 static const char SQL_RULE[] =
@@ -47,7 +50,10 @@ proxy_op_free(struct proxy_op *op)
 	free(op);
 }
 
-/* True when word is one of the space-separated list. */
+/*
+ * True when word is one of the space-separated list, or with prefix, starts with one of them
+ * at a path segment boundary ("/interactions" allows "/interactions/1", not "/interactionsX").
+ */
 static int
 proxy_listed(const char *list, const char *word, int prefix)
 {
@@ -55,8 +61,8 @@ proxy_listed(const char *list, const char *word, int prefix)
 
 	while (list != NULL && *list != '\0') {
 		n = strcspn(list, " ");
-		if (prefix ? (n <= w && strncmp(list, word, n) == 0) :
-		    (n == w && strncmp(list, word, n) == 0))
+		if (prefix ? (n <= w && strncmp(list, word, n) == 0 && (n == w || word[n] == '/' ||
+		    (n > 0 && list[n - 1] == '/'))) : (n == w && strncmp(list, word, n) == 0))
 			return 1;
 		list += n + (list[n] == ' ');
 	}
@@ -111,7 +117,7 @@ proxy_finish(struct proxy_op *op, long status, const char *code, const char *mes
 {
 	char			 detail[2300], *b64 = NULL;
 	struct audit_rec	 rec = { op->actor, "proxy.call", op->app, op->conn.name, op->scopes,
-				    code ? code : "ok", detail, NULL };
+				    code ? code : "ok", detail, op->fp[0] ? op->fp : NULL };
 	size_t			 cap;
 	json_t			*reply;
 
@@ -132,16 +138,19 @@ proxy_finish(struct proxy_op *op, long status, const char *code, const char *mes
 	    proxy_type_ok(r->content_type) ? r->content_type : "application/octet-stream",
 	    "body_b64", b64);
 	free(b64);
-	server_reply_audited(&op->ctx, reply);
+	hold_reply(&op->ctx, op->conn.id, reply);
 }
 
 /* The API answered (or did not). */
 static void
 proxy_answered(void *arg, struct upstream_reply *r)
 {
-	struct proxy_op *op = arg;
+	struct proxy_op	*op = arg;
+	const char	*why;
 
-	if (r->overflow)
+	if ((why = gate_still(op->app_id, op->epoch)) != NULL)
+		proxy_finish(op, 503, "temporarily_unavailable", why, NULL);
+	else if (r->overflow)
 		proxy_finish(op, 502, "upstream_error", "the upstream's answer is larger than the "
 		    "proxy passes on", NULL);
 	else if (r->cc == 28)	/* CURLE_OPERATION_TIMEDOUT */
@@ -153,19 +162,21 @@ proxy_answered(void *arg, struct upstream_reply *r)
 	proxy_op_free(op);
 }
 
-/* The token is here: make the call. */
+/* The token is here and its record committed: make the call. */
 static void
-proxy_have_token(const struct token_req *w, const struct token_grant *g, const char *code,
-    const char *message)
+proxy_have_token(const struct token_req *w, const struct token_grant *g,
+    const struct token_fail *f)
 {
 	struct proxy_op		*op = w->arg;
 	struct upstream_call	 call;
 
 	if (g == NULL) {
-		proxy_finish(op, 0, code, message, NULL);
+		proxy_finish(op, 0, f->code, f->message, NULL);
 		proxy_op_free(op);
 		return;
 	}
+	snprintf(op->fp, sizeof(op->fp), "%s", g->fp);
+	snprintf(op->scopes, sizeof(op->scopes), "%s", g->scopes);
 	memset(&call, 0, sizeof(call));
 	call.method = op->method;
 	call.url = op->url;
@@ -202,31 +213,20 @@ proxy_rule(struct proxy_op *op)
 	return ok ? 0 : -1;
 }
 
-/* Authenticate, check the rule, then ask for the token; -1 when answered already. */
+/* After the gate: the connection in the path is the app's, and its rule allows the call. */
 static int
-proxy_start(struct proxy_op *op, json_t *req, struct token_req *w)
+proxy_start(struct proxy_op *op, const struct gate_pass *gp, json_t *req)
 {
-	const char	*sid = json_string_value(json_object_get(req, "session"));
-	const char	*cid = json_string_value(json_object_get(req, "client_id"));
-	const char	*sec = json_string_value(json_object_get(req, "client_secret"));
-	const char	*want = json_string_value(json_object_get(req, "connection"));
-	struct app_rec	 app;
+	const char *want = json_string_value(json_object_get(req, "connection"));
 
-	if (sid != NULL) {
-		if (oidc_session_conn(sid, &op->conn, op->app, sizeof(op->app), op->actor,
-		    sizeof(op->actor)) == -1) {
-			server_reply_error(&op->ctx, "unauthenticated", "no user session; log in first");
-			return -1;
-		}
-		snprintf(op->scopes, sizeof(op->scopes), "openid streams");
-	} else if (cid == NULL || sec == NULL || app_authenticate(cid, sec, &app) == -1 ||
-	    connection_get_id(app.connection_id, &op->conn) == -1) {
-		server_reply_error(&op->ctx, "invalid_client", "client authentication failed");
+	snprintf(op->app, sizeof(op->app), "%s", gp->app.name);
+	snprintf(op->actor, sizeof(op->actor), "%s", gp->actor);
+	snprintf(op->scopes, sizeof(op->scopes), "%s", gp->scopes);
+	op->app_id = gp->app.id;
+	op->epoch = gp->epoch;
+	if (connection_get_id(gp->app.connection_id, &op->conn) == -1) {
+		server_reply_error(&op->ctx, "server_error", "the app's connection is gone");
 		return -1;
-	} else {
-		snprintf(op->app, sizeof(op->app), "%s", app.name);
-		snprintf(op->actor, sizeof(op->actor), "app:%s", cid);
-		snprintf(op->scopes, sizeof(op->scopes), "%s", app.scopes);
 	}
 	if (strcmp(want, op->conn.name) != 0) {
 		proxy_finish(op, 403, "forbidden", "this app is not on that connection", NULL);
@@ -236,17 +236,6 @@ proxy_start(struct proxy_op *op, json_t *req, struct token_req *w)
 		return -1;
 	snprintf(op->url, sizeof(op->url), "%s%s%s%s", op->conn.api_base, op->path,
 	    op->query[0] ? "?" : "", op->query);
-	snprintf(w->actor, sizeof(w->actor), "%s", op->actor);
-	snprintf(w->app, sizeof(w->app), "%s", op->app);
-	if (sid != NULL) {
-		/* a user's token: the browser-safe scopes its app allows */
-		if (oidc_user_token(sid, w, op->scopes) == -1) {
-			server_reply_error(&op->ctx, "unauthenticated", "no user session");
-			return -1;
-		}
-		return 0;
-	}
-	token_for_app(w, &app, app.scopes);
 	return 0;
 }
 
@@ -290,7 +279,7 @@ void
 proxy_verb(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct proxy_op		*op;
-	struct token_req	 w;
+	struct gate_pass	 gp = { .route = GATE_PROXY };
 	const char		*why;
 
 	if ((op = calloc(1, sizeof(*op))) == NULL) {
@@ -303,7 +292,9 @@ proxy_verb(const struct fg_reqctx *ctx, json_t *req)
 		proxy_op_free(op);
 		return;
 	}
-	token_req_init(&w, ctx, req, proxy_have_token, op, "proxy");
-	if (proxy_start(op, req, &w) == -1)
+	if (gate_open(ctx, &gp, req) == -1 || proxy_start(op, &gp, req) == -1)
 		proxy_op_free(op);
+	else
+		gate_token(&gp, proxy_have_token, op, req, 0);
+	sodium_memzero(&gp, sizeof(gp));
 }

@@ -1,8 +1,8 @@
 /*
  * The event loop: one Unix socket, peers checked with SO_PEERCRED on accept, frames read
  * without blocking, upstream transfers driven by the same poll (curl_multi_poll with our fds as
- * extra fds).  A bad frame closes that one connection.  Replies that depend on an audit record
- * are held until the turn's audit batch is committed, and turned into errors if it is not.
+ * extra fds).  A bad frame closes that one connection.  At the end of each turn hold.c
+ * commits the audit batch and releases the replies that waited on it.
  */
 #include "config.h"
 
@@ -44,21 +44,13 @@ struct client {
 	size_t		 outlen, outcap, outoff;
 };
 
-struct held {
-	struct fg_reqctx	 ctx;
-	json_t			*reply;		/* or, already serialised: */
-	char			*raw;
-	size_t			 rawlen;
-};
 
 static struct client		 server_clients[SERVER_CLIENTS_MAX];
-static struct held		*server_held;
-static size_t			 server_nheld, server_capheld;
 static int			 server_fd = -1;
 static const char		*server_path;
 static volatile sig_atomic_t	 server_quit;
 static struct {
-	uint64_t	accepted, peers_refused, frames_rejected, requests, audit_failures;
+	uint64_t	accepted, peers_refused, frames_rejected, requests;
 } server_st;
 
 /* Create the socket under a tight umask, owned by the daemon's user and the web group. */
@@ -292,61 +284,8 @@ server_reply(const struct fg_reqctx *ctx, json_t *reply)
 	json_decref(reply);
 }
 
-/* Make room for one more held reply. */
-static struct held *
-server_hold(const struct fg_reqctx *ctx)
-{
-	struct held	*p;
-	size_t		 cap;
-
-	if (server_nheld == server_capheld) {
-		cap = server_capheld ? server_capheld * 2 : 64;
-		if ((p = realloc(server_held, cap * sizeof(*p))) == NULL)
-			return NULL;
-		server_held = p;
-		server_capheld = cap;
-	}
-	p = &server_held[server_nheld++];
-	memset(p, 0, sizeof(*p));
-	p->ctx = *ctx;
-	return p;
-}
-
-/* Hold a reply until this turn's audit records are committed. */
+/* Frame and queue a serialised body (consumed); zero the copies, they carry a token. */
 void
-server_reply_audited(const struct fg_reqctx *ctx, json_t *reply)
-{
-	struct held *h;
-
-	if ((h = server_hold(ctx)) == NULL) {
-		json_decref(reply);
-		server_reply_error(ctx, "server_error", "out of memory");
-		return;
-	}
-	h->reply = reply;
-}
-
-/*
- * The same for a body the caller serialised itself (the token path, where jansson's encoder
- * was the daemon's largest single cost); the caller guarantees it is one JSON object.
- */
-void
-server_reply_audited_raw(const struct fg_reqctx *ctx, const char *body, size_t len)
-{
-	struct held *h;
-
-	if (len == 0 || len > FG_FRAME_MAX || (h = server_hold(ctx)) == NULL) {
-		server_reply_error(ctx, "server_error", "reply could not be built");
-		return;
-	}
-	if ((h->raw = malloc(len)) != NULL) {	/* if not, it is answered as an error */
-		memcpy(h->raw, body, len);
-		h->rawlen = len;
-	}
-}
-
-/* Frame and queue a serialised body; zero the copies, they carry a token. */
-static void
 server_send_raw(const struct fg_reqctx *ctx, char *body, size_t len)
 {
 	static uint8_t	 frame[FG_FRAME_BUF_LEN];
@@ -517,38 +456,6 @@ server_read(struct client *c, uint32_t slot)
 	}
 }
 
-/* Commit the turn's audit records, then release or replace the replies that waited. */
-static void
-server_end_turn(void)
-{
-	size_t	i;
-	int	ok;
-
-	if (server_nheld == 0 && audit_pending() == 0)
-		return;
-	ok = audit_flush() == 0;
-	if (!ok)
-		server_st.audit_failures++;
-	for (i = 0; i < server_nheld; i++) {
-		struct held *h = &server_held[i];
-
-		if (ok && h->raw != NULL)
-			server_send_raw(&h->ctx, h->raw, h->rawlen);
-		else if (ok && h->reply != NULL)
-			server_reply(&h->ctx, h->reply);
-		else {
-			json_decref(h->reply);
-			if (h->raw != NULL) {
-				sodium_memzero(h->raw, h->rawlen);
-				free(h->raw);
-			}
-			server_reply_error(&h->ctx, "server_error", ok ? "out of memory" :
-			    "the audit record could not be written; no token was issued");
-		}
-	}
-	server_nheld = 0;
-}
-
 static void
 server_signal(int sig)
 {
@@ -627,7 +534,7 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 	if (wfd[1].revents)
 		pwhash_collect();
 	upstream_run();
-	server_end_turn();
+	hold_end_turn();
 }
 
 /* Serve until SIGTERM; then finish cleanly: audit committed, secrets zeroed. */
@@ -651,12 +558,11 @@ server_loop(const struct fg_config *cfg)
 	upstream_shutdown();
 	pwhash_shutdown();
 	oidc_shutdown();
-	server_end_turn();
+	hold_shutdown();
 	audit_anchor();
 	for (i = 0; i < SERVER_CLIENTS_MAX; i++)
 		if (server_clients[i].fd != -1)
 			server_close(&server_clients[i]);
-	free(server_held);
 	token_shutdown();
 	return 0;
 }
@@ -669,8 +575,8 @@ server_stats(void)
 
 	for (i = 0; i < SERVER_CLIENTS_MAX; i++)
 		active += server_clients[i].fd != -1;
-	return json_pack("{sIsIsIsIsIsi}", "peers_accepted", (json_int_t)server_st.accepted,
+	return json_pack("{sIsIsIsIsi}", "peers_accepted", (json_int_t)server_st.accepted,
 	    "peers_refused", (json_int_t)server_st.peers_refused, "frames_rejected",
 	    (json_int_t)server_st.frames_rejected, "requests", (json_int_t)server_st.requests,
-	    "audit_failures", (json_int_t)server_st.audit_failures, "peers_active", active);
+	    "peers_active", active);
 }

@@ -27,8 +27,10 @@ struct stream_op {
 	char			 actor[96];
 	struct fg_secret	*token;
 	long			 expires_in;
-	char			 scopes[FG_SCOPES_MAX];
-	int64_t			 started;
+	char			 scopes[FG_SCOPES_MAX];	/* granted */
+	char			 fp[FG_FP_LEN];
+	int64_t			 app_id;
+	uint64_t		 epoch;
 };
 
 static const char *const stream_statuses[] = { "planned", "in-progress", "on-hold", "completed",
@@ -185,7 +187,7 @@ stream_finish(struct stream_op *op, const char *interaction, const char *ws, con
 	char			 detail[300];
 	struct audit_rec	 rec = { op->actor, op->transcribe ? "transcribe.create" :
 				    "stream.create", op->app, op->conn.name, op->scopes,
-				    code ? code : "ok", detail, NULL };
+				    code ? code : "ok", detail, code ? NULL : op->fp };
 	json_t			*reply;
 
 	snprintf(detail, sizeof(detail), "%s%s", interaction ? "interaction=" : "",
@@ -200,7 +202,7 @@ stream_finish(struct stream_op *op, const char *interaction, const char *ws, con
 	    "scope", op->scopes);
 	if (interaction != NULL)
 		json_object_set_new(reply, "interactionId", json_string(interaction));
-	server_reply_audited(&op->ctx, reply);
+	hold_reply(&op->ctx, op->conn.id, reply);
 }
 
 /* A problem-JSON field, made safe to show: printable, bounded. */
@@ -228,7 +230,9 @@ stream_created(void *arg, struct upstream_reply *r)
 	const char		*why;
 	char			 msg[300], id[129], ws[2049];
 
-	if (r->cc != 0) {
+	if ((why = gate_still(op->app_id, op->epoch)) != NULL) {
+		stream_finish(op, NULL, NULL, "temporarily_unavailable", why, 0);
+	} else if (r->cc != 0) {
 		stream_finish(op, NULL, NULL, r->cc == 28 ? "upstream_timeout" :
 		    "temporarily_unavailable", r->message, 0);	/* 28: CURLE_OPERATION_TIMEDOUT */
 	} else if (r->status != 201 && r->status != 200) {
@@ -256,10 +260,10 @@ stream_transcribe_url(const struct conn_rec *c, char *out, size_t outlen)
 	return 0;
 }
 
-/* The token is here: create the interaction, or (transcribe) answer at once. */
+/* The token is here and its record committed: create the interaction, or answer at once. */
 static void
-stream_have_token(const struct token_req *w, const struct token_grant *g, const char *code,
-    const char *message)
+stream_have_token(const struct token_req *w, const struct token_grant *g,
+    const struct token_fail *f)
 {
 	struct stream_op	*op = w->arg;
 	struct upstream_call	 call;
@@ -272,6 +276,8 @@ stream_have_token(const struct token_req *w, const struct token_grant *g, const 
 	}
 	op->token = seal_secret_from(g->token, strlen(g->token));
 	op->expires_in = g->expires_in;
+	snprintf(op->scopes, sizeof(op->scopes), "%s", g->scopes);
+	snprintf(op->fp, sizeof(op->fp), "%s", g->fp);
 	if (op->token != NULL && op->transcribe &&
 	    stream_transcribe_url(&op->conn, url, sizeof(url)) == 0) {
 		stream_finish(op, NULL, url, NULL, NULL, 0);
@@ -319,6 +325,21 @@ stream_start(struct stream_op *op, json_t *req, struct token_req *w)
 		}
 		return 0;
 	}
+		return;
+	}
+	if (connection_get_id(gp.app.connection_id, &op->conn) == -1) {
+		server_reply_error(ctx, "server_error", "the app's connection is gone");
+		stream_op_free(op);
+		sodium_memzero(&gp, sizeof(gp));
+		return;
+	}
+	snprintf(op->app, sizeof(op->app), "%s", gp.app.name);
+	snprintf(op->actor, sizeof(op->actor), "%s", gp.actor);
+	snprintf(op->scopes, sizeof(op->scopes), "%s", gp.scopes);
+	op->app_id = gp.app.id;
+	op->epoch = gp.epoch;
+	gate_token(&gp, stream_have_token, op, req, 0);
+	sodium_memzero(&gp, sizeof(gp));
 	if (cid == NULL || sec == NULL || app_authenticate(cid, sec, &app) == -1) {
 		server_reply_error(&op->ctx, "invalid_client", "client authentication failed");
 		return -1;
@@ -347,7 +368,7 @@ static void
 stream_verb(const struct fg_reqctx *ctx, json_t *req, int transcribe)
 {
 	struct stream_op	*op;
-	struct token_req	 w;
+	struct gate_pass	 gp = { .route = transcribe ? GATE_TRANSCRIBE : GATE_STREAM };
 	const char		*why = NULL;
 
 	if ((op = calloc(1, sizeof(*op))) == NULL) {
@@ -364,9 +385,7 @@ stream_verb(const struct fg_reqctx *ctx, json_t *req, int transcribe)
 		stream_op_free(op);
 		return;
 	}
-	token_req_init(&w, ctx, req, stream_have_token, op, transcribe ? "transcribe-session" :
-	    "stream-session");
-	if (stream_start(op, req, &w) == -1)
+	if (gate_open(ctx, &gp, req) == -1) {
 		stream_op_free(op);
 }
 

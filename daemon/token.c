@@ -1,9 +1,10 @@
 /*
- * Token issuance: authenticate the app, check its request against its registration and the
- * policy, and answer from a cache keyed by (connection, exact canonical scope set).  A miss
- * starts at most one upstream request per key; everyone who asks meanwhile waits on it.
- * Tokens are refreshed ahead of expiry, and while the upstream is down a cached token is
- * served until it expires.
+ * Tokens for requests that passed the gate (gate.c): a cache keyed by (connection, exact
+ * canonical scope set), at most one upstream request per key with everyone who asks meanwhile
+ * waiting on it, refresh ahead of expiry, and cached tokens served while the upstream is down
+ * until they expire.  Every issuance is audited with the token's fingerprint before the token
+ * leaves: a direct ending only builds a held reply (hold.c); any other receives the token after
+ * the record is committed and the pass was checked again (token_hand_over).
  */
 #include "config.h"
 
@@ -18,24 +19,36 @@
 #include "log.h"
 
 #define TOKEN_BUCKETS		256
-#define TOKEN_MIN_LEFT		5	/* never hand out a token with less life than this */
+#define TOKEN_MIN_LEFT		5	/* a cached token with less life than this is fetched anew */
 #define TOKEN_RETRY_S		2	/* after a failed fetch, refuse fast for this long */
+#define TOKEN_RETRY_MAX_S	60	/* the most an upstream's Retry-After holds us back */
 
 struct tok_entry {
 	int64_t			 conn_id;
 	char			 conn_name[FG_NAME_MAX + 1];
-	char			 scopes[FG_SCOPES_MAX];
+	char			 scopes[FG_SCOPES_MAX];		/* asked: the key */
+	char			 granted[FG_SCOPES_MAX];	/* what the upstream granted */
 	struct fg_secret	*token;
 	char			 fp[FG_FP_LEN];
 	time_t			 expires_at;	/* monotonic seconds */
 	time_t			 last_used;
 	time_t			 retry_at;
-	char			 last_error[64];
+	long			 retry_after;
+	char			 last_error[32];
 	char			 last_message[256];
 	int			 fetching;
 	uint64_t		 gen, fetch_gen;
 	struct token_req	*waiters;
 	struct tok_entry	*next;
+};
+
+/* A token on its way to an ending that uses it: released after the commit. */
+struct token_delivery {
+	struct token_req	 w;
+	struct fg_secret	*token;
+	long			 expires_in;
+	char			 scopes[FG_SCOPES_MAX];
+	char			 fp[FG_FP_LEN];
 };
 
 static struct tok_entry	*token_table[TOKEN_BUCKETS];
@@ -82,61 +95,136 @@ token_entry(int64_t conn_id, const char *conn_name, const char *scopes)
 	return e;
 }
 
-/* The "token" verb's ending: the token as an RFC 6749 answer, sent after the audit commit. */
+/* An error reply for a failed token request; 503s carry when to retry. */
+void
+token_fail_reply(const struct fg_reqctx *ctx, const struct token_fail *f)
+{
+	json_t *reply = json_pack("{sbssss}", "ok", 0, "error", f->code, "message",
+	    f->message ? f->message : "");
+
+	if (reply != NULL && strcmp(f->code, "temporarily_unavailable") == 0)
+		json_object_set_new(reply, "retry_after", json_integer(f->retry_after > 0 ?
+		    f->retry_after : 5));
+	server_reply(ctx, reply);
+}
+
+/* The "token" verb's ending: the token as an RFC 6749 answer, held until the audit commit. */
 static void
-token_reply(const struct token_req *w, const struct token_grant *g, const char *code,
-    const char *message)
+token_reply(const struct token_req *w, const struct token_grant *g, const struct token_fail *f)
 {
 	char	body[FG_TOKEN_MAX + FG_SCOPES_MAX + 128];
 	int	n;
 
 	if (g == NULL) {
-		server_reply_error(&w->ctx, code, "%s", message);
+		token_fail_reply(&w->ctx, f);
 		return;
 	}
 	/* safe to print as JSON: the token is b64token characters, the scopes scope-tokens */
 	n = snprintf(body, sizeof(body), "{\"ok\":true,\"access_token\":\"%s\",\"token_type\":"
 	    "\"Bearer\",\"expires_in\":%ld,\"scope\":\"%s\"}", g->token, g->expires_in,
 	    g->scopes);
-	server_reply_audited_raw(&w->ctx, body, n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 0);
+	hold_reply_raw(&w->ctx, g->conn_id, body, n > 0 && (size_t)n < sizeof(body) ?
+	    (size_t)n : 0);
 	sodium_memzero(body, sizeof(body));
 }
 
-/* Record an issuance and hand the token to the requester's ending. */
+/* The commit came (or not): check the pass again, then hand the token over. */
+static void
+token_deliver(void *arg, int status)
+{
+	struct token_delivery	*d = arg;
+	struct token_grant	 g = { d->token->buf, d->expires_in, d->scopes, d->fp,
+				    d->w.conn_id };
+	struct token_fail	 f = { "temporarily_unavailable", NULL, 0 };
+
+	if (status != HOLD_OK) {
+		f.code = status == HOLD_STOPPED ? "temporarily_unavailable" : "server_error";
+		f.message = hold_why(status);
+	} else
+		f.message = gate_still(d->w.app_id, d->w.epoch);
+	d->w.done(&d->w, f.message == NULL ? &g : NULL, &f);
+	seal_secret_free(d->token);
+	free(d);
+}
+
+/*
+ * Hand an audited token to w's ending: a direct ending at once (it holds its reply), any
+ * other after the commit.
+ */
+void
+token_hand_over(const struct token_req *w, const struct token_grant *g)
+{
+	struct token_delivery	*d;
+	struct token_fail	 f = { "temporarily_unavailable", "too many requests are waiting",
+				    0 };
+
+	token_st.issued++;
+	if (w->direct) {
+		w->done(w, g, NULL);
+		return;
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL ||
+	    (d->token = seal_secret_from(g->token, strlen(g->token))) == NULL) {
+		free(d);
+		w->done(w, NULL, &f);
+		return;
+	}
+	d->w = *w;
+	d->expires_in = g->expires_in;
+	snprintf(d->scopes, sizeof(d->scopes), "%s", g->scopes);
+	snprintf(d->fp, sizeof(d->fp), "%s", g->fp);
+	if (hold_call(w->conn_id, token_deliver, d) == -1) {
+		seal_secret_free(d->token);
+		free(d);
+		w->done(w, NULL, &f);
+	}
+}
+
+/* Record an issuance from e and hand the token over. */
 static void
 token_issue(const struct token_req *w, struct tok_entry *e, const char *source)
 {
-	struct audit_rec	 rec = { w->actor, "token.issue", w->app, e->conn_name, e->scopes,
-				    "issued", NULL, e->fp };
-	struct token_grant	 g = { e->token->buf, (long)(e->expires_at - token_now()), e->scopes,
-				    e->fp, e->conn_name };
-	char			 detail[160];
+	char			 detail[600];
+	struct audit_rec	 rec = { w->actor, "token.issue", w->app, e->conn_name, e->granted,
+				    "issued", detail, e->fp };
+	struct token_grant	 g = { e->token->buf, (long)(e->expires_at - token_now()),
+				    e->granted, e->fp, e->conn_id };
+	struct token_fail	 f = { "server_error", "audit record could not be written", 0 };
 
-	snprintf(detail, sizeof(detail), "source=%s remote=%s%s%s", source, w->remote,
-	    w->purpose ? " for=" : "", w->purpose ? w->purpose : "");
-	rec.detail = detail;
+	snprintf(detail, sizeof(detail), "source=%s remote=%s%s%s%s%s", source, w->remote,
+	    w->purpose ? " for=" : "", w->purpose ? w->purpose : "",
+	    strcmp(e->granted, e->scopes) != 0 ? " asked=" : "",
+	    strcmp(e->granted, e->scopes) != 0 ? e->scopes : "");
+	if (g.expires_in < 1)
+		g.expires_in = 1;
 	if (audit_append(&rec) == -1) {
 		token_st.refused++;
-		w->done(w, NULL, "server_error", "audit record could not be written");
+		w->done(w, NULL, &f);
 		return;
 	}
-	token_st.issued++;
 	e->last_used = token_now();
 	app_usage_note(w->app);
-	w->done(w, &g, NULL, NULL);
+	token_hand_over(w, &g);
+}
+
+/* Count a refusal made before a token request was formed (the gate's). */
+void
+token_count_refusal(void)
+{
+	token_st.refused++;
 }
 
 /* Record a refusal and hand it to the requester's ending. */
-static void
-token_refuse(const struct token_req *w, const char *conn, const char *scopes, const char *code,
-    const char *message)
+void
+token_refused(const struct token_req *w, const char *conn, const char *scopes,
+    const struct token_fail *f)
 {
 	struct audit_rec rec = { w->actor, "token.refuse", w->app[0] ? w->app : NULL, conn, scopes,
-	    code, message, NULL };
+	    f->code, f->message, NULL };
 
 	token_st.refused++;
 	audit_append(&rec);
-	w->done(w, NULL, code, message);
+	w->done(w, NULL, f);
 }
 
 static void token_fetched(void *arg, struct upstream_token *t);
@@ -149,9 +237,10 @@ token_fetch(struct tok_entry *e)
 	struct fg_secret	*secret;
 	int			 r;
 
-	if (connection_get_id(e->conn_id, &c) == -1 || connection_open_secret(&c, &secret) == -1) {
+	if (connection_get_id(e->conn_id, &c) == -1 || c.stopped ||
+	    connection_open_secret(&c, &secret) == -1) {
 		snprintf(e->last_message, sizeof(e->last_message),
-		    "connection %s has no usable secret", e->conn_name);
+		    "connection %s is stopped or has no usable secret", e->conn_name);
 		return -1;
 	}
 	r = upstream_request_token(c.token_url, c.client_id, secret, e->scopes, token_fetched, e);
@@ -165,41 +254,78 @@ token_fetch(struct tok_entry *e)
 	return 0;
 }
 
-/* Answer everyone waiting on e: from its token if it has a live one, else with the failure. */
-static void
-token_release(struct tok_entry *e, const char *code, const char *message)
+/* The first scope w asked for (besides openid) that the grant lacks; NULL when none. */
+static const char *
+token_strict_missing(const struct tok_entry *e, char *tok, size_t toklen)
 {
-	struct token_req	*w, *next;
-	time_t			 now = token_now();
+	const char	*s = e->scopes;
+	size_t		 n;
 
-	for (w = e->waiters; w != NULL; w = next) {
-		next = w->next;
-		if (e->token != NULL && e->expires_at - now > TOKEN_MIN_LEFT)
-			token_issue(w, e, "upstream");
-		else
-			token_refuse(w, e->conn_name, e->scopes, code, message);
-		free(w);
+	while (*s != '\0') {
+		n = strcspn(s, " ");
+		snprintf(tok, toklen, "%.*s", (int)n, s);
+		if (strcmp(tok, "openid") != 0 && !scope_contains(e->granted, tok))
+			return tok;
+		s += n + (s[n] == ' ');
 	}
-	e->waiters = NULL;
+	return NULL;
 }
 
-/* Check what the upstream granted against what was asked: never broader, never less. */
+/* Answer w from e: its token if e has a live one and the pass still holds, else fail. */
+static void
+token_answer(struct tok_entry *e, const struct token_req *w, const struct token_fail *fail,
+    const char *source)
+{
+	struct token_fail	 f = *fail;
+	char			 msg[160], tok[FG_NAME_MAX + 1];
+	const char		*miss;
+
+	if ((f.message = gate_still(w->app_id, w->epoch)) != NULL)
+		f.code = "temporarily_unavailable";
+	else if (e->token == NULL || e->expires_at <= token_now())
+		f = *fail;
+	else if (w->strict && (miss = token_strict_missing(e, tok, sizeof(tok))) != NULL) {
+		snprintf(msg, sizeof(msg), "the upstream did not grant scope '%s'", miss);
+		f.code = "invalid_scope";
+		f.message = msg;
+	} else {
+		token_issue(w, e, source);
+		return;
+	}
+	token_refused(w, e->conn_name, e->scopes, &f);
+}
+
+/* Answer everyone waiting on e: from its token if it has a live one, else with fail. */
+static void
+token_release(struct tok_entry *e, const struct token_fail *fail)
+{
+	struct token_req *w, *next;
+
+	w = e->waiters;
+	e->waiters = NULL;
+	for (; w != NULL; w = next) {
+		next = w->next;
+		token_answer(e, w, fail, "upstream");
+		free(w);
+	}
+}
+
+/* What the upstream granted, into e->granted; -1 and why when broader than asked. */
 static int
 token_check_scope(struct tok_entry *e, struct upstream_token *t, char *why, size_t whylen)
 {
 	char missing[FG_NAME_MAX + 1];
 
-	if (t->scope[0] == '\0')
-		return 0;	/* RFC 6749 §5.1: omitted means as requested */
+	if (!t->scope_given) {	/* RFC 6749 §5.1: omitted means as requested */
+		snprintf(e->granted, sizeof(e->granted), "%s", e->scopes);
+		return 0;
+	}
 	if (!scope_subset(t->scope, e->scopes, missing, sizeof(missing))) {
-		snprintf(why, whylen, "upstream granted a broader scope than asked (%s); refused",
-		    missing);
+		snprintf(why, whylen, "the upstream granted a broader scope than asked (%s); "
+		    "refused", missing);
 		return -1;
 	}
-	if (!scope_subset(e->scopes, t->scope, missing, sizeof(missing))) {
-		snprintf(why, whylen, "the upstream did not grant scope '%s'", missing);
-		return -2;
-	}
+	snprintf(e->granted, sizeof(e->granted), "%s", t->scope);
 	return 0;
 }
 
@@ -215,130 +341,79 @@ token_store(struct tok_entry *e, struct upstream_token *t)
 	e->retry_at = 0;
 }
 
-/* Map an upstream failure to what the app is told. */
-static const char *
-token_failure_code(struct upstream_token *t, int scope_check)
-{
-	if (scope_check == -2 || (t->outcome == UPSTREAM_REFUSED &&
-	    strcmp(t->error, "invalid_scope") == 0))
-		return "invalid_scope";
-	return "temporarily_unavailable";
-}
-
 /* The upstream answered (or failed) for e. */
 static void
 token_fetched(void *arg, struct upstream_token *t)
 {
 	struct tok_entry	*e = arg;
+	struct token_fail	 f = { "temporarily_unavailable", NULL, 0 };
 	char			 why[256];
-	int			 sc = 0;
 
 	e->fetching = 0;
 	if (e->fetch_gen != e->gen) {
-		/* the connection changed (rotation) while this was in flight: ask again */
-		if (e->waiters != NULL && token_fetch(e) == -1)
-			token_release(e, "temporarily_unavailable", e->last_message);
+		/* the connection changed (rotation or stop) while this was in flight: ask again */
+		if (e->waiters != NULL && token_fetch(e) == -1) {
+			f.message = e->last_message;
+			token_release(e, &f);
+		}
 		return;
 	}
 	snprintf(why, sizeof(why), "%s", t->message);
-	if (t->outcome == UPSTREAM_OK && (sc = token_check_scope(e, t, why, sizeof(why))) == 0) {
+	if (t->outcome == UPSTREAM_OK && token_check_scope(e, t, why, sizeof(why)) == 0) {
 		token_store(e, t);
-		token_release(e, NULL, NULL);
+		f.message = "the upstream's token expired before it could be handed out";
+		token_release(e, &f);
 		return;
 	}
-	e->retry_at = token_now() + TOKEN_RETRY_S;
-	snprintf(e->last_error, sizeof(e->last_error), "%s", token_failure_code(t, sc));
+	e->retry_after = t->retry_after;
+	e->retry_at = token_now() + (t->retry_after > TOKEN_RETRY_S ? (t->retry_after <
+	    TOKEN_RETRY_MAX_S ? t->retry_after : TOKEN_RETRY_MAX_S) : TOKEN_RETRY_S);
+	snprintf(e->last_error, sizeof(e->last_error), "%s", t->outcome != UPSTREAM_OK &&
+	    t->code[0] != '\0' ? t->code : "temporarily_unavailable");
 	snprintf(e->last_message, sizeof(e->last_message), "%s", why);
-	token_release(e, e->last_error, e->last_message);
+	f.code = e->last_error;
+	f.message = e->last_message;
+	f.retry_after = e->retry_after;
+	token_release(e, &f);
 }
 
-/* Authenticate and check the request; on refusal answer it and return -1. */
-static int
-token_check(const struct token_req *w, json_t *req, struct app_rec *app, char *scopes,
-    size_t scopeslen)
-{
-	const char	*grant_type = json_string_value(json_object_get(req, "grant_type"));
-	const char	*asked = json_string_value(json_object_get(req, "scope"));
-	const char	*grant;
-	char		 missing[FG_NAME_MAX + 1], msg[256];
-
-	if (app_authenticate(json_string_value(json_object_get(req, "client_id")),
-	    json_string_value(json_object_get(req, "client_secret")), app) == -1) {
-		token_refuse(w, NULL, NULL, "invalid_client", "client authentication failed");
-		return -1;
-	}
-	grant = policy_grant(app->flow);
-	if (strcmp(grant_type, "client_credentials") != 0 && strcmp(grant_type, "password") != 0) {
-		token_refuse(w, app->connection, NULL, "unsupported_grant_type",
-		    "grant_type must be client_credentials");
-		return -1;
-	}
-	if (grant == NULL || strcmp(grant, grant_type) != 0 ||
-	    (strcmp(grant_type, "client_credentials") == 0 && strcmp(app->kind, "backend") != 0)) {
-		snprintf(msg, sizeof(msg), "this app is registered for flow %s, which does not "
-		    "allow grant_type %s", app->flow, grant_type);
-		token_refuse(w, app->connection, NULL, "unauthorized_client", msg);
-		return -1;
-	}
-	if (strcmp(grant_type, "password") == 0 &&
-	    (json_object_get(req, "username") == NULL || json_object_get(req, "password") == NULL)) {
-		token_refuse(w, app->connection, NULL, "invalid_request",
-		    "grant_type password needs username and password");
-		return -1;
-	}
-	if (scope_normalize(asked != NULL ? asked : app->scopes, scopes, scopeslen) == -1) {
-		token_refuse(w, app->connection, NULL, "invalid_scope", "scope is malformed");
-		return -1;
-	}
-	if (!scope_subset(scopes, app->scopes, missing, sizeof(missing))) {
-		snprintf(msg, sizeof(msg), "scope '%s' is not allowed for this app", missing);
-		token_refuse(w, app->connection, scopes, "invalid_scope", msg);
-		return -1;
-	}
-	if (app->connection_stopped) {
-		token_refuse(w, app->connection, scopes, "temporarily_unavailable",
-		    "issuing is stopped for this connection");
-		return -1;
-	}
-	return 0;
-}
-
-/* Who asks (request, remote address) and what happens with the outcome: done(arg, ...). */
+/* Who asks: the gate's pass, its ending, and the audit detail of the route. */
 void
-token_req_init(struct token_req *w, const struct fg_reqctx *ctx, json_t *req, token_done done,
-    void *arg, const char *purpose)
+token_req_init(struct token_req *w, const struct gate_pass *p, token_done done, void *arg,
+    const char *purpose)
 {
-	const char *remote = json_string_value(json_object_get(req, "remote"));
-	const char *cid = json_string_value(json_object_get(req, "client_id"));
-
 	memset(w, 0, sizeof(*w));
-	w->ctx = *ctx;
+	w->ctx = p->ctx;
 	w->done = done;
 	w->arg = arg;
 	w->purpose = purpose;
-	if (cid != NULL)
-		snprintf(w->actor, sizeof(w->actor), "app:%s", cid);
-	snprintf(w->remote, sizeof(w->remote), "%s", remote ? remote : "-");
+	w->app_id = p->app.id;
+	w->conn_id = p->app.connection_id;
+	w->epoch = p->epoch;
+	snprintf(w->actor, sizeof(w->actor), "%s", p->actor);
+	snprintf(w->app, sizeof(w->app), "%s", p->app.name);
+	snprintf(w->remote, sizeof(w->remote), "%s", p->remote);
 }
 
 /*
- * A token for an authenticated app and a checked canonical scope set, from the cache or the
- * one upstream request for it; w (copied) says who asked and what to do with the outcome.
+ * A token for a pass's app and checked canonical scope set, from the cache or the one
+ * upstream request for it; w (copied) says who asked and what to do with the outcome.
  */
 void
 token_for_app(const struct token_req *w, const struct app_rec *app, const char *scopes)
 {
 	struct token_req	*qw;
 	struct tok_entry	*e;
+	struct token_fail	 f = { "server_error", "out of memory", 0 };
 	time_t			 now = token_now();
 
 	if ((e = token_entry(app->connection_id, app->connection, scopes)) == NULL) {
-		token_refuse(w, app->connection, scopes, "server_error", "out of memory");
+		token_refused(w, app->connection, scopes, &f);
 		return;
 	}
 	if (e->token != NULL && e->expires_at - now > TOKEN_MIN_LEFT) {
 		token_st.hits++;
-		token_issue(w, e, "cache");
+		token_answer(e, w, &f, "cache");
 		if (e->expires_at - now <= fg_cfg->refresh_ahead_s && !e->fetching &&
 		    now >= e->retry_at)
 			token_fetch(e);
@@ -346,11 +421,12 @@ token_for_app(const struct token_req *w, const struct app_rec *app, const char *
 	}
 	token_st.misses++;
 	if (!e->fetching && now < e->retry_at) {
-		token_refuse(w, e->conn_name, scopes, e->last_error, e->last_message);
+		f = (struct token_fail){ e->last_error, e->last_message, e->retry_at - now };
+		token_refused(w, e->conn_name, scopes, &f);
 		return;
 	}
 	if ((qw = malloc(sizeof(*qw))) == NULL) {
-		token_refuse(w, e->conn_name, scopes, "server_error", "out of memory");
+		token_refused(w, e->conn_name, scopes, &f);
 		return;
 	}
 	*qw = *w;
@@ -358,8 +434,10 @@ token_for_app(const struct token_req *w, const struct app_rec *app, const char *
 	e->waiters = qw;
 	if (e->fetching)
 		token_st.coalesced++;
-	else if (token_fetch(e) == -1)
-		token_release(e, "temporarily_unavailable", e->last_message);
+	else if (token_fetch(e) == -1) {
+		f = (struct token_fail){ "temporarily_unavailable", e->last_message, 0 };
+		token_release(e, &f);
+	}
 }
 
 /* A password grant in flight: the requester and the user it is for. */
@@ -375,41 +453,43 @@ static void
 token_ropc_done(void *arg, struct upstream_token *t)
 {
 	struct token_ropc	*r = arg;
-	char			 detail[400], fp[FG_FP_LEN];
-	struct audit_rec	 rec = { r->w.actor, "token.issue", r->w.app, r->conn, r->scopes,
+	char			 detail[400], fp[FG_FP_LEN], granted[FG_SCOPES_MAX];
+	struct audit_rec	 rec = { r->w.actor, "token.issue", r->w.app, r->conn, granted,
 				    "issued", detail, fp };
-	struct token_grant	 g = { NULL, 0, r->scopes, fp, r->conn };
+	struct token_grant	 g = { NULL, 0, granted, fp, r->w.conn_id };
+	struct token_fail	 f = { "temporarily_unavailable", t->message, t->retry_after };
 	char			 missing[FG_NAME_MAX + 1];
 
 	snprintf(detail, sizeof(detail), "grant=password user=%s remote=%s", r->username,
 	    r->w.remote);
-	if (t->outcome == UPSTREAM_OK && t->scope[0] != '\0' &&
-	    !scope_subset(t->scope, r->scopes, missing, sizeof(missing))) {
+	snprintf(granted, sizeof(granted), "%s", t->scope_given ? t->scope : r->scopes);
+	if (t->outcome == UPSTREAM_OK && !scope_subset(granted, r->scopes, missing,
+	    sizeof(missing))) {
 		t->outcome = UPSTREAM_BAD_RESPONSE;
-		snprintf(t->message, sizeof(t->message), "upstream granted a broader scope (%s)",
-		    missing);
+		snprintf(t->message, sizeof(t->message), "the upstream granted a broader scope "
+		    "(%s); refused", missing);
 	}
-	if (t->outcome != UPSTREAM_OK) {
-		rec.event = "token.refuse";
-		rec.outcome = t->outcome == UPSTREAM_REFUSED && strcmp(t->error, "invalid_grant") == 0 ?
-		    "invalid_grant" : "temporarily_unavailable";
-		rec.token_fp = NULL;
-		token_st.refused++;
-		audit_append(&rec);
-		r->w.done(&r->w, NULL, rec.outcome, strcmp(rec.outcome, "invalid_grant") == 0 ?
-		    "the user name or password was refused by the upstream" : t->message);
+	if (t->outcome != UPSTREAM_OK || (f.message = gate_still(r->w.app_id, r->w.epoch)) !=
+	    NULL) {
+		if (t->outcome != UPSTREAM_OK && t->code[0] != '\0')
+			f.code = t->code;
+		if (strcmp(f.code, "invalid_grant") == 0)
+			f.message = "the user name or password was refused by the upstream";
+		if (f.message == NULL)
+			f.message = t->message;
+		token_refused(&r->w, r->conn, r->scopes, &f);
 		free(r);
 		return;
 	}
 	seal_fingerprint(t->access_token->buf, t->access_token->len, fp);
 	g.token = t->access_token->buf;
 	g.expires_in = t->expires_in;
-	token_st.issued++;
 	app_usage_note(r->w.app);
+	f = (struct token_fail){ "server_error", "audit record could not be written", 0 };
 	if (audit_append(&rec) == -1)
-		r->w.done(&r->w, NULL, "server_error", "audit record could not be written");
+		r->w.done(&r->w, NULL, &f);
 	else
-		r->w.done(&r->w, &g, NULL, NULL);
+		token_hand_over(&r->w, &g);
 	free(r);
 }
 
@@ -417,27 +497,29 @@ token_ropc_done(void *arg, struct upstream_token *t)
  * ROPC for an app registered for it: one upstream password grant per request (a token for a
  * user is never shared through the cache); the password lives in guarded memory only.
  */
-static void
-token_ropc(const struct token_req *w, const struct app_rec *app, const char *scopes, json_t *req)
+void
+token_ropc(const struct token_req *w, const struct app_rec *app, const char *scopes,
+    json_t *req)
 {
 	json_t			*pw = json_object_get(req, "password");
 	struct token_ropc	*r;
 	struct conn_rec		 c;
 	struct fg_secret	*secret = NULL, *password;
 	const char		*user = json_string_value(json_object_get(req, "username"));
+	struct token_fail	 f = { "server_error", "out of memory", 0 };
 	int			 rc = -1;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL ||
 	    (password = seal_secret_from(json_string_value(pw), json_string_length(pw))) == NULL) {
 		free(r);
-		token_refuse(w, app->connection, scopes, "server_error", "out of memory");
+		token_refused(w, app->connection, scopes, &f);
 		return;
 	}
 	r->w = *w;
 	snprintf(r->scopes, sizeof(r->scopes), "%s", scopes);
 	snprintf(r->username, sizeof(r->username), "%s", user);
 	snprintf(r->conn, sizeof(r->conn), "%s", app->connection);
-	if (connection_get_id(app->connection_id, &c) == 0 &&
+	if (connection_get_id(app->connection_id, &c) == 0 && !c.stopped &&
 	    connection_open_secret(&c, &secret) == 0) {
 		struct upstream_param p[] = {
 			{ "grant_type", "password", 8 },
@@ -452,46 +534,77 @@ token_ropc(const struct token_req *w, const struct app_rec *app, const char *sco
 	seal_secret_free(password);
 	if (rc == -1) {
 		free(r);
-		token_refuse(w, app->connection, scopes, "temporarily_unavailable",
-		    "cannot reach the upstream");
+		f = (struct token_fail){ "temporarily_unavailable", "cannot reach the upstream", 0 };
+		token_refused(w, app->connection, scopes, &f);
 	}
 }
 
-/* The "token" verb. */
+/* Refuse a request whose shape is wrong before it reaches the gate. */
+static void
+token_shape_refused(const struct fg_reqctx *ctx, json_t *req, const char *code,
+    const char *message)
+{
+	const char		*cid = json_string_value(json_object_get(req, "client_id"));
+	char			 actor[96];
+	struct audit_rec	 rec = { actor, "token.refuse", NULL, NULL, NULL, code, message,
+				    NULL };
+	struct token_fail	 f = { code, message, 0 };
+
+	snprintf(actor, sizeof(actor), "app:%.90s", cid ? cid : "-");
+	token_st.refused++;
+	audit_append(&rec);
+	token_fail_reply(ctx, &f);
+}
+
+/* The "token" verb: the grant's shape, then the gate, then the token. */
 void
 token_handle(const struct fg_reqctx *ctx, json_t *req)
 {
-	struct token_req	w;
-	struct app_rec		app;
-	char			scopes[FG_SCOPES_MAX];
+	const char		*grant = json_string_value(json_object_get(req, "grant_type"));
+	struct gate_pass	 p;
+	int			 password = strcmp(grant, "password") == 0;
 
-	token_req_init(&w, ctx, req, token_reply, NULL, NULL);
-	if (token_check(&w, req, &app, scopes, sizeof(scopes)) == -1)
+	if (!password && strcmp(grant, "client_credentials") != 0) {
+		token_shape_refused(ctx, req, "unsupported_grant_type", "grant_type must be "
+		    "client_credentials (or password for an app registered for ROPC)");
 		return;
-	snprintf(w.app, sizeof(w.app), "%s", app.name);
-	if (strcmp(json_string_value(json_object_get(req, "grant_type")), "password") == 0)
-		token_ropc(&w, &app, scopes, req);
-	else
-		token_for_app(&w, &app, scopes);
+	}
+	if (password && (json_object_get(req, "username") == NULL ||
+	    json_object_get(req, "password") == NULL)) {
+		token_shape_refused(ctx, req, "invalid_request", "grant_type password needs "
+		    "username and password");
+		return;
+	}
+	p.route = password ? GATE_ROPC : GATE_TOKEN;
+	p.login_app_id = 0;
+	if (gate_open(ctx, &p, req) == 0)
+		gate_token(&p, token_reply, NULL, req, 1);
+	sodium_memzero(&p, sizeof(p));
 }
 
-/* A connection's secret changed or it was removed: forget its tokens. */
-void
-token_drop_connection(int64_t conn_id)
+/* A connection's secret changed, it stopped or was removed: forget its tokens. */
+size_t
+token_drop_connection(int64_t conn_id, size_t *inflight)
 {
 	struct tok_entry	*e;
+	size_t			 n = 0, busy = 0;
 	int			 b;
 
 	for (b = 0; b < TOKEN_BUCKETS; b++) {
 		for (e = token_table[b]; e != NULL; e = e->next) {
 			if (e->conn_id != conn_id)
 				continue;
+			n += e->token != NULL;
+			busy += e->fetching;
 			seal_secret_free(e->token);
 			e->token = NULL;
 			e->retry_at = 0;
 			e->gen++;
 		}
 	}
+	if (inflight != NULL)
+		*inflight = busy;
+	return n;
 }
 
 /* Refresh tokens that are in use and close to expiry, so requests never wait for them. */
@@ -505,7 +618,7 @@ token_refresh_due(void)
 	for (b = 0; b < TOKEN_BUCKETS; b++)
 		for (e = token_table[b]; e != NULL; e = e->next)
 			if (e->token != NULL && !e->fetching && now >= e->retry_at &&
-			    e->expires_at - now <= fg_cfg->refresh_ahead_s &&
+			    e->expires_at > now && e->expires_at - now <= fg_cfg->refresh_ahead_s &&
 			    now - e->last_used < 600)
 				token_fetch(e);
 }

@@ -73,7 +73,9 @@ static const struct flash {
 	{ "connection_removed", "The connection was removed.", NULL },
 	{ "rotated", "The new secret was verified with the upstream and is now current.", NULL },
 	{ "retired", "The previous secret was erased.", NULL },
-	{ "stopped", "Emergency stop: no token is issued for this connection's apps.", "bad" },
+	{ "stopped", "Emergency stop: every route of this connection's apps is refused now "
+	    "(token endpoint, stream and transcribe sessions, proxy, user sessions and logins); "
+	    "its cached tokens were dropped and answers still in flight are dropped.", "bad" },
 	{ "resumed", "Token issuance resumed.", NULL },
 	{ "user_added", "The user was added.", NULL },
 	{ "role_changed", "The role was changed.", NULL },

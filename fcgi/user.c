@@ -361,7 +361,9 @@ user_login(struct ureq *r, const char *app)
 		    "The sign-in service is unavailable; please try again shortly.", NULL);
 	else if (!user_ok(reply)) {
 		err = user_str(reply, "error");
-		if (err != NULL && strcmp(err, "not_found") == 0)
+		/* an app whose flow has no user login (policy.json: routes.login) is not found */
+		if (err != NULL && (strcmp(err, "not_found") == 0 ||
+		    strcmp(err, "unauthorized_client") == 0))
 			user_page(r, 404, "Not found",
 			    "There is no sign-in for that application.", NULL);
 		else if (err != NULL && strcmp(err, "temporarily_unavailable") == 0)

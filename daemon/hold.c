@@ -1,0 +1,211 @@
+/*
+ * Work held until the audit records it depends on are committed (SPEC §5.6: no record, no
+ * token).  A reply that carries a token, or a continuation that is about to use one, is put
+ * here instead of going out; at the end of each loop turn the audit batch is committed and
+ * then everything held on that batch is released, or refused when the commit failed.  Items
+ * queued by released continuations wait for the next batch, never for an earlier one.  An
+ * emergency stop refuses what is held for its connection before it can leave.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "daemon.h"
+#include "fg-protocol.h"
+#include "log.h"
+
+#define HOLD_MAX	65536	/* beyond this a request is refused rather than queued */
+#define HOLD_ROUNDS	4	/* commit rounds per turn; the rest waits for the next turn */
+
+struct hold {
+	struct fg_reqctx	 ctx;
+	int64_t			 conn_id;	/* 0: not tied to a connection */
+	json_t			*reply;		/* one of: a reply, */
+	char			*raw;		/* a serialised reply, */
+	size_t			 rawlen;
+	hold_fn			 fn;		/* or a continuation */
+	void			*arg;
+	int			 refused;	/* stopped while held: refuse instead */
+};
+
+static struct hold	*hold_q;
+static size_t		 hold_n, hold_cap;
+static uint64_t		 hold_st_released, hold_st_refused;
+
+/* Room for one more held item, or NULL when the queue is at its bound. */
+static struct hold *
+hold_new(const struct fg_reqctx *ctx, int64_t conn_id)
+{
+	struct hold	*p;
+	size_t		 cap;
+
+	if (hold_n == HOLD_MAX)
+		return NULL;
+	if (hold_n == hold_cap) {
+		cap = hold_cap ? hold_cap * 2 : 64;
+		if ((p = realloc(hold_q, cap * sizeof(*p))) == NULL)
+			return NULL;
+		hold_q = p;
+		hold_cap = cap;
+	}
+	p = &hold_q[hold_n++];
+	memset(p, 0, sizeof(*p));
+	if (ctx != NULL)
+		p->ctx = *ctx;
+	p->conn_id = conn_id;
+	return p;
+}
+
+/* Hold a reply (consumed) until the turn's audit records are committed. */
+void
+hold_reply(const struct fg_reqctx *ctx, int64_t conn_id, json_t *reply)
+{
+	struct hold *h;
+
+	if ((h = hold_new(ctx, conn_id)) == NULL) {
+		json_decref(reply);
+		server_reply_error(ctx, "temporarily_unavailable", "too many replies are waiting");
+		return;
+	}
+	h->reply = reply;
+}
+
+/*
+ * The same for a body the caller serialised itself (the token path, where jansson's encoder
+ * was the daemon's largest single cost); the caller guarantees it is one JSON object.
+ */
+void
+hold_reply_raw(const struct fg_reqctx *ctx, int64_t conn_id, const char *body, size_t len)
+{
+	struct hold *h;
+
+	if (len == 0 || len > FG_FRAME_MAX || (h = hold_new(ctx, conn_id)) == NULL) {
+		server_reply_error(ctx, "temporarily_unavailable", "the reply could not be queued");
+		return;
+	}
+	if ((h->raw = malloc(len)) != NULL) {	/* if not, it is answered as an error */
+		memcpy(h->raw, body, len);
+		h->rawlen = len;
+	}
+}
+
+/* Run fn(arg, status) once the records appended so far are committed (HOLD_OK) or not. */
+int
+hold_call(int64_t conn_id, hold_fn fn, void *arg)
+{
+	struct hold *h;
+
+	if ((h = hold_new(NULL, conn_id)) == NULL)
+		return -1;
+	h->fn = fn;
+	h->arg = arg;
+	return 0;
+}
+
+/* Why a held item was not released, in words for its caller. */
+const char *
+hold_why(int status)
+{
+	return status == HOLD_STOPPED ? "issuing was stopped for this connection; nothing was "
+	    "handed out" : "the audit record could not be written; no token was used";
+}
+
+/* Release one held item, or refuse it when its batch was lost or its connection stopped. */
+static void
+hold_release_one(struct hold *h, int ok)
+{
+	int status = h->refused ? HOLD_STOPPED : ok ? HOLD_OK : HOLD_LOST;
+
+	ok = status == HOLD_OK;
+	if (h->fn != NULL) {
+		h->fn(h->arg, status);
+	} else if (ok && h->raw != NULL) {
+		server_send_raw(&h->ctx, h->raw, h->rawlen);
+		h->raw = NULL;
+	} else if (ok && h->reply != NULL) {
+		server_reply(&h->ctx, h->reply);
+	} else {
+		json_decref(h->reply);
+		if (h->raw != NULL) {
+			sodium_memzero(h->raw, h->rawlen);
+			free(h->raw);
+		}
+		server_reply_error(&h->ctx, status == HOLD_STOPPED ? "temporarily_unavailable" :
+		    "server_error", "%s", status == HOLD_OK ? "out of memory" : hold_why(status));
+	}
+	if (ok)
+		hold_st_released++;
+	else
+		hold_st_refused++;
+}
+
+/*
+ * Commit the audit batch and release what waited on it; repeat for what the released
+ * continuations held in turn, a few rounds at most.  A commit that failed, here or earlier
+ * in the turn (audit_take_loss), refuses everything held on it.
+ */
+void
+hold_end_turn(void)
+{
+	struct hold	*batch;
+	size_t		 n, i;
+	int		 ok, round;
+
+	for (round = 0; round < HOLD_ROUNDS; round++) {
+		if (hold_n == 0 && audit_pending() == 0)
+			return;
+		ok = audit_flush() == 0;
+		ok = !audit_take_loss() && ok;
+		/* take this round's items: what they hold in turn goes into a fresh queue */
+		batch = hold_q;
+		n = hold_n;
+		hold_q = NULL;
+		hold_n = hold_cap = 0;
+		for (i = 0; i < n; i++)
+			hold_release_one(&batch[i], ok);
+		free(batch);
+	}
+}
+
+/* An emergency stop: refuse every item held for the connection; returns how many. */
+size_t
+hold_stop_connection(int64_t conn_id)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < hold_n; i++) {
+		if (hold_q[i].conn_id == conn_id && !hold_q[i].refused) {
+			hold_q[i].refused = 1;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Items waiting now, for the stop report and /metrics. */
+json_t *
+hold_stats(void)
+{
+	return json_pack("{sIsIsI}", "held_now", (json_int_t)hold_n, "held_released",
+	    (json_int_t)hold_st_released, "held_refused", (json_int_t)hold_st_refused);
+}
+
+/* Free what is left at exit: each item is refused so its owner frees its state. */
+void
+hold_shutdown(void)
+{
+	hold_end_turn();
+	while (hold_n > 0) {
+		struct hold	*batch = hold_q;
+		size_t		 n = hold_n, i;
+
+		hold_q = NULL;
+		hold_n = hold_cap = 0;
+		for (i = 0; i < n; i++)
+			hold_release_one(&batch[i], 0);
+		free(batch);
+	}
+}
