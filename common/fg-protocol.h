@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FG_PROTO_VERSION	1
+#define FG_PROTO_VERSION	2	/* 2: lists come a page at a time */
 #define FG_FRAME_HDR_LEN	12
 #define FG_FRAME_MAX		(64 * 1024)
 #define FG_FRAME_BUF_LEN	(FG_FRAME_HDR_LEN + FG_FRAME_MAX)
@@ -50,7 +50,25 @@
  *            upstream_errors, upstream_latency_ms_sum, tokens_issued, tokens_refused,
  *            audit_records, peers_refused, frames_rejected;
  *            upstream_latency_buckets: {"0.005":n, ... "+Inf":n} (cumulative, seconds)
- * Admin verbs ("status", "connection.*", "app.*", "audit.*") are described in daemon/verbs.c.
+ *
+ * Lists come a page at a time; no reply depends on a whole list fitting one frame.
+ * "app.list", "connection.list", "user.list" (names in order)
+ *   request: after (a name: the rows after it; from the first when absent) or before (the
+ *            rows just before it, still in name order), limit (rows, default 100; at most
+ *            1000 for apps and connections, 400 for users)
+ *   reply:   apps | connections | users: [rows], more (true: rows remain past this page in
+ *            the direction asked), next (when more: the name to send as after, or as before)
+ * "audit.query" (newest first) and "audit.tail" (ADMIN only; oldest first)
+ *   request: filters (audit.query), before (a record number: older records; the newest when
+ *            absent) or after (newer records, taken from after + 1 onwards), limit (1..500,
+ *            default 100) or for audit.tail n (1..1000, default 20)
+ *   reply:   records, more, next (when more: the record number for the next before / after)
+ * A page also stops before the row that would take it past the frame, with more and next:
+ * a client follows next until more is false, however few rows a page held.
+ * "dashboard": issuance {apps: the 12 busiest in 24 h, active, hours, total}, connections
+ *   {oldest: the 12 oldest secrets, count, stopped, warn}, refusals, upstream, chain.
+ * Other admin verbs ("status", "connection.*", "app.*", "audit.*", "user.*") have their
+ * fields beside their handlers (each module's verb_entry) and are listed in daemon/verbs.c.
  */
 
 #define FG_FRAME_OK		0

@@ -421,7 +421,7 @@ app_commit(const struct fg_reqctx *ctx, json_t *req, const struct policy_app *pa
 }
 
 /* "app.add": name, flow, connection, scopes, kind, internal?, can_redirect?, justification? */
-void
+static void
 app_verb_add(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct policy_app	 pa;
@@ -469,6 +469,30 @@ app_verb_add(const struct fg_reqctx *ctx, json_t *req)
 	    "client_secret", secret, "flow", pa.flow, "scopes", pa.scopes));
 	sodium_memzero(secret, sizeof(secret));
 }
+
+static const struct verb_field app_add_fields[] = {
+	VERB_FIELD_NAME,
+	{ "flow", VERB_STR, 1, 32 },
+	{ "connection", VERB_STR, 1, FG_NAME_MAX },
+	{ "scopes", VERB_STR, 1, 512 },
+	{ "kind", VERB_STR, 1, 16 },
+	{ "internal", VERB_BOOL, 0, 0 },
+	{ "can_redirect", VERB_BOOL, 0, 0 },
+	{ "justification", VERB_STR, 0, 2000 },
+	{ "redirect_uri", VERB_STR, 0, 2048 },
+	{ "return_url", VERB_STR, 0, 2048 },
+	{ "proxy_methods", VERB_STR, 0, 64 },
+	{ "proxy_paths", VERB_STR, 0, 2048 },
+	VERB_FIELDS_END
+};
+const struct verb_entry app_add_entry = {
+	.name = "app.add",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ADMIN,
+	.csrf = 1,
+	.fn = app_verb_add,
+	.fields = app_add_fields
+};
 
 /*
  * Issuance counts and last use per app, for app.list: counted once from the audit log at start
@@ -556,22 +580,68 @@ app_usage_load(void)
 	return 0;
 }
 
-/* Issuances per app in each of the last 24 hours, oldest first. */
-json_t *
-app_usage_hours(void)
+/* u's issuances in each of the last 24 hours, oldest first, added to sum; the total. */
+static int64_t
+app_usage_day(const struct app_usage *u, int64_t now_h, json_t *hours, int64_t *sum)
 {
-	struct app_usage	*u;
-	json_t			*arr = json_array(), *hours;
-	int64_t			 now_h = store_now_ms() / 3600000, h;
+	int64_t	h, n, total = 0;
+	int	i = 0;
 
-	for (u = app_usage_list; u != NULL; u = u->next) {
-		hours = json_array();
-		for (h = now_h - APP_HOURS + 1; h <= now_h; h++)
-			json_array_append_new(hours, json_integer(u->hour[h % APP_HOURS] == h ?
-			    u->count[h % APP_HOURS] : 0));
-		json_array_append_new(arr, json_pack("{ssso}", "app", u->name, "hours", hours));
+	for (h = now_h - APP_HOURS + 1; h <= now_h; h++, i++) {
+		n = u->hour[h % APP_HOURS] == h ? u->count[h % APP_HOURS] : 0;
+		if (hours != NULL)
+			json_array_append_new(hours, json_integer(n));
+		sum[i] += n;
+		total += n;
 	}
-	return arr;
+	return total;
+}
+
+/*
+ * The last 24 hours' issuance, bounded whatever the number of apps: the n busiest apps with
+ * their hours (oldest first), and over all apps the hourly totals and how many apps issued.
+ */
+json_t *
+app_usage_top(int n)
+{
+	const struct app_usage	*top[32], *u;
+	int64_t			 top_total[32], sum[APP_HOURS] = { 0 }, none[APP_HOURS] = { 0 }, t;
+	int64_t			 now_h = store_now_ms() / 3600000;
+	json_t			*apps = json_array(), *hours = json_array();
+	int			 ntop = 0, active = 0, i;
+
+	if (n > 32)
+		n = 32;
+	for (u = app_usage_list; u != NULL; u = u->next) {
+		if ((t = app_usage_day(u, now_h, NULL, sum)) == 0)
+			continue;
+		active++;
+		for (i = ntop; i > 0 && (top_total[i - 1] < t || (top_total[i - 1] == t &&
+		    strcmp(top[i - 1]->name, u->name) > 0)); i--) {
+			if (i < n) {
+				top[i] = top[i - 1];
+				top_total[i] = top_total[i - 1];
+			}
+		}
+		if (i < n) {
+			top[i] = u;
+			top_total[i] = t;
+			ntop += ntop < n;
+		}
+	}
+	for (i = 0; i < ntop; i++) {
+		json_t *h = json_array();
+
+		app_usage_day(top[i], now_h, h, none);
+		json_array_append_new(apps, json_pack("{sssosI}", "app", top[i]->name, "hours", h,
+		    "total", (json_int_t)top_total[i]));
+	}
+	for (i = 0, t = 0; i < APP_HOURS; i++) {
+		json_array_append_new(hours, json_integer(sum[i]));
+		t += sum[i];
+	}
+	return json_pack("{sosisosI}", "apps", apps, "active", active, "hours", hours, "total",
+	    (json_int_t)t);
 }
 
 /* One more issuance for app, now. */
@@ -599,12 +669,14 @@ app_usage_free(void)
 	}
 }
 
-static const char SQL_LIST[] =
-    "SELECT a.name, a.client_id, a.flow, a.kind, c.name, a.scopes, a.internal, "
-    "a.can_redirect, a.justification, a.created_at, a.revoked_at, a.prev_valid_until, "
-    "a.redirect_uri, a.return_url, a.proxy_methods, a.proxy_paths "
+#define APP_COLS \
+    "SELECT a.name, a.client_id, a.flow, a.kind, c.name, a.scopes, a.internal, " \
+    "a.can_redirect, a.justification, a.created_at, a.revoked_at, a.prev_valid_until, " \
+    "a.redirect_uri, a.return_url, a.proxy_methods, a.proxy_paths " \
     "FROM apps a JOIN connections c ON c.id = a.connection_id "
-    "WHERE ?1 IS NULL OR a.name = ?1 ORDER BY a.name";
+static const char SQL_SHOW[] = APP_COLS "WHERE a.name = ?1";
+static const char SQL_PAGE_AFTER[] = APP_COLS "WHERE a.name > ?1 ORDER BY a.name LIMIT ?2";
+static const char SQL_PAGE_BEFORE[] = APP_COLS "WHERE a.name < ?1 ORDER BY a.name DESC LIMIT ?2";
 
 /* One app as JSON; the credential's secret is not stored, so it cannot be shown. */
 static json_t *
@@ -641,28 +713,50 @@ app_json(sqlite3_stmt *st)
 	return o;
 }
 
-/* Rows of SQL_LIST for name (or all when NULL). */
-static json_t *
-app_select(const char *name)
-{
-	return store_select(SQL_LIST, name, app_json);
-}
-
-/* "app.list" */
-void
+/*
+ * "app.list": after? | before?, limit? (1..1000, default 100).  A row takes about 450 bytes,
+ * up to 21 KiB with every optional field at its longest; the page's byte budget decides then.
+ */
+static void
 app_verb_list(const struct fg_reqctx *ctx, json_t *req)
 {
-	(void)req;
-	server_reply(ctx, json_pack("{sbso}", "ok", 1, "apps", app_select(NULL)));
+	static const struct page_query q = { "apps", SQL_PAGE_AFTER, SQL_PAGE_BEFORE, 100, 1000,
+	    app_json };
+
+	page_verb(ctx, req, &q);
 }
 
+static const struct verb_field app_list_fields[] = {
+	VERB_FIELDS_PAGE,
+	VERB_FIELDS_END
+};
+const struct verb_entry app_list_entry = {
+	.name = "app.list",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ANY,
+	.fn = app_verb_list,
+	.fields = app_list_fields
+};
+
 /* "app.show": name */
-void
+static void
 app_verb_show(const struct fg_reqctx *ctx, json_t *req)
 {
-	server_reply_first(ctx, app_select(json_string_value(json_object_get(req, "name"))),
-	    "app", "app");
+	server_reply_first(ctx, store_select(SQL_SHOW, json_string_value(json_object_get(req,
+	    "name")), app_json), "app", "app");
 }
+
+static const struct verb_field app_name_fields[] = {
+	VERB_FIELD_NAME,
+	VERB_FIELDS_END
+};
+const struct verb_entry app_show_entry = {
+	.name = "app.show",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ANY,
+	.fn = app_verb_show,
+	.fields = app_name_fields
+};
 
 struct app_gone {
 	const char	*name;
@@ -688,7 +782,7 @@ app_mark_revoked(void *arg)
 }
 
 /* "app.revoke": name — its credential stops working at once. */
-void
+static void
 app_verb_revoke(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*name = json_string_value(json_object_get(req, "name"));
@@ -707,6 +801,15 @@ app_verb_revoke(const struct fg_reqctx *ctx, json_t *req)
 	app_cache_clear();
 	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", name));
 }
+
+const struct verb_entry app_revoke_entry = {
+	.name = "app.revoke",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ADMIN,
+	.csrf = 1,
+	.fn = app_verb_revoke,
+	.fields = app_name_fields
+};
 
 static const char SQL_REG[] =
     "SELECT id, flow, kind, internal, can_redirect, justification, scopes FROM apps "
@@ -737,7 +840,7 @@ app_set_scopes(void *arg)
 }
 
 /* "app.update": name, scopes — the new scope set is checked against the policy again. */
-void
+static void
 app_verb_update(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*name = json_string_value(json_object_get(req, "name"));
@@ -789,6 +892,20 @@ app_verb_update(const struct fg_reqctx *ctx, json_t *req)
 	app_verb_show(ctx, req);
 }
 
+static const struct verb_field app_update_fields[] = {
+	VERB_FIELD_NAME,
+	{ "scopes", VERB_STR, 1, 512 },
+	VERB_FIELDS_END
+};
+const struct verb_entry app_update_entry = {
+	.name = "app.update",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ADMIN,
+	.csrf = 1,
+	.fn = app_verb_update,
+	.fields = app_update_fields
+};
+
 static const char SQL_ROTATE[] =
     "UPDATE apps SET prev_secret_hash = secret_hash, prev_valid_until = ?, secret_hash = ? "
     "WHERE id = ?";
@@ -814,7 +931,7 @@ app_store_rotation(void *arg)
  * "app.rotate_secret": name, overlap_s? — a new secret, shown once; the old one keeps working
  * for the overlap (default a day) so the app can be redeployed without downtime.
  */
-void
+static void
 app_verb_rotate_secret(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*name = json_string_value(json_object_get(req, "name"));
@@ -866,3 +983,17 @@ app_verb_rotate_secret(const struct fg_reqctx *ctx, json_t *req)
 	    "flow", flow, "scopes", scopes));
 	sodium_memzero(secret, sizeof(secret));
 }
+
+static const struct verb_field app_rotate_fields[] = {
+	VERB_FIELD_NAME,
+	{ "overlap_s", VERB_INT, 0, 0 },
+	VERB_FIELDS_END
+};
+const struct verb_entry app_rotate_secret_entry = {
+	.name = "app.rotate_secret",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ADMIN,
+	.csrf = 1,
+	.fn = app_verb_rotate_secret,
+	.fields = app_rotate_fields
+};

@@ -433,15 +433,18 @@ audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen)
 	return 0;
 }
 
-static const char SQL_TAIL[] =
-    "SELECT seq, ts, actor, event, app, connection, scopes, outcome, detail, token_fp "
-    "FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?";
-
-#define AUDIT_PAGE_BYTES	(48 * 1024)	/* a page must fit one frame with room to spare */
+#define AUDIT_COLS \
+    "SELECT seq, ts, actor, event, app, connection, scopes, outcome, detail, token_fp " \
+    "FROM audit WHERE (?2 IS NULL OR ts >= ?2) AND (?3 IS NULL OR ts <= ?3) " \
+    "AND (?4 IS NULL OR app = ?4) AND (?5 IS NULL OR connection = ?5) " \
+    "AND (?6 IS NULL OR actor = ?6) AND (?7 IS NULL OR outcome = ?7) " \
+    "AND (?8 IS NULL OR event = ?8) "
+static const char SQL_OLDER[] = AUDIT_COLS "AND seq < ?1 ORDER BY seq DESC LIMIT ?9";
+static const char SQL_NEWER[] = AUDIT_COLS "AND seq > ?1 ORDER BY seq LIMIT ?9";
 
 /* One record as a JSON object. */
 static json_t *
-audit_row_json(sqlite3_stmt *st, size_t *bytes)
+audit_row_json(sqlite3_stmt *st)
 {
 	static const char	*names[AUDIT_FIELDS] = { "actor", "event", "app", "connection",
 				    "scopes", "outcome", "detail", "token_fp" };
@@ -450,57 +453,14 @@ audit_row_json(sqlite3_stmt *st, size_t *bytes)
 
 	o = json_pack("{sIsI}", "seq", (json_int_t)sqlite3_column_int64(st, 0),
 	    "ts", (json_int_t)sqlite3_column_int64(st, 1));
-	*bytes = 64;
 	for (i = 0; i < AUDIT_FIELDS; i++) {
 		if (sqlite3_column_type(st, 2 + i) == SQLITE_NULL)
 			continue;
 		json_object_set_new(o, names[i],
 		    json_string((const char *)sqlite3_column_text(st, 2 + i)));
-		*bytes += (size_t)sqlite3_column_bytes(st, 2 + i) * 6 + 16;	/* worst-case escaping */
 	}
 	return o;
 }
-
-/*
- * The newest n records older than before (0: the newest of all), oldest first, as much as
- * fits in one frame; *more says whether older records remain for another page.
- */
-json_t *
-audit_tail(int n, int64_t before, int *more)
-{
-	sqlite3_stmt	*st;
-	json_t		*arr = json_array();
-	size_t		 total = 0, bytes;
-
-	*more = 0;
-	if (audit_flush() == -1 || (st = store_prepare(SQL_TAIL)) == NULL)
-		return arr;
-	sqlite3_bind_int64(st, 1, before > 0 ? before : INT64_MAX);
-	sqlite3_bind_int(st, 2, n + 1);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if ((int)json_array_size(arr) == n) {
-			*more = 1;
-			break;
-		}
-		json_t *o = audit_row_json(st, &bytes);
-		if (total + bytes > AUDIT_PAGE_BYTES) {
-			json_decref(o);
-			*more = 1;
-			break;
-		}
-		total += bytes;
-		json_array_insert_new(arr, 0, o);
-	}
-	sqlite3_reset(st);
-	return arr;
-}
-
-static const char SQL_QUERY[] =
-    "SELECT seq, ts, actor, event, app, connection, scopes, outcome, detail, token_fp "
-    "FROM audit WHERE seq < ?1 AND (?2 IS NULL OR ts >= ?2) AND (?3 IS NULL OR ts <= ?3) "
-    "AND (?4 IS NULL OR app = ?4) AND (?5 IS NULL OR connection = ?5) "
-    "AND (?6 IS NULL OR actor = ?6) AND (?7 IS NULL OR outcome = ?7) "
-    "AND (?8 IS NULL OR event = ?8) ORDER BY seq DESC LIMIT ?9";
 
 /* Bind an optional integer or text filter; absent means NULL, which matches everything. */
 static void
@@ -512,79 +472,142 @@ audit_bind_opt(sqlite3_stmt *st, int i, json_t *v)
 		sqlite3_bind_text(st, i, json_string_value(v), -1, SQLITE_TRANSIENT);
 }
 
-/* Newest matching records first, as many as fit one frame; *more when older ones match. */
+/*
+ * One page of the records matching req's filters: older than "before" (the newest when
+ * neither cursor is given) or newer than "after", taken from the cursor outwards; oldest
+ * first when asked, else newest first.  NULL after refusing a bad cursor.
+ */
 static json_t *
-audit_select(json_t *req, int limit, int *more)
+audit_page(const struct fg_reqctx *ctx, json_t *req, int limit, const char *key,
+    int oldest_first)
 {
 	static const char	*names[] = { "from_ms", "to_ms", "app", "connection", "actor",
 				    "outcome", "event" };
-	json_t			*before = json_object_get(req, "before"), *arr = json_array();
+	json_t			*before = json_object_get(req, "before");
+	json_t			*after = json_object_get(req, "after");
 	sqlite3_stmt		*st;
-	size_t			 total = 0, bytes;
+	struct page		 p;
 	int			 i;
 
-	*more = 0;
-	if (audit_flush() == -1 || (st = store_prepare(SQL_QUERY)) == NULL)
-		return arr;
-	sqlite3_bind_int64(st, 1, json_is_integer(before) ? json_integer_value(before) :
-	    INT64_MAX);
+	if ((before != NULL && json_integer_value(before) < 1) ||
+	    (after != NULL && json_integer_value(after) < 0)) {
+		server_reply_error(ctx, "bad_request", "before and after are record numbers");
+		return NULL;
+	}
+	if (audit_flush() == -1 || (st = store_prepare(after ? SQL_NEWER : SQL_OLDER)) == NULL) {
+		server_reply_error(ctx, "server_error", "the audit log cannot be read");
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, after ? json_integer_value(after) : before ?
+	    json_integer_value(before) : INT64_MAX);
 	for (i = 0; i < 7; i++)
 		audit_bind_opt(st, i + 2, json_object_get(req, names[i]));
 	sqlite3_bind_int(st, 9, limit + 1);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_t *o;
-
-		if ((int)json_array_size(arr) == limit) {
-			*more = 1;
-			break;
-		}
-		o = audit_row_json(st, &bytes);
-		if (total + bytes > AUDIT_PAGE_BYTES) {
-			json_decref(o);
-			*more = 1;
-			break;
-		}
-		total += bytes;
-		json_array_append_new(arr, o);
-	}
+	page_init(&p, limit, 0);
+	while (sqlite3_step(st) == SQLITE_ROW && page_add(&p, audit_row_json(st),
+	    json_integer(sqlite3_column_int64(st, 0))) == 0)
+		;
 	sqlite3_reset(st);
-	return arr;
+	return page_finish(&p, key, oldest_first == (after == NULL));
 }
 
-/* "audit.query": filters, before?, limit? (1..500, default 100) — newest first. */
-void
+/*
+ * "audit.query": filters, before? | after?, limit? (1..500, default 100) — newest first.
+ * A record takes about 300 bytes, 48 KiB at the very most; the byte budget decides then.
+ */
+static void
 audit_verb_query(const struct fg_reqctx *ctx, json_t *req)
 {
-	json_t		*l = json_object_get(req, "limit");
-	json_int_t	 limit = l ? json_integer_value(l) : 100;
-	json_t		*records;
-	int		 more;
+	json_t	*reply;
+	int	 limit;
 
-	if (limit < 1 || limit > 500) {
-		server_reply_error(ctx, "bad_request", "limit must be 1..500");
+	if ((limit = page_limit(ctx, req, "limit", 100, 500)) != -1 &&
+	    (reply = audit_page(ctx, req, limit, "records", 0)) != NULL)
+		server_reply(ctx, reply);
+}
+
+static const struct verb_field audit_query_fields[] = {
+	{ "from_ms", VERB_INT, 0, 0 }, { "to_ms", VERB_INT, 0, 0 },
+	{ "before", VERB_INT, 0, 0 }, { "after", VERB_INT, 0, 0 }, { "limit", VERB_INT, 0, 0 },
+	{ "app", VERB_STR, 0, FG_NAME_MAX }, { "connection", VERB_STR, 0, FG_NAME_MAX },
+	{ "actor", VERB_STR, 0, 128 }, { "outcome", VERB_STR, 0, 64 }, { "event", VERB_STR, 0, 64 },
+	VERB_FIELDS_END
+};
+const struct verb_entry audit_query_entry = {
+	.name = "audit.query",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ANY,
+	.fn = audit_verb_query,
+	.fields = audit_query_fields
+};
+
+/* "audit.tail": n? (1..1000, default 20), before? | after? — oldest first. */
+static void
+audit_verb_tail(const struct fg_reqctx *ctx, json_t *req)
+{
+	json_t	*reply;
+	int	 n;
+
+	if ((n = page_limit(ctx, req, "n", 20, 1000)) != -1 &&
+	    (reply = audit_page(ctx, req, n, "records", 1)) != NULL)
+		server_reply(ctx, reply);
+}
+
+static const struct verb_field audit_tail_fields[] = {
+	{ "n", VERB_INT, 0, 0 }, { "before", VERB_INT, 0, 0 }, { "after", VERB_INT, 0, 0 },
+	VERB_FIELDS_END
+};
+const struct verb_entry audit_tail_entry = {
+	.name = "audit.tail",
+	.peers = PEER_ADMIN,
+	.fn = audit_verb_tail,
+	.fields = audit_tail_fields
+};
+
+/* "audit.verify": walk the chain. */
+static void
+audit_verb_verify(const struct fg_reqctx *ctx, json_t *req)
+{
+	int64_t	count, bad;
+	char	why[160] = "";
+
+	(void)req;
+	if (audit_verify(&count, &bad, why, sizeof(why)) == -1) {
+		server_reply(ctx, json_pack("{sbsssssIsI}", "ok", 0, "error", "audit_broken",
+		    "message", why, "bad_seq", (json_int_t)bad, "records", (json_int_t)count));
 		return;
 	}
-	records = audit_select(req, (int)limit, &more);
-	server_reply(ctx, json_pack("{sbsosb}", "ok", 1, "records", records, "more", more));
+	server_reply(ctx, json_pack("{sbsI}", "ok", 1, "records", (json_int_t)count));
 }
+
+const struct verb_entry audit_verify_entry = {
+	.name = "audit.verify",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ANY,
+	.fn = audit_verb_verify
+};
 
 static const char SQL_REFUSALS[] =
     "SELECT seq, ts, actor, event, app, connection, scopes, outcome, detail, token_fp "
     "FROM audit WHERE outcome NOT IN ('ok', 'issued') ORDER BY seq DESC LIMIT ?";
 
-/* The newest n refusals and failures, newest first. */
+/* The newest n refusals and failures, newest first, within budget bytes. */
 json_t *
-audit_refusals(int n)
+audit_refusals(int n, size_t budget)
 {
 	sqlite3_stmt	*st;
-	json_t		*arr = json_array();
-	size_t		 bytes;
+	struct page	 p;
+	json_t		*o, *arr;
 
-	if (audit_flush() == -1 || (st = store_prepare(SQL_REFUSALS)) == NULL)
-		return arr;
-	sqlite3_bind_int(st, 1, n);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(arr, audit_row_json(st, &bytes));
-	sqlite3_reset(st);
+	page_init(&p, n, budget);
+	if (audit_flush() == 0 && (st = store_prepare(SQL_REFUSALS)) != NULL) {
+		sqlite3_bind_int(st, 1, n);
+		while (sqlite3_step(st) == SQLITE_ROW && page_add(&p, audit_row_json(st), NULL) == 0)
+			;
+		sqlite3_reset(st);
+	}
+	o = page_finish(&p, "records", 0);
+	arr = json_incref(json_object_get(o, "records"));
+	json_decref(o);
 	return arr;
 }

@@ -397,7 +397,7 @@ connection_pending(enum conn_op op, const struct fg_reqctx *ctx, json_t *req)
 }
 
 /* "connection.add": name, environment, tenant, client_id, secret, token_url?, api_base?, verify? */
-void
+static void
 connection_verb_add(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct conn_pending	*p;
@@ -439,8 +439,28 @@ connection_verb_add(const struct fg_reqctx *ctx, json_t *req)
 	connection_verify(p, url, verify == NULL || json_is_true(verify) || ctx->peer != PEER_ADMIN);
 }
 
+static const struct verb_field connection_add_fields[] = {
+	VERB_FIELD_NAME,
+	{ "environment", VERB_STR, 1, 32 },
+	{ "tenant", VERB_STR, 1, FG_NAME_MAX },
+	{ "client_id", VERB_STR, 1, 256 },
+	{ "secret", VERB_STR, 1, FG_SECRET_MAX },
+	{ "token_url", VERB_STR, 0, 2048 },
+	{ "api_base", VERB_STR, 0, 2048 },
+	{ "verify", VERB_BOOL, 0, 0 },
+	VERB_FIELDS_END
+};
+const struct verb_entry connection_add_entry = {
+	.name = "connection.add",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ADMIN,
+	.csrf = 1,
+	.fn = connection_verb_add,
+	.fields = connection_add_fields
+};
+
 /* "connection.rotate": name, secret, grace_s? — verified upstream before it becomes current. */
-void
+static void
 connection_verb_rotate(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct conn_pending	*p;
@@ -467,13 +487,31 @@ connection_verb_rotate(const struct fg_reqctx *ctx, json_t *req)
 	connection_verify(p, c.token_url, 1);
 }
 
-static const char SQL_LIST[] =
-    "SELECT c.name, c.environment, c.tenant, c.client_id, c.token_url, c.api_base, "
-    "c.secret_version, c.stopped, c.created_at, c.rotated_at, "
-    "(SELECT retire_at FROM connection_secrets s WHERE s.connection_id = c.id "
-    "AND s.state = 'previous'), "
-    "(SELECT count(*) FROM apps a WHERE a.connection_id = c.id AND a.revoked_at IS NULL) "
-    "FROM connections c WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.name";
+static const struct verb_field connection_rotate_fields[] = {
+	VERB_FIELD_NAME,
+	{ "secret", VERB_STR, 1, FG_SECRET_MAX },
+	{ "grace_s", VERB_INT, 0, 0 },
+	VERB_FIELDS_END
+};
+const struct verb_entry connection_rotate_entry = {
+	.name = "connection.rotate",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_SECURITY,
+	.csrf = 1,
+	.fn = connection_verb_rotate,
+	.fields = connection_rotate_fields
+};
+
+#define SQL_LIST \
+    "SELECT c.name, c.environment, c.tenant, c.client_id, c.token_url, c.api_base, " \
+    "c.secret_version, c.stopped, c.created_at, c.rotated_at, " \
+    "(SELECT retire_at FROM connection_secrets s WHERE s.connection_id = c.id " \
+    "AND s.state = 'previous'), " \
+    "(SELECT count(*) FROM apps a WHERE a.connection_id = c.id AND a.revoked_at IS NULL) " \
+    "FROM connections c "
+static const char SQL_SHOW[] = SQL_LIST "WHERE c.name = ?1";
+static const char SQL_PAGE_AFTER[] = SQL_LIST "WHERE c.name > ?1 ORDER BY c.name LIMIT ?2";
+static const char SQL_PAGE_BEFORE[] = SQL_LIST "WHERE c.name < ?1 ORDER BY c.name DESC LIMIT ?2";
 
 /* Seconds since the current secret was stored (rotated_at, else created_at; columns 9, 8). */
 static json_int_t
@@ -524,28 +562,50 @@ connection_json(sqlite3_stmt *st)
 	return o;
 }
 
-/* Rows of SQL_LIST for name (or all when NULL). */
-static json_t *
-connection_select(const char *name)
-{
-	return store_select(SQL_LIST, name, connection_json);
-}
-
-/* "connection.list" */
-void
+/*
+ * "connection.list": after? | before?, limit? (1..1000, default 100).  A row takes about 600
+ * bytes, 5 KiB with the longest URLs; the page's byte budget decides then.
+ */
+static void
 connection_verb_list(const struct fg_reqctx *ctx, json_t *req)
 {
-	(void)req;
-	server_reply(ctx, json_pack("{sbso}", "ok", 1, "connections", connection_select(NULL)));
+	static const struct page_query q = { "connections", SQL_PAGE_AFTER, SQL_PAGE_BEFORE, 100,
+	    1000, connection_json };
+
+	page_verb(ctx, req, &q);
 }
 
+static const struct verb_field connection_list_fields[] = {
+	VERB_FIELDS_PAGE,
+	VERB_FIELDS_END
+};
+const struct verb_entry connection_list_entry = {
+	.name = "connection.list",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ANY,
+	.fn = connection_verb_list,
+	.fields = connection_list_fields
+};
+
 /* "connection.show": name */
-void
+static void
 connection_verb_show(const struct fg_reqctx *ctx, json_t *req)
 {
-	server_reply_first(ctx, connection_select(json_string_value(json_object_get(req, "name"))),
-	    "connection", "connection");
+	server_reply_first(ctx, store_select(SQL_SHOW, json_string_value(json_object_get(req,
+	    "name")), connection_json), "connection", "connection");
 }
+
+static const struct verb_field connection_name_fields[] = {
+	VERB_FIELD_NAME,
+	VERB_FIELDS_END
+};
+const struct verb_entry connection_show_entry = {
+	.name = "connection.show",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ANY,
+	.fn = connection_verb_show,
+	.fields = connection_name_fields
+};
 
 static const char SQL_ACTIVE_APPS[] =
     "SELECT count(*) FROM apps WHERE connection_id = ? AND revoked_at IS NULL";
@@ -565,7 +625,7 @@ connection_delete(void *arg)
 }
 
 /* "connection.remove": name — refused while active apps use it; sealed secrets are erased. */
-void
+static void
 connection_verb_remove(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct conn_rec		 c;
@@ -601,6 +661,15 @@ connection_verb_remove(const struct fg_reqctx *ctx, json_t *req)
 	token_drop_connection(c.id, NULL);
 	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", c.name));
 }
+
+const struct verb_entry connection_remove_entry = {
+	.name = "connection.remove",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ADMIN,
+	.csrf = 1,
+	.fn = connection_verb_remove,
+	.fields = connection_name_fields
+};
 
 static const char SQL_DUE[] =
     "SELECT c.name, s.connection_id, s.version FROM connection_secrets s "
@@ -643,19 +712,48 @@ connection_sweep(void)
 	}
 }
 
-/* Name, secret age and state of every connection, for the dashboard. */
-json_t *
-connection_ages(void)
-{
-	json_t	*all = connection_select(NULL), *out = json_array(), *c;
-	size_t	 i;
+static const char SQL_AGES[] =
+    "SELECT name, coalesce(rotated_at, created_at), stopped FROM connections "
+    "ORDER BY 2, name LIMIT ?";
+static const char SQL_AGE_COUNTS[] =
+    "SELECT count(*), coalesce(sum(stopped), 0), "
+    "coalesce(sum(coalesce(rotated_at, created_at) < ?), 0) FROM connections";
 
-	json_array_foreach(all, i, c)
-		json_array_append_new(out, json_pack("{sOsOsOsO}", "name", json_object_get(c, "name"),
-		    "secret_age_s", json_object_get(c, "secret_age_s"), "secret_warn",
-		    json_object_get(c, "secret_warn"), "stopped", json_object_get(c, "stopped")));
-	json_decref(all);
-	return out;
+/*
+ * For the dashboard, bounded: the n connections with the oldest secrets (name, secret age,
+ * state), and how many there are, how many are stopped and how many are due for rotation.
+ */
+json_t *
+connection_ages(int n)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_AGES);
+	json_t		*out = json_array(), *counts;
+	int64_t		 now = store_now_ms(), warn_ms = fg_cfg->secret_warn_days * 86400000;
+	json_int_t	 age;
+
+	if (st != NULL) {
+		sqlite3_bind_int(st, 1, n);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			age = (json_int_t)((now - sqlite3_column_int64(st, 1)) / 1000);
+			json_array_append_new(out, json_pack("{sssIsbsb}", "name",
+			    sqlite3_column_text(st, 0), "secret_age_s", age, "secret_warn",
+			    age * 1000 > warn_ms, "stopped", sqlite3_column_int(st, 2)));
+		}
+		sqlite3_reset(st);
+	}
+	counts = json_pack("{sososo}", "oldest", out, "count", json_integer(0), "stopped",
+	    json_integer(0), "warn", json_integer(0));
+	if ((st = store_prepare(SQL_AGE_COUNTS)) != NULL) {
+		sqlite3_bind_int64(st, 1, now - warn_ms);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			json_object_set_new(counts, "count", json_integer(sqlite3_column_int64(st, 0)));
+			json_object_set_new(counts, "stopped",
+			    json_integer(sqlite3_column_int64(st, 1)));
+			json_object_set_new(counts, "warn", json_integer(sqlite3_column_int64(st, 2)));
+		}
+		sqlite3_reset(st);
+	}
+	return counts;
 }
 
 /* A "test" in flight: who asked, and since when. */
@@ -688,7 +786,7 @@ connection_tested(void *arg, struct upstream_token *t)
 }
 
 /* "connection.test": name — a real token request with the stored secret. */
-void
+static void
 connection_verb_test(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct conn_test	*p;
@@ -716,6 +814,15 @@ connection_verb_test(const struct fg_reqctx *ctx, json_t *req)
 		server_reply_error(ctx, "temporarily_unavailable", "cannot start the request");
 	}
 }
+
+const struct verb_entry connection_test_entry = {
+	.name = "connection.test",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ADMIN | ROLE_SECURITY,
+	.csrf = 1,
+	.fn = connection_verb_test,
+	.fields = connection_name_fields
+};
 
 static const char SQL_STOPPED[] = "UPDATE connections SET stopped = ? WHERE id = ?";
 
@@ -766,22 +873,49 @@ connection_simple(const struct fg_reqctx *ctx, json_t *req, const char *event,
 }
 
 /* "connection.retire": name — erase the previous secret now, before its grace ends. */
-void
+static void
 connection_verb_retire(const struct fg_reqctx *ctx, json_t *req)
 {
 	connection_simple(ctx, req, "connection.retire", SQL_DROP_PREVIOUS, 1, 0);
 }
 
+const struct verb_entry connection_retire_entry = {
+	.name = "connection.retire",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_SECURITY,
+	.csrf = 1,
+	.fn = connection_verb_retire,
+	.fields = connection_name_fields
+};
+
 /* "connection.stop": name — emergency stop: no token is issued for its apps. */
-void
+static void
 connection_verb_stop(const struct fg_reqctx *ctx, json_t *req)
 {
 	connection_simple(ctx, req, "connection.stop", SQL_STOPPED, 2, 1);
 }
 
+const struct verb_entry connection_stop_entry = {
+	.name = "connection.stop",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_SECURITY,
+	.csrf = 1,
+	.fn = connection_verb_stop,
+	.fields = connection_name_fields
+};
+
 /* "connection.resume": name */
-void
+static void
 connection_verb_resume(const struct fg_reqctx *ctx, json_t *req)
 {
 	connection_simple(ctx, req, "connection.resume", SQL_STOPPED, 2, 0);
 }
+
+const struct verb_entry connection_resume_entry = {
+	.name = "connection.resume",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_SECURITY,
+	.csrf = 1,
+	.fn = connection_verb_resume,
+	.fields = connection_name_fields
+};

@@ -141,7 +141,6 @@ void	 audit_anchor(void);
 int	 audit_pending(void);
 int	 audit_take_loss(void);
 int	 audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen);
-json_t	*audit_tail(int n, int64_t before, int *more);
 
 /* upstream.c: libcurl multi: token endpoints and API calls */
 enum upstream_outcome {
@@ -249,12 +248,6 @@ typedef void	(*user_login_cb)(void *arg, int result, int64_t user_id, int role,
 int		 user_init(void);
 int		 user_login_begin(const char *name, const char *password, const char *remote,
 		     user_login_cb cb, void *arg);
-void		 user_verb_list(const struct fg_reqctx *, json_t *);
-void		 user_verb_add(const struct fg_reqctx *, json_t *);
-void		 user_verb_set_role(const struct fg_reqctx *, json_t *);
-void		 user_verb_disable(const struct fg_reqctx *, json_t *);
-void		 user_verb_enable(const struct fg_reqctx *, json_t *);
-void		 user_verb_password(const struct fg_reqctx *, json_t *);
 void		 user_shutdown(void);
 
 /* pwhash.c: Argon2id checks on a thread of their own, results through a pipe */
@@ -269,9 +262,6 @@ void	 pwhash_shutdown(void);
 int	 session_check(const char *sid, struct fg_reqctx *ctx);
 int	 session_csrf_ok(const char *sid, const char *csrf);
 void	 session_end_user(int64_t user_id);
-void	 session_verb_login(const struct fg_reqctx *, json_t *);
-void	 session_verb_session(const struct fg_reqctx *, json_t *);
-void	 session_verb_logout(const struct fg_reqctx *, json_t *);
 
 /* app.c: registered apps and their broker-issued credentials */
 struct app_rec {
@@ -436,33 +426,82 @@ json_t	*stream_rebuild(json_t *in, const char **why);
 void	 oidc_sweep(void);
 void	 oidc_shutdown(void);
 
-/* verbs.c: the dispatch table and the shared field validators */
+/*
+ * verbs.c: the dispatcher.  Each verb's entry (name, peers, roles, CSRF, fields, handler) is
+ * defined beside its handler in the module that implements it; verbs_table[] lists them.
+ */
+enum verb_type { VERB_STR, VERB_INT, VERB_BOOL, VERB_OBJ };
+struct verb_field {
+	const char	*name;
+	enum verb_type	 type;
+	int		 required;
+	size_t		 max;		/* strings: bytes */
+};
+#define VERB_FIELDS_END		{ NULL, VERB_STR, 0, 0 }
+#define VERB_FIELD_NAME		{ "name", VERB_STR, 1, FG_NAME_MAX }
+/* a list verb's cursor: "after" or "before" a name, at most "limit" rows (page.c) */
+#define VERB_FIELDS_PAGE	{ "after", VERB_STR, 0, FG_NAME_MAX }, \
+				{ "before", VERB_STR, 0, FG_NAME_MAX }, { "limit", VERB_INT, 0, 0 }
+struct verb_entry {
+	const char		*name;
+	int			 peers;		/* PEER_* mask */
+	int			 roles;		/* ROLE_* mask for web sessions; 0: no session */
+	int			 csrf;		/* web sessions must send the CSRF token */
+	void			(*fn)(const struct fg_reqctx *, json_t *);
+	const struct verb_field	*fields;	/* NULL: none */
+};
 void	 verbs_dispatch(const struct fg_reqctx *ctx, json_t *req);
 int	 verbs_valid_name(const char *s);
 int	 verbs_valid_word(const char *s, size_t max);
 int	 verbs_valid_printable(const char *s);
 
-/* verbs implemented by their modules, called through the table */
-void	 connection_verb_add(const struct fg_reqctx *, json_t *);
-void	 connection_verb_list(const struct fg_reqctx *, json_t *);
-void	 connection_verb_show(const struct fg_reqctx *, json_t *);
-void	 connection_verb_rotate(const struct fg_reqctx *, json_t *);
-void	 connection_verb_remove(const struct fg_reqctx *, json_t *);
-void	 connection_verb_test(const struct fg_reqctx *, json_t *);
-void	 connection_verb_retire(const struct fg_reqctx *, json_t *);
-void	 connection_verb_stop(const struct fg_reqctx *, json_t *);
-void	 connection_verb_resume(const struct fg_reqctx *, json_t *);
-json_t	*connection_ages(void);
-void	 app_verb_update(const struct fg_reqctx *, json_t *);
-void	 app_verb_rotate_secret(const struct fg_reqctx *, json_t *);
-json_t	*app_usage_hours(void);
-void	 audit_verb_query(const struct fg_reqctx *, json_t *);
-json_t	*audit_refusals(int n);
-void	 dashboard_verb(const struct fg_reqctx *, json_t *);
-void	 app_verb_add(const struct fg_reqctx *, json_t *);
-void	 app_verb_list(const struct fg_reqctx *, json_t *);
-void	 app_verb_show(const struct fg_reqctx *, json_t *);
-void	 app_verb_revoke(const struct fg_reqctx *, json_t *);
+/* the verb entries, each defined beside its handler */
+extern const struct verb_entry app_add_entry, app_list_entry, app_show_entry, app_update_entry,
+    app_rotate_secret_entry, app_revoke_entry;
+extern const struct verb_entry audit_query_entry, audit_tail_entry, audit_verify_entry;
+extern const struct verb_entry backup_entry;
+extern const struct verb_entry connection_add_entry, connection_list_entry,
+    connection_show_entry, connection_test_entry, connection_rotate_entry,
+    connection_retire_entry, connection_stop_entry, connection_resume_entry,
+    connection_remove_entry;
+extern const struct verb_entry dashboard_entry;
+extern const struct verb_entry session_login_entry, session_session_entry,
+    session_logout_entry;
+extern const struct verb_entry status_health_entry, status_stats_entry, status_entry,
+    status_policy_entry;
+extern const struct verb_entry user_add_entry, user_list_entry, user_set_role_entry,
+    user_disable_entry, user_enable_entry, user_password_entry;
+extern const struct verb_entry token_verb_entry, stream_create_entry, transcribe_create_entry,
+    proxy_entry, oidc_begin_entry, oidc_callback_entry, oidc_token_entry, oidc_logout_entry;
+
+/* page.c: list replies a page at a time, each page within one frame */
+struct page {
+	json_t	*items;
+	size_t	 bytes;		/* their encoded size so far */
+	size_t	 budget;	/* bytes a page may take */
+	int	 limit;		/* rows a page may take */
+	int	 more;		/* rows were left for the next page */
+	json_t	*next;		/* the cursor of the last row taken */
+};
+struct page_query {
+	const char	*key;		/* the reply's array, e.g. "apps" */
+	const char	*sql_after;	/* ?1 a name, ?2 the rows wanted; ascending by name */
+	const char	*sql_before;	/* the same, names below ?1, descending */
+	int		 def;		/* rows per page when the request does not say */
+	int		 max;		/* the most rows a request may ask for */
+	json_t		*(*row)(sqlite3_stmt *);
+};
+void	 page_init(struct page *p, int limit, size_t budget);
+int	 page_add(struct page *p, json_t *item, json_t *cursor);
+json_t	*page_finish(struct page *p, const char *key, int reverse);
+int	 page_limit(const struct fg_reqctx *ctx, json_t *req, const char *field, int def,
+	     int max);
+void	 page_verb(const struct fg_reqctx *ctx, json_t *req, const struct page_query *q);
+
+/* modules' helpers for other modules' verbs */
+json_t	*connection_ages(int n);
+json_t	*app_usage_top(int n);
+json_t	*audit_refusals(int n, size_t budget);
 
 /* globals set once at start */
 extern const struct fg_config	*fg_cfg;

@@ -1,4 +1,7 @@
-/* The dashboard: one reply with what an operator looks at first. */
+/*
+ * The dashboard: one reply with what an operator looks at first, bounded whatever the number
+ * of apps, connections and records: about 8 KiB plus the refusals' budget.
+ */
 #include "config.h"
 
 #include <time.h>
@@ -6,6 +9,9 @@
 #include "daemon.h"
 
 #define DASHBOARD_VERIFY_EVERY_S	60	/* the chain walk is O(records): not on every view */
+#define DASHBOARD_TOP			12	/* busiest apps, oldest secrets shown */
+#define DASHBOARD_REFUSALS		10
+#define DASHBOARD_REFUSAL_BYTES		(24 * 1024)
 
 static struct {
 	time_t		at;
@@ -33,12 +39,23 @@ dashboard_chain_state(void)
 	    (json_int_t)dashboard_chain.at);
 }
 
-/* "dashboard": issuance per app per hour, upstream health, secret ages, refusals, chain. */
-void
+/*
+ * "dashboard": the busiest apps' issuance per hour with the totals over all apps, upstream
+ * health, the oldest connection secrets with counts, recent refusals, the chain's state.
+ */
+static void
 dashboard_verb(const struct fg_reqctx *ctx, json_t *req)
 {
 	(void)req;
-	server_reply(ctx, json_pack("{sbsososososo}", "ok", 1, "issuance", app_usage_hours(),
-	    "upstream", upstream_health(), "connections", connection_ages(), "refusals",
-	    audit_refusals(10), "chain", dashboard_chain_state()));
+	server_reply(ctx, json_pack("{sbsososososo}", "ok", 1, "issuance",
+	    app_usage_top(DASHBOARD_TOP), "upstream", upstream_health(), "connections",
+	    connection_ages(DASHBOARD_TOP), "refusals", audit_refusals(DASHBOARD_REFUSALS,
+	    DASHBOARD_REFUSAL_BYTES), "chain", dashboard_chain_state()));
 }
+
+const struct verb_entry dashboard_entry = {
+	.name = "dashboard",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ANY,
+	.fn = dashboard_verb
+};

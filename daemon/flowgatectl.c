@@ -36,6 +36,8 @@ const struct fg_config *fg_cfg;
 static struct fg_config	 ctl_cfg;
 static int		 ctl_json;
 static const char	*ctl_secret_file;
+static int		 ctl_fd = -1;	/* one connection for every call, pages included */
+static uint32_t		 ctl_id;
 
 static void
 ctl_json_free(void *p)
@@ -68,6 +70,8 @@ ctl_usage(const char *why)
 	    "  user add NAME --role admin|security|auditor   (password on stdin)\n"
 	    "  user list | set-role NAME ROLE | disable NAME | enable NAME | password NAME\n"
 	    "  audit tail [-n N] | verify\n"
+	    "  audit query [--app A] [--connection C] [--actor X] [--event E] [--outcome O]\n"
+	    "              [--from MS] [--to MS] [-n N]   (newest first; all matching by default)\n"
 	    "  backup PATH            (an online copy of the database, written by the daemon)\n"
 	    "secrets are read from stdin (or --secret-file), never from the command line\n");
 	exit(CTL_EXIT_USAGE);
@@ -126,20 +130,19 @@ ctl_read_secret(void)
 	return s;
 }
 
-/* Send one request to the daemon; exits 3 when it cannot be reached. */
+/* Send one request to the daemon (req is consumed); exits 3 when it cannot be reached. */
 static json_t *
 ctl_call(json_t *req)
 {
 	json_t	*reply;
-	int	 fd, r;
+	int	 r;
 
-	if ((fd = fg_client_connect(ctl_cfg.socket)) == -1) {
+	if (ctl_fd == -1 && (ctl_fd = fg_client_connect(ctl_cfg.socket)) == -1) {
 		fprintf(stderr, "flowgatectl: cannot reach the daemon at %s: %s\n", ctl_cfg.socket,
 		    strerror(errno));
 		exit(CTL_EXIT_UNREACHABLE);
 	}
-	r = fg_client_call(fd, 1, req, &reply, 60000);
-	close(fd);
+	r = fg_client_call(ctl_fd, ++ctl_id, req, &reply, 60000);
 	json_decref(req);
 	if (r != 0) {
 		fprintf(stderr, "flowgatectl: no answer from the daemon (%s)\n",
@@ -197,25 +200,9 @@ ctl_print_object(json_t *o)
 	}
 }
 
-/* One line per object with the named columns. */
-static void
-ctl_print_rows(json_t *arr, const char *const *cols)
-{
-	size_t	 i, c;
-	json_t	*o;
-
-	json_array_foreach(arr, i, o) {
-		for (c = 0; cols[c] != NULL; c++) {
-			printf(c ? "  " : "");
-			ctl_print_value(json_object_get(o, cols[c]));
-		}
-		printf("\n");
-	}
-}
-
 /* Print a successful reply (JSON, or readable); 0. */
 static int
-ctl_done(json_t *reply, const char *key, const char *const *cols)
+ctl_done(json_t *reply, const char *key)
 {
 	char *s;
 
@@ -225,15 +212,108 @@ ctl_done(json_t *reply, const char *key, const char *const *cols)
 		s = json_dumps(reply, JSON_COMPACT);
 		printf("%s\n", s);
 		free(s);
-	} else if (key != NULL && cols != NULL)
-		ctl_print_rows(json_object_get(reply, key), cols);
-	else if (key != NULL)
+	} else if (key != NULL)
 		ctl_print_object(json_object_get(reply, key));
 	else {
 		json_object_del(reply, "ok");
 		ctl_print_object(reply);
 	}
 	json_decref(reply);
+	return 0;
+}
+
+/* Say what an emergency stop stopped, in words; 0. */
+static int
+ctl_stopped(json_t *reply)
+{
+	json_t *st = json_object_get(reply, "stopped");
+
+	if (!json_is_true(json_object_get(reply, "ok")))
+		return ctl_refused(reply);
+	printf("connection %s stopped: %lld cached tokens dropped, %lld user sessions' tokens "
+	    "cleared, %lld held replies refused, %lld upstream answers in flight will be "
+	    "dropped\n", json_string_value(json_object_get(reply, "name")),
+	    (long long)json_integer_value(json_object_get(st, "cached_tokens_dropped")),
+	    (long long)json_integer_value(json_object_get(st, "user_sessions_cleared")),
+	    (long long)json_integer_value(json_object_get(st, "held_replies_refused")),
+	    (long long)json_integer_value(json_object_get(st, "upstream_requests_dropped")));
+	json_decref(reply);
+	return 0;
+}
+
+/* Print one row of a list: a JSON element (comma-separated) or a line of columns. */
+static void
+ctl_print_row(json_t *row, const char *const *cols, long n)
+{
+	char	*s;
+	size_t	 c;
+
+	if (ctl_json) {
+		s = json_dumps(row, JSON_COMPACT);
+		printf("%s%s", n > 0 ? "," : "", s);
+		free(s);
+		return;
+	}
+	for (c = 0; cols[c] != NULL; c++) {
+		printf(c ? "  " : "");
+		ctl_print_value(json_object_get(row, cols[c]));
+	}
+	printf("\n");
+}
+
+/*
+ * Print the rows of a list verb a page at a time, as they come, following the daemon's "next"
+ * cursor in the request field cursor; max > 0 stops after that many.  With --json the output
+ * is one document, {"KEY":[rows...],"ok":true}, or ends with "ok":false and the error when a
+ * later page is refused.
+ */
+static int
+ctl_list(json_t *req, const char *key, const char *const *cols, const char *cursor, long max)
+{
+	json_t	*reply, *next = NULL, *row;
+	char	*err;
+	long	 n = 0;
+	size_t	 i;
+	int	 more;
+
+	do {
+		json_object_del(req, cursor);
+		if (next != NULL)
+			json_object_set_new(req, cursor, next);
+		reply = ctl_call(json_deep_copy(req));
+		if (!json_is_true(json_object_get(reply, "ok")) && n == 0 && next == NULL) {
+			json_decref(req);
+			return ctl_refused(reply);
+		}
+		if (!json_is_true(json_object_get(reply, "ok"))) {
+			if (ctl_json) {
+				err = json_dumps(json_object_get(reply, "error"), JSON_ENCODE_ANY);
+				printf("],\"ok\":false,\"error\":%s}\n", err ? err : "null");
+				free(err);
+			}
+			fprintf(stderr, "flowgatectl: the list stopped after %ld rows: %s\n", n,
+			    json_string_value(json_object_get(reply, "message")));
+			json_decref(reply);
+			json_decref(req);
+			return CTL_EXIT_REFUSED;
+		}
+		if (ctl_json && n == 0 && next == NULL)
+			printf("{\"%s\":[", key);
+		json_array_foreach(json_object_get(reply, key), i, row) {
+			if (max > 0 && n >= max)
+				break;
+			ctl_print_row(row, cols, n++);
+		}
+		next = json_incref(json_object_get(reply, "next"));
+		more = json_is_true(json_object_get(reply, "more")) && next != NULL &&
+		    (max == 0 || n < max);
+		json_decref(reply);
+		fflush(stdout);
+	} while (more);
+	json_decref(next);
+	json_decref(req);
+	if (ctl_json)
+		printf("],\"ok\":true}\n");
 	return 0;
 }
 
@@ -354,20 +434,24 @@ ctl_connection(int argc, char **argv)
 	if (argc < 1)
 		ctl_usage("connection: which command?");
 	if (strcmp(argv[0], "list") == 0 && argc == 1)
-		return ctl_done(ctl_call(json_pack("{ss}", "verb", "connection.list")),
-		    "connections", cols);
+		return ctl_list(json_pack("{ss}", "verb", "connection.list"), "connections", cols,
+		    "after", 0);
 	if (argc < 2)
 		ctl_usage("connection: name missing");
 	req = json_pack("{ssss}", "verb", "", "name", argv[1]);
 	if (strcmp(argv[0], "show") == 0 && argc == 2) {
 		json_object_set_new(req, "verb", json_string("connection.show"));
-		return ctl_done(ctl_call(req), "connection", NULL);
+		return ctl_done(ctl_call(req), "connection");
+	}
+	if (argc == 2 && strcmp(argv[0], "stop") == 0 && !ctl_json) {
+		json_object_set_new(req, "verb", json_string("connection.stop"));
+		return ctl_stopped(ctl_call(req));
 	}
 	if (argc == 2 && (strcmp(argv[0], "remove") == 0 || strcmp(argv[0], "test") == 0 ||
 	    strcmp(argv[0], "stop") == 0 || strcmp(argv[0], "resume") == 0 ||
 	    strcmp(argv[0], "retire") == 0)) {
 		json_object_set_new(req, "verb", ctl_verb("connection.", argv[0]));
-		return ctl_done(ctl_call(req), NULL, NULL);
+		return ctl_done(ctl_call(req), NULL);
 	}
 	if (strcmp(argv[0], "add") == 0) {
 		json_object_set_new(req, "verb", json_string("connection.add"));
@@ -378,7 +462,7 @@ ctl_connection(int argc, char **argv)
 	} else
 		ctl_usage("connection: unknown command");
 	ctl_attach_secret(req);
-	return ctl_done(ctl_call(req), NULL, NULL);
+	return ctl_done(ctl_call(req), NULL);
 }
 
 static int
@@ -401,22 +485,22 @@ ctl_app(int argc, char **argv)
 	if (argc < 1)
 		ctl_usage("app: which command?");
 	if (strcmp(argv[0], "list") == 0 && argc == 1)
-		return ctl_done(ctl_call(json_pack("{ss}", "verb", "app.list")), "apps", cols);
+		return ctl_list(json_pack("{ss}", "verb", "app.list"), "apps", cols, "after", 0);
 	if (argc < 2)
 		ctl_usage("app: name missing");
 	req = json_pack("{ssss}", "verb", "", "name", argv[1]);
 	if (strcmp(argv[0], "show") == 0 && argc == 2) {
 		json_object_set_new(req, "verb", json_string("app.show"));
-		return ctl_done(ctl_call(req), "app", NULL);
+		return ctl_done(ctl_call(req), "app");
 	}
 	if (strcmp(argv[0], "revoke") == 0 && argc == 2) {
 		json_object_set_new(req, "verb", json_string("app.revoke"));
-		return ctl_done(ctl_call(req), NULL, NULL);
+		return ctl_done(ctl_call(req), NULL);
 	}
 	if (strcmp(argv[0], "update") == 0) {
 		json_object_set_new(req, "verb", json_string("app.update"));
 		ctl_options(argc - 2, argv + 2, upd_opts, req);
-		return ctl_done(ctl_call(req), "app", NULL);
+		return ctl_done(ctl_call(req), "app");
 	}
 	if (strcmp(argv[0], "rotate-secret") == 0) {
 		json_object_set_new(req, "verb", json_string("app.rotate_secret"));
@@ -424,7 +508,7 @@ ctl_app(int argc, char **argv)
 		reply = ctl_call(req);
 		if (!ctl_json && json_is_true(json_object_get(reply, "ok")))
 			fprintf(stderr, "the client_secret is shown once: store it now\n");
-		return ctl_done(reply, NULL, NULL);
+		return ctl_done(reply, NULL);
 	}
 	if (strcmp(argv[0], "add") != 0)
 		ctl_usage("app: unknown command");
@@ -433,39 +517,28 @@ ctl_app(int argc, char **argv)
 	reply = ctl_call(req);
 	if (!ctl_json && json_is_true(json_object_get(reply, "ok")))
 		fprintf(stderr, "the client_secret is shown once: store it now\n");
-	return ctl_done(reply, NULL, NULL);
+	return ctl_done(reply, NULL);
 }
 
-/* Fetch the newest n records a page (one frame) at a time, oldest first. */
-static json_t *
-ctl_audit_pages(long n)
+/*
+ * The newest n records, oldest first, streamed: the newest record's number says where the
+ * last n begin (records are numbered without gaps), and pages run forward from there.
+ */
+static int
+ctl_audit_tail(long n, const char *const *cols)
 {
-	json_t		*all = NULL, *page, *recs;
-	json_int_t	 oldest = 0;
-	long		 got = 0;
+	json_t		*reply, *req;
+	json_int_t	 newest;
 
-	do {
-		page = json_pack("{sssi}", "verb", "audit.tail", "n", (int)(n - got));
-		if (oldest > 0)
-			json_object_set_new(page, "before", json_integer(oldest));
-		page = ctl_call(page);
-		if (all == NULL || !json_is_true(json_object_get(page, "ok"))) {
-			json_decref(all);
-			all = page;
-		} else {
-			/* an older page goes in front of what we have */
-			recs = json_object_get(page, "records");
-			json_array_extend(recs, json_object_get(all, "records"));
-			json_object_set(all, "records", recs);
-			json_object_set(all, "more", json_object_get(page, "more"));
-			json_decref(page);
-		}
-		recs = json_object_get(all, "records");
-		got = (long)json_array_size(recs);
-		oldest = json_integer_value(json_object_get(json_array_get(recs, 0), "seq"));
-	} while (json_is_true(json_object_get(all, "ok")) &&
-	    json_is_true(json_object_get(all, "more")) && got < n && oldest > 1);
-	return all;
+	reply = ctl_call(json_pack("{sssi}", "verb", "audit.tail", "n", 1));
+	if (!json_is_true(json_object_get(reply, "ok")))
+		return ctl_refused(reply);
+	newest = json_integer_value(json_object_get(json_array_get(json_object_get(reply,
+	    "records"), 0), "seq"));
+	json_decref(reply);
+	req = json_pack("{sssisI}", "verb", "audit.tail", "n", 1000, "after",
+	    (json_int_t)(newest > n ? newest - n : 0));
+	return ctl_list(req, "records", cols, "after", n);
 }
 
 /* Read a password like a secret, and put it in req under key. */
@@ -485,25 +558,44 @@ ctl_user(int argc, char **argv)
 	json_t *req;
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return ctl_done(ctl_call(json_pack("{ss}", "verb", "user.list")), "users", cols);
+		return ctl_list(json_pack("{ss}", "verb", "user.list"), "users", cols, "after", 0);
 	if (argc == 4 && strcmp(argv[0], "add") == 0 && strcmp(argv[2], "--role") == 0) {
 		req = json_pack("{ssssss}", "verb", "user.add", "name", argv[1], "role", argv[3]);
 		ctl_attach_password(req, "password");
-		return ctl_done(ctl_call(req), NULL, NULL);
+		return ctl_done(ctl_call(req), NULL);
 	}
 	if (argc == 3 && strcmp(argv[0], "set-role") == 0)
 		return ctl_done(ctl_call(json_pack("{ssssss}", "verb", "user.set_role", "name",
-		    argv[1], "role", argv[2])), NULL, NULL);
+		    argv[1], "role", argv[2])), NULL);
 	if (argc == 2 && (strcmp(argv[0], "disable") == 0 || strcmp(argv[0], "enable") == 0))
 		return ctl_done(ctl_call(json_pack("{soss}", "verb", ctl_verb("user.",
-		    argv[0]), "name", argv[1])), NULL, NULL);
+		    argv[0]), "name", argv[1])), NULL);
 	if (argc == 2 && strcmp(argv[0], "password") == 0) {
 		req = json_pack("{ssss}", "verb", "user.password", "name", argv[1]);
 		ctl_attach_password(req, "new_password");
-		return ctl_done(ctl_call(req), NULL, NULL);
+		return ctl_done(ctl_call(req), NULL);
 	}
 	ctl_usage("user: add NAME --role ROLE | list | set-role NAME ROLE | disable NAME | "
 	    "enable NAME | password NAME");
+}
+
+/* audit query: the matching records, newest first, every one unless -n says how many. */
+static int
+ctl_audit_query(int argc, char **argv, const char *const *cols)
+{
+	static const struct ctl_opt opts[] = {
+		{ "--app", "app", 0 }, { "--connection", "connection", 0 }, { "--actor", "actor", 0 },
+		{ "--event", "event", 0 }, { "--outcome", "outcome", 0 }, { "--from", "from_ms", 1 },
+		{ "--to", "to_ms", 1 }, { "-n", "n", 1 }, { NULL, NULL, 0 } };
+	json_t		*req = json_pack("{sssi}", "verb", "audit.query", "limit", 500);
+	json_int_t	 n;
+
+	ctl_options(argc, argv, opts, req);
+	n = json_integer_value(json_object_get(req, "n"));
+	if (json_object_get(req, "n") != NULL && n < 1)
+		ctl_usage("audit query: N must be at least 1");
+	json_object_del(req, "n");
+	return ctl_list(req, "records", cols, "before", (long)n);
 }
 
 static int
@@ -512,19 +604,22 @@ ctl_audit(int argc, char **argv)
 	static const char *const cols[] = { "seq", "ts", "actor", "event", "app", "connection",
 	    "scopes", "outcome", "detail", "token_fp", NULL };
 	json_t	*reply;
+	char	*end = NULL;
 	long	 n = 20;
 
 	if (argc >= 1 && strcmp(argv[0], "tail") == 0) {
 		if (argc == 3 && strcmp(argv[1], "-n") == 0)
-			n = strtol(argv[2], NULL, 10);
+			n = strtol(argv[2], &end, 10);
 		else if (argc != 1)
 			ctl_usage("audit tail [-n N]");
-		if (n < 1 || n > 1000)
-			ctl_usage("audit tail: N must be 1..1000");
-		return ctl_done(ctl_audit_pages(n), "records", cols);
+		if (n < 1 || (end != NULL && *end != '\0'))
+			ctl_usage("audit tail: N must be a number, at least 1");
+		return ctl_audit_tail(n, cols);
 	}
+	if (argc >= 1 && strcmp(argv[0], "query") == 0)
+		return ctl_audit_query(argc - 1, argv + 1, cols);
 	if (argc != 1 || strcmp(argv[0], "verify") != 0)
-		ctl_usage("audit: tail or verify");
+		ctl_usage("audit: tail, query or verify");
 	reply = ctl_call(json_pack("{ss}", "verb", "audit.verify"));
 	if (!json_is_true(json_object_get(reply, "ok"))) {
 		if (!ctl_json)
@@ -539,7 +634,7 @@ ctl_audit(int argc, char **argv)
 		json_decref(reply);
 		return 0;
 	}
-	return ctl_done(reply, NULL, NULL);
+	return ctl_done(reply, NULL);
 }
 
 int
@@ -577,7 +672,7 @@ main(int argc, char *argv[])
 	if (strcmp(argv[0], "init") == 0 && argc == 1)
 		return ctl_init();
 	if (strcmp(argv[0], "status") == 0 && argc == 1)
-		return ctl_done(ctl_call(json_pack("{ss}", "verb", "status")), NULL, NULL);
+		return ctl_done(ctl_call(json_pack("{ss}", "verb", "status")), NULL);
 	if (strcmp(argv[0], "connection") == 0)
 		return ctl_connection(argc - 1, argv + 1);
 	if (strcmp(argv[0], "app") == 0)
@@ -588,6 +683,6 @@ main(int argc, char *argv[])
 		return ctl_user(argc - 1, argv + 1);
 	if (strcmp(argv[0], "backup") == 0 && argc == 2)
 		return ctl_done(ctl_call(json_pack("{ssss}", "verb", "backup", "path", argv[1])),
-		    NULL, NULL);
+		    NULL);
 	ctl_usage("unknown command");
 }

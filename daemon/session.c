@@ -218,7 +218,7 @@ session_login_checked(void *arg, int result, int64_t user_id, int role, long ret
 }
 
 /* "login": user, password, remote? — a new session for a right password (checked off-loop). */
-void
+static void
 session_verb_login(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*remote = json_string_value(json_object_get(req, "remote"));
@@ -238,8 +238,21 @@ session_verb_login(const struct fg_reqctx *ctx, json_t *req)
 	}
 }
 
+static const struct verb_field session_login_fields[] = {
+	{ "user", VERB_STR, 1, FG_NAME_MAX },
+	{ "password", VERB_STR, 1, 1024 },
+	{ "remote", VERB_STR, 0, 64 },
+	VERB_FIELDS_END
+};
+const struct verb_entry session_login_entry = {
+	.name = "login",
+	.peers = PEER_WEB,
+	.fn = session_verb_login,
+	.fields = session_login_fields
+};
+
 /* "session": session — who it belongs to, and its CSRF token. */
-void
+static void
 session_verb_session(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct fg_reqctx	 c = *ctx;
@@ -256,6 +269,17 @@ session_verb_session(const struct fg_reqctx *ctx, json_t *req)
 	    "expires_in", (json_int_t)fg_cfg->session_idle_s));
 }
 
+static const struct verb_field session_fields[] = {
+	{ "session", VERB_STR, 1, 64 },
+	VERB_FIELDS_END
+};
+const struct verb_entry session_session_entry = {
+	.name = "session",
+	.peers = PEER_WEB,
+	.fn = session_verb_session,
+	.fields = session_fields
+};
+
 static int
 session_delete(void *arg)
 {
@@ -264,7 +288,7 @@ session_delete(void *arg)
 }
 
 /* "logout": session — ends it for good, whatever the cookie does afterwards. */
-void
+static void
 session_verb_logout(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct fg_reqctx	 c = *ctx;
@@ -283,3 +307,10 @@ session_verb_logout(const struct fg_reqctx *ctx, json_t *req)
 	else
 		server_reply(ctx, json_pack("{sb}", "ok", 1));
 }
+
+const struct verb_entry session_logout_entry = {
+	.name = "logout",
+	.peers = PEER_WEB,
+	.fn = session_verb_logout,
+	.fields = session_fields
+};

@@ -40,8 +40,6 @@ static const char SQL_SET_HASH[] = "UPDATE users SET pw_hash = ? WHERE id = ?";
 static const char SQL_LAST_LOGIN[] = "UPDATE users SET last_login = ? WHERE id = ?";
 static const char SQL_SET_ROLE[] = "UPDATE users SET role = ? WHERE name = ?";
 static const char SQL_SET_DISABLED[] = "UPDATE users SET disabled = ? WHERE name = ?";
-static const char SQL_LIST[] =
-    "SELECT name, role, disabled, created_at, last_login FROM users ORDER BY name";
 static const char SQL_NAME_OF[] = "SELECT name, pw_hash FROM users WHERE id = ?";
 
 static const char *const user_roles[] = { "admin", "security", "auditor" };
@@ -337,7 +335,7 @@ user_insert(void *arg)
 }
 
 /* "user.add": name, role, password */
-void
+static void
 user_verb_add(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*pw = json_string_value(json_object_get(req, "password"));
@@ -368,28 +366,63 @@ user_verb_add(const struct fg_reqctx *ctx, json_t *req)
 	sodium_memzero(h, sizeof(h));
 }
 
-/* "user.list" */
-void
-user_verb_list(const struct fg_reqctx *ctx, json_t *req)
-{
-	sqlite3_stmt	*st = store_prepare(SQL_LIST);
-	json_t		*arr = json_array();
+static const struct verb_field user_add_fields[] = {
+	VERB_FIELD_NAME,
+	{ "role", VERB_STR, 1, 16 },
+	{ "password", VERB_STR, 1, 1024 },
+	VERB_FIELDS_END
+};
+const struct verb_entry user_add_entry = {
+	.name = "user.add",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ADMIN,
+	.csrf = 1,
+	.fn = user_verb_add,
+	.fields = user_add_fields
+};
 
-	(void)req;
-	while (st != NULL && sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(arr, json_pack("{sssssbsIso}",
-		    "name", sqlite3_column_text(st, 0), "role", sqlite3_column_text(st, 1),
-		    "disabled", sqlite3_column_int(st, 2), "created_at",
-		    (json_int_t)sqlite3_column_int64(st, 3), "last_login",
-		    sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null() :
-		    json_integer(sqlite3_column_int64(st, 4))));
-	if (st != NULL)
-		sqlite3_reset(st);
-	server_reply(ctx, json_pack("{sbso}", "ok", 1, "users", arr));
+static const char SQL_PAGE_AFTER[] =
+    "SELECT name, role, disabled, created_at, last_login FROM users WHERE name > ?1 "
+    "ORDER BY name LIMIT ?2";
+static const char SQL_PAGE_BEFORE[] =
+    "SELECT name, role, disabled, created_at, last_login FROM users WHERE name < ?1 "
+    "ORDER BY name DESC LIMIT ?2";
+
+/* One account as JSON: at most 160 bytes, so 400 always fit a page. */
+static json_t *
+user_json(sqlite3_stmt *st)
+{
+	return json_pack("{sssssbsIso}", "name", sqlite3_column_text(st, 0), "role",
+	    sqlite3_column_text(st, 1), "disabled", sqlite3_column_int(st, 2), "created_at",
+	    (json_int_t)sqlite3_column_int64(st, 3), "last_login",
+	    sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null() :
+	    json_integer(sqlite3_column_int64(st, 4)));
 }
 
+/* "user.list": after? | before?, limit? (1..400, default 100) */
+static void
+user_verb_list(const struct fg_reqctx *ctx, json_t *req)
+{
+	static const struct page_query q = { "users", SQL_PAGE_AFTER, SQL_PAGE_BEFORE, 100, 400,
+	    user_json };
+
+	page_verb(ctx, req, &q);
+}
+
+static const struct verb_field user_list_fields[] = {
+	VERB_FIELDS_PAGE,
+	VERB_FIELDS_END
+};
+const struct verb_entry user_list_entry = {
+	.name = "user.list",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ADMIN,
+	.fn = user_verb_list,
+	.fields = user_list_fields
+};
+
 /* "user.set_role": name, role */
-void
+static void
 user_verb_set_role(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct user_change c = { SQL_SET_ROLE, json_string_value(json_object_get(req, "role")),
@@ -403,6 +436,20 @@ user_verb_set_role(const struct fg_reqctx *ctx, json_t *req)
 	snprintf(detail, sizeof(detail), "role=%s", c.text);
 	user_change(ctx, "user.set_role", &c, detail);
 }
+
+static const struct verb_field user_role_fields[] = {
+	VERB_FIELD_NAME,
+	{ "role", VERB_STR, 1, 16 },
+	VERB_FIELDS_END
+};
+const struct verb_entry user_set_role_entry = {
+	.name = "user.set_role",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ADMIN,
+	.csrf = 1,
+	.fn = user_verb_set_role,
+	.fields = user_role_fields
+};
 
 /* Look a user's id up by name; 0 if there is none. */
 static int64_t
@@ -421,7 +468,7 @@ user_id_of(const char *name)
 }
 
 /* "user.disable": name — its sessions end at once. */
-void
+static void
 user_verb_disable(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct user_change c = { SQL_SET_DISABLED, NULL,
@@ -437,8 +484,21 @@ user_verb_disable(const struct fg_reqctx *ctx, json_t *req)
 		session_end_user(id);
 }
 
+static const struct verb_field user_name_fields[] = {
+	VERB_FIELD_NAME,
+	VERB_FIELDS_END
+};
+const struct verb_entry user_disable_entry = {
+	.name = "user.disable",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ADMIN,
+	.csrf = 1,
+	.fn = user_verb_disable,
+	.fields = user_name_fields
+};
+
 /* "user.enable": name */
-void
+static void
 user_verb_enable(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct user_change c = { SQL_SET_DISABLED, NULL,
@@ -446,6 +506,15 @@ user_verb_enable(const struct fg_reqctx *ctx, json_t *req)
 
 	user_change(ctx, "user.enable", &c, NULL);
 }
+
+const struct verb_entry user_enable_entry = {
+	.name = "user.enable",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ADMIN,
+	.csrf = 1,
+	.fn = user_verb_enable,
+	.fields = user_name_fields
+};
 
 struct user_pw {
 	int64_t		 id;
@@ -472,7 +541,7 @@ user_store_hash(void *arg)
  * "user.password": new_password, and old_password for one's own (web) account; a local admin
  * peer names the account instead and needs no old password.
  */
-void
+static void
 user_verb_password(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*old = json_string_value(json_object_get(req, "old_password"));
@@ -514,3 +583,18 @@ user_verb_password(const struct fg_reqctx *ctx, json_t *req)
 		server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", who));
 	sodium_memzero(h, sizeof(h));
 }
+
+static const struct verb_field user_password_fields[] = {
+	{ "name", VERB_STR, 0, FG_NAME_MAX },
+	{ "old_password", VERB_STR, 0, 1024 },
+	{ "new_password", VERB_STR, 1, 1024 },
+	VERB_FIELDS_END
+};
+const struct verb_entry user_password_entry = {
+	.name = "user.password",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.roles = ROLE_ANY,
+	.csrf = 1,
+	.fn = user_verb_password,
+	.fields = user_password_fields
+};

@@ -38,6 +38,8 @@
 #define ADMIN_SID_MAX		128
 #define ADMIN_NAME_MAX		64
 #define ADMIN_AUDIT_PAGE	50
+#define ADMIN_LIST_PAGE		50	/* apps, connections, users per page */
+#define ADMIN_LIST_ALL_MAX	2000	/* connections offered in the app form */
 #define ADMIN_EXPORT_PAGE	100
 #define ADMIN_EXPORT_MAX	100000
 #define ADMIN_POLICY_TTL_MS	60000
@@ -874,7 +876,12 @@ page_dashboard(struct areq *r)
 	}
 	data = json_object();
 	buf_reset(&frag_buf);
-	iss = json_object_get(reply, "issuance");
+	e = json_object_get(reply, "issuance");
+	iss = json_object_get(e, "apps");
+	json_object_set_new(data, "issuance_summary", json_pack("{sO* sO* si sb}", "active",
+	    json_object_get(e, "active"), "total", json_object_get(e, "total"), "shown",
+	    (int)json_array_size(iss), "partial", json_integer_value(json_object_get(e,
+	    "active")) > (json_int_t)json_array_size(iss)));
 	buf_adds(&frag_buf, "<ul class=\"charts\">");
 	json_array_foreach(iss, i, e) {
 		const char	*app = admin_str(e, "app");
@@ -905,7 +912,12 @@ page_dashboard(struct areq *r)
 		    strcmp(admin_str(e, "status"), "ok") == 0));
 		json_object_set_new(data, "upstream", e);
 	}
-	conns = json_deep_copy(json_object_get(reply, "connections"));
+	e = json_object_get(reply, "connections");
+	conns = json_deep_copy(json_object_get(e, "oldest"));
+	json_object_set_new(data, "connections_summary", json_pack("{sO* sO* sO* si sb}", "count",
+	    json_object_get(e, "count"), "warn", json_object_get(e, "warn"), "stopped",
+	    json_object_get(e, "stopped"), "shown", (int)json_array_size(conns), "partial",
+	    json_integer_value(json_object_get(e, "count")) > (json_int_t)json_array_size(conns)));
 	json_array_foreach(conns, i, c) {
 		json_int_t age = json_integer_value(json_object_get(c, "secret_age_s"));
 
@@ -1109,18 +1121,72 @@ page_wizard(struct areq *r)
 static const char *const app_times[] = { "created_at", "revoked_at", "last_used",
     "previous_valid_until", NULL };
 
+/* One page of a list verb, from the page's ?after= or ?before= (a name). */
+static json_t *
+admin_list_call(struct areq *r, const char *verb)
+{
+	json_t		*req = json_pack("{ss si}", "verb", verb, "limit", ADMIN_LIST_PAGE);
+	const char	*v;
+
+	if ((v = admin_arg(&r->qs, "after")) != NULL)
+		json_object_set_new(req, "after", json_string(v));
+	else if ((v = admin_arg(&r->qs, "before")) != NULL)
+		json_object_set_new(req, "before", json_string(v));
+	return admin_call(r, CALL_SESSION, req);
+}
+
+/* base?key=name, in frag2_buf. */
+static const char *
+admin_list_url(const char *base, const char *key, const char *name)
+{
+	buf_reset(&frag2_buf);
+	buf_addf(&frag2_buf, "%s?%s=", base, key);
+	admin_url_add(&frag2_buf, name);
+	return buf_str(&frag2_buf);
+}
+
+/*
+ * The pager of a list page: Next after its last row and Previous before its first, where
+ * rows lie that way (the daemon's "more" says so for the direction this page was asked in).
+ */
+static json_t *
+admin_list_pager(struct areq *r, json_t *reply, const char *key, const char *base)
+{
+	json_t		*rows = json_object_get(reply, key), *pager = json_object();
+	const char	*first = admin_str(json_array_get(rows, 0), "name");
+	const char	*last = admin_str(json_array_get(rows, json_array_size(rows) - 1), "name");
+	int		 back = admin_arg(&r->qs, "before") != NULL;
+	int		 fwd = admin_arg(&r->qs, "after") != NULL;
+	int		 more = json_is_true(json_object_get(reply, "more"));
+
+	if (last != NULL && (back || more))
+		json_object_set_new(pager, "next_url", json_string(admin_list_url(base, "after",
+		    last)));
+	if (first != NULL && (fwd || (back && more)))
+		json_object_set_new(pager, "prev_url", json_string(admin_list_url(base, "before",
+		    first)));
+	if ((fwd || back) && json_object_size(pager) == 0)
+		json_object_set_new(pager, "first_url", json_string(base));
+	if (json_object_size(pager) == 0) {
+		json_decref(pager);
+		return json_null();
+	}
+	return pager;
+}
+
 static void
 page_apps(struct areq *r)
 {
-	json_t	*reply, *apps, *a;
+	json_t	*reply, *apps, *a, *pager;
 	size_t	 i;
 
-	reply = admin_call(r, CALL_SESSION, json_pack("{ss}", "verb", "app.list"));
+	reply = admin_list_call(r, "app.list");
 	if (!admin_ok(reply)) {
 		admin_fail(r, reply);
 		return;
 	}
 	apps = json_deep_copy(json_object_get(reply, "apps"));
+	pager = admin_list_pager(r, reply, "apps", "/admin/apps");
 	json_decref(reply);
 	if (apps == NULL)
 		apps = json_array();
@@ -1130,8 +1196,8 @@ page_apps(struct areq *r)
 		json_object_set_new(a, "is_ropc", json_boolean(admin_str(a, "flow") != NULL &&
 		    strcmp(admin_str(a, "flow"), "ropc") == 0));
 	}
-	admin_page(r, 200, "apps", "apps", "Apps", json_pack("{so sb}", "apps", apps,
-	    "has_apps", json_array_size(apps) > 0));
+	admin_page(r, 200, "apps", "apps", "Apps", json_pack("{so sb so}", "apps", apps,
+	    "has_apps", json_array_size(apps) > 0, "pager", pager));
 }
 
 /* Whether the policy says a flow sends users to a login page (and so needs a redirect URI). */
@@ -1146,6 +1212,39 @@ admin_flow_redirects(const char *flow)
 	return json_is_true(json_object_get(fl, "requires_redirect"));
 }
 
+/* Every connection (up to ADMIN_LIST_ALL_MAX), a page at a time, as the form's choices. */
+static void
+admin_conn_choices(struct areq *r, json_t *conns, const char *conn)
+{
+	json_t		*reply, *c, *next = NULL;
+	const char	*n;
+	size_t		 i;
+	int		 more;
+
+	do {
+		reply = admin_call(r, CALL_SESSION, next == NULL ? json_pack("{ss si}", "verb",
+		    "connection.list", "limit", 1000) : json_pack("{ss si sO}", "verb",
+		    "connection.list", "limit", 1000, "after", next));
+		json_decref(next);
+		next = NULL;
+		json_array_foreach(admin_ok(reply) ? json_object_get(reply, "connections") : NULL,
+		    i, c) {
+			if ((n = admin_str(c, "name")) != NULL)
+				json_array_append_new(conns, json_pack("{ss sb sb}", "name", n,
+				    "selected", conn != NULL && strcmp(conn, n) == 0, "stopped",
+				    json_is_true(json_object_get(c, "stopped"))));
+		}
+		more = admin_ok(reply) && json_is_true(json_object_get(reply, "more")) &&
+		    json_array_size(conns) < ADMIN_LIST_ALL_MAX;
+		if (more)
+			next = json_incref(json_object_get(reply, "next"));
+		json_decref(reply);
+	} while (more && next != NULL);
+	/* the only connection is the obvious choice */
+	if (conn == NULL && json_array_size(conns) == 1)
+		json_object_set_new(json_array_get(conns, 0), "selected", json_true());
+}
+
 /*
  * The app form's data: flows from the policy, connections from the daemon, and the values
  * to show (from the query string for a new form, from the refused POST otherwise).
@@ -1153,7 +1252,7 @@ admin_flow_redirects(const char *flow)
 static json_t *
 admin_app_form(struct areq *r, const struct form *f, int fresh)
 {
-	json_t		*data = json_object(), *flows = json_array(), *conns = json_array(), *reply;
+	json_t		*data = json_object(), *flows = json_array(), *conns = json_array();
 	json_t		*scopes = json_array(), *kinds, *fl, *c, *limited, *rowobj = NULL;
 	const char	*flow = admin_arg(f, "flow"), *kind = admin_arg(f, "kind");
 	const char	*conn = admin_arg(f, "connection"), *from = admin_arg(f, "from"), *id;
@@ -1184,21 +1283,7 @@ admin_app_form(struct areq *r, const struct form *f, int fresh)
 		    "no backend that keeps a secret", "notes", json_object_get(rowobj, "notes")));
 	if (from != NULL)
 		json_object_set_new(data, "from_id", json_string(from));
-	reply = admin_call(r, CALL_SESSION, json_pack("{ss}", "verb", "connection.list"));
-	if (admin_ok(reply)) {
-		json_array_foreach(json_object_get(reply, "connections"), i, c) {
-			const char *n = admin_str(c, "name");
-
-			if (n == NULL)
-				continue;
-			json_array_append_new(conns, json_pack("{ss sb sb}", "name", n, "selected",
-			    (conn != NULL && strcmp(conn, n) == 0) ||
-			    (conn == NULL && json_array_size(json_object_get(reply,
-			    "connections")) == 1), "stopped",
-			    json_is_true(json_object_get(c, "stopped"))));
-		}
-	}
-	json_decref(reply);
+	admin_conn_choices(r, conns, conn);
 	json_object_set_new(data, "connections", conns);
 	json_object_set_new(data, "has_connections", json_boolean(json_array_size(conns) > 0));
 	limited = json_object_get(policy, "limited_scopes");
@@ -1621,18 +1706,20 @@ admin_conn_decorate(json_t *c)
 	    json_object_get(c, "previous_retires_at")) > 0));
 }
 
+/* One page of connections for base's page, with its pager; NULL and *reply_out on failure. */
 static json_t *
-admin_conn_list(struct areq *r, json_t **reply_out)
+admin_conn_list(struct areq *r, const char *base, json_t **reply_out, json_t **pager)
 {
 	json_t	*reply, *conns, *c;
 	size_t	 i;
 
-	reply = admin_call(r, CALL_SESSION, json_pack("{ss}", "verb", "connection.list"));
+	reply = admin_list_call(r, "connection.list");
 	if (!admin_ok(reply)) {
 		*reply_out = reply;
 		return NULL;
 	}
 	conns = json_deep_copy(json_object_get(reply, "connections"));
+	*pager = admin_list_pager(r, reply, "connections", base);
 	json_decref(reply);
 	if (conns == NULL)
 		conns = json_array();
@@ -1645,14 +1732,14 @@ admin_conn_list(struct areq *r, json_t **reply_out)
 static void
 page_connections(struct areq *r)
 {
-	json_t	*reply, *conns;
+	json_t	*reply, *conns, *pager;
 
-	if ((conns = admin_conn_list(r, &reply)) == NULL) {
+	if ((conns = admin_conn_list(r, "/admin/connections", &reply, &pager)) == NULL) {
 		admin_fail(r, reply);
 		return;
 	}
-	admin_page(r, 200, "connections", "connections", "Connections", json_pack("{so sb}",
-	    "connections", conns, "has_connections", json_array_size(conns) > 0));
+	admin_page(r, 200, "connections", "connections", "Connections", json_pack("{so sb so}",
+	    "connections", conns, "has_connections", json_array_size(conns) > 0, "pager", pager));
 }
 
 /* The connection form; the secret field is always empty: it is never echoed back. */
@@ -1812,14 +1899,14 @@ do_connection_remove(struct areq *r)
 static void
 page_rotation(struct areq *r)
 {
-	json_t	*reply, *conns;
+	json_t	*reply, *conns, *pager;
 
-	if ((conns = admin_conn_list(r, &reply)) == NULL) {
+	if ((conns = admin_conn_list(r, "/admin/rotation", &reply, &pager)) == NULL) {
 		admin_fail(r, reply);
 		return;
 	}
-	admin_page(r, 200, "rotation", "rotation", "Rotation", json_pack("{so sb}",
-	    "connections", conns, "has_connections", json_array_size(conns) > 0));
+	admin_page(r, 200, "rotation", "rotation", "Rotation", json_pack("{so sb so}",
+	    "connections", conns, "has_connections", json_array_size(conns) > 0, "pager", pager));
 }
 
 static void
@@ -1997,11 +2084,23 @@ page_audit(struct areq *r)
 	    "csrf", "rate_limited", NULL };
 	json_t		*req, *reply, *recs, *e, *data, *verify, *outs;
 	const char	*v;
+	char		*end;
 	size_t		 i;
-	json_int_t	 last = 0;
+	json_int_t	 last = 0, first = 0;
+	long long	 after = -1;
+	int		 more;
 
 	if ((req = admin_audit_query(r, ADMIN_AUDIT_PAGE)) == NULL)
 		return;
+	if ((v = admin_arg(&r->qs, "after")) != NULL) {
+		after = strtoll(v, &end, 10);
+		if (*end != '\0' || after < 0 || json_object_get(req, "before") != NULL) {
+			json_decref(req);
+			admin_error(r, 400, "Bad filter", "Pages are record numbers.");
+			return;
+		}
+		json_object_set_new(req, "after", json_integer(after));
+	}
 	reply = admin_call(r, CALL_SESSION, req);
 	if (!admin_ok(reply)) {
 		admin_fail(r, reply);
@@ -2023,18 +2122,28 @@ page_audit(struct areq *r)
 		    (strcmp(admin_str(e, "outcome"), "ok") == 0 ||
 		    strcmp(admin_str(e, "outcome"), "issued") == 0)));
 		last = json_integer_value(json_object_get(e, "seq"));
+		first = first != 0 ? first : last;
 	}
 	data = json_object();
 	json_object_set_new(data, "records", recs);
 	json_object_set_new(data, "has_records", json_boolean(json_array_size(recs) > 0));
 	buf_reset(&frag_buf);
 	admin_audit_filter_qs(r, &frag_buf);
-	if (json_is_true(json_object_get(reply, "more")) && last > 1) {
+	/* records are newest first; "more" is about the direction this page was asked in */
+	more = json_is_true(json_object_get(reply, "more"));
+	if (last > 1 && (after >= 0 || more)) {
 		buf_reset(&frag2_buf);
 		buf_adds(&frag2_buf, "/admin/audit?");
 		buf_adds(&frag2_buf, buf_str(&frag_buf));
 		buf_addf(&frag2_buf, "%sbefore=%lld", frag_buf.len ? "&" : "", (long long)last);
 		json_object_set_new(data, "older_url", json_string(buf_str(&frag2_buf)));
+	}
+	if (first > 0 && ((after >= 0 && more) || admin_arg(&r->qs, "before") != NULL)) {
+		buf_reset(&frag2_buf);
+		buf_adds(&frag2_buf, "/admin/audit?");
+		buf_adds(&frag2_buf, buf_str(&frag_buf));
+		buf_addf(&frag2_buf, "%safter=%lld", frag_buf.len ? "&" : "", (long long)first);
+		json_object_set_new(data, "newer_url", json_string(buf_str(&frag2_buf)));
 	}
 	json_decref(reply);
 	buf_reset(&frag2_buf);
@@ -2045,7 +2154,7 @@ page_audit(struct areq *r)
 	}
 	json_object_set_new(data, "export_url", json_string(buf_str(&frag2_buf)));
 	json_object_set_new(data, "filtered", json_boolean(frag_buf.len > 0 ||
-	    admin_arg(&r->qs, "before") != NULL));
+	    admin_arg(&r->qs, "before") != NULL || after >= 0));
 	{
 		static const char *const keys[] = { "from", "to", "app", "connection", "actor",
 		    NULL };
@@ -2160,17 +2269,18 @@ admin_users_page(struct areq *r, int status, json_t *extra)
 {
 	static const char *const times[] = { "created_at", "last_login", NULL };
 	static const char *const roles[] = { "admin", "security", "auditor", NULL };
-	json_t		*reply, *users, *u, *data, *rl;
+	json_t		*reply, *users, *u, *data, *rl, *pager;
 	size_t		 i, k;
 	const char	*role;
 
-	reply = admin_call(r, CALL_SESSION, json_pack("{ss}", "verb", "user.list"));
+	reply = admin_list_call(r, "user.list");
 	if (!admin_ok(reply)) {
 		json_decref(extra);
 		admin_fail(r, reply);
 		return;
 	}
 	users = json_deep_copy(json_object_get(reply, "users"));
+	pager = admin_list_pager(r, reply, "users", "/admin/users");
 	json_decref(reply);
 	if (users == NULL)
 		users = json_array();
@@ -2187,6 +2297,7 @@ admin_users_page(struct areq *r, int status, json_t *extra)
 	}
 	data = extra != NULL ? extra : json_object();
 	json_object_set_new(data, "users", users);
+	json_object_set_new(data, "pager", pager);
 	rl = json_array();
 	role = admin_arg(&r->form, "role");
 	for (k = 0; roles[k] != NULL; k++)

@@ -117,12 +117,14 @@ test('app.update is checked against the policy again', () => {
 test('dashboard and audit.query answer every role', () => {
   const d = web(stack, { verb: 'dashboard', session: s.carol.session });
   assert.equal(d.ok, true, JSON.stringify(d));
-  const svc = d.issuance.find((x) => x.app === 'svc');
+  const svc = d.issuance.apps.find((x) => x.app === 'svc');
   assert.ok(svc && svc.hours.length === 24 && svc.hours[23] >= 3, JSON.stringify(d.issuance));
+  assert.ok(d.issuance.total >= svc.total && d.issuance.active >= 1, JSON.stringify(d.issuance));
   assert.equal(d.chain.ok, true);
   const q = web(stack, { verb: 'audit.query', session: s.carol.session, app: 'svc', event: 'token.issue', limit: 2 });
   assert.equal(q.records.length, 2);
   assert.equal(q.more, true);
+  assert.equal(q.next, q.records[1].seq, 'the next page starts before the last record shown');
   assert.ok(q.records[0].seq > q.records[1].seq, 'newest first');
 });
 
