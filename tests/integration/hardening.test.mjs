@@ -85,16 +85,14 @@ static void swap(const char *path) {
 SHIM_OPEN(open)
 SHIM_OPEN(open64)
 `;
-let shimPath;
 
+/** Build the shim in a fresh directory; returns that directory (the caller removes it). */
 function shim() {
-  if (shimPath) return shimPath;
   const dir = mkdtempSync(join(tmpdir(), 'fg-swap-'));
   chmodSync(dir, 0o755);
   writeFileSync(join(dir, 'swap.c'), SHIM);
   execFileSync('cc', ['-shared', '-fPIC', '-o', join(dir, 'swap.so'), join(dir, 'swap.c'), '-ldl']);
-  shimPath = join(dir, 'swap.so');
-  return shimPath;
+  return dir;
 }
 
 // Start the daemon with `path` replaced by `replacement` (made here, owned by the daemon's user,
@@ -108,10 +106,11 @@ async function refusesSwap(path, { mode, at = 1, why }) {
   chownSync(evil, ids.uid, ids.gid);
   chmodSync(evil, mode);
   linkSync(path, saved);
+  const dir = shim();
   const asan = [process.env.ASAN_OPTIONS, 'verify_asan_link_order=0'].filter(Boolean).join(':');
   try {
     await assert.rejects(stack.startDaemon({
-      wrap: ['env', `LD_PRELOAD=${shim()}`, `FG_SWAP_PATH=${path}`, `FG_SWAP_WITH=${evil}`,
+      wrap: ['env', `LD_PRELOAD=${join(dir, 'swap.so')}`, `FG_SWAP_PATH=${path}`, `FG_SWAP_WITH=${evil}`,
         `FG_SWAP_AT=${at}`, `ASAN_OPTIONS=${asan}`],
     }), (err) => {
       assert.match(err.message, why, err.message);
@@ -120,6 +119,7 @@ async function refusesSwap(path, { mode, at = 1, why }) {
   } finally {
     renameSync(saved, path);
     rmSync(evil, { force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
