@@ -70,7 +70,7 @@ app_cache_bucket(const char *client_id)
 	return h % APP_CACHE_BUCKETS;
 }
 
-/* Forget every cached registration. */
+/* Forget every cached registration; anything checked before must be checked again. */
 void
 app_cache_clear(void)
 {

@@ -267,9 +267,7 @@ void	 session_end_user(int64_t user_id);
 struct app_rec {
 	int64_t	 id;
 	char	 name[FG_NAME_MAX + 1];
-int	 app_lookup(const char *name, int64_t id, struct app_rec *out);
 	char	 client_id[64];
-uint64_t app_epoch(void);
 	char	 flow[32];
 	char	 kind[16];
 	char	 scopes[FG_SCOPES_MAX];
@@ -279,7 +277,9 @@ uint64_t app_epoch(void);
 	int	 revoked;
 };
 int	 app_authenticate(const char *client_id, const char *secret, struct app_rec *out);
+int	 app_lookup(const char *name, int64_t id, struct app_rec *out);
 void	 app_cache_clear(void);
+uint64_t app_epoch(void);
 int	 app_usage_load(void);
 void	 app_usage_note(const char *app);
 void	 app_usage_free(void);
@@ -303,6 +303,16 @@ struct fg_reqctx {
 int	 server_listen(const struct fg_config *cfg, char *err, size_t errlen);
 int	 server_loop(const struct fg_config *cfg);
 void	 server_reply(const struct fg_reqctx *ctx, json_t *reply);
+void	 server_send_raw(const struct fg_reqctx *ctx, char *body, size_t len);
+void	 server_reply_error(const struct fg_reqctx *ctx, const char *code, const char *fmt, ...)
+	     __attribute__((format(printf, 3, 4)));
+json_t	*server_stats(void);
+void	 server_actor(const struct fg_reqctx *ctx, char *out, size_t outlen);
+void	 server_reply_status(const struct fg_reqctx *ctx, const char *code, const char *message,
+	     long status);
+void	 server_reply_first(const struct fg_reqctx *ctx, json_t *arr, const char *key,
+	     const char *what);
+
 /* hold.c: work held until the audit records it depends on are committed */
 enum hold_status { HOLD_LOST = 0, HOLD_OK = 1, HOLD_STOPPED = 2 };
 typedef void (*hold_fn)(void *arg, int status);
@@ -341,16 +351,6 @@ const char *gate_still(int64_t app_id, uint64_t epoch);
 json_t	*gate_stop(int64_t conn_id);
 const char *gate_route_name(enum gate_route r);
 
-void	 server_send_raw(const struct fg_reqctx *ctx, char *body, size_t len);
-void	 server_reply_error(const struct fg_reqctx *ctx, const char *code, const char *fmt, ...)
-	     __attribute__((format(printf, 3, 4)));
-json_t	*server_stats(void);
-void	 server_actor(const struct fg_reqctx *ctx, char *out, size_t outlen);
-void	 server_reply_status(const struct fg_reqctx *ctx, const char *code, const char *message,
-	     long status);
-void	 server_reply_first(const struct fg_reqctx *ctx, json_t *arr, const char *key,
-	     const char *what);
-
 /* token.c: the token cache and issuance */
 struct token_grant {
 	const char	*token;		/* valid during the callback only */
@@ -368,30 +368,30 @@ struct token_fail {
 struct token_req;
 typedef void (*token_done)(const struct token_req *req, const struct token_grant *grant,
     const struct token_fail *fail);
-	int64_t			 app_id, conn_id;
-	uint64_t		 epoch;
-	int			 strict;	/* refuse a grant without every scope asked */
-	int			 direct;
 /*
  * Who asks for a token (a gate pass) and what happens next: done(grant) or done(NULL, code,
  * message).  A direct ending only builds a held reply, so it gets the token at once; any other
  * gets it after the issuance record is committed and the pass checked again.
  */
 struct token_req {
-void	 gate_token(const struct gate_pass *p, token_done done, void *arg, json_t *req,
-	     int direct);
-void	 token_req_init(struct token_req *w, const struct gate_pass *p, token_done done,
-	     void *arg, const char *purpose);
 	struct fg_reqctx	 ctx;
 	char			 actor[96];
 	char			 app[FG_NAME_MAX + 1];
 	char			 remote[64];
+	int64_t			 app_id, conn_id;
+	uint64_t		 epoch;
+	int			 strict;	/* refuse a grant without every scope asked */
+	int			 direct;
 	const char		*purpose;	/* audit detail, e.g. "stream-session" */
 	token_done		 done;
 	void			*arg;
 	struct token_req	*next;
 };
 void	 token_handle(const struct fg_reqctx *ctx, json_t *req);
+void	 gate_token(const struct gate_pass *p, token_done done, void *arg, json_t *req,
+	     int direct);
+void	 token_req_init(struct token_req *w, const struct gate_pass *p, token_done done,
+	     void *arg, const char *purpose);
 void	 token_for_app(const struct token_req *w, const struct app_rec *app, const char *scopes);
 void	 token_ropc(const struct token_req *w, const struct app_rec *app, const char *scopes,
 	     json_t *req);

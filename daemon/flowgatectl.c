@@ -277,7 +277,6 @@ ctl_list(json_t *req, const char *key, const char *const *cols, const char *curs
 	int	 more;
 
 	do {
-		json_object_del(req, cursor);
 		if (next != NULL)
 			json_object_set_new(req, cursor, next);
 		reply = ctl_call(json_deep_copy(req));

@@ -67,7 +67,6 @@ struct oidc_session {
 	int64_t			 app_id;
 	int64_t			 conn_id;
 	char			 app[FG_NAME_MAX + 1];
-	char			 app_scopes[FG_SCOPES_MAX];
 	char			 username[128];
 	char			 sub[256];
 	struct fg_secret	*refresh;
@@ -216,9 +215,9 @@ oidc_verb_begin(const struct fg_reqctx *ctx, json_t *req)
 		    gp.app.name);
 		return;
 	}
-	if (a.conn.stopped || oidc_endpoint(&a.conn, "auth", url, sizeof(url)) == -1) {
-		server_reply_error(ctx, "temporarily_unavailable", "logins for this app are stopped "
-		    "or its connection has no Keycloak-style endpoints");
+	if (oidc_endpoint(&a.conn, "auth", url, sizeof(url)) == -1) {
+		server_reply_error(ctx, "temporarily_unavailable", "the connection of app %s has "
+		    "no Keycloak-style endpoints", a.name);
 		return;
 	}
 	oidc_pending_expire();
@@ -367,8 +366,8 @@ oidc_verb_callback(const struct fg_reqctx *ctx, json_t *req)
 	struct oidc_exchange	*x;
 	struct fg_secret	*secret = NULL;
 	const char		*code = json_string_value(json_object_get(req, "code"));
-	struct gate_pass	 gp = { .route = GATE_LOGIN };
 	const char		*remote = json_string_value(json_object_get(req, "remote"));
+	struct gate_pass	 gp = { .route = GATE_LOGIN };
 	int			 r = -1;
 
 	p = oidc_pending_take(json_string_value(json_object_get(req, "state")),
@@ -377,12 +376,12 @@ oidc_verb_callback(const struct fg_reqctx *ctx, json_t *req)
 		server_reply_error(ctx, "invalid_state", "this login is unknown, expired, already "
 		    "used, or was started in another browser");
 		return;
+	}
 	gp.login_app_id = p->app_id;
 	if (gate_open(ctx, &gp, req) == -1) {
 		sodium_memzero(p, sizeof(*p));
 		free(p);
 		return;
-	}
 	}
 	if ((x = calloc(1, sizeof(*x))) == NULL || oidc_app_get(NULL, p->app_id, &x->app) == -1) {
 		free(x);
@@ -419,12 +418,12 @@ static void
 oidc_flush_queue(struct oidc_session *s)
 {
 	struct oidc_waiter *q;
-	struct token_fail	 f = { "unauthenticated", "the user session has ended", 0 };
 
+	struct token_fail	 f = { "unauthenticated", "the user session has ended", 0 };
 
 	while ((q = s->queue) != NULL) {
 		s->queue = q->next;
-		q->w.done(&q->w, NULL, "unauthenticated", "the user session has ended");
+		q->w.done(&q->w, NULL, &f);
 		free(q);
 	}
 }
@@ -492,8 +491,14 @@ oidc_issue(struct oidc_session *s, const struct token_req *w, struct oidc_cached
 	    strcmp(c->granted, c->scopes) != 0 ? c->scopes : "");
 	if (g.expires_in < 1)
 		g.expires_in = 1;
+	if ((f.message = gate_still(w->app_id, w->epoch)) != NULL) {
+		f.code = "temporarily_unavailable";	/* stopped or revoked during the refresh */
+		w->done(w, NULL, &f);
+		return;
+	}
+	f.message = "audit record could not be written";
 	if (audit_append(&rec) == -1) {
-		w->done(w, NULL, "server_error", "audit record could not be written");
+		w->done(w, NULL, &f);
 		return;
 	}
 	app_usage_note(s->app);
@@ -529,8 +534,8 @@ oidc_cache_put(struct oidc_session *s, const char *scopes, struct upstream_token
 	seal_secret_free(c->token);
 	c->token = t->access_token;
 	t->access_token = NULL;
-	snprintf(c->granted, sizeof(c->granted), "%s", t->scope_given ? t->scope : scopes);
 	snprintf(c->scopes, sizeof(c->scopes), "%s", scopes);
+	snprintf(c->granted, sizeof(c->granted), "%s", t->scope_given ? t->scope : scopes);
 	seal_fingerprint(c->token->buf, c->token->len, c->fp);
 	c->expires_ms = store_now_ms() + (int64_t)t->expires_in * 1000;
 	return c;
@@ -541,8 +546,8 @@ static void
 oidc_refreshed(void *arg, struct upstream_token *t)
 {
 	struct oidc_session	*s = arg;
-	struct token_fail	 f = { "temporarily_unavailable", t->message, t->retry_after };
 	struct oidc_waiter	*q = s->queue;
+	struct token_fail	 f = { "temporarily_unavailable", t->message, t->retry_after };
 	char			 missing[FG_NAME_MAX + 1];
 	int			 ended;
 
@@ -554,10 +559,10 @@ oidc_refreshed(void *arg, struct upstream_token *t)
 	s->queue = q->next;
 	if (t->outcome == UPSTREAM_OK && t->scope_given &&
 	    !scope_subset(t->scope, q->scopes, missing, sizeof(missing))) {
+		t->outcome = UPSTREAM_BAD_RESPONSE;	/* broader than asked: never handed out */
 		snprintf(t->message, sizeof(t->message), "the upstream granted a broader scope "
 		    "than asked (%s); refused", missing);
 	}
-		t->outcome = UPSTREAM_BAD_RESPONSE;	/* broader than asked: never handed out */
 	if (t->refresh_token != NULL) {		/* rotation: the old one is dead now */
 		seal_secret_free(s->refresh);
 		s->refresh = t->refresh_token;
@@ -590,9 +595,9 @@ oidc_next(struct oidc_session *s)
 	struct oidc_waiter	*q;
 	struct oidc_cached	*c;
 	struct oidc_app		 a;
+	struct fg_secret	*secret = NULL;
 	struct token_fail	 f = { "temporarily_unavailable", "the app's connection is "
 				    "stopped or unreachable", 0 };
-	struct fg_secret	*secret = NULL;
 	int			 r;
 
 	while ((q = s->queue) != NULL && !s->busy) {
@@ -621,8 +626,7 @@ oidc_next(struct oidc_session *s)
 			return;
 		}
 		s->queue = q->next;
-		q->w.done(&q->w, NULL, "temporarily_unavailable", "the app's connection is stopped "
-		    "or unreachable");
+		q->w.done(&q->w, NULL, &f);
 		free(q);
 	}
 }
@@ -631,7 +635,7 @@ oidc_next(struct oidc_session *s)
  * A token for the user of session sid, for a scope set the gate checked; w (copied) says what
  * happens next.  Called by gate_token only.
  */
-int
+void
 oidc_user_token(const char *sid, const struct token_req *w, const char *scopes)
 {
 	struct oidc_session	*s = oidc_session_get(sid);
@@ -646,16 +650,13 @@ oidc_user_token(const char *sid, const struct token_req *w, const char *scopes)
 	}
 	q->w = *w;
 	snprintf(q->scopes, sizeof(q->scopes), "%s", scopes);
-	snprintf(q->w.actor, sizeof(q->w.actor), "oidc:%.90s", s->username);
-	snprintf(q->w.app, sizeof(q->w.app), "%s", s->app);
 	for (tail = &s->queue; *tail != NULL; tail = &(*tail)->next)
 		;
 	*tail = q;
 	oidc_next(s);
-	return 0;
 }
 
-/* The "user.token" verb's ending: an RFC 6749-shaped answer after the audit commit. */
+/* The "user.token" verb's ending: an RFC 6749-shaped answer, held until the audit commit. */
 static void
 oidc_reply(const struct token_req *w, const struct token_grant *g, const struct token_fail *f)
 {
@@ -758,13 +759,18 @@ oidc_shutdown(void)
 	oidc_npending = 0;
 }
 
-/* The connection, app and audit actor of a user session's app; -1 without a live session. */
+/* Who a session is (its app and audit actor), for the gate; -1 without a live session. */
 int
 oidc_session_who(const char *sid, int64_t *app_id, char *actor, size_t actorlen)
 {
-	struct oidc_session	*s = oidc_session_get(sid);
-	struct oidc_app		 a;
+	struct oidc_session *s = oidc_session_get(sid);
 
+	if (s == NULL)
+		return -1;
+	*app_id = s->app_id;
+	snprintf(actor, actorlen, "oidc:%.90s", s->username);
+	return 0;
+}
 
 /* End a session at once (its app was revoked). */
 void
@@ -794,11 +800,4 @@ oidc_drop_connection(int64_t conn_id)
 		n++;
 	}
 	return n;
-}
-	if (s == NULL || oidc_app_get(NULL, s->app_id, &a) == -1)
-		return -1;
-	*conn = a.conn;
-	snprintf(app, applen, "%s", s->app);
-	snprintf(actor, actorlen, "oidc:%.90s", s->username);
-	return 0;
 }

@@ -270,7 +270,7 @@ stream_have_token(const struct token_req *w, const struct token_grant *g,
 	char			 url[2200], *body;
 
 	if (g == NULL) {
-		stream_finish(op, NULL, NULL, code, message, 0);
+		stream_finish(op, NULL, NULL, f->code, f->message, 0);
 		stream_op_free(op);
 		return;
 	}
@@ -303,28 +303,28 @@ stream_have_token(const struct token_req *w, const struct token_grant *g,
 	free(body);
 }
 
-/*
- * Authenticate the caller (a user session, or an app credential whose flow is client
- * credentials) and start the token request; -1 when the request was answered already.
- * The token request may finish (and free op) before this returns.
- */
-static int
-stream_start(struct stream_op *op, json_t *req, struct token_req *w)
+/* "stream.create" and "transcribe.create": client_id+client_secret or session, body?, remote? */
+static void
+stream_verb(const struct fg_reqctx *ctx, json_t *req, int transcribe)
 {
-	const char	*sid = json_string_value(json_object_get(req, "session"));
-	const char	*cid = json_string_value(json_object_get(req, "client_id"));
-	const char	*sec = json_string_value(json_object_get(req, "client_secret"));
-	struct app_rec	 app;
-	const char	*grant;
+	struct stream_op	*op;
+	struct gate_pass	 gp = { .route = transcribe ? GATE_TRANSCRIBE : GATE_STREAM };
+	const char		*why = NULL;
 
-	if (sid != NULL) {
-		if (oidc_session_conn(sid, &op->conn, op->app, sizeof(op->app), op->actor,
-		    sizeof(op->actor)) == -1 || oidc_user_token(sid, w, op->scopes) == -1) {
-			server_reply_error(&op->ctx, "unauthenticated", "no user session; log in first");
-			return -1;
-		}
-		return 0;
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		server_reply_error(ctx, "server_error", "out of memory");
+		return;
 	}
+	op->ctx = *ctx;
+	op->transcribe = transcribe;
+	if (!transcribe && (op->body = stream_rebuild(json_object_get(req, "body"), &why)) ==
+	    NULL) {
+		server_reply_error(ctx, "invalid_request", "%s", why);
+		stream_op_free(op);
+		return;
+	}
+	if (gate_open(ctx, &gp, req) == -1) {
+		stream_op_free(op);
 		return;
 	}
 	if (connection_get_id(gp.app.connection_id, &op->conn) == -1) {
@@ -340,53 +340,6 @@ stream_start(struct stream_op *op, json_t *req, struct token_req *w)
 	op->epoch = gp.epoch;
 	gate_token(&gp, stream_have_token, op, req, 0);
 	sodium_memzero(&gp, sizeof(gp));
-	if (cid == NULL || sec == NULL || app_authenticate(cid, sec, &app) == -1) {
-		server_reply_error(&op->ctx, "invalid_client", "client authentication failed");
-		return -1;
-	}
-	grant = policy_grant(app.flow);
-	if (grant == NULL || strcmp(grant, "client_credentials") != 0 ||
-	    !scope_subset(op->scopes, app.scopes, NULL, 0)) {
-		server_reply_error(&op->ctx, "unauthorized_client", "this app may not open %s "
-		    "sessions with its credential", op->transcribe ? "transcribe" : "stream");
-		return -1;
-	}
-	if (connection_get_id(app.connection_id, &op->conn) == -1) {
-		server_reply_error(&op->ctx, "server_error", "the app's connection is gone");
-		return -1;
-	}
-	snprintf(w->actor, sizeof(w->actor), "app:%s", cid);
-	snprintf(w->app, sizeof(w->app), "%s", app.name);
-	snprintf(op->app, sizeof(op->app), "%s", app.name);
-	snprintf(op->actor, sizeof(op->actor), "app:%s", cid);
-	token_for_app(w, &app, op->scopes);
-	return 0;
-}
-
-/* "stream.create" and "transcribe.create": client_id+client_secret or session, body?, remote? */
-static void
-stream_verb(const struct fg_reqctx *ctx, json_t *req, int transcribe)
-{
-	struct stream_op	*op;
-	struct gate_pass	 gp = { .route = transcribe ? GATE_TRANSCRIBE : GATE_STREAM };
-	const char		*why = NULL;
-
-	if ((op = calloc(1, sizeof(*op))) == NULL) {
-		server_reply_error(ctx, "server_error", "out of memory");
-		return;
-	}
-	op->ctx = *ctx;
-	op->transcribe = transcribe;
-	snprintf(op->scopes, sizeof(op->scopes), "%s", transcribe ? "openid transcribe" :
-	    "openid streams");
-	if (!transcribe && (op->body = stream_rebuild(json_object_get(req, "body"), &why)) ==
-	    NULL) {
-		server_reply_error(ctx, "invalid_request", "%s", why);
-		stream_op_free(op);
-		return;
-	}
-	if (gate_open(ctx, &gp, req) == -1) {
-		stream_op_free(op);
 }
 
 void
