@@ -387,7 +387,6 @@ struct token_req {
 	void			*arg;
 	struct token_req	*next;
 };
-void	 token_handle(const struct fg_reqctx *ctx, json_t *req);
 void	 gate_token(const struct gate_pass *p, token_done done, void *arg, json_t *req,
 	     int direct);
 void	 token_req_init(struct token_req *w, const struct gate_pass *p, token_done done,
@@ -406,25 +405,18 @@ json_t	*token_stats(void);
 void	 token_shutdown(void);
 
 /* oidc.c: user logins (Authorization Code + PKCE) and their sessions' tokens */
-void	 oidc_verb_begin(const struct fg_reqctx *, json_t *);
-void	 oidc_verb_callback(const struct fg_reqctx *, json_t *);
-void	 oidc_verb_token(const struct fg_reqctx *, json_t *);
-void	 oidc_verb_logout(const struct fg_reqctx *, json_t *);
 void	 oidc_user_token(const char *sid, const struct token_req *w, const char *scopes);
 int	 oidc_session_who(const char *sid, int64_t *app_id, char *actor, size_t actorlen);
 void	 oidc_session_end(const char *sid);
 size_t	 oidc_drop_connection(int64_t conn_id);
+void	 oidc_sweep(void);
+void	 oidc_shutdown(void);
 
 /* proxy.c: the backend proxy */
-void	 proxy_verb(const struct fg_reqctx *, json_t *);
 int	 proxy_path_ok(const char *path);
 
 /* stream.c: stream and transcribe sessions for browsers */
-void	 stream_verb_stream(const struct fg_reqctx *, json_t *);
-void	 stream_verb_transcribe(const struct fg_reqctx *, json_t *);
 json_t	*stream_rebuild(json_t *in, const char **why);
-void	 oidc_sweep(void);
-void	 oidc_shutdown(void);
 
 /*
  * verbs.c: the dispatcher.  Each verb's entry (name, peers, roles, CSRF, fields, handler) is

@@ -198,7 +198,7 @@ oidc_pending_expire(void)
 }
 
 /* "login.begin": app, remote? — where to send the browser, and the state to bind to it. */
-void
+static void
 oidc_verb_begin(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct oidc_app		 a;
@@ -359,7 +359,7 @@ oidc_exchanged(void *arg, struct upstream_token *t)
 }
 
 /* "login.callback": code, state, state_cookie, remote? — exchange the code (PKCE). */
-void
+static void
 oidc_verb_callback(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct oidc_pending	*p;
@@ -670,7 +670,7 @@ oidc_reply(const struct token_req *w, const struct token_grant *g, const struct 
 }
 
 /* "user.token": session, scope?, remote? — a limited-scope token for the logged-in user. */
-void
+static void
 oidc_verb_token(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct gate_pass gp = { .route = GATE_SESSION_TOKEN };
@@ -691,7 +691,7 @@ oidc_revoked(void *arg, struct upstream_token *t)
 }
 
 /* "user.logout": session — ends it here and revokes its refresh token upstream. */
-void
+static void
 oidc_verb_logout(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct oidc_session	*s = oidc_session_get(json_string_value(json_object_get(req,
@@ -801,3 +801,43 @@ oidc_drop_connection(int64_t conn_id)
 	}
 	return n;
 }
+
+/* The entries of the user-login verbs (verbs.c). */
+static const struct verb_field oidc_begin_fields[] = {
+	{ "app", VERB_STR, 1, FG_NAME_MAX }, { "remote", VERB_STR, 0, 64 }, VERB_FIELDS_END
+};
+const struct verb_entry oidc_begin_entry = {
+	.name = "login.begin",
+	.peers = PEER_WEB,
+	.fn = oidc_verb_begin,
+	.fields = oidc_begin_fields
+};
+static const struct verb_field oidc_callback_fields[] = {
+	{ "code", VERB_STR, 1, 2048 }, { "state", VERB_STR, 1, 64 },
+	{ "state_cookie", VERB_STR, 1, 64 }, { "remote", VERB_STR, 0, 64 }, VERB_FIELDS_END
+};
+const struct verb_entry oidc_callback_entry = {
+	.name = "login.callback",
+	.peers = PEER_WEB,
+	.fn = oidc_verb_callback,
+	.fields = oidc_callback_fields
+};
+static const struct verb_field oidc_token_fields[] = {
+	{ "session", VERB_STR, 1, 64 }, { "scope", VERB_STR, 0, 512 }, { "remote", VERB_STR, 0, 64 },
+	VERB_FIELDS_END
+};
+const struct verb_entry oidc_token_entry = {
+	.name = "user.token",
+	.peers = PEER_WEB,
+	.fn = oidc_verb_token,
+	.fields = oidc_token_fields
+};
+static const struct verb_field oidc_logout_fields[] = {
+	{ "session", VERB_STR, 1, 64 }, { "remote", VERB_STR, 0, 64 }, VERB_FIELDS_END
+};
+const struct verb_entry oidc_logout_entry = {
+	.name = "user.logout",
+	.peers = PEER_WEB,
+	.fn = oidc_verb_logout,
+	.fields = oidc_logout_fields
+};

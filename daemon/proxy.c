@@ -275,7 +275,7 @@ proxy_parse(struct proxy_op *op, json_t *req)
  * "proxy": connection, method, path, query?, content_type?, body_b64?, and client_id +
  * client_secret or session; remote?  The token request may finish (and free op) at once.
  */
-void
+static void
 proxy_verb(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct proxy_op		*op;
@@ -298,3 +298,19 @@ proxy_verb(const struct fg_reqctx *ctx, json_t *req)
 		gate_token(&gp, proxy_have_token, op, req, 0);
 	sodium_memzero(&gp, sizeof(gp));
 }
+
+/* The "proxy" verb's entry (verbs.c). */
+static const struct verb_field proxy_fields[] = {
+	{ "client_id", VERB_STR, 0, 128 }, { "client_secret", VERB_STR, 0, 256 },
+	{ "session", VERB_STR, 0, 64 }, { "connection", VERB_STR, 1, FG_NAME_MAX },
+	{ "method", VERB_STR, 1, 7 }, { "path", VERB_STR, 1, 2048 }, { "query", VERB_STR, 0, 2048 },
+	{ "content_type", VERB_STR, 0, 127 }, { "body_b64", VERB_STR, 0, 33000 },
+	{ "remote", VERB_STR, 0, 64 },
+	VERB_FIELDS_END
+};
+const struct verb_entry proxy_entry = {
+	.name = "proxy",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.fn = proxy_verb,
+	.fields = proxy_fields
+};

@@ -342,14 +342,33 @@ stream_verb(const struct fg_reqctx *ctx, json_t *req, int transcribe)
 	sodium_memzero(&gp, sizeof(gp));
 }
 
-void
+static void
 stream_verb_stream(const struct fg_reqctx *ctx, json_t *req)
 {
 	stream_verb(ctx, req, 0);
 }
 
-void
+static void
 stream_verb_transcribe(const struct fg_reqctx *ctx, json_t *req)
 {
 	stream_verb(ctx, req, 1);
 }
+
+/* The entries of "stream.create" and "transcribe.create" (verbs.c). */
+static const struct verb_field stream_fields[] = {
+	{ "client_id", VERB_STR, 0, 128 }, { "client_secret", VERB_STR, 0, 256 },
+	{ "session", VERB_STR, 0, 64 }, { "body", VERB_OBJ, 0, 0 }, { "remote", VERB_STR, 0, 64 },
+	VERB_FIELDS_END
+};
+const struct verb_entry stream_create_entry = {
+	.name = "stream.create",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.fn = stream_verb_stream,
+	.fields = stream_fields
+};
+const struct verb_entry transcribe_create_entry = {
+	.name = "transcribe.create",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.fn = stream_verb_transcribe,
+	.fields = stream_fields
+};

@@ -557,7 +557,7 @@ token_shape_refused(const struct fg_reqctx *ctx, json_t *req, const char *code,
 }
 
 /* The "token" verb: the grant's shape, then the gate, then the token. */
-void
+static void
 token_handle(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*grant = json_string_value(json_object_get(req, "grant_type"));
@@ -654,3 +654,21 @@ token_shutdown(void)
 		token_table[b] = NULL;
 	}
 }
+
+/* The "token" verb's entry in the dispatcher's table (verbs.c). */
+static const struct verb_field token_fields[] = {
+	{ "client_id", VERB_STR, 1, 128 },
+	{ "client_secret", VERB_STR, 1, 256 },
+	{ "grant_type", VERB_STR, 1, 64 },
+	{ "scope", VERB_STR, 0, 512 },
+	{ "remote", VERB_STR, 0, 64 },
+	{ "username", VERB_STR, 0, 256 },
+	{ "password", VERB_STR, 0, 1024 },
+	VERB_FIELDS_END
+};
+const struct verb_entry token_verb_entry = {
+	.name = "token",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.fn = token_handle,
+	.fields = token_fields
+};
