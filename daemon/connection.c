@@ -292,7 +292,7 @@ connection_verdict(const struct upstream_token *t, char *out, size_t outlen)
 	}
 	if (strcmp(t->code, "invalid_scope") == 0) {
 		snprintf(out, outlen, "scope: the upstream accepted the secret but refused the "
-		    "scope (%s)", t->message);
+		    "scope (HTTP %ld %s)", t->http_status, t->error);
 		return "scope";
 	}
 	if (t->outcome == UPSTREAM_REFUSED && (t->http_status == 401 || t->http_status == 403 ||

@@ -38,6 +38,9 @@
 //   POST /_control/reset                 zero the counters
 //   POST /_control/mode                  {"mode":"normal"|"error500"|"garbage"|"badjson"|"slow","delay_ms":N}
 //   POST /_control/ttl                   {"ttl":N, "refresh_ttl":N}  lifetimes for tokens issued from now on
+//   POST /_control/answer                {"status":N,"headers":{..},"body":"raw text","count":K,"client":ID}
+//                                        the next K token requests (of client ID if given, any realm) get
+//                                        exactly this answer; count 0 clears
 //   POST /_control/clients/{id}/secret   {"secret":"..."}  replace a client's secret (old one stops working)
 //   POST /_control/clients               {"client_id","client_secret"|"public":true,"redirect_uris":[..],
 //                                         "post_logout_redirect_uris":[..],"grants":[..],"scope":"..","realm":R}
@@ -239,6 +242,7 @@ const opts = parseArgs(process.argv.slice(2));
 const state = {
   mode: 'normal',
   delayMs: 30000,
+  answer: null, // a scripted raw answer for the next answer.count token requests
   ttl: opts.ttl,
   refreshTtl: opts.refreshTtl,
   stats: null,
@@ -672,6 +676,26 @@ async function control(req, res, path) {
     log(`control: mode ${state.mode}${state.mode === 'slow' ? ` delay_ms=${state.delayMs}` : ''}`);
     return sendJson(res, 200, { ok: true, mode: state.mode, delay_ms: state.delayMs });
   }
+  if (path === '/_control/answer') {
+    const a = body;
+    const count = a.count ?? 1;
+    if (!Number.isInteger(count) || count < 0 || count > 10000) return sendJson(res, 400, { error: 'bad_count' });
+    if (count === 0) {
+      state.answer = null;
+      return sendJson(res, 200, { ok: true, count: 0 });
+    }
+    if (!Number.isInteger(a.status) || a.status < 100 || a.status > 599) return sendJson(res, 400, { error: 'bad_status' });
+    if (typeof a.body !== 'string') return sendJson(res, 400, { error: 'bad_body' });
+    if (a.client !== undefined && typeof a.client !== 'string') return sendJson(res, 400, { error: 'bad_client' });
+    const headers = a.headers ?? {};
+    if (typeof headers !== 'object' || Array.isArray(headers)
+        || Object.values(headers).some((v) => typeof v !== 'string')) {
+      return sendJson(res, 400, { error: 'bad_headers' });
+    }
+    state.answer = { status: a.status, headers, body: Buffer.from(a.body, 'utf8'), count, client: a.client };
+    log(`control: the next ${count} token answer(s)${a.client ? ` to ${a.client}` : ''}: HTTP ${a.status}, ${state.answer.body.length} bytes`);
+    return sendJson(res, 200, { ok: true, count });
+  }
   if (path === '/_control/ttl') {
     const good = (v) => v === undefined || (Number.isInteger(v) && v > 0);
     if (!good(body.ttl) || !good(body.refresh_ttl) || (body.ttl === undefined && body.refresh_ttl === undefined)) {
@@ -768,6 +792,17 @@ async function tokenEndpoint(req, res, realm) {
     log(`token realm=${realm.name} client=${clientId} grant=${grantType} scope="${scope}" mode=${state.mode} status=${res.statusCode} ${Date.now() - t0}ms`);
   });
 
+  if (state.answer && (!state.answer.client || state.answer.client === clientId)) {
+    // exactly the scripted answer: status, headers (Content-Type defaults to JSON) and raw body
+    const a = state.answer;
+    if (--a.count <= 0) state.answer = null;
+    const headers = { ...a.headers };
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    headers['content-length'] = String(a.body.length);
+    res.writeHead(a.status, headers);
+    res.end(a.body);
+    return;
+  }
   const mode = state.mode;
   if (mode === 'slow') {
     // keep the socket open and answer late (normally) if the peer is still there
