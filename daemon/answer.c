@@ -296,15 +296,16 @@ answer_token_refused(long status, const char *body, size_t len, struct upstream_
 	for (i = 0; i < sizeof(answer_errors) / sizeof(answer_errors[0]); i++) {
 		if (strcmp(t->error, answer_errors[i].upstream) == 0 && (status == 400 ||
 		    status == 401 || status == 403)) {
-			answer_fail(t, UPSTREAM_REFUSED, answer_errors[i].code, "%s (HTTP %ld %s%s%s)",
-			    answer_errors[i].what, status, t->error, *quote ? ": " : "", quote);
+			answer_fail(t, UPSTREAM_REFUSED, answer_errors[i].code,
+			    "%s (HTTP %ld %s%s%s)", answer_errors[i].what, status, t->error,
+			    *quote ? ": " : "", quote);
 			return;
 		}
 	}
 	if (status == 401 || status == 403)	/* Corti: no body, the reason in WWW-Authenticate */
 		answer_fail(t, UPSTREAM_REFUSED, "temporarily_unavailable", "the upstream refused "
-		    "flowgate's own credential for this connection (HTTP %ld%s%s); an operator must "
-		    "fix the connection's secret", status, *t->error ? " " : "", t->error);
+		    "flowgate's own credential for this connection (HTTP %ld%s%s); an operator "
+		    "must fix the connection's secret", status, *t->error ? " " : "", t->error);
 	else
 		answer_fail(t, UPSTREAM_REFUSED, "temporarily_unavailable", "the upstream refused "
 		    "the token request (HTTP %ld%s%s)", status, *t->error ? " " : "", t->error);
@@ -326,7 +327,8 @@ answer_token(long http_status, const char *body, size_t len, const char *retry_a
 	else if (http_status == 429) {
 		t->retry_after = answer_retry_after(retry_after, ANSWER_RETRY_DEFAULT);
 		answer_fail(t, UPSTREAM_UNAVAILABLE, "temporarily_unavailable", "the upstream is "
-		    "limiting flowgate's request rate (HTTP 429); retry after %ld s", t->retry_after);
+		    "limiting flowgate's request rate (HTTP 429); retry after %ld s",
+		    t->retry_after);
 	} else if (http_status >= 400 && http_status < 500)
 		answer_token_refused(http_status, body, len, t);
 	else if (http_status >= 500 && http_status < 600) {

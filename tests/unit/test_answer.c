@@ -93,10 +93,10 @@ static const struct {
 	    0 },
 	{ "access_token a number", 200, "{\"access_token\":42," BEARER ",\"expires_in\":300}", 0,
 	    NULL, BAD, TU, 0, NULL, 0 },
-	{ "access_token with a quote", 200, "{\"access_token\":\"a\\\"b\"," BEARER ",\"expires_in\":"
-	    "300}", 0, NULL, BAD, TU, 0, NULL, 0 },
-	{ "access_token with a newline", 200, "{\"access_token\":\"a\\nb\"," BEARER ",\"expires_in\""
-	    ":300}", 0, NULL, BAD, TU, 0, NULL, 0 },
+	{ "access_token with a quote", 200, "{\"access_token\":\"a\\\"b\"," BEARER
+	    ",\"expires_in\":300}", 0, NULL, BAD, TU, 0, NULL, 0 },
+	{ "access_token with a newline", 200, "{\"access_token\":\"a\\nb\"," BEARER
+	    ",\"expires_in\":300}", 0, NULL, BAD, TU, 0, NULL, 0 },
 	{ "access_token with unicode", 200, "{\"access_token\":\"a\\u00e9b\"," BEARER ",\"expires_in"
 	    "\":300}", 0, NULL, BAD, TU, 0, NULL, 0 },
 	{ "access_token empty", 200, "{\"access_token\":\"\"," BEARER ",\"expires_in\":300}", 0,
