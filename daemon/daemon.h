@@ -485,6 +485,7 @@ struct page_query {
 };
 void	 page_init(struct page *p, int limit, size_t budget);
 int	 page_add(struct page *p, json_t *item, json_t *cursor);
+void	 page_more(struct page *p, json_t *cursor);
 json_t	*page_finish(struct page *p, const char *key, int reverse);
 int	 page_limit(const struct fg_reqctx *ctx, json_t *req, const char *field, int def,
 	     int max);

@@ -47,6 +47,19 @@ page_add(struct page *p, json_t *item, json_t *cursor)
 	return 0;
 }
 
+/* Rows may remain though the page has room: go on from cursor (consumed), unless full. */
+void
+page_more(struct page *p, json_t *cursor)
+{
+	if (p->more) {
+		json_decref(cursor);
+		return;
+	}
+	p->more = 1;
+	json_decref(p->next);
+	p->next = cursor;
+}
+
 /* The page as reply fields {key: rows, more, next?}; reverse: rows came in reverse order. */
 json_t *
 page_finish(struct page *p, const char *key, int reverse)

@@ -2076,6 +2076,17 @@ admin_audit_filter_qs(struct areq *r, struct buf *b)
 	}
 }
 
+/* /admin/audit?FILTER&key=seq, in frag2_buf (the filter's query string is in frag_buf). */
+static const char *
+admin_audit_url(const char *key, json_int_t seq)
+{
+	buf_reset(&frag2_buf);
+	buf_adds(&frag2_buf, "/admin/audit?");
+	buf_adds(&frag2_buf, buf_str(&frag_buf));
+	buf_addf(&frag2_buf, "%s%s=%lld", frag_buf.len ? "&" : "", key, (long long)seq);
+	return buf_str(&frag2_buf);
+}
+
 static void
 page_audit(struct areq *r)
 {
@@ -2086,12 +2097,13 @@ page_audit(struct areq *r)
 	const char	*v;
 	char		*end;
 	size_t		 i;
-	json_int_t	 last = 0, first = 0;
+	json_int_t	 last = 0, first = 0, before, next, older, newer;
 	long long	 after = -1;
 	int		 more;
 
 	if ((req = admin_audit_query(r, ADMIN_AUDIT_PAGE)) == NULL)
 		return;
+	before = json_integer_value(json_object_get(req, "before"));
 	if ((v = admin_arg(&r->qs, "after")) != NULL) {
 		after = strtoll(v, &end, 10);
 		if (*end != '\0' || after < 0 || json_object_get(req, "before") != NULL) {
@@ -2129,22 +2141,23 @@ page_audit(struct areq *r)
 	json_object_set_new(data, "has_records", json_boolean(json_array_size(recs) > 0));
 	buf_reset(&frag_buf);
 	admin_audit_filter_qs(r, &frag_buf);
-	/* records are newest first; "more" is about the direction this page was asked in */
+	/*
+	 * Records are newest first; "more" and "next" are about the direction this page was asked
+	 * in (a page may stop early, even empty, where the daemon stopped looking).
+	 */
 	more = json_is_true(json_object_get(reply, "more"));
-	if (last > 1 && (after >= 0 || more)) {
-		buf_reset(&frag2_buf);
-		buf_adds(&frag2_buf, "/admin/audit?");
-		buf_adds(&frag2_buf, buf_str(&frag_buf));
-		buf_addf(&frag2_buf, "%sbefore=%lld", frag_buf.len ? "&" : "", (long long)last);
-		json_object_set_new(data, "older_url", json_string(buf_str(&frag2_buf)));
+	next = json_integer_value(json_object_get(reply, "next"));
+	if (after >= 0) {
+		older = last > 0 ? last : after + 1;
+		newer = more ? next : 0;
+	} else {
+		older = more ? next : 0;
+		newer = before <= 0 ? 0 : first > 0 ? first : before - 1;
 	}
-	if (first > 0 && ((after >= 0 && more) || admin_arg(&r->qs, "before") != NULL)) {
-		buf_reset(&frag2_buf);
-		buf_adds(&frag2_buf, "/admin/audit?");
-		buf_adds(&frag2_buf, buf_str(&frag_buf));
-		buf_addf(&frag2_buf, "%safter=%lld", frag_buf.len ? "&" : "", (long long)first);
-		json_object_set_new(data, "newer_url", json_string(buf_str(&frag2_buf)));
-	}
+	if (older > 1)
+		json_object_set_new(data, "older_url", json_string(admin_audit_url("before", older)));
+	if (newer > 0)
+		json_object_set_new(data, "newer_url", json_string(admin_audit_url("after", newer)));
 	json_decref(reply);
 	buf_reset(&frag2_buf);
 	buf_adds(&frag2_buf, "/admin/audit/export");
