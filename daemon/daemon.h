@@ -309,7 +309,7 @@ void	 server_reply_error(const struct fg_reqctx *ctx, const char *code, const ch
 json_t	*server_stats(void);
 void	 server_actor(const struct fg_reqctx *ctx, char *out, size_t outlen);
 void	 server_reply_status(const struct fg_reqctx *ctx, const char *code, const char *message,
-	     long status);
+	     long status, long retry_after);
 void	 server_reply_first(const struct fg_reqctx *ctx, json_t *arr, const char *key,
 	     const char *what);
 

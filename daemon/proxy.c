@@ -33,6 +33,7 @@ struct proxy_op {
 	char			 actor[96];
 	char			 scopes[FG_SCOPES_MAX];
 	char			 fp[FG_FP_LEN];
+	long			 retry_after;	/* the upstream's advice, on a refusal */
 	int64_t			 app_id;
 	uint64_t		 epoch;
 };
@@ -124,7 +125,7 @@ proxy_finish(struct proxy_op *op, long status, const char *code, const char *mes
 	snprintf(detail, sizeof(detail), "%s %s status=%ld", op->method, op->path, status);
 	audit_append(&rec);
 	if (code != NULL) {
-		server_reply_status(&op->ctx, code, message, status);
+		server_reply_status(&op->ctx, code, message, status, op->retry_after);
 		return;
 	}
 	cap = sodium_base64_ENCODED_LEN(r->len, sodium_base64_VARIANT_ORIGINAL);
@@ -171,6 +172,7 @@ proxy_have_token(const struct token_req *w, const struct token_grant *g,
 	struct upstream_call	 call;
 
 	if (g == NULL) {
+		op->retry_after = f->retry_after;
 		proxy_finish(op, 0, f->code, f->message, NULL);
 		proxy_op_free(op);
 		return;

@@ -318,15 +318,18 @@ server_reply_error(const struct fg_reqctx *ctx, const char *code, const char *fm
 	server_reply(ctx, reply);
 }
 
-/* An error reply that also carries the HTTP status an upstream answered with (0: none). */
+/* An error reply with the HTTP status an upstream answered (0: none); 503s say when to retry. */
 void
 server_reply_status(const struct fg_reqctx *ctx, const char *code, const char *message,
-    long status)
+    long status, long retry_after)
 {
 	json_t *reply = json_pack("{sbssss}", "ok", 0, "error", code, "message", message);
 
 	if (reply != NULL && status > 0)
 		json_object_set_new(reply, "status", json_integer(status));
+	if (reply != NULL && strcmp(code, "temporarily_unavailable") == 0)
+		json_object_set_new(reply, "retry_after", json_integer(retry_after > 0 ?
+		    retry_after : 5));
 	server_reply(ctx, reply);
 }
 

@@ -29,6 +29,7 @@ struct stream_op {
 	long			 expires_in;
 	char			 scopes[FG_SCOPES_MAX];	/* granted */
 	char			 fp[FG_FP_LEN];
+	long			 retry_after;	/* the upstream's advice, on a refusal */
 	int64_t			 app_id;
 	uint64_t		 epoch;
 };
@@ -194,7 +195,7 @@ stream_finish(struct stream_op *op, const char *interaction, const char *ws, con
 	    interaction ? interaction : (message ? message : ""));
 	audit_append(&rec);
 	if (code != NULL) {
-		server_reply_status(&op->ctx, code, message, status);
+		server_reply_status(&op->ctx, code, message, status, op->retry_after);
 		return;
 	}
 	reply = json_pack("{sbsssssssIss}", "ok", 1, "websocketUrl", ws, "access_token",
@@ -270,6 +271,7 @@ stream_have_token(const struct token_req *w, const struct token_grant *g,
 	char			 url[2200], *body;
 
 	if (g == NULL) {
+		op->retry_after = f->retry_after;
 		stream_finish(op, NULL, NULL, f->code, f->message, 0);
 		stream_op_free(op);
 		return;
