@@ -520,6 +520,26 @@ admin_set_cookie(struct areq *r, const char *sid)
 		    "SameSite=Strict%s\r\n", admin_cookie_name(r), r->https ? "; Secure" : "");
 }
 
+/*
+ * A flash's text; after a stop, with the counts the daemon reported (n=T.S.H.U, parsed as
+ * numbers and printed anew, so nothing of the request is echoed).
+ */
+static json_t *
+admin_flash_text(struct areq *r, const struct flash *f)
+{
+	const char	*n = admin_arg(&r->qs, "n");
+	long long	 v[4];
+	char		 buf[512];
+
+	if (strcmp(f->key, "stopped") != 0 || n == NULL || sscanf(n, "%lld.%lld.%lld.%lld",
+	    &v[0], &v[1], &v[2], &v[3]) != 4)
+		return json_string(f->text);
+	snprintf(buf, sizeof(buf), "%s Stopped now: %lld cached tokens dropped, %lld user "
+	    "sessions' tokens cleared, %lld waiting replies refused, %lld upstream answers in "
+	    "flight to be dropped.", f->text, v[0], v[1], v[2], v[3]);
+	return json_string(buf);
+}
+
 /* Common page data: who is logged in, the CSRF token for forms, the active nav entry. */
 static void
 admin_common(struct areq *r, json_t *data, const char *nav, const char *title)
@@ -552,8 +572,8 @@ admin_common(struct areq *r, json_t *data, const char *nav, const char *title)
 	    (done = admin_arg(&r->qs, "done")) != NULL) {
 		for (i = 0; i < sizeof(admin_flashes) / sizeof(admin_flashes[0]); i++) {
 			if (strcmp(admin_flashes[i].key, done) == 0) {
-				json_object_set_new(data, "flash",
-				    json_string(admin_flashes[i].text));
+				json_object_set_new(data, "flash", admin_flash_text(r,
+				    &admin_flashes[i]));
 				json_object_set_new(data, "flash_kind", json_string(
 				    admin_flashes[i].kind != NULL ? admin_flashes[i].kind : "ok"));
 			}
@@ -1964,8 +1984,8 @@ do_rotate(struct areq *r)
 static void
 admin_conn_action(struct areq *r, const char *verb, const char *done)
 {
-	json_t	*reply;
-	char	 url[160];
+	json_t	*reply, *st;
+	char	 url[256];
 
 	reply = admin_call(r, CALL_SESSION | CALL_CSRF, json_pack("{ss ss}", "verb", verb,
 	    "name", r->name));
@@ -1973,8 +1993,15 @@ admin_conn_action(struct areq *r, const char *verb, const char *done)
 		admin_fail(r, reply);
 		return;
 	}
-	json_decref(reply);
 	snprintf(url, sizeof(url), "/admin/rotation/%s?done=%s", r->name, done);
+	if ((st = json_object_get(reply, "stopped")) != NULL)	/* what the stop stopped */
+		snprintf(url + strlen(url), sizeof(url) - strlen(url), "&n=%lld.%lld.%lld.%lld",
+		    (long long)json_integer_value(json_object_get(st, "cached_tokens_dropped")),
+		    (long long)json_integer_value(json_object_get(st, "user_sessions_cleared")),
+		    (long long)json_integer_value(json_object_get(st, "held_replies_refused")),
+		    (long long)json_integer_value(json_object_get(st,
+		    "upstream_requests_dropped")));
+	json_decref(reply);
 	admin_redirect(r, url);
 }
 
@@ -2155,9 +2182,11 @@ page_audit(struct areq *r)
 		newer = before <= 0 ? 0 : first > 0 ? first : before - 1;
 	}
 	if (older > 1)
-		json_object_set_new(data, "older_url", json_string(admin_audit_url("before", older)));
+		json_object_set_new(data, "older_url",
+		    json_string(admin_audit_url("before", older)));
 	if (newer > 0)
-		json_object_set_new(data, "newer_url", json_string(admin_audit_url("after", newer)));
+		json_object_set_new(data, "newer_url",
+		    json_string(admin_audit_url("after", newer)));
 	json_decref(reply);
 	buf_reset(&frag2_buf);
 	buf_adds(&frag2_buf, "/admin/audit/export");

@@ -320,9 +320,12 @@ test('emergency stop: token requests get 503 temporarily_unavailable until resum
   const sec = await newPage(browser, stack);
   try {
     await login(sec, 'sam', PW.sam);
+    assertToken(await stack.token(app, 'streams'), ['openid', 'streams']);	// one cached token
     await sec.goto('/admin/rotation/demo');
     await submit(sec, '#emergency-stop');
     assert.match(await sec.textContent('#flash'), /Emergency stop/);
+    // the page says what the stop stopped: the app's cached token was dropped
+    assert.match(await sec.textContent('#flash'), /Stopped now: [1-9]\d* cached tokens dropped/);
     assert.ok(await sec.isVisible('#stopped-badge'));
     await shot(sec, 'journey-19-emergency-stopped');
     const r = await stack.token(app, 'streams');
