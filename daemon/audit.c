@@ -618,7 +618,8 @@ audit_refusals(int n, size_t budget)
 	page_init(&p, n, budget);
 	if (audit_flush() == 0 && (st = store_prepare(SQL_REFUSALS)) != NULL) {
 		sqlite3_bind_int(st, 1, n);
-		while (sqlite3_step(st) == SQLITE_ROW && page_add(&p, audit_row_json(st), NULL) == 0)
+		while (sqlite3_step(st) == SQLITE_ROW &&
+		    page_add(&p, audit_row_json(st), NULL) == 0)
 			;
 		sqlite3_reset(st);
 	}

@@ -746,10 +746,12 @@ connection_ages(int n)
 	if ((st = store_prepare(SQL_AGE_COUNTS)) != NULL) {
 		sqlite3_bind_int64(st, 1, now - warn_ms);
 		if (sqlite3_step(st) == SQLITE_ROW) {
-			json_object_set_new(counts, "count", json_integer(sqlite3_column_int64(st, 0)));
+			json_object_set_new(counts, "count",
+			    json_integer(sqlite3_column_int64(st, 0)));
 			json_object_set_new(counts, "stopped",
 			    json_integer(sqlite3_column_int64(st, 1)));
-			json_object_set_new(counts, "warn", json_integer(sqlite3_column_int64(st, 2)));
+			json_object_set_new(counts, "warn",
+			    json_integer(sqlite3_column_int64(st, 2)));
 		}
 		sqlite3_reset(st);
 	}

@@ -583,8 +583,9 @@ static int
 ctl_audit_query(int argc, char **argv, const char *const *cols)
 {
 	static const struct ctl_opt opts[] = {
-		{ "--app", "app", 0 }, { "--connection", "connection", 0 }, { "--actor", "actor", 0 },
-		{ "--event", "event", 0 }, { "--outcome", "outcome", 0 }, { "--from", "from_ms", 1 },
+		{ "--app", "app", 0 }, { "--connection", "connection", 0 },
+		{ "--actor", "actor", 0 }, { "--event", "event", 0 },
+		{ "--outcome", "outcome", 0 }, { "--from", "from_ms", 1 },
 		{ "--to", "to_ms", 1 }, { "-n", "n", 1 }, { NULL, NULL, 0 } };
 	json_t		*req = json_pack("{sssi}", "verb", "audit.query", "limit", 500);
 	json_int_t	 n;
