@@ -29,6 +29,8 @@
 #include "log.h"
 
 #define SERVER_CLIENTS_MAX	512
+#define SERVER_ADMIN_SLOTS	16	/* kept for flowgatectl: a flood of web peers cannot fill them */
+#define SERVER_FRAMES_PER_TURN	16	/* a pipelining peer waits its turn behind the others */
 #define SERVER_OUT_MAX		(4 * 1024 * 1024)	/* a peer that reads nothing is cut off */
 #define SERVER_IN_INITIAL	4096
 
@@ -42,6 +44,7 @@ struct client {
 	size_t		 inlen, incap;
 	uint8_t		*out;
 	size_t		 outlen, outcap, outoff;
+	int		 backlog;	/* complete frames wait in the input for the next turn */
 };
 
 
@@ -144,7 +147,19 @@ server_close(struct client *c)
 	c->fd = -1;
 	c->in = c->out = NULL;
 	c->inlen = c->incap = c->outlen = c->outcap = c->outoff = 0;
+	c->backlog = 0;
 	c->gen++;
+}
+
+/* Web peers connected now: they may not take the slots kept for local administration. */
+static int
+server_nweb(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < SERVER_CLIENTS_MAX; i++)
+		n += server_clients[i].fd != -1 && server_clients[i].peer == PEER_WEB;
+	return n;
 }
 
 /* Accept every pending connection, keeping only allowed peers. */
@@ -170,7 +185,8 @@ server_accept(const struct fg_config *cfg)
 		}
 		for (i = 0; i < SERVER_CLIENTS_MAX && server_clients[i].fd != -1; i++)
 			;
-		if (i == SERVER_CLIENTS_MAX) {
+		if (i == SERVER_CLIENTS_MAX || (peer == PEER_WEB && server_nweb() >=
+		    SERVER_CLIENTS_MAX - SERVER_ADMIN_SLOTS)) {
 			fg_log_warn("too many peers; refusing uid=%u pid=%d", (unsigned)cred.uid,
 			    (int)cred.pid);
 			close(fd);
@@ -355,7 +371,17 @@ server_actor(const struct fg_reqctx *ctx, char *out, size_t outlen)
 		    (unsigned)ctx->uid);
 }
 
-/* Decode and dispatch every complete frame in the input buffer; -1 closes the client. */
+/* True when buf starts with a whole frame (or a bad header): work for the next turn. */
+static int
+server_frame_ready(const uint8_t *buf, size_t len)
+{
+	struct fg_frame_hdr	hdr;
+	int			r = fg_frame_hdr_decode(buf, len, &hdr);
+
+	return r == FG_FRAME_OK ? len - FG_FRAME_HDR_LEN >= hdr.len : r != FG_FRAME_SHORT;
+}
+
+/* Decode and dispatch a turn's share of the complete frames in the input; -1 closes it. */
 static int
 server_frames(struct client *c, uint32_t slot)
 {
@@ -363,9 +389,15 @@ server_frames(struct client *c, uint32_t slot)
 	struct fg_reqctx	 ctx;
 	json_t			*body;
 	size_t			 used, off = 0;
-	int			 r;
+	int			 r, n = 0;
 
+	c->backlog = 0;
 	while (off < c->inlen) {
+		if (n++ == SERVER_FRAMES_PER_TURN) {
+			/* the rest waits for the next turn, after every other peer's share */
+			c->backlog = server_frame_ready(c->in + off, c->inlen - off);
+			break;
+		}
 		r = fg_frame_decode(c->in + off, c->inlen - off, FG_FRAME_REQUEST, &hdr, &body,
 		    &used);
 		if (r == FG_FRAME_SHORT)
@@ -420,43 +452,41 @@ server_grow_in(struct client *c)
 	return 0;
 }
 
-/* Read what the client sent and handle it. */
+/*
+ * Read once what the client sent (unless a turn's share of its frames still waits), then
+ * handle at most a turn's share of its frames.
+ */
 static void
-server_read(struct client *c, uint32_t slot)
+server_read(struct client *c, uint32_t slot, int readable)
 {
 	struct fg_frame_hdr	hdr;
 	ssize_t			n;
 	int			r;
 
-	for (;;) {
+	if (readable && !(c->backlog && c->inlen == c->incap)) {
 		if (c->inlen == c->incap && server_grow_in(c) == -1) {
 			server_close(c);
 			return;
 		}
 		n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, 0);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n <= 0) {
+		if (n == 0 || (n == -1 && errno != EINTR && errno != EAGAIN &&
+		    errno != EWOULDBLOCK)) {
 			server_close(c);
 			return;
 		}
-		c->inlen += (size_t)n;
+		if (n > 0)
+			c->inlen += (size_t)n;
 		/* reject a bad header as soon as it is complete, before buffering its body */
-		r = fg_frame_hdr_decode(c->in, c->inlen, &hdr);
-		if ((r < 0 && r != FG_FRAME_SHORT) || server_frames(c, slot) == -1) {
-			if (r < 0) {
-				server_st.frames_rejected++;
-				fg_log_warn("peer uid=%u pid=%d sent a bad frame (%s); closing",
-				    (unsigned)c->uid, (int)c->pid, fg_frame_strerror(r));
-			}
+		if ((r = fg_frame_hdr_decode(c->in, c->inlen, &hdr)) < 0 && r != FG_FRAME_SHORT) {
+			server_st.frames_rejected++;
+			fg_log_warn("peer uid=%u pid=%d sent a bad frame (%s); closing",
+			    (unsigned)c->uid, (int)c->pid, fg_frame_strerror(r));
 			server_close(c);
 			return;
 		}
-		if (c->fd == -1)
-			return;
 	}
+	if (server_frames(c, slot) == -1)
+		server_close(c);
 }
 
 static void
@@ -504,6 +534,7 @@ static void
 server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot_of)
 {
 	unsigned int	n = 0, i;
+	int		backlog = 0;
 
 	wfd[n].fd = server_fd;
 	wfd[n].events = CURL_WAIT_POLLIN;
@@ -518,9 +549,10 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 		wfd[n].events = CURL_WAIT_POLLIN |
 		    (server_clients[i].outlen > server_clients[i].outoff ? CURL_WAIT_POLLOUT : 0);
 		wfd[n].revents = 0;
+		backlog |= server_clients[i].backlog;
 		slot_of[n++] = i;
 	}
-	if (upstream_wait(wfd, n, 1000) == -1 && errno != EINTR)
+	if (upstream_wait(wfd, n, backlog ? 0 : 1000) == -1 && errno != EINTR)
 		fg_log_warn("poll failed: %s", strerror(errno));
 	for (i = 2; i < n; i++) {
 		struct client *c = &server_clients[slot_of[i]];
@@ -529,8 +561,8 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 			continue;
 		if (wfd[i].revents & CURL_WAIT_POLLOUT)
 			server_flush(c);
-		if (c->fd != -1 && (wfd[i].revents & ~CURL_WAIT_POLLOUT))
-			server_read(c, slot_of[i]);
+		if (c->fd != -1 && ((wfd[i].revents & ~CURL_WAIT_POLLOUT) || c->backlog))
+			server_read(c, slot_of[i], (wfd[i].revents & ~CURL_WAIT_POLLOUT) != 0);
 	}
 	if (wfd[0].revents)
 		server_accept(cfg);
