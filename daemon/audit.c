@@ -605,9 +605,13 @@ const struct verb_entry audit_verify_entry = {
 
 static const char SQL_REFUSALS[] =
     "SELECT seq, ts, actor, event, app, connection, scopes, outcome, detail, token_fp "
-    "FROM audit WHERE outcome NOT IN ('ok', 'issued') ORDER BY seq DESC LIMIT ?";
+    "FROM audit WHERE outcome NOT IN ('ok', 'issued') AND seq > ? ORDER BY seq DESC LIMIT ?";
 
-/* The newest n refusals and failures, newest first, within budget bytes. */
+/*
+ * The newest n refusals and failures among the last AUDIT_SCAN_MAX records (a log of nothing
+ * but issuances is not walked to its start on every dashboard view), newest first, within
+ * budget bytes.
+ */
 json_t *
 audit_refusals(int n, size_t budget)
 {
@@ -617,7 +621,8 @@ audit_refusals(int n, size_t budget)
 
 	page_init(&p, n, budget);
 	if (audit_flush() == 0 && (st = store_prepare(SQL_REFUSALS)) != NULL) {
-		sqlite3_bind_int(st, 1, n);
+		sqlite3_bind_int64(st, 1, audit_done_seq - AUDIT_SCAN_MAX);
+		sqlite3_bind_int(st, 2, n);
 		while (sqlite3_step(st) == SQLITE_ROW &&
 		    page_add(&p, audit_row_json(st), NULL) == 0)
 			;
