@@ -141,6 +141,10 @@ config_handler(void *user, const char *section, const char *name, const char *va
 			r = config_set_long(&c->timeout_ms, value, 100, 120000);
 		else if (strcmp(name, "refresh_ahead_s") == 0)
 			r = config_set_long(&c->refresh_ahead_s, value, 0, 3600);
+		else if (strcmp(name, "token_cache_max") == 0)
+			r = config_set_long(&c->token_cache_max, value, 8, 1000000);
+		else if (strcmp(name, "calls_per_connection") == 0)
+			r = config_set_long(&c->calls_per_connection, value, 1, 10000);
 		else
 			goto unknown;
 	} else if (strcmp(section, "rotation") == 0) {
@@ -194,6 +198,8 @@ config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen)
 	cfg->connect_timeout_ms = 3000;
 	cfg->timeout_ms = 10000;
 	cfg->refresh_ahead_s = 60;
+	cfg->token_cache_max = 4096;
+	cfg->calls_per_connection = 64;
 	cfg->grace_s = 86400;
 	cfg->audit_sync_full = 0;
 	cfg->session_idle_s = 1800;

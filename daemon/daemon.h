@@ -40,6 +40,8 @@ struct fg_config {
 	long	 connect_timeout_ms;
 	long	 timeout_ms;
 	long	 refresh_ahead_s;
+	long	 token_cache_max;	/* (connection, scope set) entries cached at most */
+	long	 calls_per_connection;	/* API calls in flight per connection at most */
 	long	 grace_s;
 	int	 audit_sync_full;
 	long	 session_idle_s;
@@ -188,7 +190,9 @@ struct upstream_call {
 	size_t		 bodylen;
 	size_t		 max_response;
 	long		 timeout_ms;
+	int64_t		 conn_id;	/* counted against calls_per_connection */
 };
+#define UPSTREAM_BUSY	(-2)	/* upstream_http: too many calls in flight; retry shortly */
 struct upstream_reply {
 	int		 cc;		/* CURLcode: 0 when the exchange completed */
 	long		 status;

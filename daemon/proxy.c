@@ -170,6 +170,7 @@ proxy_have_token(const struct token_req *w, const struct token_grant *g,
 {
 	struct proxy_op		*op = w->arg;
 	struct upstream_call	 call;
+	int			 r;
 
 	if (g == NULL) {
 		op->retry_after = f->retry_after;
@@ -189,8 +190,11 @@ proxy_have_token(const struct token_req *w, const struct token_grant *g,
 	call.body = (const char *)op->body;
 	call.bodylen = op->bodylen;
 	call.max_response = PROXY_RESPONSE_MAX;
-	if (upstream_http(&call, proxy_answered, op) == -1) {
-		proxy_finish(op, 502, "temporarily_unavailable", "cannot reach the API", NULL);
+	call.conn_id = op->conn.id;
+	if ((r = upstream_http(&call, proxy_answered, op)) != 0) {
+		proxy_finish(op, r == UPSTREAM_BUSY ? 503 : 502, "temporarily_unavailable",
+		    r == UPSTREAM_BUSY ? "too many calls to the API are in flight for this "
+		    "connection; retry shortly" : "cannot reach the API", NULL);
 		proxy_op_free(op);
 	}
 }

@@ -269,6 +269,7 @@ stream_have_token(const struct token_req *w, const struct token_grant *g,
 	struct stream_op	*op = w->arg;
 	struct upstream_call	 call;
 	char			 url[2200], *body;
+	int			 r = -1;
 
 	if (g == NULL) {
 		op->retry_after = f->retry_after;
@@ -297,9 +298,12 @@ stream_have_token(const struct token_req *w, const struct token_grant *g,
 	body = json_dumps(op->body, JSON_COMPACT);
 	call.body = body;
 	call.bodylen = body ? strlen(body) : 0;
+	call.conn_id = op->conn.id;
 	if (op->token == NULL || body == NULL || op->transcribe ||
-	    upstream_http(&call, stream_created, op) == -1) {
-		stream_finish(op, NULL, NULL, "temporarily_unavailable", "cannot reach the API", 0);
+	    (r = upstream_http(&call, stream_created, op)) != 0) {
+		stream_finish(op, NULL, NULL, "temporarily_unavailable", r == UPSTREAM_BUSY ?
+		    "too many calls to the API are in flight for this connection; retry shortly" :
+		    "cannot reach the API", 0);
 		stream_op_free(op);
 	}
 	free(body);

@@ -31,6 +31,7 @@ struct tok_entry {
 	struct fg_secret	*token;
 	char			 fp[FG_FP_LEN];
 	time_t			 expires_at;	/* monotonic seconds */
+	time_t			 lifetime;	/* what the upstream gave the token */
 	time_t			 last_used;
 	time_t			 retry_at;
 	long			 retry_after;
@@ -52,6 +53,7 @@ struct token_delivery {
 };
 
 static struct tok_entry	*token_table[TOKEN_BUCKETS];
+static long		 token_nentries;
 static struct {
 	uint64_t hits, misses, issued, refused, coalesced;
 } token_st;
@@ -75,7 +77,57 @@ token_bucket(int64_t conn_id, const char *scopes)
 	return h % TOKEN_BUCKETS;
 }
 
-/* The cache entry for (connection, scope set), created empty on first use. */
+/* True when e's token was asked for within its last two lifetimes. */
+static int
+token_in_use(const struct tok_entry *e, time_t now)
+{
+	return now - e->last_used < 2 * e->lifetime;
+}
+
+/* True when nobody needs e any more: no live token, nothing in flight, nobody waiting. */
+static int
+token_idle(const struct tok_entry *e, time_t now)
+{
+	return !e->fetching && e->waiters == NULL && (e->token == NULL || e->expires_at <= now ||
+	    !token_in_use(e, now));
+}
+
+/*
+ * True when e's token, in use, is close enough to expiry to be fetched anew now: refresh_ahead_s
+ * before, or half its life for short-lived tokens (never a fetch every turn).
+ */
+static int
+token_due(const struct tok_entry *e, time_t now)
+{
+	time_t margin = fg_cfg->refresh_ahead_s < e->lifetime / 2 ? fg_cfg->refresh_ahead_s :
+	    e->lifetime / 2;
+
+	return e->token != NULL && !e->fetching && now >= e->retry_at && e->expires_at > now &&
+	    e->expires_at - now <= margin && token_in_use(e, now);
+}
+
+/* Free the idle entries (all of them, or only while the cache is at its bound). */
+static void
+token_sweep(int all)
+{
+	struct tok_entry	**pp, *e;
+	time_t			  now = token_now();
+	int			  b;
+
+	for (b = 0; b < TOKEN_BUCKETS; b++) {
+		for (pp = &token_table[b]; (e = *pp) != NULL;) {
+			if ((all || token_nentries >= fg_cfg->token_cache_max) && token_idle(e, now)) {
+				*pp = e->next;
+				seal_secret_free(e->token);
+				free(e);
+				token_nentries--;
+			} else
+				pp = &e->next;
+		}
+	}
+}
+
+/* The cache entry for (connection, scope set), created empty on first use; NULL when full. */
 static struct tok_entry *
 token_entry(int64_t conn_id, const char *conn_name, const char *scopes)
 {
@@ -85,8 +137,11 @@ token_entry(int64_t conn_id, const char *conn_name, const char *scopes)
 	for (e = token_table[b]; e != NULL; e = e->next)
 		if (e->conn_id == conn_id && strcmp(e->scopes, scopes) == 0)
 			return e;
-	if ((e = calloc(1, sizeof(*e))) == NULL)
+	if (token_nentries >= fg_cfg->token_cache_max)
+		token_sweep(0);
+	if (token_nentries >= fg_cfg->token_cache_max || (e = calloc(1, sizeof(*e))) == NULL)
 		return NULL;
+	token_nentries++;
 	e->conn_id = conn_id;
 	snprintf(e->conn_name, sizeof(e->conn_name), "%s", conn_name);
 	snprintf(e->scopes, sizeof(e->scopes), "%s", scopes);
@@ -338,6 +393,7 @@ token_store(struct tok_entry *e, struct upstream_token *t)
 	t->access_token = NULL;
 	seal_fingerprint(e->token->buf, e->token->len, e->fp);
 	e->expires_at = token_now() + t->expires_in;
+	e->lifetime = t->expires_in;
 	e->retry_at = 0;
 }
 
@@ -404,7 +460,8 @@ token_for_app(const struct token_req *w, const struct app_rec *app, const char *
 {
 	struct token_req	*qw;
 	struct tok_entry	*e;
-	struct token_fail	 f = { "server_error", "out of memory", 0 };
+	struct token_fail	 f = { "temporarily_unavailable", "too many distinct scope sets are "
+				    "in use at once; try again shortly", 0 };
 	time_t			 now = token_now();
 
 	if ((e = token_entry(app->connection_id, app->connection, scopes)) == NULL) {
@@ -414,8 +471,7 @@ token_for_app(const struct token_req *w, const struct app_rec *app, const char *
 	if (e->token != NULL && e->expires_at - now > TOKEN_MIN_LEFT) {
 		token_st.hits++;
 		token_answer(e, w, &f, "cache");
-		if (e->expires_at - now <= fg_cfg->refresh_ahead_s && !e->fetching &&
-		    now >= e->retry_at)
+		if (token_due(e, now))
 			token_fetch(e);
 		return;
 	}
@@ -426,6 +482,7 @@ token_for_app(const struct token_req *w, const struct app_rec *app, const char *
 		return;
 	}
 	if ((qw = malloc(sizeof(*qw))) == NULL) {
+		f = (struct token_fail){ "server_error", "out of memory", 0 };
 		token_refused(w, e->conn_name, scopes, &f);
 		return;
 	}
@@ -607,19 +664,25 @@ token_drop_connection(int64_t conn_id, size_t *inflight)
 	return n;
 }
 
-/* Refresh tokens that are in use and close to expiry, so requests never wait for them. */
+/*
+ * Refresh tokens that are in use and close to expiry, so requests never wait for them; once a
+ * minute, free the entries nobody uses any more.
+ */
 void
 token_refresh_due(void)
 {
+	static time_t		 last_sweep;
 	struct tok_entry	*e;
 	time_t			 now = token_now();
 	int			 b;
 
+	if (now - last_sweep >= 60) {
+		last_sweep = now;
+		token_sweep(1);
+	}
 	for (b = 0; b < TOKEN_BUCKETS; b++)
 		for (e = token_table[b]; e != NULL; e = e->next)
-			if (e->token != NULL && !e->fetching && now >= e->retry_at &&
-			    e->expires_at > now && e->expires_at - now <= fg_cfg->refresh_ahead_s &&
-			    now - e->last_used < 600)
+			if (token_due(e, now))
 				token_fetch(e);
 }
 
@@ -627,10 +690,11 @@ token_refresh_due(void)
 json_t *
 token_stats(void)
 {
-	return json_pack("{sIsIsIsIsI}", "cache_hits", (json_int_t)token_st.hits, "cache_misses",
-	    (json_int_t)token_st.misses, "tokens_issued", (json_int_t)token_st.issued,
-	    "tokens_refused", (json_int_t)token_st.refused, "requests_coalesced",
-	    (json_int_t)token_st.coalesced);
+	return json_pack("{sIsIsIsIsIsI}", "cache_hits", (json_int_t)token_st.hits,
+	    "cache_misses", (json_int_t)token_st.misses, "tokens_issued",
+	    (json_int_t)token_st.issued, "tokens_refused", (json_int_t)token_st.refused,
+	    "requests_coalesced", (json_int_t)token_st.coalesced, "token_cache_entries",
+	    (json_int_t)token_nentries);
 }
 
 /* Free the cache at exit (tokens are zeroed by seal_secret_free). */
@@ -653,6 +717,7 @@ token_shutdown(void)
 		}
 		token_table[b] = NULL;
 	}
+	token_nentries = 0;
 }
 
 /* The "token" verb's entry in the dispatcher's table (verbs.c). */

@@ -22,6 +22,7 @@
 #include "log.h"
 
 #define UPSTREAM_TOKEN_RESPONSE_MAX	(64 * 1024)
+#define UPSTREAM_INFLIGHT_MAX		1024	/* requests in flight in all */
 
 enum upstream_kind { UPSTREAM_KIND_TOKEN, UPSTREAM_KIND_HTTP };
 
@@ -35,6 +36,7 @@ struct upstream_req {
 	size_t			 resplen, respmax;
 	int			 overflow;
 	long			 timeout_ms;
+	int64_t			 conn_id;	/* API calls: the connection they count against */
 	char			 content_type[128];
 	char			 retry_after[32];
 	struct timespec		 started;
@@ -50,6 +52,7 @@ static const double upstream_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 
 static CURLM			*upstream_multi;
 static struct upstream_req	*upstream_inflight;
+static int			 upstream_n;	/* requests in flight */
 static int			 upstream_closing;
 static struct curl_slist	*upstream_token_headers;
 static const struct fg_config	*upstream_cfg;
@@ -98,6 +101,8 @@ upstream_init(const struct fg_config *cfg, char *err, size_t errlen)
 static void
 upstream_req_free(struct upstream_req *r)
 {
+	if (r->prev != NULL || upstream_inflight == r)
+		upstream_n--;	/* it was started and counted */
 	if (r->prev != NULL)
 		r->prev->next = r->next;
 	else if (upstream_inflight == r)
@@ -306,6 +311,7 @@ upstream_start(struct upstream_req *r, const char *method, const char *url, long
 	if (upstream_inflight != NULL)
 		upstream_inflight->prev = r;
 	upstream_inflight = r;
+	upstream_n++;
 	upstream_st.requests++;
 	return 0;
 }
@@ -320,7 +326,8 @@ upstream_token(const char *url, const char *client_id, const struct fg_secret *s
 {
 	struct upstream_req *r;
 
-	if (upstream_closing || (r = calloc(1, sizeof(*r))) == NULL)
+	if (upstream_closing || upstream_n >= UPSTREAM_INFLIGHT_MAX ||
+	    (r = calloc(1, sizeof(*r))) == NULL)
 		return -1;
 	r->kind = UPSTREAM_KIND_TOKEN;
 	r->token_cb = cb;
@@ -378,6 +385,20 @@ upstream_call_headers(const struct upstream_call *c)
 	return l;
 }
 
+/* True when an API call for conn_id would exceed the bounds on calls in flight. */
+static int
+upstream_busy(int64_t conn_id)
+{
+	struct upstream_req	*r;
+	long			 n = 0;
+
+	if (upstream_n >= UPSTREAM_INFLIGHT_MAX)
+		return 1;
+	for (r = upstream_inflight; r != NULL; r = r->next)
+		n += r->conn_id == conn_id;
+	return n >= upstream_cfg->calls_per_connection;
+}
+
 /*
  * Start an API call with a bearer token and the Tenant-Name header; the answer (up to
  * max_response bytes) goes to cb.  -1 if it could not be started.
@@ -387,8 +408,13 @@ upstream_http(const struct upstream_call *c, upstream_http_cb cb, void *arg)
 {
 	struct upstream_req *r;
 
-	if (upstream_closing || (r = calloc(1, sizeof(*r))) == NULL)
+	if (upstream_closing)
 		return -1;
+	if (upstream_busy(c->conn_id))
+		return UPSTREAM_BUSY;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -1;
+	r->conn_id = c->conn_id;
 	r->kind = UPSTREAM_KIND_HTTP;
 	r->http_cb = cb;
 	r->arg = arg;
