@@ -32,43 +32,28 @@
 #define FG_FRAME_REPLY		2
 
 /*
- * Verbs.  Peer classes: WEB is the FastCGI front end's uid, ADMIN is root or the daemon's
- * own uid (flowgatectl).  The daemon's dispatch table is authoritative.
+ * Verbs.  Each verb is documented where it is defined: its const struct verb_entry, beside its
+ * handler in daemon/ (e.g. token_verb_entry in daemon/token.c), names the peer classes that may
+ * call it, the admin UI roles and CSRF rule of web sessions, and every field with its type,
+ * whether it is required and its size; daemon/verbs.c lists them all in verbs_table[] and
+ * refuses anything else.  doc/interfaces.md describes them for the front end's authors.  Peer
+ * classes: WEB is a uid of web_users (the FastCGI front end), ADMIN a uid of admin_users or
+ * the daemon's own (flowgatectl).
  *
- * "token" (WEB, ADMIN)
- *   request: client_id, client_secret, grant_type ("client_credentials"),
- *            scope (string, optional, space separated), remote (string, optional: client address)
- *   reply:   access_token, token_type ("Bearer"), expires_in (integer seconds left), scope
- *   errors:  invalid_request, invalid_client, invalid_scope, unauthorized_client,
- *            unsupported_grant_type (400/401 in HTTP), temporarily_unavailable (503, retry_after),
- *            server_error (500)
- * "health" (WEB, ADMIN)
- *   reply:   database ("ok" | "error"), upstream {"status": "ok"|"error"|"unknown",
- *            "checked_at": unix seconds, "message": text}
- * "stats" (WEB, ADMIN)
- *   reply:   counters, each an integer: cache_hits, cache_misses, upstream_requests,
- *            upstream_errors, upstream_latency_ms_sum, tokens_issued, tokens_refused,
- *            audit_records, peers_refused, frames_rejected;
- *            upstream_latency_buckets: {"0.005":n, ... "+Inf":n} (cumulative, seconds)
+ * Two conventions hold for every verb:
  *
- * Lists come a page at a time; no reply depends on a whole list fitting one frame.
- * "app.list", "connection.list", "user.list" (names in order)
- *   request: after (a name: the rows after it; from the first when absent) or before (the
- *            rows just before it, still in name order), limit (rows, default 100; at most
- *            1000 for apps and connections, 400 for users)
- *   reply:   apps | connections | users: [rows], more (true: rows remain past this page in
- *            the direction asked), next (when more: the name to send as after, or as before)
- * "audit.query" (newest first) and "audit.tail" (ADMIN only; oldest first)
- *   request: filters (audit.query), before (a record number: older records; the newest when
- *            absent) or after (newer records, taken from after + 1 onwards), limit (1..500,
- *            default 100) or for audit.tail n (1..1000, default 20)
- *   reply:   records, more, next (when more: the record number for the next before / after)
- * A page also stops before the row that would take it past the frame, with more and next:
- * a client follows next until more is false, however few rows a page held.
- * "dashboard": issuance {apps: the 12 busiest in 24 h, active, hours, total}, connections
- *   {oldest: the 12 oldest secrets, count, stopped, warn}, refusals, upstream, chain.
- * Other admin verbs ("status", "connection.*", "app.*", "audit.*", "user.*") have their
- * fields beside their handlers (each module's verb_entry) and are listed in daemon/verbs.c.
+ * Errors.  "error" is for programs: the RFC 6749 codes on the routes that yield a token
+ * (invalid_request, invalid_client, invalid_grant, invalid_scope, unauthorized_client,
+ * unsupported_grant_type, temporarily_unavailable, server_error), and bad_request,
+ * unknown_verb, forbidden, unauthenticated, csrf, not_found, conflict ... elsewhere; "message"
+ * is for people.
+ *
+ * Lists (version 2) come a page at a time, so no reply depends on a whole list fitting one
+ * frame.  A request gives a cursor, "after" or "before" (a name, or an audit record number),
+ * and "limit"; the reply gives the rows, "more" (rows remain in the direction asked) and, with
+ * more, "next" (the cursor to send next).  A page also stops before the row that would take it
+ * past FG_FRAME_MAX, so a client follows "next" until "more" is false, however few rows a page
+ * held.
  */
 
 #define FG_FRAME_OK		0
