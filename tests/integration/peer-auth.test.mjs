@@ -4,29 +4,41 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, before, useStack } from '../lib/runner.mjs';
+import { test, before, after, useStack } from '../lib/runner.mjs';
 import { assertToken } from '../lib/oauth-assert.mjs';
 import { waitFor } from '../lib/util.mjs';
 import { userIds, groupId, WEB_USER, DAEMON_USER, TESTS_DIR } from '../lib/stack.mjs';
 
-const INTRUDER = 'fgtest-intruder';
+// A throwaway account in the socket's group: it could reach the daemon socket, so it lives only
+// as long as this file. Its name carries this run's pid, so two runs on one machine never share
+// (or delete) each other's; script/test removes any left by a run that was killed.
+const INTRUDER = `fgtest-intruder-${process.pid}`;
 const stack = useStack();
 let intruder;
 let app;
 
+/** The passwd or group line of name, or '' when there is none. */
+function getent(db, name) {
+  try { return execFileSync('getent', [db, name], { encoding: 'utf8' }).trim(); } catch { return ''; }
+}
+
 before(() => {
-  try {
-    userIds(INTRUDER);
-    execFileSync('usermod', ['-a', '-G', WEB_USER, INTRUDER]);
-  } catch {
-    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin',
-      '--user-group', '--groups', WEB_USER, INTRUDER]);
-  }
+  execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin',
+    '--user-group', '--groups', WEB_USER, INTRUDER]);
   intruder = userIds(INTRUDER);
 });
 
-// The user is left in place (a nologin system account, like script/bootstrap's users): deleting
-// it would race with another test run on the same machine.
+// Remove the account, its own group and its membership of the web group; fail the file's
+// teardown if anything is left.
+after(() => {
+  const quiet = { stdio: ['ignore', 'ignore', 'pipe'] };
+  if (getent('passwd', INTRUDER)) execFileSync('userdel', [INTRUDER], quiet);
+  if (getent('group', INTRUDER)) execFileSync('groupdel', [INTRUDER], quiet);
+  assert.equal(getent('passwd', INTRUDER), '', `user ${INTRUDER} is still there`);
+  assert.equal(getent('group', INTRUDER), '', `group ${INTRUDER} is still there`);
+  const members = (getent('group', WEB_USER).split(':')[3] || '').split(',');
+  assert.ok(!members.includes(INTRUDER), `${INTRUDER} is still in group ${WEB_USER}`);
+});
 
 test('the daemon socket is 0660, owned by the daemon user and the web group', () => {
   const st = statSync(stack.paths.daemonSocket);
