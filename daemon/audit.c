@@ -16,7 +16,6 @@
 #include "daemon.h"
 #include "log.h"
 
-#define AUDIT_HASHLEN	32
 #define AUDIT_BATCH_MAX	4096
 #define AUDIT_FIELDS	8
 
@@ -84,17 +83,29 @@ audit_hash(int64_t seq, int64_t ts, char *const f[AUDIT_FIELDS], const uint8_t p
 	return 0;
 }
 
-/* The head's MAC: binds the newest seq to its hash so the tail cannot be cut silently. */
-static void
-audit_head_mac(int64_t seq, const uint8_t hash[AUDIT_HASHLEN], uint8_t out[AUDIT_HASHLEN])
+/*
+ * The MAC of a point of the chain (domain "head:" or "ckpt:"): binds a record count to the
+ * hash of its last record, so neither can be moved without the key.
+ */
+void
+audit_point_mac(const char *domain, int64_t seq, const uint8_t hash[AUDIT_HASHLEN],
+    uint8_t out[AUDIT_HASHLEN])
 {
 	uint8_t buf[8 + AUDIT_HASHLEN + 5];
 
-	memcpy(buf, "head:", 5);
+	memcpy(buf, domain, 5);
 	for (int i = 0; i < 8; i++)
 		buf[5 + i] = (uint8_t)((uint64_t)seq >> (56 - 8 * i));
 	memcpy(buf + 13, hash, AUDIT_HASHLEN);
 	seal_audit_mac(buf, sizeof(buf), out);
+}
+
+/* The committed head: its record count, and its hash into hash. */
+int64_t
+audit_committed_head(uint8_t hash[AUDIT_HASHLEN])
+{
+	memcpy(hash, audit_done_hash, AUDIT_HASHLEN);
+	return audit_done_seq;
 }
 
 static const char SQL_AFTER[] = "SELECT seq, hash FROM audit WHERE seq > ? ORDER BY seq";
@@ -117,11 +128,65 @@ audit_catch_up(void)
 	return 0;
 }
 
-/* Load the chain's head from the database. */
+static const char SQL_TRIGGERS[] =
+    "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit' AND "
+    "name IN ('audit_no_update', 'audit_no_delete') AND sql LIKE '%RAISE(ABORT%'";
+static const char SQL_MAKE_TRIGGERS[] =
+    "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete;"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;";
+
+/* Record, in the chain itself, what was found changed while the daemon was not running. */
+static int
+audit_tamper(const char *what)
+{
+	struct audit_rec rec = { "flowgated", "audit.tamper", NULL, NULL, NULL, "detected", what,
+	    NULL };
+
+	fg_log_warn("audit: %s", what);
+	return audit_append(&rec) == 0 && audit_flush() == 0 ? 0 : -1;
+}
+
+/*
+ * What protects the chain must still be there at start: the append-only triggers (put back
+ * if missing or changed) and the head whenever records exist.  Either missing means the file
+ * was changed behind the daemon's back: that is recorded as audit.tamper, which every later
+ * verification reports, so it cannot be made to look intact again.
+ */
+static int
+audit_check_protection(int head_present)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_TRIGGERS);
+	int		 n = 0, rc = 0;
+
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	if (n != 2) {
+		if (sqlite3_exec(store_db(), SQL_MAKE_TRIGGERS, NULL, NULL, NULL) != SQLITE_OK)
+			return -1;
+		rc |= audit_tamper("the append-only triggers of the audit table were missing or "
+		    "changed at start (put back): records may have been changed or deleted");
+	}
+	if (!head_present && audit_head_seq > 0)
+		rc |= audit_tamper("the chain's head was missing at start while records existed: "
+		    "records may have been cut off the end");
+	if (!head_present || n != 2)
+		audit_anchored_seq = -1;	/* write the head now */
+	audit_anchor();
+	return rc;
+}
+
+/* Load the chain's head from the database and check what protects it. */
 int
 audit_init(void)
 {
-	sqlite3_stmt *st = store_prepare(SQL_HEAD);
+	sqlite3_stmt	*st = store_prepare(SQL_HEAD);
+	int		 head_present = 0;
 
 	audit_head_seq = 0;
 	memset(audit_head_hash, 0, AUDIT_HASHLEN);
@@ -130,11 +195,14 @@ audit_init(void)
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == AUDIT_HASHLEN) {
 		audit_head_seq = sqlite3_column_int64(st, 0);
 		memcpy(audit_head_hash, sqlite3_column_blob(st, 1), AUDIT_HASHLEN);
+		head_present = 1;
 	}
 	sqlite3_reset(st);
 	audit_done_seq = audit_anchored_seq = audit_head_seq;
 	memcpy(audit_done_hash, audit_head_hash, AUDIT_HASHLEN);
-	return audit_catch_up();
+	if (audit_catch_up() == -1)
+		return -1;
+	return audit_check_protection(head_present);
 }
 
 static char *
@@ -239,7 +307,7 @@ audit_anchor(void)
 
 	if (audit_done_seq == audit_anchored_seq || (st = store_prepare(SQL_SET_HEAD)) == NULL)
 		return;
-	audit_head_mac(audit_done_seq, audit_done_hash, mac);
+	audit_point_mac("head:", audit_done_seq, audit_done_hash, mac);
 	sqlite3_bind_int64(st, 1, audit_done_seq);
 	sqlite3_bind_blob(st, 2, audit_done_hash, AUDIT_HASHLEN, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, mac, AUDIT_HASHLEN, SQLITE_STATIC);
@@ -321,25 +389,17 @@ audit_flush(void)
 	return 0;
 }
 
-static const char SQL_ALL[] =
-    "SELECT seq, ts, actor, event, app, connection, scopes, outcome, detail, token_fp, "
-    "prev_hash, hash FROM audit ORDER BY seq";
 static const char SQL_HEAD_FULL[] = "SELECT seq, hash, mac FROM audit_head WHERE id = 1";
 
 /* Recompute one row's hash from its columns; 0 when it matches and chains onto prev. */
-static int
-audit_verify_row(sqlite3_stmt *st, int64_t want_seq, const uint8_t prev[AUDIT_HASHLEN],
+int
+audit_check_row(sqlite3_stmt *st, int64_t seq, const uint8_t prev[AUDIT_HASHLEN],
     uint8_t hash[AUDIT_HASHLEN], char *why, size_t whylen)
 {
 	char	*f[AUDIT_FIELDS];
 	uint8_t	 calc[AUDIT_HASHLEN];
 	int	 i, rc;
 
-	if (sqlite3_column_int64(st, 0) != want_seq) {
-		snprintf(why, whylen, "sequence gap: expected %lld, found %lld",
-		    (long long)want_seq, (long long)sqlite3_column_int64(st, 0));
-		return -1;
-	}
 	if (sqlite3_column_bytes(st, 10) != AUDIT_HASHLEN ||
 	    sqlite3_column_bytes(st, 11) != AUDIT_HASHLEN ||
 	    sodium_memcmp(sqlite3_column_blob(st, 10), prev, AUDIT_HASHLEN) != 0) {
@@ -348,7 +408,7 @@ audit_verify_row(sqlite3_stmt *st, int64_t want_seq, const uint8_t prev[AUDIT_HA
 	}
 	for (i = 0; i < AUDIT_FIELDS; i++)
 		f[i] = (char *)sqlite3_column_text(st, 2 + i);
-	rc = audit_hash(want_seq, sqlite3_column_int64(st, 1), f, prev, calc);
+	rc = audit_hash(seq, sqlite3_column_int64(st, 1), f, prev, calc);
 	if (rc == -1 || sodium_memcmp(calc, sqlite3_column_blob(st, 11), AUDIT_HASHLEN) != 0) {
 		snprintf(why, whylen, "record contents do not match its hash");
 		return -1;
@@ -357,15 +417,18 @@ audit_verify_row(sqlite3_stmt *st, int64_t want_seq, const uint8_t prev[AUDIT_HA
 	return 0;
 }
 
-/* Read the anchored head: 0 with *seq = 0 when never anchored, -1 when its MAC is wrong. */
-static int
+/*
+ * Read the anchored head: 0 with its seq and hash, or with *seq = -1 when there is no head
+ * row at all; -1 when its MAC is wrong.
+ */
+int
 audit_read_head(int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
 {
 	sqlite3_stmt	*st = store_prepare(SQL_HEAD_FULL);
 	uint8_t		 mac[AUDIT_HASHLEN];
 	int		 rc = 0;
 
-	*seq = 0;
+	*seq = -1;
 	if (st == NULL)
 		return -1;
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -375,62 +438,12 @@ audit_read_head(int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
 		else {
 			*seq = sqlite3_column_int64(st, 0);
 			memcpy(hash, sqlite3_column_blob(st, 1), AUDIT_HASHLEN);
-			audit_head_mac(*seq, hash, mac);
+			audit_point_mac("head:", *seq, hash, mac);
 			rc = sodium_memcmp(sqlite3_column_blob(st, 2), mac, AUDIT_HASHLEN) == 0 ? 0 : -1;
 		}
 	}
 	sqlite3_reset(st);
 	return rc;
-}
-
-/*
- * Walk the whole chain; 0 when intact, else -1 with the first bad seq and why.  The anchored
- * head must name a record of the chain with that record's hash: records after it (the last
- * second's) may exist, records cut at or before it are noticed.
- */
-int
-audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen)
-{
-	sqlite3_stmt	*st;
-	uint8_t		 prev[AUDIT_HASHLEN] = { 0 }, hash[AUDIT_HASHLEN], head[AUDIT_HASHLEN];
-	int64_t		 seq = 0, head_seq;
-	int		 r;
-
-	*count = 0;
-	*bad_seq = 0;
-	if (audit_flush() == -1 || (st = store_prepare(SQL_ALL)) == NULL) {
-		snprintf(why, whylen, "cannot read the audit table");
-		return -1;
-	}
-	if (audit_read_head(&head_seq, head) == -1) {
-		snprintf(why, whylen, "the chain head's MAC is wrong (head forged)");
-		return -1;
-	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (audit_verify_row(st, seq + 1, prev, hash, why, whylen) == -1 ||
-		    (seq + 1 == head_seq && sodium_memcmp(hash, head, AUDIT_HASHLEN) != 0)) {
-			if (seq + 1 == head_seq && *why == '\0')
-				snprintf(why, whylen, "record differs from the anchored head");
-			*bad_seq = seq + 1;
-			sqlite3_reset(st);
-			return -1;
-		}
-		memcpy(prev, hash, AUDIT_HASHLEN);
-		seq++;
-	}
-	sqlite3_reset(st);
-	*count = seq;
-	if (r != SQLITE_DONE) {
-		snprintf(why, whylen, "cannot read the audit table: %s", sqlite3_errmsg(store_db()));
-		return -1;
-	}
-	if (head_seq > seq) {
-		snprintf(why, whylen, "records %lld..%lld are missing: the chain was cut off",
-		    (long long)seq + 1, (long long)head_seq);
-		*bad_seq = seq + 1;
-		return -1;
-	}
-	return 0;
 }
 
 #define AUDIT_COLS \
@@ -578,29 +591,6 @@ const struct verb_entry audit_tail_entry = {
 	.peers = PEER_ADMIN,
 	.fn = audit_verb_tail,
 	.fields = audit_tail_fields
-};
-
-/* "audit.verify": walk the chain. */
-static void
-audit_verb_verify(const struct fg_reqctx *ctx, json_t *req)
-{
-	int64_t	count, bad;
-	char	why[160] = "";
-
-	(void)req;
-	if (audit_verify(&count, &bad, why, sizeof(why)) == -1) {
-		server_reply(ctx, json_pack("{sbsssssIsI}", "ok", 0, "error", "audit_broken",
-		    "message", why, "bad_seq", (json_int_t)bad, "records", (json_int_t)count));
-		return;
-	}
-	server_reply(ctx, json_pack("{sbsI}", "ok", 1, "records", (json_int_t)count));
-}
-
-const struct verb_entry audit_verify_entry = {
-	.name = "audit.verify",
-	.peers = PEER_WEB | PEER_ADMIN,
-	.roles = ROLE_ANY,
-	.fn = audit_verb_verify
 };
 
 static const char SQL_REFUSALS[] =

@@ -142,7 +142,20 @@ int	 audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec);
 void	 audit_anchor(void);
 int	 audit_pending(void);
 int	 audit_take_loss(void);
-int	 audit_verify(int64_t *count, int64_t *bad_seq, char *why, size_t whylen);
+#define AUDIT_HASHLEN	32
+void	 audit_point_mac(const char *domain, int64_t seq, const uint8_t hash[AUDIT_HASHLEN],
+	     uint8_t out[AUDIT_HASHLEN]);
+int64_t	 audit_committed_head(uint8_t hash[AUDIT_HASHLEN]);
+int	 audit_check_row(sqlite3_stmt *st, int64_t seq, const uint8_t prev[AUDIT_HASHLEN],
+	     uint8_t hash[AUDIT_HASHLEN], char *why, size_t whylen);
+int	 audit_read_head(int64_t *seq, uint8_t hash[AUDIT_HASHLEN]);
+
+/* verify.c: the chain walked in steps per loop turn, from the start or a checkpoint */
+void	 verify_step(void);
+int	 verify_busy(void);
+int	 verify_request(const struct fg_reqctx *ctx, int full, int64_t anchor_seq,
+	     const uint8_t anchor_hash[AUDIT_HASHLEN]);
+json_t	*verify_summary(void);
 
 /* upstream.c: libcurl multi: token endpoints and API calls */
 enum upstream_outcome {
@@ -454,7 +467,8 @@ int	 verbs_valid_printable(const char *s);
 /* the verb entries, each defined beside its handler */
 extern const struct verb_entry app_add_entry, app_list_entry, app_show_entry, app_update_entry,
     app_rotate_secret_entry, app_revoke_entry;
-extern const struct verb_entry audit_query_entry, audit_tail_entry, audit_verify_entry;
+extern const struct verb_entry audit_query_entry, audit_tail_entry, audit_verify_entry,
+    audit_anchor_entry;
 extern const struct verb_entry backup_entry;
 extern const struct verb_entry connection_add_entry, connection_list_entry,
     connection_show_entry, connection_test_entry, connection_rotate_entry,

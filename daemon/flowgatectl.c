@@ -69,7 +69,7 @@ ctl_usage(const char *why)
 	    "  app update NAME --scopes \"S ...\" | rotate-secret NAME [--overlap SECONDS]\n"
 	    "  user add NAME --role admin|security|auditor   (password on stdin)\n"
 	    "  user list | set-role NAME ROLE | disable NAME | enable NAME | password NAME\n"
-	    "  audit tail [-n N] | verify\n"
+	    "  audit tail [-n N] | verify [--incremental] [--anchor SEQ:HASH] | anchor\n"
 	    "  audit query [--app A] [--connection C] [--actor X] [--event E] [--outcome O]\n"
 	    "              [--from MS] [--to MS] [-n N]   (newest first; all matching by default)\n"
 	    "  backup PATH            (an online copy of the database, written by the daemon)\n"
@@ -598,6 +598,37 @@ ctl_audit_query(int argc, char **argv, const char *const *cols)
 	return ctl_list(req, "records", cols, "before", (long)n);
 }
 
+/* "audit anchor": print the committed head as SEQ:HASH, to keep somewhere else. */
+static int
+ctl_audit_anchor(void)
+{
+	json_t *reply = ctl_call(json_pack("{ss}", "verb", "audit.anchor"));
+
+	if (!json_is_true(json_object_get(reply, "ok")) || ctl_json)
+		return ctl_done(reply, NULL);
+	printf("%s\n", json_string_value(json_object_get(reply, "anchor")));
+	json_decref(reply);
+	return 0;
+}
+
+/* The audit.verify request of "audit verify [--incremental] [--anchor SEQ:HASH]". */
+static json_t *
+ctl_audit_verify_req(int argc, char **argv)
+{
+	json_t	*req = json_pack("{ss}", "verb", "audit.verify");
+	int	 i;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--incremental") == 0)
+			json_object_set_new(req, "full", json_false());
+		else if (strcmp(argv[i], "--anchor") == 0 && i + 1 < argc)
+			json_object_set_new(req, "anchor", json_string(argv[++i]));
+		else
+			ctl_usage("audit verify [--incremental] [--anchor SEQ:HASH]");
+	}
+	return req;
+}
+
 static int
 ctl_audit(int argc, char **argv)
 {
@@ -618,9 +649,11 @@ ctl_audit(int argc, char **argv)
 	}
 	if (argc >= 1 && strcmp(argv[0], "query") == 0)
 		return ctl_audit_query(argc - 1, argv + 1, cols);
-	if (argc != 1 || strcmp(argv[0], "verify") != 0)
-		ctl_usage("audit: tail, query or verify");
-	reply = ctl_call(json_pack("{ss}", "verb", "audit.verify"));
+	if (argc == 1 && strcmp(argv[0], "anchor") == 0)
+		return ctl_audit_anchor();
+	if (argc < 1 || strcmp(argv[0], "verify") != 0)
+		ctl_usage("audit: tail, query, verify or anchor");
+	reply = ctl_call(ctl_audit_verify_req(argc - 1, argv + 1));
 	if (!json_is_true(json_object_get(reply, "ok"))) {
 		if (!ctl_json)
 			fprintf(stderr, "audit chain BROKEN at record %lld: %s\n",

@@ -552,7 +552,7 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 		backlog |= server_clients[i].backlog;
 		slot_of[n++] = i;
 	}
-	if (upstream_wait(wfd, n, backlog ? 0 : 1000) == -1 && errno != EINTR)
+	if (upstream_wait(wfd, n, backlog || verify_busy() ? 0 : 1000) == -1 && errno != EINTR)
 		fg_log_warn("poll failed: %s", strerror(errno));
 	for (i = 2; i < n; i++) {
 		struct client *c = &server_clients[slot_of[i]];
@@ -570,6 +570,7 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 		pwhash_collect();
 	upstream_run();
 	hold_end_turn();
+	verify_step();	/* slow work gets a few milliseconds of each turn, after the requests */
 }
 
 /* Serve until SIGTERM; then finish cleanly: audit committed, secrets zeroed. */

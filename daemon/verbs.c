@@ -51,6 +51,7 @@ static const struct verb_entry *const verbs_table[] = {
 	&app_revoke_entry,
 	&audit_query_entry,
 	&audit_verify_entry,
+	&audit_anchor_entry,
 	&user_list_entry,
 	&user_add_entry,
 	&user_set_role_entry,

@@ -59,5 +59,26 @@ test('moving the head back to match the cut does not help: its MAC needs the key
   });
   const v = await verify();
   assert.equal(v.code, 1, `verify with a forged head: exit ${v.code}\n${v.stdout}${v.stderr}`);
-  assert.match(v.stderr + v.stdout, /head/, v.stderr + v.stdout);
+  // the restart after the cut recorded it (audit.tamper) and anchored there, so the forged
+  // head may even match; the gap the cut left is what verification reports then
+  assert.match(v.stderr + v.stdout, /head|missing/, v.stderr + v.stdout);
+});
+
+test('the reproduced cut: triggers dropped, newest records AND the head row deleted, restart: detected', async () => {
+  const cut = await offline(() => {
+    sqlite('DROP TRIGGER audit_no_delete;');
+    const n = Number(sqlite('SELECT max(seq) FROM audit'));
+    sqlite(`DELETE FROM audit WHERE seq > ${n - 2}; DELETE FROM audit_head;`);
+    return n;
+  });
+  const v = await verify();
+  assert.equal(v.code, 1, `verify after cutting ${cut - 1}..${cut} and the head: exit ${v.code}\n${v.stdout}${v.stderr}`);
+  assert.match(v.stderr + v.stdout, /tamper/, v.stderr + v.stdout);
+  // the daemon put the trigger back and wrote down what it found, in the chain itself
+  const t = JSON.parse((await stack.ctl(['--json', 'audit', 'query', '--event', 'audit.tamper'], { expect: null })).stdout || '{}');
+  const recs = t.records || [];
+  assert.ok(recs.some((r) => /head was missing/.test(r.detail)), JSON.stringify(t));
+  assert.ok(recs.some((r) => /triggers/.test(r.detail)), JSON.stringify(t));
+  const triggers = await offline(() => sqlite("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_no_delete'"));
+  assert.equal(triggers, '1');
 });
