@@ -8,11 +8,11 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "fg-protocol.h"
+#include "util.h"
 
 /* Connect to the daemon's socket; returns a blocking fd or -1 with errno set. */
 int
@@ -39,15 +39,6 @@ fg_client_connect(const char *path)
 	return fd;
 }
 
-static long long
-client_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait until fd is ready for events or the deadline passes. */
 static int
 client_wait(int fd, short events, long long deadline)
@@ -57,7 +48,7 @@ client_wait(int fd, short events, long long deadline)
 	int		r;
 
 	for (;;) {
-		left = deadline - client_now_ms();
+		left = deadline - monotime_ms();
 		if (left <= 0) {
 			errno = ETIMEDOUT;
 			return -1;
@@ -151,7 +142,7 @@ fg_client_call(int fd, uint32_t id, json_t *req, json_t **reply, int timeout_ms)
 	static uint8_t		 buf[FG_FRAME_BUF_LEN];
 	struct fg_frame_hdr	 hdr;
 	size_t			 len, used;
-	long long		 deadline = client_now_ms() + timeout_ms;
+	long long		 deadline = monotime_ms() + timeout_ms;
 	int			 r;
 
 	*reply = NULL;

@@ -10,6 +10,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 static const struct verb_entry *const verbs_table[] = {
 	/* app-authenticated or public to the front end */
@@ -196,15 +197,7 @@ verbs_dispatch(const struct fg_reqctx *in, json_t *req)
 int
 verbs_valid_name(const char *s)
 {
-	size_t i, n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > FG_NAME_MAX || s[0] == '-' || s[0] == '_')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		    s[i] == '_'))
-			return 0;
-	return 1;
+	return fg_name_ok(s, s != NULL ? strlen(s) : 0);
 }
 
 /* Environments and tenants: letters, digits, - _ . ; they go into URLs. */

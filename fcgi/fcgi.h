@@ -5,9 +5,12 @@
 #include <sys/types.h>
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <fcgiapp.h>
 #include <jansson.h>
+
+#include "util.h"
 
 #define FCGI_WORKERS_DEFAULT	4
 #define FCGI_WORKERS_MAX	256
@@ -118,26 +121,113 @@ struct worker_conf {
 
 __attribute__((noreturn))
 void		 worker_run(const struct worker_conf *conf);
-int		 worker_daemon_call(json_t *req, json_t **reply, int timeout_ms);
 
-/* template.c: a growable output buffer and a small logic-less HTML template renderer. */
-struct buf {
-	char	*p;
-	size_t	 len;
-	size_t	 cap;
-	int	 failed;	/* an allocation failed: the content is incomplete */
+/* link.c: the worker's one kept connection to the daemon. */
+#define LINK_INFO_TIMEOUT_MS	3000	/* health, stats */
+#define LINK_ADMIN_TIMEOUT_MS	5000
+#define LINK_TOKEN_TIMEOUT_MS	15000
+#define LINK_SLOW_TIMEOUT_MS	20000	/* verbs that ask the upstream */
+
+void		 link_init(const char *daemon_path);
+int		 link_call(json_t *req, json_t **reply, int timeout_ms);
+json_t		*link_ask(const char *verb);
+int		 link_ok(json_t *reply);
+const char	*link_str(json_t *o, const char *key);
+void		 link_close(void);
+
+/* request.c: one request, from its FastCGI parameters to its answer. */
+#define REQUEST_QUERY_MAX	4096
+#define REQUEST_HEADERS_MAX	4096
+#define REQUEST_BODY_MIN	(24 * 1024)	/* the largest route cap besides -b (proxy) */
+#define REQUEST_COOKIE_MAX	128
+#define REQUEST_RETRY_AFTER	5
+#define REQUEST_RETRY_AFTER_MAX	3600
+
+struct route;
+
+struct request {
+	FCGX_Request		*fcgi;
+	const struct route	*route;		/* the row that matched; NULL before */
+	const char		*method;
+	const char		*path;
+	const char		*remote;
+	const char		*client_id;	/* for logs, once known */
+	int			 https;
+	size_t			 max_body;	/* -b */
+	char			 host[256];	/* the host (and port) the browser used */
+	char			 pathbuf[1024];
+	char			 name[FG_NAME_MAX + 1];	/* what a '*' segment captured */
+	const char		*rest;		/* what a '+' or "**" segment matched */
+	struct form		 query;		/* the query string, once request_query parsed it */
+	char			 querybuf[REQUEST_QUERY_MAX + 1];
+	struct form		 form;		/* a POSTed form (ROUTE_FORM) */
+	char			*body;		/* request_body: NUL-terminated */
+	size_t			 bodylen;
+	char			 basic[FORM_BASIC_MAX];	/* decoded HTTP Basic credentials */
+	char			 hdr[REQUEST_HEADERS_MAX];	/* extra header lines */
+	size_t			 hdrlen;
+	int			 hdrfull;
+	/* the admin UI's session, as the daemon confirmed it (admin.c) */
+	char			 sid[REQUEST_COOKIE_MAX + 1];
+	json_t			*sess;
+	const char		*user;
+	const char		*role;
+	const char		*csrf;
 };
 
-void		 buf_reset(struct buf *b);
-void		 buf_free(struct buf *b);
-void		 buf_add(struct buf *b, const char *s, size_t n);
-void		 buf_adds(struct buf *b, const char *s);
-void		 buf_addf(struct buf *b, const char *fmt, ...)
+int		 request_setup(size_t max_body);
+void		 request_init(struct request *r, FCGX_Request *fcgi, size_t max_body);
+void		 request_done(struct request *r);
+const char	*request_param(struct request *r, const char *name);
+void		 request_header(struct request *r, const char *fmt, ...)
 		     __attribute__((format(printf, 2, 3)));
-void		 buf_add_html(struct buf *b, const char *s, size_t n);	/* HTML-escaped */
-void		 buf_adds_html(struct buf *b, const char *s);
-const char	*buf_str(struct buf *b);	/* NUL-terminated view ("" when empty) */
+void		 request_security(struct request *r);
+void		 request_send(struct request *r, struct http_reply *rp, const char *body,
+		     size_t len);
+void		 request_send_head(struct request *r, struct http_reply *rp);
+void		 request_send_json(struct request *r, int status, json_t *body);
+void		 request_redirect(struct request *r, int status, const char *location);
+void		 request_cookie(struct request *r, const char *name, char *out, size_t size);
+void		 request_set_cookie(struct request *r, const char *name, const char *value,
+		     const char *path, int max_age, const char *samesite);
+int		 request_body(struct request *r, size_t cap);
+int		 request_query(struct request *r);
+int		 request_is_json(const char *content_type);
+void		 request_clean(char *dst, size_t dstlen, const char *src);
+void		 request_log_refusal(struct request *r, const char *error, const char *reason);
+void		 request_error(struct request *r, int status, const char *error,
+		     const char *description, long retry_after);
 
+/* route.c: the one table of routes; each file exports its rows beside its handlers. */
+#define ROUTE_JSON	0x0001	/* errors as JSON */
+#define ROUTE_PAGE	0x0002	/* errors as small HTML pages (end users' sign-in) */
+#define ROUTE_ADMIN	0x0004	/* the admin UI: layout pages, the query string parsed */
+#define ROUTE_SESSION	0x0008	/* admin: a session the daemon confirms first */
+#define ROUTE_FORM	0x0010	/* admin POST: from our own site, a strict form body */
+#define ROUTE_CSRF	0x0020	/* admin POST: the form's csrf field is the session's */
+#define ROUTE_APP	0x0040	/* an app credential (HTTP Basic) is accepted */
+#define ROUTE_ENDUSER	0x0080	/* an end user's session cookie (fg_user) is accepted */
+#define ROUTE_SANDBOX	0x0100	/* relays upstream content: a sandbox CSP, not the pages' */
+#define ROUTE_COUNTED	0x0200	/* counted in flowgate_http_requests_total */
+#define ROUTE_BARE	0x0400	/* machine answers: no page headers (a page may fetch them) */
+
+struct route {
+	const char		*method;	/* "GET", or a list: "GET, POST" */
+	const char		*pattern;	/* '*': a name; '+': one segment; "**": the rest */
+	int			 flags;
+	enum metrics_route	 metric;	/* with ROUTE_COUNTED */
+	void			(*handler)(struct request *);
+};
+
+void		 route_dispatch(FCGX_Request *fcgi, size_t max_body);
+void		 route_print(FILE *f);
+
+/* token.c, health.c, metrics.c: the machine routes. */
+extern const struct route	 token_routes[];
+extern const struct route	 health_routes[];
+extern const struct route	 metrics_routes[];
+
+/* template.c: a small logic-less HTML template renderer (the buffer is common/buf.c). */
 /*
  * Templates: {{name}} (always HTML-escaped; dotted names descend into objects, {{.}} is the
  * current value), {{#name}}...{{/name}} (arrays repeat, objects and other true values render
@@ -198,13 +288,83 @@ void		 svg_decision_tree(struct buf *out, const struct wizard *w, const int *pat
 		     int npath);
 void		 svg_hours_chart(struct buf *out, json_t *hours, const char *label);
 
-/* admin.c: the admin web UI under /admin/. */
-int		 admin_init(const char *web_dir);
-void		 admin_handle(FCGX_Request *req, const char *method, const char *path,
-		     const char *remote, size_t max_body);
+/* admin.c, admin-layout.c: the admin UI's session, CSRF, daemon calls and pages. */
+#define ADMIN_CALL_SESSION	1	/* add the session cookie */
+#define ADMIN_CALL_CSRF		2	/* and the form's csrf token */
+#define ADMIN_CALL_SLOW		4	/* the daemon asks the upstream: wait longer */
+#define ADMIN_LIST_PAGE		50	/* apps, connections, users per page */
+#define ADMIN_SECRET_WARN_S	(90L * 86400)
 
-/* user.c: /login/{app}, /callback, /logout and /api/v1/... (issue 4); 1 when it answered. */
-int		 user_handle(FCGX_Request *req, const char *method, const char *path,
-		     const char *remote, size_t max_body);
+int		 admin_begin(struct request *r);
+json_t		*admin_call(struct request *r, int flags, json_t *req);
+const char	*admin_errcode(json_t *reply);
+const char	*admin_errmsg(json_t *reply, const char *fallback);
+int		 admin_form_status(const char *code);
+void		 admin_fail(struct request *r, json_t *reply);
+void		 admin_wipe_field(json_t *o, const char *key);
+int		 admin_checked(const struct form *f, const char *key);
+json_t		*admin_list_call(struct request *r, const char *verb);
+json_t		*admin_list_pager(struct request *r, json_t *reply, const char *key,
+		     const char *base);
+void		 admin_form_error(json_t *data, json_t *reply, const char *fallback_field);
+
+void		 admin_page(struct request *r, int status, const char *name, const char *nav,
+		     const char *title, json_t *data);
+void		 admin_page_raw(struct request *r, int status, const char *name,
+		     const char *nav, const char *title, json_t *data, const struct tpl_raw *raw,
+		     size_t nraw);
+void		 admin_error(struct request *r, int status, const char *title,
+		     const char *message);
+void		 admin_times(json_t *o, const char *const *keys);
+void		 admin_fmt_time(char *out, size_t n, long long t, int seconds);
+void		 admin_fmt_span(char *out, size_t n, long long s);
+
+/* admin-static.c: the templates and static files of WEB_DIR, read once. */
+int		 admin_static_init(const char *web_dir);
+const struct tpl *admin_static_template(const char *name);
+extern char	 admin_static_version[17];
+
+/* admin-wizard.c: the policy document (cached) and the decision-table wizard. */
+json_t		*admin_wizard_policy(struct request *r);
+const struct wizard *admin_wizard_tree(void);
+int		 admin_wizard_flow_redirects(const char *flow);
+
+/* The admin UI's route rows, one group per page file. */
+extern const struct route	 admin_routes[];
+extern const struct route	 admin_static_routes[];
+extern const struct route	 admin_dashboard_routes[];
+extern const struct route	 admin_wizard_routes[];
+extern const struct route	 admin_apps_routes[];
+extern const struct route	 admin_connections_routes[];
+extern const struct route	 admin_audit_routes[];
+extern const struct route	 admin_accounts_routes[];
+
+/* enduser.c: what the end users' routes share (pages, errors, the caller, daemon calls). */
+#define ENDUSER_COOKIE_MAX	64	/* fg_login / fg_user values: the daemon takes 64 at most */
+#define ENDUSER_LOGIN_TIMEOUT_MS	15000
+#define ENDUSER_CALL_TIMEOUT_MS	20000
+
+void		 enduser_page(struct request *r, int status, const char *title,
+		     const char *message, const char *extra_html);
+void		 enduser_redirect(struct request *r, const char *url);
+void		 enduser_problem(struct request *r, int status, const char *title,
+		     const char *detail);
+void		 enduser_api_error(struct request *r, json_t *reply);
+json_t		*enduser_call(struct request *r, json_t *req, int timeout_ms);
+json_t		*enduser_pick(json_t *reply, const char *const *keys);
+void		 enduser_error(struct request *r, int status, const char *error,
+		     const char *description, long retry_after);
+int		 enduser_body(struct request *r, size_t cap);
+int		 enduser_caller(struct request *r, json_t *req, int *is_session);
+int		 enduser_csrf_ok(struct request *r);
+int		 enduser_cookie_value_ok(const char *v);
+void		 enduser_set_cookie(struct request *r, const char *name, const char *value,
+		     const char *path, int max_age);
+
+/* The end users' route rows. */
+extern const struct route	 enduser_login_routes[];
+extern const struct route	 enduser_session_routes[];
+extern const struct route	 enduser_stream_routes[];
+extern const struct route	 enduser_proxy_routes[];
 
 #endif

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fcgi.h"
@@ -56,19 +55,9 @@ __attribute__((noreturn))
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: flowgate-fcgi -s FCGI_SOCKET -d DAEMON_SOCKET [-n WORKERS] "
+	fprintf(stderr, "usage: flowgate-fcgi -R | -s FCGI_SOCKET -d DAEMON_SOCKET [-n WORKERS] "
 	    "[-u USER] [-g SOCKET_GROUP] [-b MAX_BODY] [-w WEB_DIR]\n");
 	exit(2);
-}
-
-/* Monotonic milliseconds, for restart backoff and the stop grace period. */
-static long long
-master_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A bounded decimal option, or usage. */
@@ -95,7 +84,7 @@ master_options(int argc, char **argv, struct options *o)
 	o->workers = FCGI_WORKERS_DEFAULT;
 	o->max_body = HTTP_BODY_DEFAULT;
 	o->web_dir = FG_WEBDIR;
-	while ((ch = getopt(argc, argv, "s:d:n:u:g:b:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "Rs:d:n:u:g:b:w:")) != -1) {
 		switch (ch) {
 		case 's':
 			o->fcgi_socket = optarg;
@@ -115,6 +104,10 @@ master_options(int argc, char **argv, struct options *o)
 		case 'b':
 			o->max_body = master_number(optarg, HTTP_BODY_MIN, HTTP_BODY_MAX);
 			break;
+		case 'R':
+			/* the route table, for operators and the routes test */
+			route_print(stdout);
+			exit(0);
 		case 'w':
 			o->web_dir = optarg;
 			break;
@@ -243,7 +236,7 @@ master_spawn(struct slot *s, const struct worker_conf *wc)
 
 	if ((pid = fork()) == -1) {
 		fg_log_warn("fork: %s", strerror(errno));
-		s->restart_at = master_now_ms() + RESTART_BACKOFF_MAX_MS;
+		s->restart_at = monotime_ms() + RESTART_BACKOFF_MAX_MS;
 		return;
 	}
 	if (pid == 0)
@@ -251,14 +244,14 @@ master_spawn(struct slot *s, const struct worker_conf *wc)
 	if (restarting)
 		metrics_worker_restarted();
 	s->pid = pid;
-	s->started = master_now_ms();
+	s->started = monotime_ms();
 }
 
 /* Note a dead worker and when to restart it: at once, or later if it died young. */
 static void
 master_buried(pid_t pid, int status)
 {
-	long long	now = master_now_ms();
+	long long	now = monotime_ms();
 	long		i;
 
 	for (i = 0; i < nslots && slots[i].pid != pid; i++)
@@ -299,7 +292,7 @@ master_reap(void)
 static long long
 master_respawn(const struct worker_conf *wc)
 {
-	long long	now = master_now_ms(), next = -1;
+	long long	now = monotime_ms(), next = -1;
 	long		i;
 
 	for (i = 0; i < nslots; i++) {
@@ -331,7 +324,7 @@ master_wait(const sigset_t *set, long long ms)
 static void
 master_stop(const sigset_t *set)
 {
-	long long	deadline = master_now_ms() + STOP_GRACE_MS;
+	long long	deadline = monotime_ms() + STOP_GRACE_MS;
 	long		i;
 	int		killed = 0;
 
@@ -341,7 +334,7 @@ master_stop(const sigset_t *set)
 			kill(slots[i].pid, SIGTERM);
 	}
 	while (master_reap() > 0) {
-		if (!killed && master_now_ms() >= deadline) {
+		if (!killed && monotime_ms() >= deadline) {
 			for (i = 0; i < nslots; i++) {
 				if (slots[i].pid != 0)
 					kill(slots[i].pid, SIGKILL);
@@ -415,7 +408,7 @@ main(int argc, char **argv)
 	 * The admin UI's templates and static files are read once, before the privilege drop (a
 	 * checkout under /root stays usable) and before the workers fork (they share the copy).
 	 */
-	admin_init(o.web_dir);
+	admin_static_init(o.web_dir);
 	if (geteuid() == 0)
 		master_drop(uid, gid);
 	if (chdir("/") == -1)

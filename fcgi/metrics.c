@@ -15,9 +15,11 @@
 #include <string.h>
 
 #include "fcgi.h"
+#include "log.h"
 
 #define METRICS_BUCKETS_MAX	64
 #define METRICS_NAME_MAX	64
+#define METRICS_OUT_MAX		(64 * 1024)
 
 struct metrics {
 	atomic_ullong	requests[METRICS_ROUTE_MAX][METRICS_OUTCOME_MAX];
@@ -40,7 +42,15 @@ struct metrics_bucket {
 
 static struct metrics	*metrics;
 
-static const char *const metrics_routes[METRICS_ROUTE_MAX] = {
+static void	metrics_handle(struct request *);
+
+const struct route metrics_routes[] = {
+	{ "GET", "/metrics", ROUTE_JSON | ROUTE_COUNTED | ROUTE_BARE,
+	    METRICS_ROUTE_METRICS, metrics_handle },
+	{ NULL, NULL, 0, 0, NULL }
+};
+
+static const char *const metrics_labels[METRICS_ROUTE_MAX] = {
 	"token", "healthz", "metrics", "other"
 };
 
@@ -118,7 +128,7 @@ metrics_render_local(struct metrics_buf *b)
 			if (v == 0 && (r != METRICS_ROUTE_TOKEN || o > METRICS_SERVER_ERROR))
 				continue;
 			metrics_printf(b, "flowgate_http_requests_total"
-			    "{route=\"%s\",outcome=\"%s\"} %llu\n", metrics_routes[r],
+			    "{route=\"%s\",outcome=\"%s\"} %llu\n", metrics_labels[r],
 			    metrics_outcomes[o], v);
 		}
 	}
@@ -251,3 +261,25 @@ metrics_render(char *buf, size_t size, json_t *stats)
 	}
 	return b.overflow ? 0 : b.len;
 }
+
+/* GET /metrics: our counters, and the daemon's when it answers. */
+static void
+metrics_handle(struct request *r)
+{
+	static char		 out[METRICS_OUT_MAX];
+	struct http_reply	 rp = { .status = 200,
+	    .content_type = "text/plain; version=0.0.4; charset=utf-8" };
+	json_t			*stats;
+	size_t			 n;
+
+	metrics_request(METRICS_ROUTE_METRICS, METRICS_OK);
+	stats = link_ask("stats");
+	n = metrics_render(out, sizeof(out), stats);
+	json_decref(stats);
+	if (n == 0) {
+		fg_log_warn("metrics do not fit in %zu bytes", sizeof(out));
+		rp.status = 500;
+	}
+	request_send(r, &rp, out, n);
+}
+

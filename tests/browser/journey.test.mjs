@@ -175,14 +175,19 @@ test('register an app from the wizard; its credential is shown exactly once', as
   };
   assert.match(app.client_id, /\S{8,}/);
   assert.ok(app.client_secret.length >= 20, 'a long random secret');
+  // the command keeps the secret out of argv (ps) and shell history: curl reads it on stdin
   const curl = (await admin.textContent('#curl')).trim();
-  assert.equal(curl, `curl -u ${app.client_id}:${app.client_secret} -d grant_type=client_credentials ` +
-    `-d scope=streams http://127.0.0.1:${stack.nginxPort}/oauth2/token`);
+  assert.equal(curl, `curl -K - http://127.0.0.1:${stack.nginxPort}/oauth2/token`);
+  assert.ok(!curl.includes(app.client_secret), 'the command line holds no secret');
+  const curlConfig = (await admin.textContent('#curl-config')).trim();
+  assert.equal(curlConfig, `user = "${app.client_id}:${app.client_secret}"\n` +
+    'data = "grant_type=client_credentials"\ndata = "scope=streams"');
   assert.equal(await admin.isVisible('button[data-copy="client-secret"]'), true, 'copy button (JS)');
   await admin.click('button[data-copy="curl"]');
   assert.equal(await admin.evaluate(() => navigator.clipboard.readText()), curl, 'the copy button copies the curl command');
   await shot(admin, 'journey-06-app-credential-once');
   app.curl = curl;
+  app.curlConfig = curlConfig;
 
   // once: a reload (the browser re-sends the form) and every other page never show it again
   const needles = secretNeedles(app.client_secret);
@@ -201,10 +206,13 @@ test('register an app from the wizard; its credential is shown exactly once', as
 test('the credential fetches a token through /oauth2/token (node http and the curl shown)', async () => {
   const t = assertToken(await stack.token(app, 'streams'), ['openid', 'streams']);
   assert.ok(t.access_token);
-  // the very command the page showed, run with curl (split on spaces: it has no quoting)
+  // the very command the page showed, run with curl (split on spaces: it has no quoting),
+  // the lines shown on its standard input
   const argv = app.curl.split(' ');
   assert.equal(argv[0], 'curl');
-  const { stdout } = await execFileP('curl', ['-s', ...argv.slice(1)], { timeout: 15000 });
+  const run = execFileP('curl', ['-s', ...argv.slice(1)], { timeout: 15000 });
+  run.child.stdin.end(app.curlConfig + '\n');
+  const { stdout } = await run;
   const body = JSON.parse(stdout);
   assert.equal(body.token_type.toLowerCase(), 'bearer');
   assert.equal(body.scope, 'openid streams');

@@ -121,7 +121,9 @@ test('an app credential is rotated with an overlap: old and new both work until 
   assert.equal(fresh.client_id, old.client_id);
   assert.notEqual(fresh.client_secret, old.client_secret);
   assert.match(await page.textContent('#overlap-note'), /keeps working until/);
-  assert.match(await page.textContent('#curl'), new RegExp(`^curl -u ${fresh.client_id}:${fresh.client_secret} -d grant_type=client_credentials -d scope=streams `));
+  assert.match(await page.textContent('#curl'), /^curl -K - \S+\/oauth2\/token$/);
+  assert.equal(await page.textContent('#curl-config'), `user = "${fresh.client_id}:${fresh.client_secret}"\n` +
+    'data = "grant_type=client_credentials"\ndata = "scope=streams"');
   assert.match(await page.textContent('main'), /Allowed scopes: .*streams/);
   await shot(page, 'manage-04-app-rotated');
   assertToken(await stack.token(fresh, 'streams'), ['openid', 'streams']);

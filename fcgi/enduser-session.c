@@ -1,0 +1,80 @@
+/* POST /api/v1/session/token: the signed-in end user's browser asks for a limited token. */
+#include "config.h"
+
+#include <string.h>
+
+#include "fcgi.h"
+
+#define ENDUSER_TOKEN_BODY_MAX	4096
+
+static void	enduser_session_token(struct request *);
+
+const struct route enduser_session_routes[] = {
+	{ "POST", "/api/v1/session/token", ROUTE_JSON | ROUTE_ENDUSER, 0, enduser_session_token },
+	{ NULL, NULL, 0, 0, NULL }
+};
+
+static const char *const enduser_session_keys[] = { "access_token", "token_type",
+	"expires_in", "scope", NULL };
+
+/* POST /api/v1/session/token: a limited-scope token for the signed-in end user. */
+static void
+enduser_session_token(struct request *r)
+{
+	const char	*ct = request_param(r, "CONTENT_TYPE");
+	const char	*scope = NULL;
+	struct form	 f;
+	json_t		*body = NULL, *req, *reply, *out;
+	int		 is_session;
+
+	if (!enduser_csrf_ok(r)) {
+		enduser_error(r, 403, "forbidden", "send Content-Type: application/json or an "
+		    "X-Requested-With header", 0);
+		return;
+	}
+	if (enduser_body(r, ENDUSER_TOKEN_BODY_MAX) == -1)
+		return;
+	if (r->bodylen > 0 && request_is_json(ct)) {
+		body = json_loadb(r->body, r->bodylen, JSON_REJECT_DUPLICATES, NULL);
+		if (!json_is_object(body) || (json_object_get(body, "scope") != NULL &&
+		    !json_is_string(json_object_get(body, "scope")))) {
+			json_decref(body);
+			enduser_error(r, 400, "invalid_request", "the body must be a JSON object with "
+			    "an optional string scope", 0);
+			return;
+		}
+		scope = json_string_value(json_object_get(body, "scope"));
+	} else if (r->bodylen > 0 && form_content_type_ok(ct)) {
+		if (form_parse(r->body, r->bodylen, &f) != FORM_OK) {
+			enduser_error(r, 400, "invalid_request", "malformed form body", 0);
+			return;
+		}
+		scope = form_get(&f, "scope");
+	} else if (r->bodylen > 0) {
+		enduser_error(r, 415, "invalid_request", "the body must be JSON or a form", 0);
+		return;
+	}
+	if (scope != NULL && *scope == '\0')
+		scope = NULL;
+	req = json_pack("{s:s}", "verb", "user.token");
+	if (req != NULL && scope != NULL)
+		json_object_set_new(req, "scope", json_string(scope));
+	json_decref(body);
+	if (req == NULL || enduser_caller(r, req, &is_session) == -1) {
+		if (req == NULL)
+			enduser_error(r, 500, "server_error", NULL, 0);
+		json_decref(req);
+		return;
+	}
+	reply = enduser_call(r, req, ENDUSER_CALL_TIMEOUT_MS);
+	json_decref(req);
+	if (!link_ok(reply))
+		enduser_api_error(r, reply);
+	else {
+		out = enduser_pick(reply, enduser_session_keys);
+		request_send_json(r, 200, out);
+		json_decref(out);
+	}
+	json_decref(reply);
+}
+

@@ -1,0 +1,94 @@
+/*
+ * POST /api/v1/stream-sessions and /api/v1/transcribe-sessions: an app backend (HTTP Basic)
+ * or a signed-in browser gets a limited token and the WebSocket to use it on.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "fcgi.h"
+
+#define ENDUSER_STREAM_BODY_MAX		(16 * 1024)
+#define ENDUSER_TRANSCRIBE_BODY_MAX	4096
+
+static void	enduser_stream_streams(struct request *);
+static void	enduser_stream_transcribe(struct request *);
+
+const struct route enduser_stream_routes[] = {
+	{ "POST", "/api/v1/stream-sessions", ROUTE_JSON | ROUTE_APP | ROUTE_ENDUSER, 0,
+	    enduser_stream_streams },
+	{ "POST", "/api/v1/transcribe-sessions", ROUTE_JSON | ROUTE_APP | ROUTE_ENDUSER, 0,
+	    enduser_stream_transcribe },
+	{ NULL, NULL, 0, 0, NULL }
+};
+
+static const char *const enduser_stream_keys[] = { "interactionId", "websocketUrl",
+	"access_token", "token_type", "expires_in", "scope", NULL };
+
+/* Both routes: an app credential or a session; the daemon makes the session upstream. */
+static void
+enduser_stream_create(struct request *r, int transcribe)
+{
+	const char	*ct = request_param(r, "CONTENT_TYPE");
+	json_t		*req, *body, *reply, *out;
+	json_error_t	 je;
+	int		 is_session;
+
+	if (!transcribe && !request_is_json(ct)) {
+		enduser_error(r, 415, "invalid_request", "Content-Type must be application/json", 0);
+		return;
+	}
+	if (enduser_body(r, transcribe ? ENDUSER_TRANSCRIBE_BODY_MAX : ENDUSER_STREAM_BODY_MAX) ==
+	    -1)
+		return;
+	req = json_pack("{s:s}", "verb", transcribe ? "transcribe.create" : "stream.create");
+	if (req == NULL) {
+		enduser_error(r, 500, "server_error", NULL, 0);
+		return;
+	}
+	if (!transcribe) {
+		body = json_loadb(r->body, r->bodylen, JSON_REJECT_DUPLICATES, &je);
+		if (!json_is_object(body)) {
+			json_decref(body);
+			json_decref(req);
+			enduser_error(r, 400, "invalid_request", "the body must be a JSON object", 0);
+			return;
+		}
+		json_object_set_new(req, "body", body);
+	}
+	if (enduser_caller(r, req, &is_session) == -1) {
+		json_decref(req);
+		return;
+	}
+	if (is_session && transcribe && !enduser_csrf_ok(r)) {
+		json_decref(req);
+		enduser_error(r, 403, "forbidden", "send Content-Type: application/json or an "
+		    "X-Requested-With header", 0);
+		return;
+	}
+	reply = enduser_call(r, req, ENDUSER_CALL_TIMEOUT_MS);
+	json_decref(req);
+	if (!link_ok(reply))
+		enduser_api_error(r, reply);
+	else {
+		out = enduser_pick(reply, enduser_stream_keys);
+		request_send_json(r, 201, out);
+		json_decref(out);
+	}
+	json_decref(reply);
+}
+
+
+/* POST /api/v1/stream-sessions: an interaction and its /streams WebSocket. */
+static void
+enduser_stream_streams(struct request *r)
+{
+	enduser_stream_create(r, 0);
+}
+
+/* POST /api/v1/transcribe-sessions: the /transcribe WebSocket. */
+static void
+enduser_stream_transcribe(struct request *r)
+{
+	enduser_stream_create(r, 1);
+}

@@ -1,0 +1,319 @@
+/*
+ * POST /oauth2/token (RFC 6749): check the request strictly, then let the daemon decide; its
+ * answer is relayed as RFC 6749 section 5.1 JSON or mapped onto a section 5.2 error.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "fcgi.h"
+#include "log.h"
+
+#define TOKEN_OUT_MAX		(20 * 1024)	/* a token answer: the token is at most 16 KiB */
+#define CLIENT_ID_MAX		128	/* bytes; the daemon's limits (daemon/verbs.c) */
+#define CLIENT_SECRET_MAX	256
+
+static void	token_handle(struct request *);
+
+const struct route token_routes[] = {
+	{ "POST", "/oauth2/token", ROUTE_JSON | ROUTE_APP | ROUTE_COUNTED | ROUTE_BARE,
+	    METRICS_ROUTE_TOKEN, token_handle },
+	{ NULL, NULL, 0, 0, NULL }
+};
+
+/* How each outcome is answered; indexed by enum metrics_outcome. */
+static const struct outcome {
+	const char	*error;
+	int		 status;
+} token_outcomes[METRICS_OUTCOME_MAX] = {
+	[METRICS_OK] = { NULL, 200 },
+	[METRICS_INVALID_REQUEST] = { "invalid_request", 400 },
+	[METRICS_INVALID_CLIENT] = { "invalid_client", 401 },
+	[METRICS_INVALID_SCOPE] = { "invalid_scope", 400 },
+	[METRICS_UNAUTHORIZED_CLIENT] = { "unauthorized_client", 400 },
+	[METRICS_UNSUPPORTED_GRANT_TYPE] = { "unsupported_grant_type", 400 },
+	[METRICS_INVALID_GRANT] = { "invalid_grant", 400 },
+	[METRICS_UNAVAILABLE] = { "temporarily_unavailable", 503 },
+	[METRICS_SERVER_ERROR] = { "server_error", 500 },
+	[METRICS_METHOD_NOT_ALLOWED] = { "method_not_allowed", 405 },
+	[METRICS_NOT_FOUND] = { "not_found", 404 },
+};
+
+/*
+ * Grant types forwarded to the daemon, with the form fields each one passes on besides the
+ * client credentials and their longest value in bytes (the daemon's limits, daemon/verbs.c:
+ * a longer one is refused here with invalid_request, before the daemon is asked).
+ * "password" (ROPC): the daemon allows it only for gated ROPC registrations; username and
+ * password are passed on once and never logged here.
+ */
+static const struct grant {
+	const char	*name;
+	struct grant_field {
+		const char	*name;
+		size_t		 max;
+	} fields[4];
+} token_grants[] = {
+	{ "client_credentials", { { "scope", 512 }, { NULL, 0 } } },
+	{ "password", { { "scope", 512 }, { "username", 256 }, { "password", 1024 },
+	    { NULL, 0 } } },
+};
+
+/* Answer a token request with an RFC 6749 section 5.2 error, and count it. */
+static void
+token_error(struct request *r, enum metrics_outcome o, const char *description,
+    long retry_after)
+{
+	request_error(r, token_outcomes[o].status, token_outcomes[o].error, description,
+	    retry_after);
+	metrics_request(METRICS_ROUTE_TOKEN, o);
+}
+
+/* Refuse a token request: log it, count it, answer it. */
+static void
+token_refuse(struct request *r, enum metrics_outcome o, const char *reason)
+{
+	request_log_refusal(r, token_outcomes[o].error, reason);
+	token_error(r, o, reason, 0);
+}
+
+/* Read and parse the form body of a token request; returns -1 after refusing it. */
+static int
+token_form(struct request *r, struct form *f)
+{
+	int	e;
+
+	if (!form_content_type_ok(request_param(r, "CONTENT_TYPE"))) {
+		token_refuse(r, METRICS_INVALID_REQUEST,
+		    "Content-Type must be application/x-www-form-urlencoded");
+		return -1;
+	}
+	switch (request_body(r, r->max_body)) {
+	case HTTP_BODY_OK:
+		break;
+	case HTTP_BODY_ETOOLARGE:
+		token_refuse(r, METRICS_INVALID_REQUEST, "request body too large");
+		return -1;
+	default:
+		token_refuse(r, METRICS_INVALID_REQUEST, "missing or incomplete body");
+		return -1;
+	}
+	if ((e = form_parse(r->body, r->bodylen, f)) != FORM_OK) {
+		token_refuse(r, METRICS_INVALID_REQUEST, form_strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Find the client's credentials: HTTP Basic or the client_id/client_secret form fields, never
+ * both (RFC 6749 section 2.3).  Returns -1 after refusing the request.
+ */
+static int
+token_client(struct request *r, const struct form *f, const char **id,
+    const char **secret)
+{
+	const char	*auth;
+	int		 e;
+
+	auth = request_param(r, "HTTP_AUTHORIZATION");
+	*id = form_get(f, "client_id");
+	*secret = form_get(f, "client_secret");
+	if (auth != NULL && (*id != NULL || *secret != NULL)) {
+		token_refuse(r, METRICS_INVALID_REQUEST,
+		    "more than one client authentication method");
+		return -1;
+	}
+	if (auth != NULL && (e = form_basic(auth, r->basic, sizeof(r->basic), id,
+	    secret)) != FORM_OK) {
+		token_refuse(r, e == FORM_ESCHEME ? METRICS_INVALID_CLIENT :
+		    METRICS_INVALID_REQUEST, form_strerror(e));
+		return -1;
+	}
+	r->client_id = *id;
+	if (*id == NULL || *secret == NULL) {
+		token_refuse(r, METRICS_INVALID_CLIENT, "client authentication missing");
+		return -1;
+	}
+	/* longer than any credential flowgate issues: authentication failed, as for a wrong one */
+	if (strlen(*id) > CLIENT_ID_MAX || strlen(*secret) > CLIENT_SECRET_MAX) {
+		token_refuse(r, METRICS_INVALID_CLIENT, strlen(*id) > CLIENT_ID_MAX ?
+		    "client authentication failed: client_id longer than 128 bytes" :
+		    "client authentication failed: client_secret longer than 256 bytes");
+		return -1;
+	}
+	return 0;
+}
+
+/* The grant table entry for a grant_type; NULL after refusing the request. */
+static const struct grant *
+token_grant(struct request *r, const struct form *f)
+{
+	const char	*name;
+	size_t		 i;
+
+	if ((name = form_get(f, "grant_type")) == NULL) {
+		token_refuse(r, METRICS_INVALID_REQUEST, "grant_type missing");
+		return NULL;
+	}
+	for (i = 0; i < sizeof(token_grants) / sizeof(token_grants[0]); i++) {
+		if (strcmp(token_grants[i].name, name) == 0)
+			return &token_grants[i];
+	}
+	token_refuse(r, METRICS_UNSUPPORTED_GRANT_TYPE, "grant_type not supported");
+	return NULL;
+}
+
+/* Refuse a grant's field longer than the daemon takes; -1 after refusing the request. */
+static int
+token_lengths(struct request *r, const struct form *f, const struct grant *g)
+{
+	const struct grant_field	*gf;
+	const char			*v;
+	char				 why[64];
+
+	for (gf = g->fields; gf->name != NULL; gf++) {
+		if ((v = form_get(f, gf->name)) != NULL && strlen(v) > gf->max) {
+			snprintf(why, sizeof(why), "%s longer than %zu bytes", gf->name, gf->max);
+			token_refuse(r, METRICS_INVALID_REQUEST, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The daemon's "token" request for a checked grant. */
+static json_t *
+token_request(struct request *r, const struct form *f, const struct grant *g,
+    const char *id, const char *secret)
+{
+	json_t		*req;
+	const struct grant_field	*gf;
+	const char			*v;
+
+	req = json_pack("{s:s,s:s,s:s,s:s}", "verb", "token", "client_id", id, "client_secret",
+	    secret, "grant_type", g->name);
+	if (req == NULL)
+		return NULL;
+	for (gf = g->fields; gf->name != NULL; gf++) {
+		if ((v = form_get(f, gf->name)) != NULL)
+			json_object_set_new(req, gf->name, json_string(v));
+	}
+	if (strcmp(r->remote, "-") != 0)
+		json_object_set_new(req, "remote", json_string(r->remote));
+	return req;
+}
+
+/* True when s prints inside a JSON string as it is: visible ASCII or space, no quote, no \\. */
+static int
+token_plain(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
+			return 0;
+	return 1;
+}
+
+/* Relay a successful token reply as RFC 6749 section 5.1 JSON; -1 if the reply is malformed. */
+static int
+token_ok(struct request *r, json_t *reply)
+{
+	struct http_reply	 rp = { .status = 200, .content_type = "application/json" };
+	json_t			*body, *at, *tt, *exp, *scope;
+
+	at = json_object_get(reply, "access_token");
+	tt = json_object_get(reply, "token_type");
+	exp = json_object_get(reply, "expires_in");
+	scope = json_object_get(reply, "scope");
+	if (!json_is_string(at) || !json_is_string(tt) || !json_is_integer(exp) ||
+	    (scope != NULL && !json_is_string(scope)))
+		return -1;
+	/* the hot path: values that need no escaping are printed as they are */
+	if (token_plain(json_string_value(at)) && token_plain(json_string_value(tt)) &&
+	    (scope == NULL || token_plain(json_string_value(scope)))) {
+		static char	out[TOKEN_OUT_MAX];
+		int		n;
+
+		n = snprintf(out, sizeof(out), "{\"access_token\":\"%s\",\"token_type\":\"%s\","
+		    "\"expires_in\":%lld%s%s%s}", json_string_value(at), json_string_value(tt),
+		    (long long)json_integer_value(exp), scope ? ",\"scope\":\"" : "",
+		    scope ? json_string_value(scope) : "", scope ? "\"" : "");
+		if (n > 0 && (size_t)n < sizeof(out)) {
+			request_send(r, &rp, out, (size_t)n);
+			explicit_bzero(out, (size_t)n);
+			metrics_request(METRICS_ROUTE_TOKEN, METRICS_OK);
+			return 0;
+		}
+	}
+	body = json_pack("{s:O,s:O,s:O}", "access_token", at, "token_type", tt, "expires_in",
+	    exp);
+	if (body != NULL && scope != NULL)
+		json_object_set(body, "scope", scope);
+	request_send_json(r, 200, body);
+	json_decref(body);
+	metrics_request(METRICS_ROUTE_TOKEN, METRICS_OK);
+	return 0;
+}
+
+/*
+ * Map the daemon's error reply onto its HTTP answer.  Its schema refusal (bad_request: a field
+ * of the wrong type or size) is the caller's malformed request; unknown codes are server_error.
+ */
+static void
+token_daemon_error(struct request *r, json_t *reply)
+{
+	const char	*error, *message;
+	char		 code[64];
+	json_t		*ra;
+	int		 o;
+
+	error = json_string_value(json_object_get(reply, "error"));
+	message = json_string_value(json_object_get(reply, "message"));
+	if (error != NULL && strcmp(error, "bad_request") == 0)
+		error = token_outcomes[METRICS_INVALID_REQUEST].error;
+	for (o = METRICS_INVALID_REQUEST; o <= METRICS_SERVER_ERROR; o++) {
+		if (error != NULL && strcmp(token_outcomes[o].error, error) == 0)
+			break;
+	}
+	if (o > METRICS_SERVER_ERROR) {
+		fg_log_warn("daemon answered an unknown token error %s",
+		    fg_log_clean(code, sizeof(code), error));
+		o = METRICS_SERVER_ERROR;
+		message = NULL;
+	}
+	ra = json_object_get(reply, "retry_after");
+	request_log_refusal(r, token_outcomes[o].error, "refused by the daemon");
+	token_error(r, o, message,
+	    json_is_integer(ra) && json_integer_value(ra) <= REQUEST_RETRY_AFTER_MAX ?
+	    (long)json_integer_value(ra) : 0);
+}
+
+/* POST /oauth2/token: check the request strictly, then let the daemon decide. */
+static void
+token_handle(struct request *r)
+{
+	struct form		 f;
+	const struct grant	*g;
+	const char		*id, *secret;
+	json_t			*req, *reply = NULL;
+
+	if (token_form(r, &f) == -1 ||
+	    token_client(r, &f, &id, &secret) == -1 ||
+	    (g = token_grant(r, &f)) == NULL || token_lengths(r, &f, g) == -1)
+		return;
+	if ((req = token_request(r, &f, g, id, secret)) == NULL) {
+		token_refuse(r, METRICS_SERVER_ERROR, "out of memory");
+		return;
+	}
+	if (link_call(req, &reply, LINK_TOKEN_TIMEOUT_MS) == -1)
+		token_refuse(r, METRICS_UNAVAILABLE, "token service unreachable");
+	else if (!json_is_true(json_object_get(reply, "ok")))
+		token_daemon_error(r, reply);
+	else if (token_ok(r, reply) == -1) {
+		fg_log_warn("daemon sent a malformed token reply");
+		token_error(r, METRICS_SERVER_ERROR, NULL, 0);
+	}
+	json_decref(req);
+	json_decref(reply);
+}
+
