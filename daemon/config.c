@@ -161,6 +161,8 @@ config_handler(void *user, const char *section, const char *name, const char *va
 			r = config_set_long(&c->secret_warn_days, value, 1, 3650);
 		else if (strcmp(name, "login_max_failures") == 0)
 			r = config_set_long(&c->login_max_failures, value, 1, 1000);
+		else if (strcmp(name, "login_limits_max") == 0)
+			r = config_set_long(&c->login_limits_max, value, 16, 1000000);
 		else
 			goto unknown;
 	} else if (strcmp(section, "audit") == 0) {
@@ -206,6 +208,7 @@ config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen)
 	cfg->session_max_s = 43200;
 	cfg->secret_warn_days = 90;
 	cfg->login_max_failures = 5;
+	cfg->login_limits_max = 4096;
 	*err = '\0';
 	r = ini_parse(path, config_handler, &ctx);
 	if (r == -1) {

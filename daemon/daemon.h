@@ -48,6 +48,7 @@ struct fg_config {
 	long	 session_max_s;
 	long	 secret_warn_days;
 	long	 login_max_failures;
+	long	 login_limits_max;	/* accounts and addresses the login limiter tracks */
 };
 int	 config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen);
 void	 config_free(struct fg_config *cfg);
@@ -265,13 +266,16 @@ typedef void	(*user_login_cb)(void *arg, int result, int64_t user_id, int role,
 int		 user_init(void);
 int		 user_login_begin(const char *name, const char *password, const char *remote,
 		     user_login_cb cb, void *arg);
+void		 user_reply_refused(const struct fg_reqctx *ctx, int result, long retry_after);
 void		 user_shutdown(void);
 
-/* pwhash.c: Argon2id checks on a thread of their own, results through a pipe */
-typedef void (*pwhash_cb)(void *arg, int ok);
+/* pwhash.c: Argon2id checks and hashes on a thread of their own, a bounded queue */
+typedef void (*pwhash_cb)(void *arg, int ok, const char *hash);
 int	 pwhash_init(void);
 int	 pwhash_fd(void);
-int	 pwhash_verify(const char *stored, const char *password, pwhash_cb done, void *arg);
+int	 pwhash_full(void);
+int	 pwhash_submit(const char *stored, const char *password, const char *fresh,
+	     pwhash_cb done, void *arg);
 void	 pwhash_collect(void);
 void	 pwhash_shutdown(void);
 

@@ -1,11 +1,17 @@
 /*
- * Password checks off the event loop.  An Argon2id verification takes tens of milliseconds;
- * done inline, every login (even a wrong one, from anyone) would stall token issuance for that
- * long.  One worker thread does the hashing and nothing else: it touches no database, socket or
- * daemon state, and hands results back through a pipe the event loop polls, so every callback
- * runs on the main thread.
+ * Password work off the event loop.  An Argon2id verification or hash takes tens of
+ * milliseconds; done inline, every login (even a wrong one, from anyone) would stall token
+ * issuance for that long.  One worker thread does the hashing and nothing else: it touches no
+ * database, socket or daemon state, and hands results back through a pipe the event loop
+ * polls, so every callback runs on the main thread.
+ *
+ * The queue is bounded: at most PWHASH_JOBS_MAX jobs wait, run or wait to be collected.  Past
+ * that the caller is told at once (pwhash_full) instead of queueing: a flood of logins would
+ * otherwise hold memory and make every real login wait behind it for minutes.
  */
 #include "config.h"
+
+#include <sys/queue.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,47 +25,61 @@
 #include "daemon.h"
 #include "log.h"
 
+#define PWHASH_JOBS_MAX		32	/* about two seconds of Argon2id on one thread */
+
 struct pwhash_job {
 	char			 stored[crypto_pwhash_STRBYTES];
-	struct fg_secret	*password;
-	int			 ok;
+	char			 hash[crypto_pwhash_STRBYTES];
+	struct fg_secret	*check;		/* verified against stored, if not NULL */
+	struct fg_secret	*fresh;		/* hashed when the check passes, if not NULL */
+	int			 ok, hashed;
 	pwhash_cb		 done;
 	void			*arg;
-	struct pwhash_job	*next;
+	TAILQ_ENTRY(pwhash_job)	 entry;
 };
+TAILQ_HEAD(pwhash_list, pwhash_job);
 
 static pthread_t		 pwhash_thread;
 static pthread_mutex_t		 pwhash_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t		 pwhash_cv = PTHREAD_COND_INITIALIZER;
-static struct pwhash_job	*pwhash_todo, *pwhash_done_list;
+static struct pwhash_list	 pwhash_todo = TAILQ_HEAD_INITIALIZER(pwhash_todo);
+static struct pwhash_list	 pwhash_done = TAILQ_HEAD_INITIALIZER(pwhash_done);
 static int			 pwhash_pipe[2] = { -1, -1 };
 static int			 pwhash_stopping, pwhash_started;
+static size_t			 pwhash_njobs;	/* from submit to collect; main thread only */
 
-/* The worker: verify one job at a time, oldest first. */
+/* Do one job's work: the check first, then the hash if the check passed. */
+static void
+pwhash_run(struct pwhash_job *j)
+{
+	j->ok = j->check == NULL || crypto_pwhash_str_verify(j->stored, j->check->buf,
+	    j->check->len) == 0;
+	if (j->ok && j->fresh != NULL)
+		j->hashed = crypto_pwhash_str(j->hash, j->fresh->buf, j->fresh->len,
+		    crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0;
+}
+
+/* The worker: one job at a time, oldest first. */
 static void *
 pwhash_main(void *unused)
 {
-	struct pwhash_job	*j, **tail;
+	struct pwhash_job	*j;
 	char			 one = 1;
 
 	(void)unused;
 	for (;;) {
 		pthread_mutex_lock(&pwhash_mu);
-		while (pwhash_todo == NULL && !pwhash_stopping)
+		while (TAILQ_EMPTY(&pwhash_todo) && !pwhash_stopping)
 			pthread_cond_wait(&pwhash_cv, &pwhash_mu);
-		if ((j = pwhash_todo) == NULL) {
+		if ((j = TAILQ_FIRST(&pwhash_todo)) == NULL) {
 			pthread_mutex_unlock(&pwhash_mu);
 			return NULL;
 		}
-		pwhash_todo = j->next;
+		TAILQ_REMOVE(&pwhash_todo, j, entry);
 		pthread_mutex_unlock(&pwhash_mu);
-		j->ok = crypto_pwhash_str_verify(j->stored, j->password->buf,
-		    j->password->len) == 0;
+		pwhash_run(j);
 		pthread_mutex_lock(&pwhash_mu);
-		for (tail = &pwhash_done_list; *tail != NULL; tail = &(*tail)->next)
-			;
-		j->next = NULL;
-		*tail = j;
+		TAILQ_INSERT_TAIL(&pwhash_done, j, entry);
 		pthread_mutex_unlock(&pwhash_mu);
 		if (write(pwhash_pipe[1], &one, 1) == -1 && errno != EAGAIN)
 			fg_log_warn("pwhash: cannot wake the event loop: %s", strerror(errno));
@@ -89,53 +109,76 @@ pwhash_fd(void)
 	return pwhash_pipe[0];
 }
 
-/* Queue a check of password against stored; done(arg, ok) runs from pwhash_collect(). */
+/* True when no more jobs may be queued now; callers refuse at once then. */
 int
-pwhash_verify(const char *stored, const char *password, pwhash_cb done, void *arg)
+pwhash_full(void)
 {
-	struct pwhash_job *j, **tail;
+	return pwhash_njobs >= PWHASH_JOBS_MAX;
+}
 
-	if (!pwhash_started || (j = calloc(1, sizeof(*j))) == NULL)
+/* Free a job, its secrets and its hash. */
+static void
+pwhash_free(struct pwhash_job *j)
+{
+	seal_secret_free(j->check);
+	seal_secret_free(j->fresh);
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+}
+
+/*
+ * Queue a job: check password against stored (both NULL: no check), then, if it passed, hash
+ * fresh (NULL: no hash).  done(arg, ok, hash) runs from pwhash_collect() with ok = the check
+ * passed and hash = the new hash (NULL when none was asked or hashing failed).  Returns -1,
+ * and done is never called, when the queue is full or memory ran out.
+ */
+int
+pwhash_submit(const char *stored, const char *password, const char *fresh, pwhash_cb done,
+    void *arg)
+{
+	struct pwhash_job *j;
+
+	if (!pwhash_started || pwhash_full() || (j = calloc(1, sizeof(*j))) == NULL)
 		return -1;
-	snprintf(j->stored, sizeof(j->stored), "%s", stored);
-	if ((j->password = seal_secret_from(password, strlen(password))) == NULL) {
-		free(j);
+	if (stored != NULL)
+		snprintf(j->stored, sizeof(j->stored), "%s", stored);
+	if ((stored != NULL && (j->check = seal_secret_from(password, strlen(password))) == NULL) ||
+	    (fresh != NULL && (j->fresh = seal_secret_from(fresh, strlen(fresh))) == NULL)) {
+		pwhash_free(j);
 		return -1;
 	}
 	j->done = done;
 	j->arg = arg;
+	pwhash_njobs++;
 	pthread_mutex_lock(&pwhash_mu);
-	for (tail = &pwhash_todo; *tail != NULL; tail = &(*tail)->next)
-		;
-	*tail = j;
+	TAILQ_INSERT_TAIL(&pwhash_todo, j, entry);
 	pthread_cond_signal(&pwhash_cv);
 	pthread_mutex_unlock(&pwhash_mu);
 	return 0;
 }
 
-/* Run the callbacks of finished checks (main thread). */
+/* Run the callbacks of finished jobs (main thread). */
 void
 pwhash_collect(void)
 {
-	struct pwhash_job	*list, *j;
+	struct pwhash_list	 list = TAILQ_HEAD_INITIALIZER(list);
+	struct pwhash_job	*j;
 	char			 buf[64];
 
 	while (read(pwhash_pipe[0], buf, sizeof(buf)) > 0)
 		;
 	pthread_mutex_lock(&pwhash_mu);
-	list = pwhash_done_list;
-	pwhash_done_list = NULL;
+	TAILQ_CONCAT(&list, &pwhash_done, entry);
 	pthread_mutex_unlock(&pwhash_mu);
-	while ((j = list) != NULL) {
-		list = j->next;
-		j->done(j->arg, j->ok);
-		seal_secret_free(j->password);
-		sodium_memzero(j, sizeof(*j));
-		free(j);
+	while ((j = TAILQ_FIRST(&list)) != NULL) {
+		TAILQ_REMOVE(&list, j, entry);
+		pwhash_njobs--;
+		j->done(j->arg, j->ok, j->hashed ? j->hash : NULL);
+		pwhash_free(j);
 	}
 }
 
-/* Stop the worker after the checks in hand, then deliver every result. */
+/* Stop the worker after the jobs in hand, then deliver every result. */
 void
 pwhash_shutdown(void)
 {

@@ -153,26 +153,23 @@ session_insert(void *arg)
 	return r;
 }
 
-/* Answer a failed login, audited under the name that was tried. */
+/* Answer a failed login (user_login_begin's result), audited under the name that was tried. */
 static void
 session_login_failed(const struct fg_reqctx *ctx, const char *name, const char *remote,
-    int limited, long retry_after)
+    int result, long retry_after)
 {
 	char			 actor[96], detail[96];
-	struct audit_rec	 rec = { actor, "login", NULL, NULL, NULL, limited ?
-				    "rate_limited" : "failed", detail, NULL };
-	json_t			*reply;
+	struct audit_rec	 rec = { actor, "login", NULL, NULL, NULL, result == -2 ?
+				    "rate_limited" : result == -3 ? "busy" : "failed", detail,
+				    NULL };
 
 	snprintf(actor, sizeof(actor), "user:%s", name);
 	snprintf(detail, sizeof(detail), "remote=%s", remote);
 	audit_append(&rec);
-	if (!limited) {
+	if (result == -1)
 		server_reply_error(ctx, "login_failed", "wrong user name or password");
-		return;
-	}
-	reply = json_pack("{sbsssssi}", "ok", 0, "error", "rate_limited", "message",
-	    "too many failed logins; try again later", "retry_after", (int)retry_after);
-	server_reply(ctx, reply);
+	else
+		user_reply_refused(ctx, result, retry_after);
 }
 
 /* A login waiting for its password check. */
@@ -193,7 +190,7 @@ session_login_checked(void *arg, int result, int64_t user_id, int role, long ret
 	struct audit_rec	 rec = { actor, "login", NULL, NULL, NULL, "ok", detail, NULL };
 
 	if (result != 0) {
-		session_login_failed(&l->ctx, l->name, l->remote, result == -2, retry_after);
+		session_login_failed(&l->ctx, l->name, l->remote, result, retry_after);
 		free(l);
 		return;
 	}

@@ -1,9 +1,12 @@
 /*
  * Admin accounts: roles, Argon2id password hashes (rehashed when the parameters rise), and
  * login rate limits per account and per client address.  A failed login says nothing about
- * which part was wrong, and an unknown account costs the same hash as a known one.
+ * which part was wrong, and an unknown account costs the same hash as a known one.  Every
+ * Argon2id check and hash runs on the pwhash thread, never on the event loop.
  */
 #include "config.h"
+
+#include <sys/queue.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,18 +21,50 @@
 #define USER_PW_MIN		12
 #define USER_PW_MAX		1024
 #define USER_WINDOW_S		900	/* failures count for 15 minutes */
-#define USER_LIMITS_MAX		4096
-#define USER_ADDR_FACTOR	4	/* an address may fail this many times the account limit */
+#define USER_KEY_LEN		(FG_NAME_MAX + 8)
+#define USER_BUSY_RETRY_S	2	/* the full Argon2 queue drains in about that long */
 
+/*
+ * The address limit is this many times the account limit.  It is a trade-off we keep on
+ * purpose: the address lock refuses everyone behind that address (an office NAT, a proxy, or
+ * "-" when the front end passes no address), so one person there can lock all of them out
+ * with factor x login_max_failures wrong passwords, and can lock out up to factor accounts
+ * first, since each account locks at login_max_failures.  A lower factor would make both
+ * easier; a higher one lets one address guess across more accounts before it is stopped.
+ * 4 lets a few people behind one address mistype without locking the rest out, and keeps
+ * one address's guesses within four accounts' worth.
+ */
+#define USER_ADDR_FACTOR	4
+
+/*
+ * Login limits: one entry per account ("u:NAME") and per client address ("a:ADDRESS"), found
+ * through a hash table under a random SipHash key (names are chosen by callers), and kept on
+ * one of two lists in age order: unlocked entries by their last attempt, locked ones by the
+ * end of their lock.  An attempt is charged when its check is queued, not when it ends, so a
+ * burst of pipelined guesses meets the limit while its checks still run.
+ *
+ * At most login_limits_max entries.  A new key takes the place of the oldest unlocked entry;
+ * a locked entry is never given up, and when only locked entries remain a new key is refused
+ * (rate_limited) until the first lock ends.  Forgetting a lock to make room would let anyone
+ * unlock an account by trying enough other names; refusing new keys instead stops logins of
+ * accounts that have no entry for at most 15 minutes, and filling the table with locks takes
+ * login_max_failures queued Argon2id checks per entry, at most 32 at a time.
+ */
 struct user_limit {
-	char		 key[FG_NAME_MAX + 8];	/* "u:NAME" or "a:ADDRESS" */
-	int		 failures;
-	time_t		 window_start;
-	time_t		 locked_until;
+	char			 key[USER_KEY_LEN];	/* "u:NAME" or "a:ADDRESS" */
+	int			 failures;		/* charged attempts, in flight included */
+	time_t			 window_start;
+	time_t			 locked_until;		/* 0: not locked */
+	struct user_limit	*hnext;
+	TAILQ_ENTRY(user_limit)	 entry;
 };
+TAILQ_HEAD(user_limit_list, user_limit);
 
-static struct user_limit	*user_limits;
-static size_t			 user_nlimits;
+static struct user_limit	**user_buckets;
+static size_t			 user_nbuckets, user_nlimits;
+static struct user_limit_list	 user_unlocked = TAILQ_HEAD_INITIALIZER(user_unlocked);
+static struct user_limit_list	 user_locked = TAILQ_HEAD_INITIALIZER(user_locked);
+static uint8_t			 user_limit_seed[crypto_shorthash_KEYBYTES];
 static char			*user_dummy_hash;
 
 static const char SQL_BY_NAME[] =
@@ -63,7 +98,7 @@ user_role_name(int role)
 	    role == ROLE_AUDITOR ? "auditor" : "none";
 }
 
-/* Argon2id at libsodium's interactive limits (about 66 ms here). */
+/* Argon2id at libsodium's interactive limits (about 66 ms here); at start only. */
 static int
 user_hash(const char *pw, char out[crypto_pwhash_STRBYTES])
 {
@@ -71,67 +106,226 @@ user_hash(const char *pw, char out[crypto_pwhash_STRBYTES])
 	    crypto_pwhash_MEMLIMIT_INTERACTIVE);
 }
 
-/* The limit entry for key, created (or recycled) on demand. */
-static struct user_limit *
-user_limit(const char *kind, const char *what, time_t now)
+/* Format the limit key of kind ("u" account, "a" address) and what. */
+static void
+user_limit_key(const char *kind, const char *what, char key[USER_KEY_LEN])
 {
-	struct user_limit	*l, *oldest = NULL;
-	char			 key[sizeof(l->key)];
-	size_t			 i;
-
-	snprintf(key, sizeof(key), "%s:%.*s", kind, FG_NAME_MAX, what ? what : "-");
-	for (i = 0; i < user_nlimits; i++) {
-		l = &user_limits[i];
-		if (strcmp(l->key, key) == 0)
-			return l;
-		if (oldest == NULL || l->window_start < oldest->window_start)
-			oldest = l;
-	}
-	if (user_limits == NULL && (user_limits = calloc(USER_LIMITS_MAX, sizeof(*l))) == NULL)
-		return NULL;
-	l = user_nlimits < USER_LIMITS_MAX ? &user_limits[user_nlimits++] : oldest;
-	memset(l, 0, sizeof(*l));
-	snprintf(l->key, sizeof(l->key), "%s", key);
-	l->window_start = now;
-	return l;
+	snprintf(key, USER_KEY_LEN, "%s:%.*s", kind, FG_NAME_MAX, what ? what : "-");
 }
 
-/* Seconds until l may try again, or 0. */
-static long
-user_limited(struct user_limit *l, time_t now)
+/* The hash chain key belongs in. */
+static struct user_limit **
+user_limit_chain(const char *key)
 {
-	if (l == NULL)
-		return 0;
-	if (now - l->window_start > USER_WINDOW_S && now >= l->locked_until) {
+	uint8_t		h[crypto_shorthash_BYTES];
+	uint64_t	v;
+
+	crypto_shorthash(h, (const uint8_t *)key, strlen(key), user_limit_seed);
+	memcpy(&v, h, sizeof(v));
+	return &user_buckets[v & (user_nbuckets - 1)];
+}
+
+/* End l's lock at once: it joins the young end of the unlocked list. */
+static void
+user_limit_unlock(struct user_limit *l)
+{
+	if (l->locked_until == 0)
+		return;
+	TAILQ_REMOVE(&user_locked, l, entry);
+	TAILQ_INSERT_TAIL(&user_unlocked, l, entry);
+	l->locked_until = 0;
+}
+
+/* End l's lock or its window, whichever is over. */
+static void
+user_limit_age(struct user_limit *l, time_t now)
+{
+	if (l->locked_until != 0 ? now >= l->locked_until : now - l->window_start > USER_WINDOW_S) {
+		user_limit_unlock(l);
 		l->failures = 0;
 		l->window_start = now;
 	}
-	return now < l->locked_until ? (long)(l->locked_until - now) : 0;
 }
 
-/* Count one failure; lock the key once it reaches max failures in the window. */
-static void
-user_failed(struct user_limit *l, long max, time_t now)
+/* The entry of a key, brought up to date; NULL if it has none. */
+static struct user_limit *
+user_limit_find(const char *kind, const char *what, time_t now)
 {
-	if (l != NULL && ++l->failures >= max)
-		l->locked_until = now + USER_WINDOW_S;
+	struct user_limit	*l;
+	char			 key[USER_KEY_LEN];
+
+	user_limit_key(kind, what, key);
+	for (l = *user_limit_chain(key); l != NULL; l = l->hnext)
+		if (strcmp(l->key, key) == 0) {
+			user_limit_age(l, now);
+			return l;
+		}
+	return NULL;
 }
 
-/* Upgrade a hash made with weaker parameters, now that we hold the password. */
+/* Take the oldest unlocked entry out of the table for reuse; NULL if every entry is locked. */
+static struct user_limit *
+user_limit_recycle(time_t now)
+{
+	struct user_limit *l, **pp;
+
+	while ((l = TAILQ_FIRST(&user_locked)) != NULL && now >= l->locked_until)
+		user_limit_age(l, now);
+	if ((l = TAILQ_FIRST(&user_unlocked)) == NULL)
+		return NULL;
+	TAILQ_REMOVE(&user_unlocked, l, entry);
+	for (pp = user_limit_chain(l->key); *pp != l; pp = &(*pp)->hnext)
+		;
+	*pp = l->hnext;
+	return l;
+}
+
+/*
+ * The entry of a key, made if need be; an unlocked one becomes the youngest of its list.
+ * NULL when the table holds only locked entries (or memory ran out).
+ */
+static struct user_limit *
+user_limit_make(const char *kind, const char *what, time_t now)
+{
+	struct user_limit **chain, *l;
+
+	if ((l = user_limit_find(kind, what, now)) != NULL) {
+		if (l->locked_until == 0) {
+			TAILQ_REMOVE(&user_unlocked, l, entry);
+			TAILQ_INSERT_TAIL(&user_unlocked, l, entry);
+		}
+		return l;
+	}
+	if (user_nlimits < (size_t)fg_cfg->login_limits_max) {
+		if ((l = malloc(sizeof(*l))) == NULL)
+			return NULL;
+		user_nlimits++;
+	} else if ((l = user_limit_recycle(now)) == NULL)
+		return NULL;
+	memset(l, 0, sizeof(*l));
+	user_limit_key(kind, what, l->key);
+	chain = user_limit_chain(l->key);
+	l->window_start = now;
+	l->hnext = *chain;
+	*chain = l;
+	TAILQ_INSERT_TAIL(&user_unlocked, l, entry);
+	return l;
+}
+
+/* Seconds until name (and remote, unless NULL) may try again, or 0. */
+static long
+user_limit_wait(const char *name, const char *remote, time_t now)
+{
+	struct user_limit	*l[2] = { user_limit_find("u", name, now),
+				    remote != NULL ? user_limit_find("a", remote, now) : NULL };
+	int			 i;
+
+	for (i = 0; i < 2; i++)
+		if (l[i] != NULL && l[i]->locked_until > now)
+			return (long)(l[i]->locked_until - now);
+	return 0;
+}
+
+/* Charge one attempt to l; lock it once it reaches max in the window. */
+static void
+user_limit_charge(struct user_limit *l, long max, time_t now)
+{
+	if (++l->failures < max || l->locked_until != 0)
+		return;
+	TAILQ_REMOVE(&user_unlocked, l, entry);
+	TAILQ_INSERT_TAIL(&user_locked, l, entry);
+	l->locked_until = now + USER_WINDOW_S;
+}
+
+/*
+ * Charge an attempt of account name from remote (NULL: the account only), not locked out,
+ * whose check is about to be queued.  0 when charged; else the seconds until the first lock
+ * ends, when the table has no room for the keys.
+ */
+static long
+user_limit_start(const char *name, const char *remote, time_t now)
+{
+	struct user_limit	*la, *lr = NULL, *first;
+	char			 key[USER_KEY_LEN];
+
+	/* the account's entry is now the youngest unlocked one: the address's takes its place
+	   only when nothing else is unlocked, and then there is no room for both */
+	user_limit_key("u", name, key);
+	if ((la = user_limit_make("u", name, now)) == NULL || (remote != NULL &&
+	    (lr = user_limit_make("a", remote, now)) == NULL) || strcmp(la->key, key) != 0) {
+		first = TAILQ_FIRST(&user_locked);
+		return first != NULL && first->locked_until > now ?
+		    (long)(first->locked_until - now) : 1;
+	}
+	user_limit_charge(la, fg_cfg->login_max_failures, now);
+	if (lr != NULL)
+		user_limit_charge(lr, fg_cfg->login_max_failures * USER_ADDR_FACTOR, now);
+	return 0;
+}
+
+/*
+ * A right password for name from remote (NULL: none): the account starts afresh (its owner's
+ * earlier typos are forgiven), and the address gets this attempt back: only failures count
+ * there.
+ */
+static void
+user_limit_right(const char *name, const char *remote, time_t now)
+{
+	struct user_limit *l;
+
+	if ((l = user_limit_find("u", name, now)) != NULL) {
+		user_limit_unlock(l);
+		l->failures = 0;
+	}
+	if (remote == NULL || (l = user_limit_find("a", remote, now)) == NULL)
+		return;
+	if (l->failures > 0)
+		l->failures--;
+	if (l->failures < fg_cfg->login_max_failures * USER_ADDR_FACTOR)
+		user_limit_unlock(l);
+}
+
+/* Answer an attempt refused before its check: -2 locked out, -3 too many checks waiting. */
+void
+user_reply_refused(const struct fg_reqctx *ctx, int result, long retry_after)
+{
+	if (result == -3) {
+		server_reply_status(ctx, "temporarily_unavailable",
+		    "too many password checks are waiting; try again shortly", 0, retry_after);
+		return;
+	}
+	server_reply(ctx, json_pack("{sbsssssi}", "ok", 0, "error", "rate_limited", "message",
+	    "too many failed logins; try again later", "retry_after", (int)retry_after));
+}
+
+/* Store a hash made with stronger parameters (the pwhash thread made it after a login). */
+static void
+user_rehashed(void *arg, int ok, const char *hash)
+{
+	int64_t		*id = arg;
+	sqlite3_stmt	*st;
+
+	if (ok && hash != NULL && (st = store_prepare(SQL_SET_HASH)) != NULL) {
+		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, *id);
+		sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	free(id);
+}
+
+/* Upgrade a hash made with weaker parameters, now that we hold the password (if there is room). */
 static void
 user_rehash(int64_t id, const char *stored, const char *pw)
 {
-	char		 h[crypto_pwhash_STRBYTES];
-	sqlite3_stmt	*st;
+	int64_t *arg;
 
 	if (crypto_pwhash_str_needs_rehash(stored, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-	    crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0 || user_hash(pw, h) != 0 ||
-	    (st = store_prepare(SQL_SET_HASH)) == NULL)
+	    crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0 || (arg = malloc(sizeof(*arg))) == NULL)
 		return;
-	sqlite3_bind_text(st, 1, h, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, id);
-	sqlite3_step(st);
-	sqlite3_reset(st);
+	*arg = id;
+	if (pwhash_submit(NULL, NULL, pw, user_rehashed, arg) == -1)
+		free(arg);	/* the queue is full: the next login tries again */
 }
 
 /* A login being checked by the hashing thread. */
@@ -146,34 +340,32 @@ struct user_attempt {
 	void			*arg;
 };
 
-/* Make the hash that unknown accounts are checked against (once, at start). */
+/* Make the hash unknown accounts are checked against and the limiter's table (once, at start). */
 int
 user_init(void)
 {
-	if ((user_dummy_hash = malloc(crypto_pwhash_STRBYTES)) == NULL ||
+	randombytes_buf(user_limit_seed, sizeof(user_limit_seed));
+	for (user_nbuckets = 16; user_nbuckets < (size_t)fg_cfg->login_limits_max;)
+		user_nbuckets <<= 1;
+	if ((user_buckets = calloc(user_nbuckets, sizeof(*user_buckets))) == NULL ||
+	    (user_dummy_hash = malloc(crypto_pwhash_STRBYTES)) == NULL ||
 	    user_hash("flowgate-no-such-user", user_dummy_hash) != 0)
 		return -1;
 	return 0;
 }
 
-/* The hashing thread answered: count the outcome, then tell the caller. */
+/* The hashing thread answered (the attempt was charged when it started): tell the caller. */
 static void
-user_login_checked(void *arg, int ok)
+user_login_checked(void *arg, int ok, const char *unused)
 {
 	struct user_attempt	*a = arg;
-	struct user_limit	*la, *lr;
 	sqlite3_stmt		*st;
-	time_t			 now = time(NULL);
 
-	la = user_limit("u", a->name, now);
-	lr = user_limit("a", a->remote, now);
-	if (!a->found || !ok || a->disabled || a->role == 0) {
-		user_failed(la, fg_cfg->login_max_failures, now);
-		user_failed(lr, fg_cfg->login_max_failures * USER_ADDR_FACTOR, now);
+	(void)unused;
+	if (!a->found || !ok || a->disabled || a->role == 0)
 		a->cb(a->arg, -1, 0, 0, 0);
-	} else {
-		if (la != NULL)
-			la->failures = 0;
+	else {
+		user_limit_right(a->name, a->remote, time(NULL));
 		user_rehash(a->user_id, a->stored, a->password->buf);
 		if ((st = store_prepare(SQL_LAST_LOGIN)) != NULL) {
 			sqlite3_bind_int64(st, 1, store_now_ms());
@@ -188,24 +380,48 @@ user_login_checked(void *arg, int ok)
 	free(a);
 }
 
+/* Read the account of a login attempt, if there is one. */
+static void
+user_attempt_lookup(struct user_attempt *a)
+{
+	sqlite3_stmt *st = store_prepare(SQL_BY_NAME);
+
+	if (st == NULL)
+		return;
+	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		a->found = 1;
+		a->user_id = sqlite3_column_int64(st, 0);
+		a->role = user_role_parse((const char *)sqlite3_column_text(st, 1));
+		snprintf(a->stored, sizeof(a->stored), "%s", sqlite3_column_text(st, 2));
+		a->disabled = sqlite3_column_int(st, 3);
+	}
+	sqlite3_reset(st);
+}
+
 /*
  * Start checking a login; cb(arg, result, user_id, role, retry_after) follows with 0 for the
  * right password, -1 for any wrong credential (one answer for all), -2 while the account or
- * the address is locked out.  An unknown account costs the same hash as a known one.
- * Returns -1 only when the check could not be started (cb is not called then).
+ * the address is locked out, -3 while too many checks wait (user_reply_refused answers the
+ * last two).  An unknown account costs the same hash as a known one.  An attempt refused with
+ * -3 is not counted: it checked nothing, and counting it would let a flood of logins lock a
+ * real user out without a single guess.  Returns -1 only when the check could not be started
+ * (cb is not called then).
  */
 int
 user_login_begin(const char *name, const char *password, const char *remote, user_login_cb cb,
     void *arg)
 {
 	struct user_attempt	*a;
-	sqlite3_stmt		*st = store_prepare(SQL_BY_NAME);
 	time_t			 now = time(NULL);
 	long			 wait;
 
-	if ((wait = user_limited(user_limit("u", name, now), now)) > 0 ||
-	    (wait = user_limited(user_limit("a", remote, now), now)) > 0) {
+	if ((wait = user_limit_wait(name, remote, now)) > 0) {
 		cb(arg, -2, 0, 0, wait);
+		return 0;
+	}
+	if (pwhash_full()) {
+		cb(arg, -3, 0, 0, USER_BUSY_RETRY_S);
 		return 0;
 	}
 	if ((a = calloc(1, sizeof(*a))) == NULL ||
@@ -217,22 +433,16 @@ user_login_begin(const char *name, const char *password, const char *remote, use
 	snprintf(a->remote, sizeof(a->remote), "%s", remote);
 	a->cb = cb;
 	a->arg = arg;
-	if (st != NULL) {
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			a->found = 1;
-			a->user_id = sqlite3_column_int64(st, 0);
-			a->role = user_role_parse((const char *)sqlite3_column_text(st, 1));
-			snprintf(a->stored, sizeof(a->stored), "%s", sqlite3_column_text(st, 2));
-			a->disabled = sqlite3_column_int(st, 3);
-		}
-		sqlite3_reset(st);
-	}
-	if (pwhash_verify(a->found ? a->stored : user_dummy_hash, password, user_login_checked,
-	    a) == -1) {
+	user_attempt_lookup(a);
+	if ((wait = user_limit_start(a->name, a->remote, now)) > 0 ||
+	    pwhash_submit(a->found ? a->stored : user_dummy_hash, password, NULL,
+	    user_login_checked, a) == -1) {
 		seal_secret_free(a->password);
+		sodium_memzero(a, sizeof(*a));
 		free(a);
-		return -1;
+		if (wait == 0)
+			return -1;
+		cb(arg, -2, 0, 0, wait);
 	}
 	return 0;
 }
@@ -241,9 +451,19 @@ user_login_begin(const char *name, const char *password, const char *remote, use
 void
 user_shutdown(void)
 {
-	free(user_limits);
+	struct user_limit *l;
+
+	while ((l = TAILQ_FIRST(&user_unlocked)) != NULL) {
+		TAILQ_REMOVE(&user_unlocked, l, entry);
+		free(l);
+	}
+	while ((l = TAILQ_FIRST(&user_locked)) != NULL) {
+		TAILQ_REMOVE(&user_locked, l, entry);
+		free(l);
+	}
+	free(user_buckets);
 	free(user_dummy_hash);
-	user_limits = NULL;
+	user_buckets = NULL;
 	user_dummy_hash = NULL;
 	user_nlimits = 0;
 }
@@ -334,36 +554,67 @@ user_insert(void *arg)
 	return r;
 }
 
-/* "user.add": name, role, password */
+/* A new account waiting for its password's hash. */
+struct user_adding {
+	struct fg_reqctx	 ctx;
+	char			 name[FG_NAME_MAX + 1];
+	char			 role[16];
+};
+
+/* The hash is made: store the account with its audit record, and answer. */
+static void
+user_add_hashed(void *arg, int ok, const char *hash)
+{
+	struct user_adding	*n = arg;
+	char			 actor[96], detail[128];
+	struct user_new		 u = { n->name, n->role, hash };
+	struct audit_rec	 rec = { actor, "user.add", NULL, NULL, NULL, "ok", detail, NULL };
+
+	server_actor(&n->ctx, actor, sizeof(actor));
+	snprintf(detail, sizeof(detail), "user=%s role=%s", u.name, u.role);
+	if (!ok || hash == NULL)
+		server_reply_error(&n->ctx, "server_error", "cannot hash the password");
+	else if (audit_tx(user_insert, &u, &rec) == -1)
+		server_reply_error(&n->ctx, "conflict", "a user named %s exists", u.name);
+	else
+		server_reply(&n->ctx, json_pack("{sbss}", "ok", 1, "name", u.name));
+	free(n);
+}
+
+/* "user.add": name, role, password — hashed on the pwhash thread. */
 static void
 user_verb_add(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*pw = json_string_value(json_object_get(req, "password"));
-	char			 h[crypto_pwhash_STRBYTES], actor[96], detail[128];
-	struct user_new		 u = { json_string_value(json_object_get(req, "name")),
-				    json_string_value(json_object_get(req, "role")), h };
-	struct audit_rec	 rec = { actor, "user.add", NULL, NULL, NULL, "ok", detail, NULL };
+	const char		*name = json_string_value(json_object_get(req, "name"));
+	const char		*role = json_string_value(json_object_get(req, "role"));
+	struct user_adding	*n;
 
-	if (!verbs_valid_name(u.name) || user_role_parse(u.role) == 0) {
+	if (!verbs_valid_name(name) || user_role_parse(role) == 0) {
 		server_reply_error(ctx, "bad_request", "name must be 1-64 of a-z 0-9 - _; role one "
 		    "of admin, security, auditor");
 		return;
 	}
 	if (!user_password_ok(pw)) {
-		server_reply_error(ctx, "bad_request", "the password must be 12 to 1024 characters");
+		server_reply_error(ctx, "bad_request", "the password must be 12 to 1024 "
+		    "characters");
 		return;
 	}
-	if (user_hash(pw, h) != 0) {
-		server_reply_error(ctx, "server_error", "cannot hash the password");
+	if (pwhash_full()) {
+		user_reply_refused(ctx, -3, USER_BUSY_RETRY_S);
 		return;
 	}
-	server_actor(ctx, actor, sizeof(actor));
-	snprintf(detail, sizeof(detail), "user=%s role=%s", u.name, u.role);
-	if (audit_tx(user_insert, &u, &rec) == -1)
-		server_reply_error(ctx, "conflict", "a user named %s exists", u.name);
-	else
-		server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", u.name));
-	sodium_memzero(h, sizeof(h));
+	if ((n = calloc(1, sizeof(*n))) == NULL) {
+		server_reply_error(ctx, "server_error", "out of memory");
+		return;
+	}
+	n->ctx = *ctx;
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	snprintf(n->role, sizeof(n->role), "%s", role);
+	if (pwhash_submit(NULL, NULL, pw, user_add_hashed, n) == -1) {
+		server_reply_error(ctx, "server_error", "cannot hash the password now");
+		free(n);
+	}
 }
 
 static const struct verb_field user_add_fields[] = {
@@ -537,51 +788,104 @@ user_store_hash(void *arg)
 	return r;
 }
 
+/* A password change waiting for its Argon2id work. */
+struct user_pwchange {
+	struct fg_reqctx	 ctx;
+	int64_t			 id;
+	char			 who[FG_NAME_MAX + 1];
+	int			 checked;	/* one's own account: the old password checked */
+};
+
+/* The old password was checked and the new one hashed (or not): store it, and answer. */
+static void
+user_password_done(void *arg, int ok, const char *hash)
+{
+	struct user_pwchange	*c = arg;
+	char			 actor[96], detail[96];
+	struct user_pw		 u = { c->id, hash };
+	struct audit_rec	 rec = { actor, "user.password", NULL, NULL, NULL, "ok", detail,
+				    NULL };
+
+	if (!ok)
+		server_reply_error(&c->ctx, "login_failed", "the current password is wrong");
+	else if (hash == NULL)
+		server_reply_error(&c->ctx, "server_error", "cannot hash the password");
+	else {
+		if (c->checked)
+			user_limit_right(c->who, NULL, time(NULL));
+		server_actor(&c->ctx, actor, sizeof(actor));
+		snprintf(detail, sizeof(detail), "user=%s", c->who);
+		if (audit_tx(user_store_hash, &u, &rec) == -1)
+			server_reply_error(&c->ctx, "server_error", "the password could not be "
+			    "changed");
+		else
+			server_reply(&c->ctx, json_pack("{sbss}", "ok", 1, "name", c->who));
+	}
+	free(c);
+}
+
+/* Fill c with the account being changed and its stored hash; -1 if there is none. */
+static int
+user_password_target(struct user_pwchange *c, const char *name,
+    char stored[crypto_pwhash_STRBYTES])
+{
+	sqlite3_stmt *st;
+
+	if (c->ctx.peer == PEER_ADMIN && c->ctx.user_id == 0)
+		c->id = name ? user_id_of(name) : 0;
+	if (c->id == 0 || (st = store_prepare(SQL_NAME_OF)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, c->id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(c->who, sizeof(c->who), "%s", sqlite3_column_text(st, 0));
+		snprintf(stored, crypto_pwhash_STRBYTES, "%s", sqlite3_column_text(st, 1));
+	}
+	sqlite3_reset(st);
+	return c->who[0] != '\0' ? 0 : -1;
+}
+
 /*
  * "user.password": new_password, and old_password for one's own (web) account; a local admin
- * peer names the account instead and needs no old password.
+ * peer names the account instead and needs no old password.  Both Argon2id steps run on the
+ * pwhash thread; a wrong old password counts against the account like a failed login.
  */
 static void
 user_verb_password(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*old = json_string_value(json_object_get(req, "old_password"));
 	const char		*pw = json_string_value(json_object_get(req, "new_password"));
-	const char		*name = json_string_value(json_object_get(req, "name"));
-	char			 h[crypto_pwhash_STRBYTES], stored[crypto_pwhash_STRBYTES] = "";
-	char			 actor[96], detail[96], who[FG_NAME_MAX + 1] = "";
-	struct user_pw		 u = { ctx->user_id, h };
-	struct audit_rec	 rec = { actor, "user.password", NULL, NULL, NULL, "ok", detail,
-				    NULL };
-	sqlite3_stmt		*st;
+	char			 stored[crypto_pwhash_STRBYTES] = "";
+	struct user_pwchange	*c;
+	time_t			 now = time(NULL);
+	long			 wait = 0;
 
-	if (ctx->peer == PEER_ADMIN && ctx->user_id == 0)
-		u.id = name ? user_id_of(name) : 0;
-	if (u.id == 0 || (st = store_prepare(SQL_NAME_OF)) == NULL) {
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		server_reply_error(ctx, "server_error", "out of memory");
+		return;
+	}
+	c->ctx = *ctx;
+	c->id = ctx->user_id;
+	c->checked = ctx->user_id != 0;
+	if (user_password_target(c, json_string_value(json_object_get(req, "name")),
+	    stored) == -1)
 		server_reply_error(ctx, "not_found", "no such user");
-		return;
-	}
-	sqlite3_bind_int64(st, 1, u.id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		snprintf(who, sizeof(who), "%s", sqlite3_column_text(st, 0));
-		snprintf(stored, sizeof(stored), "%s", sqlite3_column_text(st, 1));
-	}
-	sqlite3_reset(st);
-	if (ctx->user_id != 0 && (old == NULL ||
-	    crypto_pwhash_str_verify(stored, old, strlen(old)) != 0)) {
+	else if (!user_password_ok(pw))
+		server_reply_error(ctx, "bad_request", "the password must be 12 to 1024 "
+		    "characters");
+	else if (c->checked && old == NULL)
 		server_reply_error(ctx, "login_failed", "the current password is wrong");
-		return;
-	}
-	if (!user_password_ok(pw) || user_hash(pw, h) != 0) {
-		server_reply_error(ctx, "bad_request", "the password must be 12 to 1024 characters");
-		return;
-	}
-	server_actor(ctx, actor, sizeof(actor));
-	snprintf(detail, sizeof(detail), "user=%s", who);
-	if (audit_tx(user_store_hash, &u, &rec) == -1)
-		server_reply_error(ctx, "server_error", "the password could not be changed");
+	else if (c->checked && (wait = user_limit_wait(c->who, NULL, now)) > 0)
+		user_reply_refused(ctx, -2, wait);
+	else if (pwhash_full())
+		user_reply_refused(ctx, -3, USER_BUSY_RETRY_S);
+	else if (c->checked && (wait = user_limit_start(c->who, NULL, now)) > 0)
+		user_reply_refused(ctx, -2, wait);
+	else if (pwhash_submit(c->checked ? stored : NULL, old, pw, user_password_done, c) == -1)
+		server_reply_error(ctx, "server_error", "cannot hash the password now");
 	else
-		server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", who));
-	sodium_memzero(h, sizeof(h));
+		c = NULL;
+	sodium_memzero(stored, sizeof(stored));
+	free(c);
 }
 
 static const struct verb_field user_password_fields[] = {
