@@ -179,21 +179,29 @@ oidc_query(char *url, size_t cap, const char *name, const char *value)
 	url[o] = '\0';
 }
 
-/* Drop pending logins older than the limit; the list is newest first. */
+/*
+ * Drop pending logins older than the limit, and the oldest beyond OIDC_PENDING_MAX: the list
+ * is newest first, so those are at its tail.  A full table makes room for a new login by
+ * forgetting the one started longest ago, never the new one, or every real login would fail
+ * once someone had started enough of them.
+ */
 static void
 oidc_pending_expire(void)
 {
 	struct oidc_pending	**pp, *p;
 	int64_t			  now = store_now_ms();
+	size_t			  kept = 0;
 
 	for (pp = &oidc_pending_list; (p = *pp) != NULL;) {
-		if (now - p->created > OIDC_PENDING_MS || oidc_npending > OIDC_PENDING_MAX) {
+		if (now - p->created > OIDC_PENDING_MS || kept == OIDC_PENDING_MAX) {
 			*pp = p->next;
 			sodium_memzero(p, sizeof(*p));
 			free(p);
 			oidc_npending--;
-		} else
+		} else {
+			kept++;
 			pp = &p->next;
+		}
 	}
 }
 
@@ -220,7 +228,6 @@ oidc_verb_begin(const struct fg_reqctx *ctx, json_t *req)
 		    "no Keycloak-style endpoints", a.name);
 		return;
 	}
-	oidc_pending_expire();
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		server_reply_error(ctx, "server_error", "out of memory");
 		return;
@@ -237,6 +244,7 @@ oidc_verb_begin(const struct fg_reqctx *ctx, json_t *req)
 	p->next = oidc_pending_list;
 	oidc_pending_list = p;
 	oidc_npending++;
+	oidc_pending_expire();	/* after the insert: the oldest goes if the table is full */
 	snprintf(scope, sizeof(scope), "%s offline_access", a.scopes);
 	oidc_query(url, sizeof(url), "response_type", "code");
 	oidc_query(url, sizeof(url), "client_id", a.conn.client_id);
