@@ -176,6 +176,32 @@ app_authenticate(const char *client_id, const char *secret, struct app_rec *out)
 	return 0;
 }
 
+static const char SQL_REVOKED[] =
+    "SELECT a.id, a.secret_hash FROM apps a WHERE a.client_id = ? AND a.revoked_at IS NOT NULL";
+
+/*
+ * A credential that failed app_authenticate: 0 with *out filled when it is the (last) secret of
+ * a revoked registration, so the refusal can name the app; -1 otherwise.
+ */
+int
+app_revoked_match(const char *client_id, const char *secret, struct app_rec *out)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_REVOKED);
+	uint8_t		 h[32];
+	int64_t		 id = 0;
+
+	if (st == NULL)
+		return -1;
+	seal_app_hash(secret, strlen(secret), h);
+	sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32 &&
+	    sodium_memcmp(sqlite3_column_blob(st, 1), h, 32) == 0)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sodium_memzero(h, sizeof(h));
+	return id != 0 ? app_lookup(NULL, id, out) : -1;
+}
+
 static const char SQL_LOOKUP[] =
     "SELECT a.id, a.name, a.client_id, a.flow, a.kind, a.scopes, a.connection_id, c.name, "
     "c.stopped, a.revoked_at IS NOT NULL FROM apps a JOIN connections c ON "

@@ -168,6 +168,8 @@ config_handler(void *user, const char *section, const char *name, const char *va
 	} else if (strcmp(section, "audit") == 0) {
 		if (strcmp(name, "sync_full") == 0)
 			r = config_set_bool(&c->audit_sync_full, value);
+		else if (strcmp(name, "refusal_window_s") == 0)
+			r = config_set_long(&c->refusal_window_s, value, 1, 3600);
 		else
 			goto unknown;
 	} else {
@@ -204,6 +206,7 @@ config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen)
 	cfg->calls_per_connection = 64;
 	cfg->grace_s = 86400;
 	cfg->audit_sync_full = 0;
+	cfg->refusal_window_s = 60;
 	cfg->session_idle_s = 1800;
 	cfg->session_max_s = 43200;
 	cfg->secret_warn_days = 90;

@@ -44,6 +44,7 @@ struct fg_config {
 	long	 calls_per_connection;	/* API calls in flight per connection at most */
 	long	 grace_s;
 	int	 audit_sync_full;
+	long	 refusal_window_s;	/* unauthenticated refusals of a kind counted this long */
 	long	 session_idle_s;
 	long	 session_max_s;
 	long	 secret_warn_days;
@@ -150,6 +151,11 @@ int64_t	 audit_committed_head(uint8_t hash[AUDIT_HASHLEN]);
 int	 audit_check_row(sqlite3_stmt *st, int64_t seq, const uint8_t prev[AUDIT_HASHLEN],
 	     uint8_t hash[AUDIT_HASHLEN], char *why, size_t whylen);
 int	 audit_read_head(int64_t *seq, uint8_t hash[AUDIT_HASHLEN]);
+
+/* refusal.c: unauthenticated callers' refusals, counted per kind and window */
+void	 refusal_note(const struct audit_rec *rec, const char *remote, const char *route);
+void	 refusal_sweep(int all);
+json_t	*refusal_stats(void);
 
 /* verify.c: the chain walked in steps per loop turn, from the start or a checkpoint */
 void	 verify_step(void);
@@ -299,6 +305,7 @@ struct app_rec {
 };
 int	 app_authenticate(const char *client_id, const char *secret, struct app_rec *out);
 int	 app_lookup(const char *name, int64_t id, struct app_rec *out);
+int	 app_revoked_match(const char *client_id, const char *secret, struct app_rec *out);
 void	 app_cache_clear(void);
 uint64_t app_epoch(void);
 int	 app_usage_load(void);
@@ -428,7 +435,6 @@ void	 token_shutdown(void);
 /* oidc.c: user logins (Authorization Code + PKCE) and their sessions' tokens */
 void	 oidc_user_token(const char *sid, const struct token_req *w, const char *scopes);
 int	 oidc_session_who(const char *sid, int64_t *app_id, char *actor, size_t actorlen);
-void	 oidc_session_end(const char *sid);
 size_t	 oidc_drop_connection(int64_t conn_id);
 void	 oidc_sweep(void);
 void	 oidc_shutdown(void);

@@ -218,7 +218,10 @@ gate_refuse(const struct fg_reqctx *ctx, struct gate_pass *p, enum gate_step s,
 	snprintf(detail, sizeof(detail), "route=%s step=%s remote=%s: %s",
 	    gate_routes[p->route].name, gate_step_names[s], p->remote, msg);
 	token_count_refusal();
-	audit_append(&rec);
+	if (s == STEP_CALLER || (s == STEP_APP && p->caller == GATE_CALLER_BROWSER))
+		refusal_note(&rec, p->remote, gate_routes[p->route].name);	/* nobody known */
+	else
+		audit_append(&rec);
 	server_reply_error(ctx, code, "%s", msg);
 	return -1;
 }
@@ -241,9 +244,14 @@ gate_caller(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
 	} else if (cid != NULL || sec != NULL) {
 		p->caller = GATE_CALLER_APP;
 		snprintf(p->actor, sizeof(p->actor), "app:%.90s", cid ? cid : "-");
-		if (cid == NULL || sec == NULL || app_authenticate(cid, sec, &p->app) == -1)
+		if (cid == NULL || sec == NULL)
 			return gate_refuse(ctx, p, STEP_CALLER, "client authentication failed");
-		return 0;	/* an active registration: the cache holds no revoked app */
+		if (app_authenticate(cid, sec, &p->app) == 0)
+			return 0;	/* an active registration: the cache holds no revoked app */
+		if (app_revoked_match(cid, sec, &p->app) == 0)
+			return gate_refuse(ctx, p, STEP_APP, "the app %s was revoked", p->app.name);
+		memset(&p->app, 0, sizeof(p->app));
+		return gate_refuse(ctx, p, STEP_CALLER, "client authentication failed");
 	} else if (name != NULL || p->login_app_id != 0) {
 		p->caller = GATE_CALLER_BROWSER;
 		snprintf(p->actor, sizeof(p->actor), "browser");
@@ -255,11 +263,9 @@ gate_caller(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
 		memset(&p->app, 0, sizeof(p->app));
 		return gate_refuse(ctx, p, STEP_APP, "no such app");
 	}
-	if (p->app.revoked) {
-		if (p->caller == GATE_CALLER_SESSION)
-			oidc_session_end(sid);
+	/* a session of a revoked app stays, refused here each time, until its timeouts end it */
+	if (p->app.revoked)
 		return gate_refuse(ctx, p, STEP_APP, "the app %s was revoked", p->app.name);
-	}
 	return 0;
 }
 

@@ -780,16 +780,6 @@ oidc_session_who(const char *sid, int64_t *app_id, char *actor, size_t actorlen)
 	return 0;
 }
 
-/* End a session at once (its app was revoked). */
-void
-oidc_session_end(const char *sid)
-{
-	struct oidc_session *s = oidc_session_get(sid);
-
-	if (s != NULL)
-		oidc_session_drop(s);
-}
-
 /* An emergency stop: forget the cached tokens of every session on the connection. */
 size_t
 oidc_drop_connection(int64_t conn_id)

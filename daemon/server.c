@@ -520,6 +520,7 @@ server_timers(time_t *last_refresh, time_t *last_sweep)
 	if (now != *last_refresh) {
 		*last_refresh = now;
 		token_refresh_due();
+		refusal_sweep(0);
 		audit_anchor();
 	}
 	if (now - *last_sweep >= 60) {
@@ -594,6 +595,7 @@ server_loop(const struct fg_config *cfg)
 	upstream_shutdown();
 	pwhash_shutdown();
 	oidc_shutdown();
+	refusal_sweep(1);
 	hold_shutdown();
 	audit_anchor();
 	for (i = 0; i < SERVER_CLIENTS_MAX; i++)

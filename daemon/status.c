@@ -27,6 +27,8 @@ status_stats(const struct fg_reqctx *ctx, json_t *req)
 	(void)req;
 	json_object_update_new(o, server_stats());
 	json_object_update_new(o, token_stats());
+	json_object_update_new(o, refusal_stats());
+	json_object_update_new(o, hold_stats());
 	json_object_update_new(o, upstream_stats());
 	server_reply(ctx, o);
 }

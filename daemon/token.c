@@ -602,6 +602,7 @@ token_shape_refused(const struct fg_reqctx *ctx, json_t *req, const char *code,
     const char *message)
 {
 	const char		*cid = json_string_value(json_object_get(req, "client_id"));
+	const char		*remote = json_string_value(json_object_get(req, "remote"));
 	char			 actor[96];
 	struct audit_rec	 rec = { actor, "token.refuse", NULL, NULL, NULL, code, message,
 				    NULL };
@@ -609,7 +610,7 @@ token_shape_refused(const struct fg_reqctx *ctx, json_t *req, const char *code,
 
 	snprintf(actor, sizeof(actor), "app:%.90s", cid ? cid : "-");
 	token_st.refused++;
-	audit_append(&rec);
+	refusal_note(&rec, remote ? remote : "-", "token");	/* before authentication */
 	token_fail_reply(ctx, &f);
 }
 

@@ -93,7 +93,10 @@ function scopeBound(cell) {
 
 // ---------- the expected answer of a cell, from policy.gate ----------
 const STEPS = {
-  caller: (c) => c.caller !== 'session' || sessionCapable(c.flow, c.kind),
+  // removing a connection deletes its (revoked) apps: a credential or an app name in a login
+  // path then names nobody (an open session still names its user)
+  caller: (c) => (c.caller !== 'session' || sessionCapable(c.flow, c.kind)) &&
+    !(c.caller !== 'session' && c.connState === 'removed'),
   app: (c) => c.appState === 'active',
   connection: (c) => c.connState === 'active',
   route: (c) => allowRow(c.route, c.caller, c.flow, c.kind),

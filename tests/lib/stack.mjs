@@ -235,6 +235,7 @@ export class Stack {
    * @param {boolean} [opts.debug=false]       flowgated -d
    * @param {string|null} [opts.connection='demo']  create this connection at start (null: none)
    * @param {object} [opts.upstreamConfig]     overrides for the [upstream] section
+   * @param {object} [opts.auditConfig]        keys of the [audit] section (e.g. refusal_window_s)
    * @param {Array<[string,string]>} [opts.oidcUsers]  users of the OIDC server ([name, password]; passed in a file)
    * @param {object|object[]} [opts.codeClient]  extra upstream client(s) for the code flow, registered once
    *   nginx is up: {id, secret (string; null: public; omitted: random), redirectUri (string|string[];
@@ -489,6 +490,9 @@ export class Stack {
       '',
       '[admin]',
       ...Object.entries(this.opts.adminConfig || {}).map(([k, v]) => `${k} = ${v}`),
+      '',
+      '[audit]',
+      ...Object.entries(this.opts.auditConfig || {}).map(([k, v]) => `${k} = ${v}`),
       '',
     ].join('\n');
     writeFileSync(p.config, conf, { mode: 0o644 });
