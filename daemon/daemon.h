@@ -95,7 +95,10 @@ int	 store_begin(void);
 int	 store_commit(void);
 void	 store_rollback(void);
 int	 store_writable(void);
-int	 store_backup(const char *path, char *err, size_t errlen);
+struct store_copy;
+struct store_copy *store_copy_begin(const char *path, char *err, size_t errlen);
+int	 store_copy_step(struct store_copy *c, int pages, char *err, size_t errlen);
+void	 store_copy_end(struct store_copy *c, int ok);
 int64_t	 store_now_ms(void);
 
 /* scope.c: scope strings, canonical form "openid a b" sorted and de-duplicated */
@@ -156,6 +159,11 @@ int	 audit_read_head(int64_t *seq, uint8_t hash[AUDIT_HASHLEN]);
 void	 refusal_note(const struct audit_rec *rec, const char *remote, const char *route);
 void	 refusal_sweep(int all);
 json_t	*refusal_stats(void);
+
+/* backup.c: online copies, in steps per loop turn */
+void	 backup_step(void);
+int	 backup_busy(void);
+void	 backup_shutdown(void);
 
 /* verify.c: the chain walked in steps per loop turn, from the start or a checkpoint */
 void	 verify_step(void);

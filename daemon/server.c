@@ -553,7 +553,8 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 		backlog |= server_clients[i].backlog;
 		slot_of[n++] = i;
 	}
-	if (upstream_wait(wfd, n, backlog || verify_busy() ? 0 : 1000) == -1 && errno != EINTR)
+	if (upstream_wait(wfd, n, backlog || verify_busy() || backup_busy() ? 0 : 1000) == -1 &&
+	    errno != EINTR)
 		fg_log_warn("poll failed: %s", strerror(errno));
 	for (i = 2; i < n; i++) {
 		struct client *c = &server_clients[slot_of[i]];
@@ -572,6 +573,7 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 	upstream_run();
 	hold_end_turn();
 	verify_step();	/* slow work gets a few milliseconds of each turn, after the requests */
+	backup_step();
 }
 
 /* Serve until SIGTERM; then finish cleanly: audit committed, secrets zeroed. */
@@ -596,6 +598,7 @@ server_loop(const struct fg_config *cfg)
 	pwhash_shutdown();
 	oidc_shutdown();
 	refusal_sweep(1);
+	backup_shutdown();
 	hold_shutdown();
 	audit_anchor();
 	for (i = 0; i < SERVER_CLIENTS_MAX; i++)

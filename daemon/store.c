@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -330,42 +331,66 @@ store_writable(void)
 	return 1;
 }
 
-/*
- * Copy the live database to a new file at path (online backup API): the exclusive lock keeps
- * other processes out, so backups go through the daemon.  The copy holds sealed secrets only.
- */
-int
-store_backup(const char *path, char *err, size_t errlen)
-{
-	sqlite3		*dst = NULL;
+/* An online copy in progress: the file and SQLite's backup of the main database into it. */
+struct store_copy {
+	sqlite3		*dst;
 	sqlite3_backup	*b;
-	int		 r;
+	char		 path[1025];
+};
+
+/* Start an online copy into path (a new file, 0600); NULL and err when it cannot start. */
+struct store_copy *
+store_copy_begin(const char *path, char *err, size_t errlen)
+{
+	struct store_copy	*c;
 
 	if (access(path, F_OK) == 0) {
 		snprintf(err, errlen, "%s exists; choose a new file", path);
-		return -1;
+		return NULL;
 	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	snprintf(c->path, sizeof(c->path), "%s", path);
 	umask(077);
-	if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	if (sqlite3_open_v2(path, &c->dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, dst ? sqlite3_errmsg(dst) : "cannot open");
-		sqlite3_close(dst);
-		return -1;
+		snprintf(err, errlen, "%s: %s", path, c->dst ? sqlite3_errmsg(c->dst) : "cannot open");
+		sqlite3_close(c->dst);
+		free(c);
+		return NULL;
 	}
-	if ((b = sqlite3_backup_init(dst, "main", store_handle, "main")) == NULL) {
-		snprintf(err, errlen, "backup: %s", sqlite3_errmsg(dst));
-		sqlite3_close(dst);
-		unlink(path);
-		return -1;
+	if ((c->b = sqlite3_backup_init(c->dst, "main", store_handle, "main")) == NULL) {
+		snprintf(err, errlen, "backup: %s", sqlite3_errmsg(c->dst));
+		store_copy_end(c, 0);
+		return NULL;
 	}
-	r = sqlite3_backup_step(b, -1);
-	sqlite3_backup_finish(b);
-	if (r != SQLITE_DONE) {
-		snprintf(err, errlen, "backup: %s", sqlite3_errstr(r));
-		sqlite3_close(dst);
-		unlink(path);
-		return -1;
-	}
-	sqlite3_close(dst);
-	return 0;
+	return c;
+}
+
+/* Copy up to pages more; 1 while pages remain, 0 when done, -1 (and err) on failure. */
+int
+store_copy_step(struct store_copy *c, int pages, char *err, size_t errlen)
+{
+	int r = sqlite3_backup_step(c->b, pages);
+
+	if (r == SQLITE_DONE)
+		return 0;
+	if (r == SQLITE_OK || r == SQLITE_BUSY || r == SQLITE_LOCKED)
+		return 1;
+	snprintf(err, errlen, "backup: %s", sqlite3_errstr(r));
+	return -1;
+}
+
+/* Finish a copy: kept when ok, else its file is removed. */
+void
+store_copy_end(struct store_copy *c, int ok)
+{
+	if (c->b != NULL)
+		sqlite3_backup_finish(c->b);
+	sqlite3_close(c->dst);
+	if (!ok)
+		unlink(c->path);
+	free(c);
 }

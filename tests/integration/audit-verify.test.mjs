@@ -89,3 +89,32 @@ test('audit anchor prints SEQ:HASH; verify --anchor checks the chain still holds
   const bad = await stack.ctl(['audit', 'verify', '--anchor', 'nonsense'], { expect: null });
   assert.notEqual(bad.code, 0);
 });
+
+test('a backup of the large database is written in steps too: tokens keep coming meanwhile', async () => {
+  const tok = { verb: 'token', client_id: app.client_id, client_secret: app.client_secret,
+    grant_type: 'client_credentials', scope: 'transcribe' };
+  const path = `${stack.paths.dataDir}/steps.db`;
+  const b = await FrameConn.open(stack.paths.daemonSocket);
+  const t0 = Date.now();
+  const pending = b.call({ verb: 'backup', path }, { timeoutMs: 120000 });
+  let done = false;
+  pending.then(() => { done = true; });
+  const c = await FrameConn.open(stack.paths.daemonSocket);
+  const lat = [];
+  for (let i = 1; !done && i < 5000; i++) {
+    const s = process.hrtime.bigint();
+    assert.equal((await c.call(tok, { id: i })).body.ok, true);
+    lat.push(Number(process.hrtime.bigint() - s) / 1e6);
+  }
+  const rep = await pending;
+  c.close();
+  b.close();
+  assert.equal(rep.body.ok, true, JSON.stringify(rep.body));
+  lat.sort((x, y) => x - y);
+  const p99 = lat[Math.floor(lat.length * 0.99)] ?? 0;
+  console.log(`# backup took ${Date.now() - t0} ms; ${lat.length} tokens meanwhile, p99 ${p99.toFixed(1)} ms`);
+  assert.ok(lat.length >= 10, `only ${lat.length} tokens were answered during the backup`);
+  assert.ok(p99 < 50, `token p99 ${p99} ms during the backup`);
+  const busy = await stack.ctl(['backup', `${stack.paths.dataDir}/steps.db`], { expect: null });
+  assert.equal(busy.code, 1);	// exists: never overwritten
+});
