@@ -185,9 +185,10 @@ svg_decision_tree(struct buf *out, const struct wizard *w, const int *path, int 
 			    "stroke=\"%s\" stroke-width=\"%s\"/>", on ? " taken" : "", i, child,
 			    k == 0 ? "yes" : "no", on ? " data-taken=\"true\"" : "", x, y, ymid,
 			    dt_x(ch), cy, on ? "#0f766e" : "#9aa5b1", on ? "3" : "1.5");
+			/* beside the child's drop, in the gap above its box: clear of every box */
 			buf_addf(out, "<text class=\"edge-label%s\" x=\"%.1f\" y=\"%.1f\" "
-			    "text-anchor=\"middle\">%s</text>", on ? " taken" : "",
-			    (x + dt_x(ch)) / 2, ymid - 5, k == 0 ? "Yes" : "No");
+			    "text-anchor=\"start\">%s</text>", on ? " taken" : "", dt_x(ch) + 5,
+			    cy - 8, k == 0 ? "Yes" : "No");
 		}
 	}
 
