@@ -95,7 +95,7 @@ buf_addf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* Append s[0..n) with the five characters that matter in HTML text and quoted attributes escaped. */
+/* Append s[0..n), escaping the five characters that matter in HTML text and attributes. */
 void
 buf_add_html(struct buf *b, const char *s, size_t n)
 {

@@ -57,7 +57,8 @@ admin_accounts_page(struct request *r, int status, json_t *extra)
 		role = link_str(u, "role");
 		rl = json_array();
 		for (k = 0; roles[k] != NULL; k++)
-			json_array_append_new(rl, json_pack("{ss sb}", "value", roles[k], "selected",
+			json_array_append_new(rl, json_pack("{ss sb}", "value", roles[k],
+			    "selected",
 			    role != NULL && strcmp(role, roles[k]) == 0));
 		json_object_set_new(u, "roles", rl);
 		json_object_set_new(u, "is_me", json_boolean(r->user != NULL &&
@@ -91,7 +92,8 @@ admin_accounts_add(struct request *r)
 	json_t		*reply, *data;
 	int		 status;
 
-	reply = admin_call(r, ADMIN_CALL_SESSION | ADMIN_CALL_CSRF, json_pack("{ss ss ss ss}", "verb",
+	reply = admin_call(r, ADMIN_CALL_SESSION | ADMIN_CALL_CSRF, json_pack("{ss ss ss ss}",
+	    "verb",
 	    "user.add", "name", name != NULL ? name : "", "role", role != NULL ? role : "",
 	    "password", pw != NULL ? pw : ""));
 	if (link_ok(reply)) {

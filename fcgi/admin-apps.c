@@ -85,7 +85,8 @@ admin_apps_connections(struct request *r, json_t *conns, const char *conn)
 	int		 more;
 
 	do {
-		reply = admin_call(r, ADMIN_CALL_SESSION, next == NULL ? json_pack("{ss si}", "verb",
+		reply = admin_call(r, ADMIN_CALL_SESSION, next == NULL ? json_pack("{ss si}",
+		    "verb",
 		    "connection.list", "limit", 1000) : json_pack("{ss si sO}", "verb",
 		    "connection.list", "limit", 1000, "after", next));
 		json_decref(next);
@@ -151,7 +152,8 @@ admin_apps_scope_list(json_t *policy, const char *list, const struct form *f)
 		else
 			checked = lim;
 		json_array_append_new(scopes, json_pack("{ss ss ss sb sb}", "id",
-		    admin_apps_scope_table[k].id, "field", field, "help", admin_apps_scope_table[k].help,
+		    admin_apps_scope_table[k].id, "field", field, "help",
+		    admin_apps_scope_table[k].help,
 		    "limited", lim, "checked", checked));
 	}
 	return scopes;
@@ -382,7 +384,8 @@ admin_apps_add(struct request *r)
 		json_object_set_new(req, "proxy_methods",
 		    json_string(form_get(&r->form, "proxy_methods")));
 	if (req != NULL && form_get(&r->form, "proxy_paths") != NULL)
-		json_object_set_new(req, "proxy_paths", json_string(form_get(&r->form, "proxy_paths")));
+		json_object_set_new(req, "proxy_paths",
+		    json_string(form_get(&r->form, "proxy_paths")));
 	reply = admin_call(r, ADMIN_CALL_SESSION | ADMIN_CALL_CSRF, req);
 	if (link_ok(reply)) {
 		admin_apps_secret(r, reply, name != NULL ? name : "", "created");
@@ -489,7 +492,8 @@ admin_apps_rotate(struct request *r)
 	if (ov != NULL) {
 		overlap = strtol(ov, &end, 10);
 		if (*end != '\0' || overlap < 0 || overlap > 30L * 86400) {
-			admin_error(r, 400, "Bad overlap", "Choose an overlap period from the list.");
+			admin_error(r, 400, "Bad overlap",
+			    "Choose an overlap period from the list.");
 			return;
 		}
 	}

@@ -221,7 +221,8 @@ admin_audit_page(struct request *r)
 	 * dashboard's result (verified at most once a minute); "Verify now" walks it on request.
 	 */
 	if (form_get(&r->query, "verify") != NULL) {
-		verify = admin_call(r, ADMIN_CALL_SESSION, json_pack("{ss}", "verb", "audit.verify"));
+		verify = admin_call(r, ADMIN_CALL_SESSION, json_pack("{ss}", "verb",
+		    "audit.verify"));
 		if (link_ok(verify))
 			json_object_set_new(data, "chain", json_pack("{sb sO* ss}", "ok", 1,
 			    "records", json_object_get(verify, "records"), "checked_at_rel",
@@ -255,7 +256,7 @@ admin_audit_page(struct request *r)
 	admin_page(r, 200, "audit", "audit", "Audit log", data);
 }
 
-/* GET /admin/audit/export: the filtered records as JSON lines, newest first, paged from the daemon. */
+/* GET /admin/audit/export: the filtered records as JSON lines, newest first, paged. */
 static void
 admin_audit_export(struct request *r)
 {
@@ -296,7 +297,8 @@ admin_audit_export(struct request *r)
 		json_object_set_new(req, "before", json_integer(before));
 		reply = admin_call(r, ADMIN_CALL_SESSION, req);
 		if (!link_ok(reply)) {
-			FCGX_PutS("{\"error\":\"the export stopped early: the daemon did not answer\"}\n",
+			FCGX_PutS("{\"error\":\"the export stopped early: "
+			    "the daemon did not answer\"}\n",
 			    r->fcgi->out);
 			json_decref(reply);
 			break;

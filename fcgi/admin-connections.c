@@ -228,7 +228,8 @@ admin_conn_test(struct request *r)
 {
 	json_t	*reply, *data;
 
-	reply = admin_call(r, ADMIN_CALL_SESSION | ADMIN_CALL_CSRF | ADMIN_CALL_SLOW, json_pack("{ss ss}", "verb",
+	reply = admin_call(r, ADMIN_CALL_SESSION | ADMIN_CALL_CSRF | ADMIN_CALL_SLOW,
+	    json_pack("{ss ss}", "verb",
 	    "connection.test", "name", r->name));
 	if (!link_ok(reply)) {
 		admin_fail(r, reply);
@@ -290,7 +291,8 @@ admin_conn_rotate(struct request *r)
 	if (g != NULL) {
 		grace = strtol(g, &end, 10);
 		if (*end != '\0' || grace < 0 || grace > 90L * 86400) {
-			admin_error(r, 400, "Bad grace period", "Choose a grace period from the list.");
+			admin_error(r, 400, "Bad grace period",
+			    "Choose a grace period from the list.");
 			return;
 		}
 	}
@@ -331,7 +333,8 @@ admin_conn_action(struct request *r, const char *verb, const char *done)
 	json_t	*reply, *st;
 	char	 url[256];
 
-	reply = admin_call(r, ADMIN_CALL_SESSION | ADMIN_CALL_CSRF, json_pack("{ss ss}", "verb", verb,
+	reply = admin_call(r, ADMIN_CALL_SESSION | ADMIN_CALL_CSRF, json_pack("{ss ss}", "verb",
+	    verb,
 	    "name", r->name));
 	if (!link_ok(reply)) {
 		admin_fail(r, reply);

@@ -70,7 +70,8 @@ admin_dashboard_connections(json_t *data, json_t *summary)
 		admin_fmt_span(span, sizeof(span), age);
 		json_object_set_new(c, "secret_age_text", json_string(span));
 		if (json_object_get(c, "secret_warn") == NULL)
-			json_object_set_new(c, "secret_warn", json_boolean(age > ADMIN_SECRET_WARN_S));
+			json_object_set_new(c, "secret_warn",
+			    json_boolean(age > ADMIN_SECRET_WARN_S));
 	}
 	json_object_set_new(data, "connections", conns != NULL ? conns : json_array());
 }

@@ -23,7 +23,8 @@ static const struct flash {
 	{ "expired", "Your session has ended. Log in again.", "info" },
 	{ "app_revoked", "The app was revoked: its credentials no longer get tokens.", "warn" },
 	{ "scopes_updated", "The app's allowed scopes were updated.", NULL },
-	{ "connection_added", "Connection added. Its secret was verified with the upstream.", NULL },
+	{ "connection_added", "Connection added. Its secret was verified with the upstream.",
+	    NULL },
 	{ "connection_removed", "The connection was removed.", NULL },
 	{ "rotated", "The new secret was verified with the upstream and is now current.", NULL },
 	{ "retired", "The previous secret was erased.", NULL },
@@ -171,12 +172,14 @@ admin_layout_common(struct request *r, json_t *data, const char *nav, const char
 		json_object_set_new(data, "csrf", json_string(r->csrf));
 	if (json_object_get(data, "flash") == NULL &&
 	    (done = form_get(&r->query, "done")) != NULL) {
-		for (i = 0; i < sizeof(admin_layout_flashes) / sizeof(admin_layout_flashes[0]); i++) {
+		for (i = 0; i < sizeof(admin_layout_flashes) / sizeof(admin_layout_flashes[0]);
+		    i++) {
 			if (strcmp(admin_layout_flashes[i].key, done) == 0) {
 				json_object_set_new(data, "flash", admin_layout_flash_text(r,
 				    &admin_layout_flashes[i]));
 				json_object_set_new(data, "flash_kind", json_string(
-				    admin_layout_flashes[i].kind != NULL ? admin_layout_flashes[i].kind : "ok"));
+				    admin_layout_flashes[i].kind != NULL ?
+				    admin_layout_flashes[i].kind : "ok"));
 			}
 		}
 	}

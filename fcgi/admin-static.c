@@ -113,7 +113,8 @@ admin_static_templates(const char *dir)
 			fg_fatal("template path too long");
 		if ((src = admin_static_slurp(path, &len)) == NULL)
 			fg_fatal("cannot read template %s", path);
-		if ((admin_templates[admin_ntemplates].tpl = tpl_parse(src, len, err, sizeof(err))) == NULL)
+		admin_templates[admin_ntemplates].tpl = tpl_parse(src, len, err, sizeof(err));
+		if (admin_templates[admin_ntemplates].tpl == NULL)
 			fg_fatal("template %s: %s", path, err);
 		free(src);
 		memcpy(admin_templates[admin_ntemplates].name, e->d_name, n);
@@ -188,7 +189,8 @@ admin_static_files(const char *dir)
 	crypto_generichash_final(&all, h, sizeof(h));
 	sodium_bin2hex(admin_static_version, sizeof(admin_static_version), h, sizeof(h));
 	for (i = 0; i < admin_nstatics; i++)
-		fg_log_debug("admin static %s (%zu bytes)", admin_statics[i].name, admin_statics[i].len);
+		fg_log_debug("admin static %s (%zu bytes)", admin_statics[i].name,
+		    admin_statics[i].len);
 }
 
 /* Load the templates and static files once, before the workers fork; -1: the UI is off. */

@@ -37,7 +37,8 @@ admin_wizard_fetch(struct request *r)
 	reply = admin_call(r, 0, json_pack("{ss}", "verb", "policy"));
 	if (!link_ok(reply) || !json_is_object(doc = json_object_get(reply, "policy"))) {
 		json_decref(reply);
-		return admin_policy != NULL ? 0 : -1;		/* keep a stale one rather than none */
+		/* keep a stale one rather than none */
+		return admin_policy != NULL ? 0 : -1;
 	}
 	if (admin_policy != NULL && json_equal(admin_policy, doc)) {
 		admin_policy_at = monotime_ms();
@@ -258,7 +259,8 @@ admin_wizard_scripts(json_t *data)
 static void
 admin_wizard(struct request *r)
 {
-	int			 answers[WIZ_QUESTIONS_MAX], path[WIZ_QUESTIONS_MAX + 2], npath, done;
+	int			 answers[WIZ_QUESTIONS_MAX], path[WIZ_QUESTIONS_MAX + 2];
+	int			 npath, done;
 	const struct wiz_node	*cur;
 	struct tpl_raw		 raw[1];
 	json_t			*data, *row;

@@ -475,8 +475,8 @@ admin_begin(struct request *r)
 	if ((flags & ROUTE_SESSION) && admin_session(r, post) == -1)
 		return -1;
 	if ((flags & ROUTE_CSRF) && post && !admin_csrf_ok(r)) {
-		admin_error(r, 403, "Form expired", "The form's security token is missing or wrong. "
-		    "Go back, reload the page and try again.");
+		admin_error(r, 403, "Form expired", "The form's security token is missing or "
+		    "wrong. Go back, reload the page and try again.");
 		return -1;
 	}
 	return 0;

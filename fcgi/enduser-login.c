@@ -86,12 +86,14 @@ enduser_login_callback(struct request *r)
 	state = form_get(f, "state");
 	request_cookie(r, "fg_login", cookie, sizeof(cookie));
 	if (code == NULL || state == NULL) {
-		enduser_page(r, 400, "Sign-in failed", "The sign-in answer lacks its code or state.",
+		enduser_page(r, 400, "Sign-in failed",
+		    "The sign-in answer lacks its code or state.",
 		    NULL);
 		return;
 	}
 	if (cookie[0] == '\0') {
-		enduser_page(r, 400, "Sign-in failed", "This sign-in was started in another browser "
+		enduser_page(r, 400, "Sign-in failed",
+		    "This sign-in was started in another browser "
 		    "or has expired. Please start again.", NULL);
 		return;
 	}
@@ -108,10 +110,12 @@ enduser_login_callback(struct request *r)
 	else if (!link_ok(reply)) {
 		enduser_set_cookie(r, "fg_login", NULL, "/callback", 0);
 		if (err != NULL && strcmp(err, "login_failed") == 0)
-			enduser_page(r, 502, "Sign-in failed", "The identity provider did not confirm "
+			enduser_page(r, 502, "Sign-in failed",
+			    "The identity provider did not confirm "
 			    "the sign-in. Please start again.", NULL);
 		else
-			enduser_page(r, 400, "Sign-in failed", "This sign-in is not valid (expired, "
+			enduser_page(r, 400, "Sign-in failed",
+			    "This sign-in is not valid (expired, "
 			    "used already, or started in another browser). Please start again.",
 			    NULL);
 	} else if (ret == NULL || !enduser_cookie_value_ok(sid)) {

@@ -39,7 +39,8 @@ enduser_session_token(struct request *r)
 		if (!json_is_object(body) || (json_object_get(body, "scope") != NULL &&
 		    !json_is_string(json_object_get(body, "scope")))) {
 			json_decref(body);
-			enduser_error(r, 400, "invalid_request", "the body must be a JSON object with "
+			enduser_error(r, 400, "invalid_request",
+			    "the body must be a JSON object with "
 			    "an optional string scope", 0);
 			return;
 		}

@@ -35,7 +35,8 @@ enduser_stream_create(struct request *r, int transcribe)
 	int		 is_session;
 
 	if (!transcribe && !request_is_json(ct)) {
-		enduser_error(r, 415, "invalid_request", "Content-Type must be application/json", 0);
+		enduser_error(r, 415, "invalid_request", "Content-Type must be application/json",
+		    0);
 		return;
 	}
 	if (enduser_body(r, transcribe ? ENDUSER_TRANSCRIBE_BODY_MAX : ENDUSER_STREAM_BODY_MAX) ==
@@ -51,7 +52,8 @@ enduser_stream_create(struct request *r, int transcribe)
 		if (!json_is_object(body)) {
 			json_decref(body);
 			json_decref(req);
-			enduser_error(r, 400, "invalid_request", "the body must be a JSON object", 0);
+			enduser_error(r, 400, "invalid_request", "the body must be a JSON object",
+			    0);
 			return;
 		}
 		json_object_set_new(req, "body", body);

@@ -69,7 +69,8 @@ enduser_redirect(struct request *r, const char *url)
 	}
 	if (url[0] == '\0' || url[i] != '\0' || i > 2048) {
 		fg_log_warn("the daemon gave an unusable redirect");
-		enduser_page(r, 500, "Something went wrong", "The sign-in could not continue.", NULL);
+		enduser_page(r, 500, "Something went wrong", "The sign-in could not continue.",
+		    NULL);
 		return;
 	}
 	request_redirect(r, 302, url);

@@ -41,7 +41,7 @@ static const struct route_flag {
 	{ ROUTE_COUNTED, "counted" }, { ROUTE_BARE, "bare" },
 };
 
-/* Print the table, one row a line: method, pattern, flags (flowgate-fcgi -R). */
+/* Print the table, one row a line: methods, pattern, flags, tab-separated (flowgate-fcgi -R). */
 void
 route_print(FILE *f)
 {
@@ -52,7 +52,7 @@ route_print(FILE *f)
 
 	for (g = route_table; *g != NULL; g++) {
 		for (rt = *g; rt->pattern != NULL; rt++) {
-			fprintf(f, "%-28s %-36s ", rt->method, rt->pattern);
+			fprintf(f, "%s\t%s\t", rt->method, rt->pattern);
 			first = 1;
 			for (i = 0; i < sizeof(route_flags) / sizeof(route_flags[0]); i++) {
 				if (rt->flags & route_flags[i].flag) {
@@ -176,7 +176,8 @@ route_find(struct request *r)
 				return rt;
 			if (!route_method_ok(allow, rt->method) &&
 			    strlen(allow) + strlen(rt->method) + 3 < sizeof(allow))
-				snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+				snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow),
+				    "%s%s",
 				    allow[0] != '\0' ? ", " : "", rt->method);
 			other = rt;
 		}
