@@ -176,7 +176,7 @@ admin_static_files(const char *dir)
 			fg_log_warn("admin UI: cannot read %s", path);
 			continue;
 		}
-		snprintf(f->name, sizeof(f->name), "%s", e->d_name);
+		memcpy(f->name, e->d_name, strlen(e->d_name) + 1);	/* fits: checked above */
 		f->type = admin_static_mime(e->d_name);
 		crypto_generichash(h, sizeof(h), (unsigned char *)f->data, f->len, NULL, 0);
 		crypto_generichash_update(&all, h, sizeof(h));

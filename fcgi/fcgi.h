@@ -253,7 +253,7 @@ void		 tpl_render(const struct tpl *t, json_t *data, const struct tpl_raw *raw,
 
 struct wiz_node {
 	int	question;	/* index into the policy's questions, or -1 for a leaf */
-	int	row;		/* leaf: index into rows, nrows for the fallback, or WIZ_LEAF_NONE */
+	int	row;		/* leaf: a row, nrows for the fallback, or WIZ_LEAF_NONE */
 	int	yes, no;	/* child nodes of a question */
 	int	depth;
 	int	slot;		/* layout: leaf column, or the midpoint of the children's */

@@ -56,7 +56,8 @@ static const char *const metrics_labels[METRICS_ROUTE_MAX] = {
 
 static const char *const metrics_outcomes[METRICS_OUTCOME_MAX] = {
 	"ok", "invalid_request", "invalid_client", "invalid_scope", "unauthorized_client",
-	"unsupported_grant_type", "invalid_grant", "unavailable", "server_error", "method_not_allowed",
+	"unsupported_grant_type", "invalid_grant", "unavailable", "server_error",
+	"method_not_allowed",
 	"not_found"
 };
 
