@@ -16,7 +16,7 @@
 #include "daemon.h"
 #include "log.h"
 
-#define AUDIT_BATCH_MAX	4096
+#define AUDIT_BATCH_MAX	4096	/* records per hand-over to the writer */
 #define AUDIT_FIELDS	8
 
 struct audit_row {
@@ -27,10 +27,9 @@ struct audit_row {
 	uint8_t	 hash[AUDIT_HASHLEN];
 };
 
-static struct audit_row	 audit_batch[AUDIT_BATCH_MAX];
-static int		 audit_nbatch;
+static struct audit_row	*audit_batch;	/* this turn's records, not handed over yet */
+static int		 audit_nbatch, audit_capbatch;
 static int64_t		 audit_head_seq, audit_done_seq, audit_anchored_seq;
-static int		 audit_lost;	/* a batch was dropped since hold.c last asked */
 static uint8_t		 audit_head_hash[AUDIT_HASHLEN], audit_done_hash[AUDIT_HASHLEN];
 
 static const char SQL_HEAD[] = "SELECT seq, hash FROM audit_head WHERE id = 1";
@@ -220,7 +219,23 @@ audit_row_free(struct audit_row *r)
 	}
 }
 
-/* Chain a record onto the in-memory head; it reaches the disk at the next flush. */
+/* Room for more records in this turn's batch. */
+static int
+audit_grow(void)
+{
+	struct audit_row	*p;
+	int			 cap = audit_capbatch ? audit_capbatch * 2 : 64;
+
+	if (cap > AUDIT_BATCH_MAX)
+		cap = AUDIT_BATCH_MAX;
+	if ((p = realloc(audit_batch, cap * sizeof(*p))) == NULL)
+		return -1;
+	audit_batch = p;
+	audit_capbatch = cap;
+	return 0;
+}
+
+/* Chain a record onto the in-memory head; the writer makes it durable after this turn. */
 int
 audit_append(const struct audit_rec *rec)
 {
@@ -233,7 +248,9 @@ audit_append(const struct audit_rec *rec)
 	/* a record without an event or outcome would fail the whole batch at commit */
 	if (rec->event == NULL || rec->outcome == NULL)
 		return -1;
-	if (audit_nbatch == AUDIT_BATCH_MAX && audit_flush() == -1)
+	if (audit_nbatch == AUDIT_BATCH_MAX && audit_submit() == -1)
+		return -1;
+	if (audit_nbatch == audit_capbatch && audit_grow() == -1)
 		return -1;
 	r = &audit_batch[audit_nbatch];
 	r->seq = audit_head_seq + 1;
@@ -255,42 +272,68 @@ audit_append(const struct audit_rec *rec)
 	return 0;
 }
 
-/* True once after a batch was dropped: what was held on it must be refused. */
-int
-audit_take_loss(void)
-{
-	int lost = audit_lost;
-
-	audit_lost = 0;
-	return lost;
-}
-
 int
 audit_pending(void)
 {
 	return audit_nbatch;
 }
 
-/* Insert the batch, inside the caller's transaction. */
-int
-audit_write_pending(void)
+/* The newest record appended, durable or not: what a reply held now depends on. */
+int64_t
+audit_head(void)
 {
-	sqlite3_stmt	*st;
-	int		 i, j;
+	return audit_head_seq;
+}
 
-	for (i = 0; i < audit_nbatch; i++) {
-		struct audit_row *r = &audit_batch[i];
+/* The newest durable record. */
+int64_t
+audit_durable_seq(void)
+{
+	return audit_done_seq;
+}
 
-		if ((st = store_prepare(SQL_INSERT)) == NULL)
-			return -1;
-		sqlite3_bind_int64(st, 1, r->seq);
-		sqlite3_bind_int64(st, 2, r->ts);
+/* A statement of its own for the writer thread (the cache belongs to the loop). */
+sqlite3_stmt *
+audit_rows_statement(void)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v3(store_db(), SQL_INSERT, -1, SQLITE_PREPARE_PERSISTENT, &st,
+	    NULL) != SQLITE_OK)
+		return NULL;
+	return st;
+}
+
+/* Free records that were handed over or dropped. */
+void
+audit_rows_free(struct audit_row *rows, int n)
+{
+	for (int i = 0; i < n; i++)
+		audit_row_free(&rows[i]);
+	free(rows);
+}
+
+/* Insert records with st, inside the caller's transaction (on either thread). */
+int
+audit_rows_insert(sqlite3_stmt *st, const struct audit_row *rows, int n)
+{
+	int i, j, r;
+
+	for (i = 0; i < n; i++) {
+		const struct audit_row *row = &rows[i];
+
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		sqlite3_bind_int64(st, 1, row->seq);
+		sqlite3_bind_int64(st, 2, row->ts);
 		for (j = 0; j < AUDIT_FIELDS; j++)
-			sqlite3_bind_text(st, 3 + j, r->f[j], -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 11, r->prev, AUDIT_HASHLEN, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 12, r->hash, AUDIT_HASHLEN, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			fg_log_warn("audit insert failed: %s", sqlite3_errmsg(store_db()));
+			sqlite3_bind_text(st, 3 + j, row->f[j], -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 11, row->prev, AUDIT_HASHLEN, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 12, row->hash, AUDIT_HASHLEN, SQLITE_STATIC);
+		r = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (r != SQLITE_DONE) {
+			fg_log_warn("audit insert failed: %s", sqlite3_errstr(r));
 			return -1;
 		}
 	}
@@ -311,82 +354,113 @@ audit_anchor(void)
 	sqlite3_bind_int64(st, 1, audit_done_seq);
 	sqlite3_bind_blob(st, 2, audit_done_hash, AUDIT_HASHLEN, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, mac, AUDIT_HASHLEN, SQLITE_STATIC);
+	writer_lock();	/* its own transaction, never inside one of the writer's */
 	r = sqlite3_step(st);
 	sqlite3_reset(st);
+	writer_unlock();
 	if (r == SQLITE_DONE)
 		audit_anchored_seq = audit_done_seq;
 	else
 		fg_log_warn("audit head update failed: %s", sqlite3_errmsg(store_db()));
 }
 
+/* Forget this turn's records (not handed over) and go back to the durable head. */
 static void
-audit_clear_batch(void)
+audit_forget(void)
 {
 	for (int i = 0; i < audit_nbatch; i++)
 		audit_row_free(&audit_batch[i]);
 	audit_nbatch = 0;
-}
-
-/* The batch is on disk: it is now the committed head. */
-void
-audit_committed(void)
-{
-	audit_clear_batch();
-	audit_done_seq = audit_head_seq;
-	memcpy(audit_done_hash, audit_head_hash, AUDIT_HASHLEN);
-}
-
-/* Forget the uncommitted records and go back to the committed head. */
-static void
-audit_forget(void)
-{
-	audit_clear_batch();
 	audit_head_seq = audit_done_seq;
 	memcpy(audit_head_hash, audit_done_hash, AUDIT_HASHLEN);
 }
 
-/* The batch did not reach the disk: what was held on its records must be refused. */
+/* The writer made the chain durable up to seq. */
 void
-audit_abort(void)
+audit_durable(int64_t seq, const uint8_t hash[AUDIT_HASHLEN])
 {
-	audit_lost |= audit_nbatch > 0;
-	audit_forget();
+	audit_done_seq = seq;
+	memcpy(audit_done_hash, hash, AUDIT_HASHLEN);
 }
 
 /*
- * Run change(arg) and append rec in one transaction: both happen or neither.  The pending batch
- * is committed first so the chain stays in order.  rec may be NULL-outcome'd by change itself.
+ * A commit failed: every record not durable yet is lost (later ones chain onto it), and every
+ * reply held on one of them is refused.
+ */
+void
+audit_lost_all(void)
+{
+	fg_log_warn("audit: records %lld..%lld could not be written; what depended on them is "
+	    "refused", (long long)audit_done_seq + 1, (long long)audit_head_seq);
+	audit_forget();
+	hold_lost(audit_done_seq);
+}
+
+/* Hand this turn's records to the writer; -1 (and they are lost) when it cannot take them. */
+int
+audit_submit(void)
+{
+	struct audit_row	*rows = audit_batch;
+	int			 n = audit_nbatch;
+
+	if (n == 0)
+		return 0;
+	audit_batch = NULL;
+	audit_nbatch = audit_capbatch = 0;
+	if (writer_submit(rows, n, audit_head_seq, audit_head_hash) == 0)
+		return 0;
+	audit_lost_all();
+	return -1;
+}
+
+/*
+ * Run change(arg) and append rec in one transaction of the loop's own: both happen or
+ * neither.  Everything before is made durable first so the chain stays in order.
  */
 int
 audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec)
 {
-	if (audit_flush() == -1 || store_begin() == -1)
+	sqlite3_stmt	*st;
+	int		 ok;
+
+	if (audit_flush() == -1)
 		return -1;
-	if ((change != NULL && change(arg) == -1) || audit_append(rec) == -1 ||
-	    audit_write_pending() == -1 || store_commit() == -1) {
-		/* only this change's own record was pending: nothing held depended on it */
+	writer_lock();
+	ok = store_begin() == 0 && (change == NULL || change(arg) == 0) &&
+	    audit_append(rec) == 0 && (st = store_prepare(SQL_INSERT)) != NULL &&
+	    audit_rows_insert(st, audit_batch, audit_nbatch) == 0 && store_commit() == 0;
+	if (!ok)
 		store_rollback();
+	writer_unlock();
+	if (!ok) {
+		/* only this change's own record was pending: nothing held depended on it */
 		audit_forget();
 		return -1;
 	}
-	audit_committed();
+	audit_durable(audit_head_seq, audit_head_hash);
+	audit_forget();
 	return 0;
 }
 
-/* Commit the pending batch in its own transaction; -1 (and nothing kept) on failure. */
+/* Make every record appended so far durable now (waiting for the writer); -1 on failure. */
 int
 audit_flush(void)
 {
-	if (audit_nbatch == 0)
-		return 0;
-	if (store_begin() == -1 || audit_write_pending() == -1 || store_commit() == -1) {
-		store_rollback();
-		fg_log_warn("audit: %d record(s) could not be written", audit_nbatch);
-		audit_abort();
+	int64_t want = audit_head_seq;
+
+	if (audit_submit() == -1 || writer_drain() == -1)
 		return -1;
-	}
-	audit_committed();
-	return 0;
+	return audit_done_seq >= want ? 0 : -1;
+}
+
+/* Free this turn's buffer at exit (after the writer has written what was handed over). */
+void
+audit_shutdown(void)
+{
+	audit_forget();
+	free(audit_batch);
+	audit_batch = NULL;
+	audit_capbatch = 0;
 }
 
 static const char SQL_HEAD_FULL[] = "SELECT seq, hash, mac FROM audit_head WHERE id = 1";

@@ -139,14 +139,20 @@ struct audit_rec {
 };
 int	 audit_init(void);
 int	 audit_append(const struct audit_rec *rec);
-int	 audit_write_pending(void);
-void	 audit_committed(void);
-void	 audit_abort(void);
 int	 audit_flush(void);
 int	 audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec);
 void	 audit_anchor(void);
 int	 audit_pending(void);
-int	 audit_take_loss(void);
+struct audit_row;
+int64_t	 audit_head(void);
+int64_t	 audit_durable_seq(void);
+void	 audit_durable(int64_t seq, const uint8_t hash[32]);
+void	 audit_lost_all(void);
+int	 audit_submit(void);
+void	 audit_shutdown(void);
+sqlite3_stmt *audit_rows_statement(void);
+int	 audit_rows_insert(sqlite3_stmt *st, const struct audit_row *rows, int n);
+void	 audit_rows_free(struct audit_row *rows, int n);
 #define AUDIT_HASHLEN	32
 void	 audit_point_mac(const char *domain, int64_t seq, const uint8_t hash[AUDIT_HASHLEN],
 	     uint8_t out[AUDIT_HASHLEN]);
@@ -349,6 +355,18 @@ void	 server_reply_status(const struct fg_reqctx *ctx, const char *code, const c
 void	 server_reply_first(const struct fg_reqctx *ctx, json_t *arr, const char *key,
 	     const char *what);
 
+/* writer.c: the audit writer thread, committing each turn's records in groups */
+int	 writer_init(void);
+int	 writer_fd(void);
+int	 writer_submit(struct audit_row *rows, int n, int64_t last_seq, const uint8_t last_hash[32]);
+int	 writer_collect(void);
+int	 writer_drain(void);
+int	 writer_idle(void);
+void	 writer_lock(void);
+void	 writer_unlock(void);
+json_t	*writer_stats(void);
+void	 writer_shutdown(void);
+
 /* hold.c: work held until the audit records it depends on are committed */
 enum hold_status { HOLD_LOST = 0, HOLD_OK = 1, HOLD_STOPPED = 2 };
 typedef void (*hold_fn)(void *arg, int status);
@@ -357,7 +375,8 @@ void	 hold_reply_raw(const struct fg_reqctx *ctx, int64_t conn_id, const char *b
 	     size_t len);
 int	 hold_call(int64_t conn_id, hold_fn fn, void *arg);
 const char *hold_why(int status);
-void	 hold_end_turn(void);
+void	 hold_end_turn(int ready);
+void	 hold_lost(int64_t durable);
 size_t	 hold_stop_connection(int64_t conn_id);
 json_t	*hold_stats(void);
 void	 hold_shutdown(void);

@@ -57,6 +57,8 @@ flowgated_start(struct fg_config *cfg)
 		fg_fatal("%s", err);
 	if (policy_init(err, sizeof(err)) == -1 || gate_init(err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
+	if (writer_init() == -1)
+		fg_fatal("cannot start the audit writer");
 	if (audit_init() == -1)
 		fg_fatal("cannot read the audit chain's head");
 	if (app_usage_load() == -1)

@@ -1,10 +1,10 @@
 /*
- * Work held until the audit records it depends on are committed (SPEC §5.6: no record, no
+ * Work held until the audit records it depends on are durable (SPEC §5.6: no record, no
  * token).  A reply that carries a token, or a continuation that is about to use one, is put
- * here instead of going out; at the end of each loop turn the audit batch is committed and
- * then everything held on that batch is released, or refused when the commit failed.  Items
- * queued by released continuations wait for the next batch, never for an earlier one.  An
- * emergency stop refuses what is held for its connection before it can leave.
+ * here instead of going out, with the newest record appended so far: at the end of each loop
+ * turn the turn's records go to the audit writer (writer.c), and what waits is released once
+ * the writer reports them durable, or refused when they were lost.  An emergency stop refuses
+ * what is held for its connection before it can leave.
  */
 #include "config.h"
 
@@ -18,7 +18,6 @@
 #include "log.h"
 
 #define HOLD_MAX	65536	/* beyond this a request is refused rather than queued */
-#define HOLD_ROUNDS	4	/* commit rounds per turn; the rest waits for the next turn */
 
 struct hold {
 	struct fg_reqctx	 ctx;
@@ -28,7 +27,9 @@ struct hold {
 	size_t			 rawlen;
 	hold_fn			 fn;		/* or a continuation */
 	void			*arg;
+	int64_t			 need;		/* released once the audit is durable up to here */
 	int			 refused;	/* stopped while held: refuse instead */
+	int			 lost;		/* a record it needs was lost */
 };
 
 static struct hold	*hold_q;
@@ -56,7 +57,20 @@ hold_new(const struct fg_reqctx *ctx, int64_t conn_id)
 	if (ctx != NULL)
 		p->ctx = *ctx;
 	p->conn_id = conn_id;
+	p->need = audit_head();
 	return p;
+}
+
+/* Put an item that still waits back into the (new) queue. */
+static int
+hold_keep(const struct hold *h)
+{
+	struct hold *p;
+
+	if ((p = hold_new(NULL, h->conn_id)) == NULL)
+		return -1;
+	*p = *h;
+	return 0;
 }
 
 /* Hold a reply (consumed) until the turn's audit records are committed. */
@@ -92,7 +106,7 @@ hold_reply_raw(const struct fg_reqctx *ctx, int64_t conn_id, const char *body, s
 	}
 }
 
-/* Run fn(arg, status) once the records appended so far are committed (HOLD_OK) or not. */
+/* Run fn(arg, status) once the records appended so far are durable (HOLD_OK) or not. */
 int
 hold_call(int64_t conn_id, hold_fn fn, void *arg)
 {
@@ -113,11 +127,11 @@ hold_why(int status)
 	    "handed out" : "the audit record could not be written; no token was used";
 }
 
-/* Release one held item, or refuse it when its batch was lost or its connection stopped. */
+/* Release one held item, or refuse it when its records were lost or its connection stopped. */
 static void
 hold_release_one(struct hold *h, int ok)
 {
-	int status = h->refused ? HOLD_STOPPED : ok ? HOLD_OK : HOLD_LOST;
+	int status = h->refused ? HOLD_STOPPED : ok && !h->lost ? HOLD_OK : HOLD_LOST;
 
 	ok = status == HOLD_OK;
 	if (h->fn != NULL) {
@@ -143,31 +157,52 @@ hold_release_one(struct hold *h, int ok)
 }
 
 /*
- * Commit the audit batch and release what waited on it; repeat for what the released
- * continuations held in turn, a few rounds at most.  A commit that failed, here or earlier
- * in the turn (audit_take_loss), refuses everything held on it.
+ * Release what is durable (or refused) now; keep the rest, in order.  What released
+ * continuations hold in turn is kept for a later release.
+ */
+static void
+hold_release(void)
+{
+	struct hold	*batch = hold_q;
+	size_t		 n = hold_n, i;
+	int64_t		 durable = audit_durable_seq();
+
+	hold_q = NULL;
+	hold_n = hold_cap = 0;
+	for (i = 0; i < n; i++) {
+		struct hold *h = &batch[i];
+
+		if (h->refused || h->lost || h->need <= durable)
+			hold_release_one(h, 1);
+		else if (hold_keep(h) == -1)
+			hold_release_one(h, 0);
+	}
+	free(batch);
+}
+
+/*
+ * The end of a loop turn: hand the turn's records to the writer, take its reports when it
+ * has some (ready), and release what they made durable.
  */
 void
-hold_end_turn(void)
+hold_end_turn(int ready)
 {
-	struct hold	*batch;
-	size_t		 n, i;
-	int		 ok, round;
+	audit_submit();
+	if (ready || hold_n > 0)
+		writer_collect();	/* also without a wake-up, so nothing waits on one */
+	if (hold_n > 0)
+		hold_release();
+}
 
-	for (round = 0; round < HOLD_ROUNDS; round++) {
-		if (hold_n == 0 && audit_pending() == 0)
-			return;
-		ok = audit_flush() == 0;
-		ok = !audit_take_loss() && ok;
-		/* take this round's items: what they hold in turn goes into a fresh queue */
-		batch = hold_q;
-		n = hold_n;
-		hold_q = NULL;
-		hold_n = hold_cap = 0;
-		for (i = 0; i < n; i++)
-			hold_release_one(&batch[i], ok);
-		free(batch);
-	}
+/* A commit failed: every item waiting for a record after durable can never be released. */
+void
+hold_lost(int64_t durable)
+{
+	size_t i;
+
+	for (i = 0; i < hold_n; i++)
+		if (hold_q[i].need > durable)
+			hold_q[i].lost = 1;
 }
 
 /* An emergency stop: refuse every item held for the connection; returns how many. */
@@ -197,7 +232,8 @@ hold_stats(void)
 void
 hold_shutdown(void)
 {
-	hold_end_turn();
+	audit_flush();
+	hold_release();
 	while (hold_n > 0) {
 		struct hold	*batch = hold_q;
 		size_t		 n = hold_n, i;

@@ -530,6 +530,20 @@ server_timers(time_t *last_refresh, time_t *last_sweep)
 	}
 }
 
+/*
+ * How long a turn may wait for events: not at all while frames wait in a peer's buffer or slow
+ * work can go on, a millisecond while slow work waits for the writer, else a second.
+ */
+static int
+server_timeout(int backlog)
+{
+	if (backlog)
+		return 0;
+	if (verify_busy() || backup_busy())
+		return writer_idle() ? 0 : 1;
+	return 1000;
+}
+
 /* One poll over the listening socket, every peer and every upstream transfer. */
 static void
 server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot_of)
@@ -543,6 +557,9 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 	wfd[n].fd = pwhash_fd();
 	wfd[n].events = CURL_WAIT_POLLIN;
 	wfd[n++].revents = 0;
+	wfd[n].fd = writer_fd();
+	wfd[n].events = CURL_WAIT_POLLIN;
+	wfd[n++].revents = 0;
 	for (i = 0; i < SERVER_CLIENTS_MAX; i++) {
 		if (server_clients[i].fd == -1)
 			continue;
@@ -553,10 +570,9 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 		backlog |= server_clients[i].backlog;
 		slot_of[n++] = i;
 	}
-	if (upstream_wait(wfd, n, backlog || verify_busy() || backup_busy() ? 0 : 1000) == -1 &&
-	    errno != EINTR)
+	if (upstream_wait(wfd, n, server_timeout(backlog)) == -1 && errno != EINTR)
 		fg_log_warn("poll failed: %s", strerror(errno));
-	for (i = 2; i < n; i++) {
+	for (i = 3; i < n; i++) {
 		struct client *c = &server_clients[slot_of[i]];
 
 		if (c->fd == -1)
@@ -571,17 +587,20 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 	if (wfd[1].revents)
 		pwhash_collect();
 	upstream_run();
-	hold_end_turn();
-	verify_step();	/* slow work gets a few milliseconds of each turn, after the requests */
-	backup_step();
+	hold_end_turn(wfd[2].revents != 0);
+	/* slow work gets a few milliseconds of a turn, after the requests, while nothing is written */
+	if (writer_idle()) {
+		verify_step();
+		backup_step();
+	}
 }
 
 /* Serve until SIGTERM; then finish cleanly: audit committed, secrets zeroed. */
 int
 server_loop(const struct fg_config *cfg)
 {
-	static struct curl_waitfd	wfd[SERVER_CLIENTS_MAX + 2];
-	static uint32_t			slot_of[SERVER_CLIENTS_MAX + 2];
+	static struct curl_waitfd	wfd[SERVER_CLIENTS_MAX + 3];
+	static uint32_t			slot_of[SERVER_CLIENTS_MAX + 3];
 	time_t				last_refresh = 0, last_sweep = time(NULL);
 	int				i;
 
@@ -600,7 +619,9 @@ server_loop(const struct fg_config *cfg)
 	refusal_sweep(1);
 	backup_shutdown();
 	hold_shutdown();
+	writer_shutdown();
 	audit_anchor();
+	audit_shutdown();
 	for (i = 0; i < SERVER_CLIENTS_MAX; i++)
 		if (server_clients[i].fd != -1)
 			server_close(&server_clients[i]);

@@ -29,6 +29,7 @@ status_stats(const struct fg_reqctx *ctx, json_t *req)
 	json_object_update_new(o, token_stats());
 	json_object_update_new(o, refusal_stats());
 	json_object_update_new(o, hold_stats());
+	json_object_update_new(o, writer_stats());
 	json_object_update_new(o, upstream_stats());
 	server_reply(ctx, o);
 }

@@ -183,7 +183,7 @@ store_open(const char *path, int sync_full, char *err, size_t errlen)
 	}
 	umask(077);
 	ok = sqlite3_open_v2(path, &store_handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
-	    SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK;
+	    SQLITE_OPEN_FULLMUTEX, NULL) == SQLITE_OK;	/* the audit writer shares it */
 	if (!ok)
 		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(store_handle));
 	else
@@ -325,10 +325,13 @@ store_rollback(void)
 int
 store_writable(void)
 {
-	if (store_begin() == -1)
-		return 0;
-	store_rollback();
-	return 1;
+	int ok;
+
+	writer_lock();
+	if ((ok = store_begin() == 0))
+		store_rollback();
+	writer_unlock();
+	return ok;
 }
 
 /* An online copy in progress: the file and SQLite's backup of the main database into it. */

@@ -124,9 +124,11 @@ verify_save_checkpoint(void)
 	sqlite3_bind_int64(st, 1, verify_job.seq);
 	sqlite3_bind_blob(st, 2, verify_job.prev, AUDIT_HASHLEN, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, mac, AUDIT_HASHLEN, SQLITE_STATIC);
+	writer_lock();
 	if (sqlite3_step(st) != SQLITE_DONE)
 		fg_log_warn("audit checkpoint not saved: %s", sqlite3_errmsg(store_db()));
 	sqlite3_reset(st);
+	writer_unlock();
 }
 
 /* Start a walk: full from the first record, or from the checkpoint. */
