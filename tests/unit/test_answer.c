@@ -212,15 +212,21 @@ token_edges(void)
 	snprintf(body + n + FG_TOKEN_MAX, 100, "\"," BEARER ",\"expires_in\":9}");
 	memset(&t, 0, sizeof(t));
 	answer_token(200, body, strlen(body), NULL, &t);
-	tap_ok(t.outcome == OK && t.access_token != NULL && t.access_token->len == FG_TOKEN_MAX,
-	    "an access token of FG_TOKEN_MAX bytes is taken");
+	TEST_START("an access token of FG_TOKEN_MAX bytes is taken");
+	ASSERT_INT_EQ(t.outcome, OK);
+	ASSERT_PTR_NE(t.access_token, NULL);
+	ASSERT_INT_EQ(t.access_token->len, FG_TOKEN_MAX);
+	TEST_DONE();
 	seal_secret_free(t.access_token);
 	n = (size_t)snprintf(body, 40, "{\"access_token\":\"");
 	memset(body + n, 'a', FG_TOKEN_MAX + 1);
 	snprintf(body + n + FG_TOKEN_MAX + 1, 100, "\"," BEARER ",\"expires_in\":9}");
 	memset(&t, 0, sizeof(t));
 	answer_token(200, body, strlen(body), NULL, &t);
-	tap_ok(t.outcome == BAD && t.access_token == NULL, "one byte more is refused");
+	TEST_START("one byte more is refused");
+	ASSERT_INT_EQ(t.outcome, BAD);
+	ASSERT_PTR_EQ(t.access_token, NULL);
+	TEST_DONE();
 	free(body);
 	e = "{\"error\":\"invalid_scope\",\"error_description\":\"no \\\"x\\\"\\n\\u0007 <b>\"}";
 	memset(&t, 0, sizeof(t));

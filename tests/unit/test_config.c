@@ -39,16 +39,28 @@ main(void)
 	close(fd);
 
 	tap_ok(load(BASE, &cfg, err, sizeof(err)) == 0, "a minimal config loads: %s", err);
-	tap_ok(cfg.timeout_ms == 10000 && cfg.refresh_ahead_s == 60 && cfg.grace_s == 86400 &&
-	    cfg.audit_sync_full == 0 && strcmp(cfg.ca_file, "/etc/ssl/certs/ca-certificates.crt") == 0,
-	    "defaults are filled in");
+	TEST_START("defaults are filled in");
+	ASSERT_INT_EQ(cfg.timeout_ms, 10000);
+	ASSERT_INT_EQ(cfg.refresh_ahead_s, 60);
+	ASSERT_INT_EQ(cfg.grace_s, 86400);
+	ASSERT_INT_EQ(cfg.audit_sync_full, 0);
+	ASSERT_STRING_EQ(cfg.ca_file, "/etc/ssl/certs/ca-certificates.crt");
+	TEST_DONE();
 	config_free(&cfg);
 
-	tap_ok(load(BASE "web_users = root, 4242\nadmin_users = 0\n[upstream]\ntimeout_ms = 2500\n"
+	TEST_START("every key is read");
+	ASSERT_INT_EQ(load(BASE
+	    "web_users = root, 4242\nadmin_users = 0\n[upstream]\ntimeout_ms = 2500\n"
 	    "ca_file = /tmp/ca.pem\n[rotation]\ngrace_s = 60\n[audit]\nsync_full = no\n", &cfg, err,
-	    sizeof(err)) == 0 && cfg.n_web == 2 && cfg.web_uids[0] == 0 && cfg.web_uids[1] == 4242 &&
-	    cfg.timeout_ms == 2500 && cfg.grace_s == 60 && cfg.audit_sync_full == 0 &&
-	    strcmp(cfg.ca_file, "/tmp/ca.pem") == 0, "every key is read");
+	    sizeof(err)), 0);
+	ASSERT_INT_EQ(cfg.n_web, 2);
+	ASSERT_INT_EQ(cfg.web_uids[0], 0);
+	ASSERT_INT_EQ(cfg.web_uids[1], 4242);
+	ASSERT_INT_EQ(cfg.timeout_ms, 2500);
+	ASSERT_INT_EQ(cfg.grace_s, 60);
+	ASSERT_INT_EQ(cfg.audit_sync_full, 0);
+	ASSERT_STRING_EQ(cfg.ca_file, "/tmp/ca.pem");
+	TEST_DONE();
 	config_free(&cfg);
 
 	tap_ok(load(BASE "colour = blue\n", &cfg, err, sizeof(err)) == -1 &&
@@ -58,8 +70,9 @@ main(void)
 	tap_ok(load(BASE "[upstream]\ntimeout_ms = 10s\n", &cfg, err, sizeof(err)) == -1 &&
 	    strstr(err, "timeout_ms") != NULL, "a malformed number is refused: %s", err);
 	config_free(&cfg);
-	tap_ok(load(BASE "[upstream]\ntimeout_ms = 99999999\n", &cfg, err, sizeof(err)) == -1,
-	    "a number out of range is refused");
+	TEST_START("a number out of range is refused");
+	ASSERT_INT_EQ(load(BASE "[upstream]\ntimeout_ms = 99999999\n", &cfg, err, sizeof(err)), -1);
+	TEST_DONE();
 	config_free(&cfg);
 	tap_ok(load(BASE "[paths]\nx = 1\n", &cfg, err, sizeof(err)) == -1 &&
 	    strstr(err, "[paths]") != NULL, "an unknown section is refused: %s", err);
@@ -70,8 +83,9 @@ main(void)
 	tap_ok(load(BASE "web_users = no-such-user-here\n", &cfg, err, sizeof(err)) == -1 &&
 	    strstr(err, "no-such-user-here") != NULL, "an unknown user is named: %s", err);
 	config_free(&cfg);
-	tap_ok(load(BASE "[audit]\nsync_full = maybe\n", &cfg, err, sizeof(err)) == -1,
-	    "a malformed boolean is refused");
+	TEST_START("a malformed boolean is refused");
+	ASSERT_INT_EQ(load(BASE "[audit]\nsync_full = maybe\n", &cfg, err, sizeof(err)), -1);
+	TEST_DONE();
 	config_free(&cfg);
 	tap_ok(load(BASE "socket\n", &cfg, err, sizeof(err)) == -1, "a line without = is refused: %s", err);
 	config_free(&cfg);

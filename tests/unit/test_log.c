@@ -44,9 +44,14 @@ test_log_bounds(void)
 	tap_ok(cleans("ab\ncdef", 9, "ab..."), "an escape that does not fit is left out whole");
 	tap_ok(cleans("ab\ncdef", 10, "ab\\x0a..."), "an escape that fits is kept");
 	tap_ok(cleans("abcdef", 3, ""), "too small for ...: empty");
-	tap_ok(strcmp(fg_log_clean(one, 1, "abc"), "") == 0, "size 1: empty");
+	TEST_START("size 1: empty");
+	ASSERT_STRING_EQ(fg_log_clean(one, 1, "abc"), "");
+	TEST_DONE();
 	one[0] = 'x';
-	tap_ok(*fg_log_clean(one, 0, "abc") == '\0' && one[0] == 'x', "size 0: nothing written");
+	TEST_START("size 0: nothing written");
+	ASSERT_INT_EQ(*fg_log_clean(one, 0, "abc"), '\0');
+	ASSERT_INT_EQ(one[0], 'x');
+	TEST_DONE();
 }
 
 int

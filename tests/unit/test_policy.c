@@ -66,33 +66,43 @@ main(void)
 	tap_ok(wizard("{\"user_present\":true,\"browser_client\":false,\"backend_secret\":false,"
 	    "\"can_redirect\":true}", "authorization_code_pkce", "user_facing"),
 	    "no backend secret but can redirect -> PKCE as a public client");
-	tap_ok(recommend("{\"user_present\":true}", &kind) == NULL,
-	    "an unfinished questionnaire recommends nothing");
+	TEST_START("an unfinished questionnaire recommends nothing");
+	ASSERT_PTR_EQ(recommend("{\"user_present\":true}", &kind), NULL);
+	TEST_DONE();
 
 	/* grants per flow */
-	tap_ok(strcmp(policy_grant("client_credentials"), "client_credentials") == 0 &&
-	    strcmp(policy_grant("authorization_code_pkce"), "authorization_code") == 0 &&
-	    strcmp(policy_grant("authorization_code"), "authorization_code") == 0 &&
-	    strcmp(policy_grant("ropc"), "password") == 0 && policy_grant("implicit") == NULL,
-	    "each flow maps to its grant; unknown flows to none");
+	TEST_START("each flow maps to its grant; unknown flows to none");
+	ASSERT_STRING_EQ(policy_grant("client_credentials"), "client_credentials");
+	ASSERT_STRING_EQ(policy_grant("authorization_code_pkce"), "authorization_code");
+	ASSERT_STRING_EQ(policy_grant("authorization_code"), "authorization_code");
+	ASSERT_STRING_EQ(policy_grant("ropc"), "password");
+	ASSERT_PTR_EQ(policy_grant("implicit"), NULL);
+	TEST_DONE();
 
 	/* registration: what each row allows and forbids */
-	tap_ok(check("client_credentials", "backend", "openid interactions transcribe", 0, 0, NULL) == NULL,
-	    "a backend may hold broader scopes with client credentials");
+	TEST_START("a backend may hold broader scopes with client credentials");
+	ASSERT_PTR_EQ(check("client_credentials", "backend", "openid interactions transcribe", 0, 0,
+	    NULL), NULL);
+	TEST_DONE();
 	tap_ok(refused_by(check("client_credentials", "user_facing", "openid transcribe", 0, 1, NULL),
 	    "user_facing_never_client_credentials"), "client credentials for a user-facing app is refused");
-	tap_ok(check("authorization_code_pkce", "user_facing", "openid streams transcribe", 0, 1, NULL) == NULL,
-	    "PKCE for a user-facing app with limited scopes is allowed");
+	TEST_START("PKCE for a user-facing app with limited scopes is allowed");
+	ASSERT_PTR_EQ(check("authorization_code_pkce", "user_facing", "openid streams transcribe",
+	    0, 1, NULL), NULL);
+	TEST_DONE();
 	tap_ok(refused_by(check("authorization_code_pkce", "user_facing", "interactions openid", 0, 1, NULL),
 	    "browser_tokens_limited"), "a user-facing app cannot hold a broad scope");
 	tap_ok(refused_by(check("authorization_code_pkce", "backend", "openid streams", 0, 1, NULL),
 	    "user_flow_needs_user_facing"), "PKCE for a backend registration is refused");
 	tap_ok(refused_by(check("authorization_code", "user_facing", "openid streams", 0, 0, NULL),
 	    "redirect_required"), "Authorization Code without redirect capability is refused");
-	tap_ok(check("authorization_code", "user_facing", "openid streams", 0, 1, NULL) == NULL,
-	    "Authorization Code for a server-side web app is allowed");
-	tap_ok(check("ropc", "user_facing", "openid transcribe", 1, 0, why) == NULL,
-	    "ROPC for an internal, no-redirect app with a justification is allowed");
+	TEST_START("Authorization Code for a server-side web app is allowed");
+	ASSERT_PTR_EQ(check("authorization_code", "user_facing", "openid streams", 0, 1, NULL),
+	    NULL);
+	TEST_DONE();
+	TEST_START("ROPC for an internal, no-redirect app with a justification is allowed");
+	ASSERT_PTR_EQ(check("ropc", "user_facing", "openid transcribe", 1, 0, why), NULL);
+	TEST_DONE();
 	tap_ok(refused_by(check("ropc", "user_facing", "openid transcribe", 1, 0, NULL),
 	    "ropc_requires_justification"), "ROPC without a justification is refused");
 	tap_ok(refused_by(check("ropc", "user_facing", "openid transcribe", 1, 0, "because"),

@@ -77,8 +77,10 @@ test_escaping(void)
 	tap_ok(renders("{{&frag}}", "{\"frag\":\"<script>alert(1)</script>\"}", ""),
 	    "{{&name}} never prints data, even when the data has that name");
 	s = render("{{&frag}}|{{frag}}", "{\"frag\":\"<i>data</i>\"}", raw, 1);
-	tap_ok(s != NULL && strcmp(s, "<b>built here</b>|&lt;i&gt;data&lt;/i&gt;") == 0,
-	    "{{&name}} prints the C-built fragment, {{name}} the escaped data");
+	TEST_START("{{&name}} prints the C-built fragment, {{name}} the escaped data");
+	ASSERT_PTR_NE(s, NULL);
+	ASSERT_STRING_EQ(s, "<b>built here</b>|&lt;i&gt;data&lt;/i&gt;");
+	TEST_DONE();
 	free(s);
 	tap_ok(renders("{{n}} {{t}} {{f}} {{z}} {{missing}}", "{\"n\":42,\"t\":true,\"f\":false,"
 	    "\"z\":null}", "42 true   "), "numbers and booleans print; false, null, missing do not");
@@ -138,8 +140,9 @@ test_wizard(void)
 	    !tap_ok(wizard_build(&w, policy_document(), err, sizeof(err)) == 0,
 	    "the wizard builds its tree from the policy: %s", err))
 		return;
-	tap_ok(strcmp(wizard_question_id(&w, w.nodes[0].question), "user_present") == 0,
-	    "the first question is whether a user is present");
+	TEST_START("the first question is whether a user is present");
+	ASSERT_STRING_EQ(wizard_question_id(&w, w.nodes[0].question), "user_present");
+	TEST_DONE();
 	for (bits = 0; bits < 1 << w.nquestions; bits++) {
 		for (q = 0; q < w.nquestions; q++)
 			answers[q] = bits >> q & 1;
@@ -168,19 +171,28 @@ test_wizard(void)
 	for (q = 0; q < WIZ_QUESTIONS_MAX; q++)
 		answers[q] = -1;
 	answers[wizard_question_index(&w, "user_present")] = 0;
-	tap_ok(wizard_walk(&w, answers, path, &npath) == 1 && npath == 2 &&
-	    strcmp(wizard_row_id(&w, w.nodes[path[1]].row), "backend_only") == 0,
-	    "no user present: one question, client credentials");
+	TEST_START("no user present: one question, client credentials");
+	ASSERT_INT_EQ(wizard_walk(&w, answers, path, &npath), 1);
+	ASSERT_INT_EQ(npath, 2);
+	ASSERT_STRING_EQ(wizard_row_id(&w, w.nodes[path[1]].row), "backend_only");
+	TEST_DONE();
 	answers[wizard_question_index(&w, "user_present")] = 1;
-	tap_ok(wizard_walk(&w, answers, path, &npath) == 0 && npath == 2 &&
-	    strcmp(wizard_question_id(&w, w.nodes[path[1]].question), "browser_client") == 0,
-	    "user present: the browser question comes next");
+	TEST_START("user present: the browser question comes next");
+	ASSERT_INT_EQ(wizard_walk(&w, answers, path, &npath), 0);
+	ASSERT_INT_EQ(npath, 2);
+	ASSERT_STRING_EQ(wizard_question_id(&w, w.nodes[path[1]].question), "browser_client");
+	TEST_DONE();
 	svg_decision_tree(&svg, &w, path, npath);
-	tap_ok(strstr(buf_str(&svg), "data-question=\"user_present\" data-taken=\"true\"") != NULL &&
-	    strstr(buf_str(&svg), "current\" data-node=\"1\" data-question=\"browser_client\"") !=
-	    NULL, "the picture marks the path taken and the question being asked");
-	tap_ok(strstr(buf_str(&svg), "<script") == NULL && strstr(buf_str(&svg), "style=") == NULL,
-	    "the picture has no script and no inline style");
+	TEST_START("the picture marks the path taken and the question being asked");
+	ASSERT_PTR_NE(strstr(buf_str(&svg), "data-question=\"user_present\" data-taken=\"true\""),
+	    NULL);
+	ASSERT_PTR_NE(strstr(buf_str(&svg),
+	    "current\" data-node=\"1\" data-question=\"browser_client\""), NULL);
+	TEST_DONE();
+	TEST_START("the picture has no script and no inline style");
+	ASSERT_PTR_EQ(strstr(buf_str(&svg), "<script"), NULL);
+	ASSERT_PTR_EQ(strstr(buf_str(&svg), "style="), NULL);
+	TEST_DONE();
 	buf_free(&svg);
 }
 
