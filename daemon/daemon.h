@@ -75,6 +75,10 @@ int	 seal_secret(int64_t row, int64_t version, const struct fg_secret *pt, uint8
 	     size_t *outlen);
 int	 seal_open(int64_t row, int64_t version, const uint8_t *in, size_t inlen,
 	     struct fg_secret **out);
+int	 seal_refresh(int64_t row, int64_t gen, const struct fg_secret *pt, uint8_t **out,
+	     size_t *outlen);
+int	 seal_refresh_open(int64_t row, int64_t gen, const uint8_t *in, size_t inlen,
+	     struct fg_secret **out);
 struct fg_secret *seal_secret_new(size_t len);
 struct fg_secret *seal_secret_from(const char *s, size_t len);
 void	 seal_secret_free(struct fg_secret *s);
@@ -465,6 +469,20 @@ int	 oidc_session_who(const char *sid, int64_t *app_id, char *actor, size_t acto
 size_t	 oidc_drop_connection(int64_t conn_id);
 void	 oidc_sweep(void);
 void	 oidc_shutdown(void);
+
+/* oidcstore.c: user sessions in the database, each refresh token sealed to its row */
+struct oidc_row {
+	int64_t			 id, app_id, conn_id, gen, created, last_seen;
+	char			 username[128];
+	char			 sub[256];
+	struct fg_secret	*refresh;	/* guarded; the caller frees it */
+};
+int	 oidcstore_insert(const uint8_t hash[32], struct oidc_row *r);
+int	 oidcstore_load(const uint8_t hash[32], struct oidc_row *r);
+int	 oidcstore_rotate(struct oidc_row *r, const struct fg_secret *refresh);
+void	 oidcstore_touch(int64_t id, int64_t now);
+void	 oidcstore_delete(int64_t id);
+void	 oidcstore_expire(int64_t idle_before, int64_t created_before);
 
 /* proxy.c: the backend proxy */
 int	 proxy_path_ok(const char *path);

@@ -2,6 +2,8 @@
  * User-present flows: Authorization Code with PKCE (S256) as a token-mediating backend.  The
  * daemon makes state, nonce and verifier, exchanges the code with the connection's secret,
  * keeps the user's refresh token in guarded memory and gives the browser only a session id.
+ * Sessions are written through to the database (oidcstore.c, the refresh token sealed to its
+ * row), so a restart keeps them: a session not in memory is loaded on its first use.
  * A user's browser gets limited-scope tokens, each fetched for exactly the asked scope set by a
  * refresh (never a broader cached one).
  *
@@ -26,6 +28,7 @@
 #define OIDC_PENDING_MS		600000	/* a login must come back within 10 minutes */
 #define OIDC_SESSIONS_MAX	16384
 #define OIDC_CACHE		4	/* scope sets cached per user session */
+#define OIDC_TOUCH_MS		10000	/* write last_seen at most this often */
 
 struct oidc_app {
 	int64_t		 id;
@@ -71,7 +74,8 @@ struct oidc_session {
 	char			 sub[256];
 	struct fg_secret	*refresh;
 	struct oidc_cached	 cache[OIDC_CACHE];
-	int64_t			 created, last_seen;
+	int64_t			 row, gen;	/* its row in user_sessions (oidcstore.c) */
+	int64_t			 created, last_seen, seen_stored;
 	int			 busy;		/* a refresh is in flight */
 	int			 dead;		/* ended while busy: freed when it returns */
 	struct oidc_waiter	*queue;		/* waiting, oldest first */
@@ -305,6 +309,26 @@ oidc_session_free(struct oidc_session *s)
 	free(s);
 }
 
+/* Write a new session through to the database; -1 if it could not be stored. */
+static int
+oidc_session_store(struct oidc_session *s)
+{
+	struct oidc_row r;
+
+	memset(&r, 0, sizeof(r));
+	r.app_id = s->app_id;
+	r.conn_id = s->conn_id;
+	r.created = s->created;
+	r.refresh = s->refresh;
+	snprintf(r.username, sizeof(r.username), "%s", s->username);
+	snprintf(r.sub, sizeof(r.sub), "%s", s->sub);
+	if (oidcstore_insert(s->sid_hash, &r) == -1)
+		return -1;
+	s->row = r.id;
+	s->gen = r.gen;
+	return 0;
+}
+
 /* Record a failed login and tell the browser's front end. */
 static void
 oidc_login_failed(struct oidc_exchange *x, const char *why)
@@ -353,7 +377,14 @@ oidc_exchanged(void *arg, struct upstream_token *t)
 	s->conn_id = x->app.conn.id;
 	s->refresh = t->refresh_token;
 	t->refresh_token = NULL;
-	s->created = s->last_seen = store_now_ms();
+	s->created = s->last_seen = s->seen_stored = store_now_ms();
+	if (oidc_session_store(s) == -1) {
+		sodium_memzero(sid, sizeof(sid));
+		oidc_session_free(s);
+		oidc_login_failed(x, "the session could not be stored");
+		free(x);
+		return;
+	}
 	s->next = oidc_sessions;
 	oidc_sessions = s;
 	oidc_nsessions++;
@@ -436,9 +467,9 @@ oidc_flush_queue(struct oidc_session *s)
 	}
 }
 
-/* Unlink s; free it now, or when its refresh in flight returns. */
+/* Unlink s from memory; free it now, or when its refresh in flight returns. */
 static void
-oidc_session_drop(struct oidc_session *s)
+oidc_session_unlink(struct oidc_session *s)
 {
 	struct oidc_session **pp;
 
@@ -456,6 +487,46 @@ oidc_session_drop(struct oidc_session *s)
 		oidc_session_free(s);
 }
 
+/* End s: forget it in memory and in the database. */
+static void
+oidc_session_drop(struct oidc_session *s)
+{
+	oidcstore_delete(s->row);
+	oidc_session_unlink(s);
+}
+
+/* The stored session of hash h, back in memory after a restart; NULL if none. */
+static struct oidc_session *
+oidc_session_load(const uint8_t h[32])
+{
+	struct oidc_session	*s;
+	struct oidc_app		 a;
+	struct oidc_row		 r;
+
+	if (oidc_nsessions >= OIDC_SESSIONS_MAX || oidcstore_load(h, &r) == -1)
+		return NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL || oidc_app_get(NULL, r.app_id, &a) == -1) {
+		free(s);
+		seal_secret_free(r.refresh);
+		return NULL;
+	}
+	memcpy(s->sid_hash, h, 32);
+	s->app_id = r.app_id;
+	s->conn_id = r.conn_id;
+	snprintf(s->app, sizeof(s->app), "%s", a.name);
+	snprintf(s->username, sizeof(s->username), "%s", r.username);
+	snprintf(s->sub, sizeof(s->sub), "%s", r.sub);
+	s->refresh = r.refresh;
+	s->row = r.id;
+	s->gen = r.gen;
+	s->created = r.created;
+	s->last_seen = s->seen_stored = r.last_seen;
+	s->next = oidc_sessions;
+	oidc_sessions = s;
+	oidc_nsessions++;
+	return s;
+}
+
 /* The live session of sid, or NULL (an idle or too old one is dropped on the way). */
 static struct oidc_session *
 oidc_session_get(const char *sid)
@@ -470,7 +541,7 @@ oidc_session_get(const char *sid)
 	for (s = oidc_sessions; s != NULL; s = s->next)
 		if (sodium_memcmp(s->sid_hash, h, 32) == 0)
 			break;
-	if (s == NULL)
+	if (s == NULL && (s = oidc_session_load(h)) == NULL)
 		return NULL;
 	if (!s->busy && (now - s->last_seen > fg_cfg->session_idle_s * 1000 ||
 	    now - s->created > fg_cfg->session_max_s * 1000)) {
@@ -478,6 +549,12 @@ oidc_session_get(const char *sid)
 		return NULL;
 	}
 	s->last_seen = now;
+	/* or a quarter of the idle timeout, so a short timeout never ends a live session */
+	if (now - s->seen_stored > (fg_cfg->session_idle_s * 250 < OIDC_TOUCH_MS ?
+	    fg_cfg->session_idle_s * 250 : OIDC_TOUCH_MS)) {
+		oidcstore_touch(s->row, now);
+		s->seen_stored = now;
+	}
 	return s;
 }
 
@@ -549,6 +626,19 @@ oidc_cache_put(struct oidc_session *s, const char *scopes, struct upstream_token
 	return c;
 }
 
+/* The upstream rotated the refresh token: keep the new one, in memory and sealed on disk. */
+static void
+oidc_session_rotate(struct oidc_session *s, struct upstream_token *t)
+{
+	struct oidc_row r = { .id = s->row, .gen = s->gen };
+
+	if (oidcstore_rotate(&r, t->refresh_token) == 0)
+		s->gen = r.gen;
+	seal_secret_free(s->refresh);
+	s->refresh = t->refresh_token;
+	t->refresh_token = NULL;
+}
+
 /* A refresh for the oldest waiter came back. */
 static void
 oidc_refreshed(void *arg, struct upstream_token *t)
@@ -572,9 +662,7 @@ oidc_refreshed(void *arg, struct upstream_token *t)
 		    "than asked (%s); refused", missing);
 	}
 	if (t->refresh_token != NULL) {		/* rotation: the old one is dead now */
-		seal_secret_free(s->refresh);
-		s->refresh = t->refresh_token;
-		t->refresh_token = NULL;
+		oidc_session_rotate(s, t);
 	}
 	if (t->outcome == UPSTREAM_OK) {
 		oidc_issue(s, &q->w, oidc_cache_put(s, q->scopes, t), "upstream");
@@ -748,17 +836,23 @@ oidc_sweep(void)
 		if (!s->busy && (now - s->last_seen > fg_cfg->session_idle_s * 1000 ||
 		    now - s->created > fg_cfg->session_max_s * 1000))
 			oidc_session_drop(s);
+		else if (s->last_seen > s->seen_stored) {
+			oidcstore_touch(s->row, s->last_seen);
+			s->seen_stored = s->last_seen;
+		}
 	}
+	/* stored sessions not in memory (none is busy: a busy one is in memory and was used) */
+	oidcstore_expire(now - fg_cfg->session_idle_s * 1000, now - fg_cfg->session_max_s * 1000);
 }
 
-/* Free everything at exit (after upstream_shutdown answered the refreshes in flight). */
+/* Free everything at exit (after upstream_shutdown answered the refreshes); stored ones stay. */
 void
 oidc_shutdown(void)
 {
 	struct oidc_pending *p;
 
 	while (oidc_sessions != NULL)
-		oidc_session_drop(oidc_sessions);
+		oidc_session_unlink(oidc_sessions);
 	while ((p = oidc_pending_list) != NULL) {
 		oidc_pending_list = p->next;
 		sodium_memzero(p, sizeof(*p));

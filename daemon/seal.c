@@ -132,28 +132,28 @@ seal_create_keyfile(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
-/* The associated data that binds a sealed secret to its row and version. */
+/* The associated data that binds a sealed secret of one kind to its row and version. */
 static size_t
-seal_ad(int64_t row, int64_t version, char *ad, size_t adlen)
+seal_ad(const char *kind, int64_t row, int64_t version, char *ad, size_t adlen)
 {
 	int n;
 
-	n = snprintf(ad, adlen, "flowgate:connection-secret:v1:%lld:%lld", (long long)row,
+	n = snprintf(ad, adlen, "flowgate:%s:v1:%lld:%lld", kind, (long long)row,
 	    (long long)version);
 	return n > 0 && (size_t)n < adlen ? (size_t)n : 0;
 }
 
-/* Seal pt for (row, version); *out is nonce || ciphertext || tag, malloc'd. */
-int
-seal_secret(int64_t row, int64_t version, const struct fg_secret *pt, uint8_t **out,
-    size_t *outlen)
+/* Seal pt of kind for (row, version); *out is nonce || ciphertext || tag, malloc'd. */
+static int
+seal_kind(const char *kind, int64_t row, int64_t version, const struct fg_secret *pt,
+    uint8_t **out, size_t *outlen)
 {
 	char			ad[96];
 	size_t			adl;
 	unsigned long long	clen;
 	uint8_t			*p;
 
-	if (seal_keys == NULL || (adl = seal_ad(row, version, ad, sizeof(ad))) == 0)
+	if (seal_keys == NULL || (adl = seal_ad(kind, row, version, ad, sizeof(ad))) == 0)
 		return -1;
 	if ((p = malloc(SEAL_NONCELEN + pt->len + SEAL_TAGLEN)) == NULL)
 		return -1;
@@ -166,9 +166,10 @@ seal_secret(int64_t row, int64_t version, const struct fg_secret *pt, uint8_t **
 	return 0;
 }
 
-/* Open a sealed secret of (row, version) into guarded memory; -1 if anything differs. */
-int
-seal_open(int64_t row, int64_t version, const uint8_t *in, size_t inlen, struct fg_secret **out)
+/* Open a sealed secret of kind and (row, version) into guarded memory; -1 if anything differs. */
+static int
+seal_open_kind(const char *kind, int64_t row, int64_t version, const uint8_t *in, size_t inlen,
+    struct fg_secret **out)
 {
 	char			 ad[96];
 	size_t			 adl;
@@ -179,7 +180,7 @@ seal_open(int64_t row, int64_t version, const uint8_t *in, size_t inlen, struct 
 	if (seal_keys == NULL || inlen < SEAL_NONCELEN + SEAL_TAGLEN ||
 	    inlen - SEAL_NONCELEN - SEAL_TAGLEN > FG_SECRET_MAX)
 		return -1;
-	if ((adl = seal_ad(row, version, ad, sizeof(ad))) == 0)
+	if ((adl = seal_ad(kind, row, version, ad, sizeof(ad))) == 0)
 		return -1;
 	if ((s = seal_secret_new(inlen - SEAL_NONCELEN - SEAL_TAGLEN)) == NULL)
 		return -1;
@@ -193,6 +194,37 @@ seal_open(int64_t row, int64_t version, const uint8_t *in, size_t inlen, struct 
 	s->buf[s->len] = '\0';
 	*out = s;
 	return 0;
+}
+
+/* Seal a connection secret for (row, version). */
+int
+seal_secret(int64_t row, int64_t version, const struct fg_secret *pt, uint8_t **out,
+    size_t *outlen)
+{
+	return seal_kind("connection-secret", row, version, pt, out, outlen);
+}
+
+/* Open a connection secret sealed for (row, version). */
+int
+seal_open(int64_t row, int64_t version, const uint8_t *in, size_t inlen, struct fg_secret **out)
+{
+	return seal_open_kind("connection-secret", row, version, in, inlen, out);
+}
+
+/* Seal a user's refresh token for its session row and generation. */
+int
+seal_refresh(int64_t row, int64_t gen, const struct fg_secret *pt, uint8_t **out,
+    size_t *outlen)
+{
+	return seal_kind("user-refresh", row, gen, pt, out, outlen);
+}
+
+/* Open a user's refresh token sealed for its session row and generation. */
+int
+seal_refresh_open(int64_t row, int64_t gen, const uint8_t *in, size_t inlen,
+    struct fg_secret **out)
+{
+	return seal_open_kind("user-refresh", row, gen, in, inlen, out);
 }
 
 /* A guarded buffer for len bytes of secret plus a NUL. */
