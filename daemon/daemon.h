@@ -487,6 +487,16 @@ void	 oidcstore_expire(int64_t idle_before, int64_t created_before);
 /* proxy.c: the backend proxy */
 int	 proxy_path_ok(const char *path);
 
+/* bearer.c: which app each token flowgate issued went to, by fingerprint */
+void	 bearer_note(const char *fp, int64_t app_id, int64_t conn_id, long expires_in);
+int	 bearer_find(const char *token, int64_t *app_id, const char **why);
+void	 bearer_drop_connection(int64_t conn_id);
+void	 bearer_shutdown(void);
+
+/* realm.c: the Keycloak-shaped token route (the "token" verb with "tenant") */
+void	 realm_scope(json_t *req);
+int	 realm_check(const struct gate_pass *p, json_t *req);
+
 /* stream.c: stream and transcribe sessions for browsers */
 json_t	*stream_rebuild(json_t *in, const char **why);
 

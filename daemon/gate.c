@@ -252,6 +252,14 @@ gate_caller(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
 			return gate_refuse(ctx, p, STEP_APP, "the app %s was revoked", p->app.name);
 		memset(&p->app, 0, sizeof(p->app));
 		return gate_refuse(ctx, p, STEP_CALLER, "client authentication failed");
+	} else if (json_object_get(req, "bearer") != NULL) {
+		/* a token flowgate issued to one app (bearer.c) stands for that app's credential */
+		p->caller = GATE_CALLER_APP;
+		snprintf(p->actor, sizeof(p->actor), "app:bearer");
+		if (bearer_find(json_string_value(json_object_get(req, "bearer")), &app_id,
+		    &name) == -1)
+			return gate_refuse(ctx, p, STEP_CALLER, "%s", name);
+		name = NULL;
 	} else if (name != NULL || p->login_app_id != 0) {
 		p->caller = GATE_CALLER_BROWSER;
 		snprintf(p->actor, sizeof(p->actor), "browser");
@@ -263,6 +271,8 @@ gate_caller(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
 		memset(&p->app, 0, sizeof(p->app));
 		return gate_refuse(ctx, p, STEP_APP, "no such app");
 	}
+	if (p->caller == GATE_CALLER_APP)	/* a bearer's app, known now */
+		snprintf(p->actor, sizeof(p->actor), "app:%.90s", p->app.client_id);
 	/* a session of a revoked app stays, refused here each time, until its timeouts end it */
 	if (p->app.revoked)
 		return gate_refuse(ctx, p, STEP_APP, "the app %s was revoked", p->app.name);

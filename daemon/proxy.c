@@ -279,7 +279,8 @@ proxy_parse(struct proxy_op *op, json_t *req)
 
 /*
  * "proxy": connection, method, path, query?, content_type?, body_b64?, and client_id +
- * client_secret or session; remote?  The token request may finish (and free op) at once.
+ * client_secret, bearer (a token flowgate issued to the app) or session; remote?  The token
+ * request may finish (and free op) at once.
  */
 static void
 proxy_verb(const struct fg_reqctx *ctx, json_t *req)
@@ -311,7 +312,7 @@ static const struct verb_field proxy_fields[] = {
 	{ "session", VERB_STR, 0, 64 }, { "connection", VERB_STR, 1, FG_NAME_MAX },
 	{ "method", VERB_STR, 1, 7 }, { "path", VERB_STR, 1, 2048 }, { "query", VERB_STR, 0, 2048 },
 	{ "content_type", VERB_STR, 0, 127 }, { "body_b64", VERB_STR, 0, 33000 },
-	{ "remote", VERB_STR, 0, 64 },
+	{ "remote", VERB_STR, 0, 64 }, { "bearer", VERB_STR, 0, FG_TOKEN_MAX },
 	VERB_FIELDS_END
 };
 const struct verb_entry proxy_entry = {

@@ -258,6 +258,7 @@ token_issue(const struct token_req *w, struct tok_entry *e, const char *source)
 		return;
 	}
 	e->last_used = token_now();
+	bearer_note(e->fp, w->app_id, e->conn_id, g.expires_in);
 	app_usage_note(w->app);
 	token_hand_over(w, &g);
 }
@@ -635,7 +636,8 @@ token_handle(const struct fg_reqctx *ctx, json_t *req)
 	}
 	p.route = password ? GATE_ROPC : GATE_TOKEN;
 	p.login_app_id = 0;
-	if (gate_open(ctx, &p, req) == 0)
+	realm_scope(req);
+	if (gate_open(ctx, &p, req) == 0 && realm_check(&p, req) == 0)
 		gate_token(&p, token_reply, NULL, req, 1);
 	sodium_memzero(&p, sizeof(p));
 }
@@ -662,6 +664,7 @@ token_drop_connection(int64_t conn_id, size_t *inflight)
 	}
 	if (inflight != NULL)
 		*inflight = busy;
+	bearer_drop_connection(conn_id);
 	return n;
 }
 
@@ -719,6 +722,7 @@ token_shutdown(void)
 		token_table[b] = NULL;
 	}
 	token_nentries = 0;
+	bearer_shutdown();
 }
 
 /* The "token" verb's entry in the dispatcher's table (verbs.c). */
@@ -730,6 +734,7 @@ static const struct verb_field token_fields[] = {
 	{ "remote", VERB_STR, 0, 64 },
 	{ "username", VERB_STR, 0, 256 },
 	{ "password", VERB_STR, 0, 1024 },
+	{ "tenant", VERB_STR, 0, FG_NAME_MAX },	/* the realm route's (realm.c) */
 	VERB_FIELDS_END
 };
 const struct verb_entry token_verb_entry = {

@@ -1,13 +1,15 @@
 /*
- * /api/v1/proxy/{connection}/...: an app backend (HTTP Basic) or a signed-in browser calls the
- * upstream API through the daemon, which checks the app's allowed methods and path prefixes
- * and injects the token.  The upstream's answer is relayed under a sandbox CSP.
+ * /api/v1/proxy/{connection}/...: an app backend (HTTP Basic, or "Bearer" with a token flowgate
+ * issued to that app, as Corti's SDK sends it) or a signed-in browser calls the upstream API
+ * through the daemon, which checks the app's allowed methods and path prefixes and injects the
+ * token.  The upstream's answer is relayed under a sandbox CSP.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -17,6 +19,7 @@
 
 #define ENDUSER_PROXY_BODY_MAX	(24 * 1024)
 #define ENDUSER_PROXY_PATH_MAX	2048
+#define ENDUSER_PROXY_BEARER_MAX	16384	/* the daemon's longest token (FG_TOKEN_MAX) */
 
 static void	enduser_proxy(struct request *);
 
@@ -86,6 +89,30 @@ enduser_proxy_relay(struct request *r, json_t *reply)
 	request_send(r, &rp, enduser_proxy_out, outlen);
 }
 
+/*
+ * The caller of a proxy call: "Authorization: Bearer TOKEN" (RFC 6750 b64token) is passed on
+ * for the daemon to look up; anything else is enduser_caller's.  -1 after answering.
+ */
+static int
+enduser_proxy_caller(struct request *r, json_t *req, int *is_session)
+{
+	const char	*auth = request_param(r, "HTTP_AUTHORIZATION");
+	size_t		 n;
+
+	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+		return enduser_caller(r, req, is_session);
+	*is_session = 0;
+	auth += 7;
+	n = strspn(auth, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+	n += strspn(auth + n, "=");
+	if (n == 0 || auth[n] != '\0' || n > ENDUSER_PROXY_BEARER_MAX) {
+		enduser_error(r, 401, "invalid_client", "malformed bearer token", 0);
+		return -1;
+	}
+	json_object_set_new(req, "bearer", json_string(auth));
+	return 0;
+}
+
 /* Any of the allowed methods on /api/v1/proxy/{connection}/{rest}. */
 static void
 enduser_proxy(struct request *r)
@@ -102,7 +129,7 @@ enduser_proxy(struct request *r)
 	if (enduser_body(r, ENDUSER_PROXY_BODY_MAX) == -1 ||
 	    (req = enduser_proxy_request(r, path)) == NULL)
 		return;
-	if (enduser_caller(r, req, &is_session) == -1) {
+	if (enduser_proxy_caller(r, req, &is_session) == -1) {
 		json_decref(req);
 		return;
 	}

@@ -1,6 +1,8 @@
 /*
  * POST /oauth2/token (RFC 6749): check the request strictly, then let the daemon decide; its
  * answer is relayed as RFC 6749 section 5.1 JSON or mapped onto a section 5.2 error.
+ * POST /realms/{tenant}/protocol/openid-connect/token is the same endpoint where Keycloak (and
+ * Corti's SDK) has it: the daemon also checks the tenant against the app's connection.
  */
 #include "config.h"
 
@@ -15,10 +17,13 @@
 #define CLIENT_SECRET_MAX	256
 
 static void	token_handle(struct request *);
+static void	token_realm(struct request *);
 
 const struct route token_routes[] = {
 	{ "POST", "/oauth2/token", ROUTE_JSON | ROUTE_APP | ROUTE_COUNTED | ROUTE_BARE,
 	    METRICS_ROUTE_TOKEN, token_handle },
+	{ "POST", "/realms/*/protocol/openid-connect/token",
+	    ROUTE_JSON | ROUTE_APP | ROUTE_COUNTED | ROUTE_BARE, METRICS_ROUTE_TOKEN, token_realm },
 	{ NULL, NULL, 0, 0, NULL }
 };
 
@@ -182,10 +187,10 @@ token_lengths(struct request *r, const struct form *f, const struct grant *g)
 	return 0;
 }
 
-/* The daemon's "token" request for a checked grant. */
+/* The daemon's "token" request for a checked grant; tenant: the realm route's. */
 static json_t *
 token_request(struct request *r, const struct form *f, const struct grant *g,
-    const char *id, const char *secret)
+    const char *id, const char *secret, const char *tenant)
 {
 	json_t		*req;
 	const struct grant_field	*gf;
@@ -201,6 +206,8 @@ token_request(struct request *r, const struct form *f, const struct grant *g,
 	}
 	if (strcmp(r->remote, "-") != 0)
 		json_object_set_new(req, "remote", json_string(r->remote));
+	if (tenant != NULL)
+		json_object_set_new(req, "tenant", json_string(tenant));
 	return req;
 }
 
@@ -288,9 +295,9 @@ token_daemon_error(struct request *r, json_t *reply)
 	    (long)json_integer_value(ra) : 0);
 }
 
-/* POST /oauth2/token: check the request strictly, then let the daemon decide. */
+/* A token request: check it strictly, then let the daemon decide. */
 static void
-token_handle(struct request *r)
+token_serve(struct request *r, const char *tenant)
 {
 	struct form		 f;
 	const struct grant	*g;
@@ -301,7 +308,7 @@ token_handle(struct request *r)
 	    token_client(r, &f, &id, &secret) == -1 ||
 	    (g = token_grant(r, &f)) == NULL || token_lengths(r, &f, g) == -1)
 		return;
-	if ((req = token_request(r, &f, g, id, secret)) == NULL) {
+	if ((req = token_request(r, &f, g, id, secret, tenant)) == NULL) {
 		token_refuse(r, METRICS_SERVER_ERROR, "out of memory");
 		return;
 	}
@@ -317,3 +324,17 @@ token_handle(struct request *r)
 	json_decref(reply);
 }
 
+
+/* POST /oauth2/token. */
+static void
+token_handle(struct request *r)
+{
+	token_serve(r, NULL);
+}
+
+/* POST /realms/{tenant}/protocol/openid-connect/token: the tenant is the '*' segment. */
+static void
+token_realm(struct request *r)
+{
+	token_serve(r, r->name);
+}
