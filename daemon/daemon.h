@@ -574,10 +574,16 @@ int	 page_limit(const struct fg_reqctx *ctx, json_t *req, const char *field, int
 	     int max);
 void	 page_verb(const struct fg_reqctx *ctx, json_t *req, const struct page_query *q);
 
+/* connhealth.c: each connection's last success and failure, for health and the dashboard */
+void	 connhealth_ok(int64_t conn_id);
+void	 connhealth_fail(int64_t conn_id, const char *why);
+void	 connhealth_forget(int64_t conn_id);
+json_t	*connhealth_report(int n);
+
 /* modules' helpers for other modules' verbs */
 json_t	*connection_ages(int n);
 json_t	*app_usage_top(int n);
-json_t	*audit_refusals(int n, size_t budget);
+json_t	*auditq_refusals(int n, size_t budget);
 
 /* globals set once at start */
 extern const struct fg_config	*fg_cfg;

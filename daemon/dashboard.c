@@ -19,8 +19,9 @@ dashboard_verb(const struct fg_reqctx *ctx, json_t *req)
 {
 	(void)req;
 	server_reply(ctx, json_pack("{sbsososososo}", "ok", 1, "issuance",
-	    app_usage_top(DASHBOARD_TOP), "upstream", upstream_health(), "connections",
-	    connection_ages(DASHBOARD_TOP), "refusals", audit_refusals(DASHBOARD_REFUSALS,
+	    app_usage_top(DASHBOARD_TOP), "health", connhealth_report(DASHBOARD_TOP),
+	    "connections", connection_ages(DASHBOARD_TOP),
+	    "refusals", auditq_refusals(DASHBOARD_REFUSALS,
 	    DASHBOARD_REFUSAL_BYTES), "chain", verify_summary()));
 }
 
