@@ -334,8 +334,10 @@ connection_verified(void *arg, struct upstream_token *t)
 		server_reply_error(&p->ctx, "conflict", "connection %s changed meanwhile or could "
 		    "not be stored; nothing was changed", p->name);
 	} else {
-		if (p->op == CONN_ROTATE)
+		if (p->op == CONN_ROTATE) {
 			token_drop_connection(p->conn_id, NULL);
+			connhealth_ok(p->conn_id);	/* the new secret just got a token */
+		}
 		fg_log_info("connection %s: %s", p->name, p->op == CONN_ADD ? "added" :
 		    "secret rotated");
 		server_reply(&p->ctx, json_pack("{sbsssI}", "ok", 1, "name", p->name,
@@ -659,6 +661,7 @@ connection_verb_remove(const struct fg_reqctx *ctx, json_t *req)
 	}
 	app_cache_clear();
 	token_drop_connection(c.id, NULL);
+	connhealth_forget(c.id);
 	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", c.name));
 }
 
@@ -763,6 +766,7 @@ struct conn_test {
 	struct fg_reqctx	 ctx;
 	char			 actor[96];
 	char			 name[FG_NAME_MAX + 1];
+	int64_t			 conn_id;
 	int64_t			 started;
 };
 
@@ -779,6 +783,10 @@ connection_tested(void *arg, struct upstream_token *t)
 	json_t			*reply;
 
 	audit_append(&rec);
+	if (failed == NULL)
+		connhealth_ok(p->conn_id);
+	else if (strcmp(failed, "scope") != 0)
+		connhealth_fail(p->conn_id, msg);
 	reply = json_pack("{sbsssssIss}", "ok", 1, "outcome", failed == NULL ? "ok" : "error",
 	    "message", msg, "latency_ms", (json_int_t)ms, "name", p->name);
 	if (failed != NULL)
@@ -808,6 +816,7 @@ connection_verb_test(const struct fg_reqctx *ctx, json_t *req)
 	p->ctx = *ctx;
 	server_actor(ctx, p->actor, sizeof(p->actor));
 	snprintf(p->name, sizeof(p->name), "%s", c.name);
+	p->conn_id = c.id;
 	p->started = store_now_ms();
 	r = connection_probe(c.token_url, c.client_id, secret, connection_tested, p);
 	seal_secret_free(secret);

@@ -1,6 +1,6 @@
 /*
  * The dashboard: one reply with what an operator looks at first, bounded whatever the number
- * of apps, connections and records: about 8 KiB plus the refusals' budget.
+ * of apps, connections and records: about 12 KiB plus the refusals' budget.
  */
 #include "config.h"
 
@@ -11,8 +11,9 @@
 #define DASHBOARD_REFUSAL_BYTES		(24 * 1024)
 
 /*
- * "dashboard": the busiest apps' issuance per hour with the totals over all apps, upstream
- * health, the oldest connection secrets with counts, recent refusals, the chain's state.
+ * "dashboard": the busiest apps' issuance per hour with the totals over all apps, the
+ * connections most in trouble (connhealth.c) and the oldest secrets with counts, recent
+ * refusals, the chain's state.
  */
 static void
 dashboard_verb(const struct fg_reqctx *ctx, json_t *req)

@@ -3,13 +3,19 @@
 
 #include "daemon.h"
 
-/* "health": database writable and the upstream's last answer. */
+#define STATUS_HEALTH_TOP	16	/* connections named in "health", most in trouble first */
+
+/*
+ * "health": database writable, each connection's state (the most troubled named, all
+ * counted), and the upstream's last answer on any connection.
+ */
 static void
 status_health(const struct fg_reqctx *ctx, json_t *req)
 {
 	(void)req;
-	server_reply(ctx, json_pack("{sbsssoss}", "ok", 1, "database", store_writable() ? "ok" :
-	    "error", "upstream", upstream_health(), "version", FG_VERSION_STRING));
+	server_reply(ctx, json_pack("{sbsssososs}", "ok", 1, "database", store_writable() ? "ok" :
+	    "error", "connections", connhealth_report(STATUS_HEALTH_TOP), "upstream",
+	    upstream_health(), "version", FG_VERSION_STRING));
 }
 
 const struct verb_entry status_health_entry = {

@@ -416,6 +416,10 @@ token_fetched(void *arg, struct upstream_token *t)
 		return;
 	}
 	snprintf(why, sizeof(why), "%s", t->message);
+	if (t->outcome == UPSTREAM_OK)
+		connhealth_ok(e->conn_id);
+	else if (strcmp(t->code, "invalid_scope") != 0)	/* one scope says nothing of the rest */
+		connhealth_fail(e->conn_id, why);
 	if (t->outcome == UPSTREAM_OK && token_check_scope(e, t, why, sizeof(why)) == 0) {
 		token_store(e, t);
 		f.message = "the upstream's token expired before it could be handed out";

@@ -14,13 +14,30 @@ const struct route admin_dashboard_routes[] = {
 
 static struct buf	dash_buf;
 
-/* The issuance charts of the busiest apps, one SVG each, into dash_buf. */
+/* The busiest hour of all the apps shown, rounded up: the one scale of their charts. */
+static json_int_t
+admin_dashboard_scale(json_t *apps)
+{
+	json_t		*e, *h;
+	json_int_t	 max = 0;
+	size_t		 i, k;
+
+	json_array_foreach(apps, i, e) {
+		json_array_foreach(json_object_get(e, "hours"), k, h) {
+			if (json_integer_value(h) > max)
+				max = json_integer_value(h);
+		}
+	}
+	return svg_nice_max(max);
+}
+
+/* The issuance charts of the busiest apps, one SVG each on one scale, into dash_buf. */
 static void
 admin_dashboard_charts(json_t *data, json_t *issuance)
 {
 	json_t		*apps = json_object_get(issuance, "apps"), *e, *hours, *h;
 	const char	*app;
-	json_int_t	 total;
+	json_int_t	 total, scale = admin_dashboard_scale(apps);
 	size_t		 i, k;
 
 	json_object_set_new(data, "issuance_summary", json_pack("{sO* sO* si sb}", "active",
@@ -28,6 +45,7 @@ admin_dashboard_charts(json_t *data, json_t *issuance)
 	    "shown", (int)json_array_size(apps), "partial", json_integer_value(
 	    json_object_get(issuance, "active")) > (json_int_t)json_array_size(apps)));
 	json_object_set_new(data, "has_issuance", json_boolean(json_array_size(apps) > 0));
+	json_object_set_new(data, "issuance_scale", json_integer(scale));
 	buf_reset(&dash_buf);
 	buf_adds(&dash_buf, "<ul class=\"charts\">");
 	json_array_foreach(apps, i, e) {
@@ -43,7 +61,7 @@ admin_dashboard_charts(json_t *data, json_t *issuance)
 		buf_adds(&dash_buf, "\">");
 		buf_adds_html(&dash_buf, app);
 		buf_adds(&dash_buf, "</a>");
-		svg_hours_chart(&dash_buf, hours, app);
+		svg_hours_chart(&dash_buf, hours, app, scale);
 		buf_addf(&dash_buf, "<span class=\"chart-total\" data-app-total=\"");
 		buf_adds_html(&dash_buf, app);
 		buf_addf(&dash_buf, "\">%lld</span></li>", (long long)total);
@@ -51,29 +69,36 @@ admin_dashboard_charts(json_t *data, json_t *issuance)
 	buf_adds(&dash_buf, "</ul>");
 }
 
-/* The connections with the oldest secrets, their ages as text. */
+/* Each connection's state as the daemon's "health" lists it, its times and age as text. */
 static void
-admin_dashboard_connections(json_t *data, json_t *summary)
+admin_dashboard_health(json_t *data, json_t *health)
 {
-	json_t		*conns = json_deep_copy(json_object_get(summary, "oldest")), *c;
-	json_int_t	 age;
+	static const char *const times[] = { "last_ok_at", "last_failure_at", NULL };
+	json_t		*list = json_deep_copy(json_object_get(health, "connections")), *c;
+	json_t		*counts = json_object_get(health, "counts");
+	const char	*st;
 	char		 span[32];
 	size_t		 i;
 
-	json_object_set_new(data, "connections_summary", json_pack("{sO* sO* sO* si sb}", "count",
-	    json_object_get(summary, "count"), "warn", json_object_get(summary, "warn"),
-	    "stopped", json_object_get(summary, "stopped"), "shown", (int)json_array_size(conns),
-	    "partial", json_integer_value(json_object_get(summary, "count")) >
-	    (json_int_t)json_array_size(conns)));
-	json_array_foreach(conns, i, c) {
-		age = json_integer_value(json_object_get(c, "secret_age_s"));
-		admin_fmt_span(span, sizeof(span), age);
+	json_array_foreach(list, i, c) {
+		admin_times(c, times);
+		admin_fmt_span(span, sizeof(span),
+		    json_integer_value(json_object_get(c, "secret_age_s")));
 		json_object_set_new(c, "secret_age_text", json_string(span));
-		if (json_object_get(c, "secret_warn") == NULL)
-			json_object_set_new(c, "secret_warn",
-			    json_boolean(age > ADMIN_SECRET_WARN_S));
+		st = link_str(c, "status");
+		json_object_set_new(c, "badge", json_string(st == NULL ? "" :
+		    strcmp(st, "ok") == 0 ? "ok" : strcmp(st, "unknown") == 0 ? "" : "bad"));
 	}
-	json_object_set_new(data, "connections", conns != NULL ? conns : json_array());
+	json_object_set_new(data, "health", list != NULL ? list : json_array());
+	if (!json_is_object(counts))
+		return;
+	counts = json_deep_copy(counts);
+	json_object_set_new(counts, "shown", json_integer((json_int_t)json_array_size(list)));
+	json_object_set_new(counts, "partial", json_boolean(json_integer_value(
+	    json_object_get(counts, "total")) > (json_int_t)json_array_size(list)));
+	json_object_set_new(counts, "all_ok", json_boolean(json_integer_value(
+	    json_object_get(counts, "degraded")) == 0));
+	json_object_set_new(data, "health_counts", counts);
 }
 
 /* A copy of the reply's object key with its times as text; NULL when there is none. */
@@ -90,7 +115,7 @@ admin_dashboard_timed(json_t *reply, const char *key)
 	return e;
 }
 
-/* GET /admin/: issuance charts, the upstream, the oldest secrets, refusals, the chain. */
+/* GET /admin/: issuance charts, each connection's health, refusals, the chain. */
 static void
 admin_dashboard(struct request *r)
 {
@@ -106,12 +131,7 @@ admin_dashboard(struct request *r)
 	}
 	data = json_object();
 	admin_dashboard_charts(data, json_object_get(reply, "issuance"));
-	if ((e = admin_dashboard_timed(reply, "upstream")) != NULL) {
-		json_object_set_new(e, "is_ok", json_boolean(link_str(e, "status") != NULL &&
-		    strcmp(link_str(e, "status"), "ok") == 0));
-		json_object_set_new(data, "upstream", e);
-	}
-	admin_dashboard_connections(data, json_object_get(reply, "connections"));
+	admin_dashboard_health(data, json_object_get(reply, "health"));
 	recs = json_deep_copy(json_object_get(reply, "refusals"));
 	json_array_foreach(recs, i, e)
 		admin_times(e, rec_times);

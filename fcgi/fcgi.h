@@ -109,7 +109,8 @@ int		 metrics_init(void);
 void		 metrics_request(enum metrics_route route, enum metrics_outcome outcome);
 void		 metrics_reconnect(void);
 void		 metrics_worker_restarted(void);
-size_t		 metrics_render(char *buf, size_t size, json_t *stats);
+size_t		 metrics_render(char *buf, size_t size, json_t *stats,
+		     json_t *health);
 
 /* worker.c: one prefork worker's request loop. */
 struct worker_conf {
@@ -286,7 +287,9 @@ json_t		*wizard_tree_json(const struct wizard *w, int node);
 /* svg.c: pictures built from escaped pieces. */
 void		 svg_decision_tree(struct buf *out, const struct wizard *w, const int *path,
 		     int npath);
-void		 svg_hours_chart(struct buf *out, json_t *hours, const char *label);
+void		 svg_hours_chart(struct buf *out, json_t *hours, const char *label,
+		     json_int_t scale);
+json_int_t	 svg_nice_max(json_int_t v);
 
 /* admin.c, admin-layout.c: the admin UI's session, CSRF, daemon calls and pages. */
 #define ADMIN_CALL_SESSION	1	/* add the session cookie */

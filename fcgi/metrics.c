@@ -244,12 +244,75 @@ metrics_render_histogram(struct metrics_buf *b, json_t *stats)
 	    json_is_integer(sum) ? (double)json_integer_value(sum) / 1000.0 : 0.0, count);
 }
 
+/* One gauge per listed connection from its integer field key (skipped when absent). */
+static void
+metrics_render_conn_gauge(struct metrics_buf *b, json_t *list, const char *metric,
+    const char *key, const char *help)
+{
+	json_t		*c, *v;
+	const char	*name;
+	size_t		 i;
+
+	metrics_printf(b, "# HELP flowgate_connection_%s %s\n# TYPE flowgate_connection_%s "
+	    "gauge\n", metric, help, metric);
+	json_array_foreach(list, i, c) {
+		name = link_str(c, "name");
+		v = json_object_get(c, key);
+		if (name == NULL || !fg_name_ok(name, strlen(name)) || !json_is_integer(v))
+			continue;
+		metrics_printf(b, "flowgate_connection_%s{connection=\"%s\"} %lld\n", metric,
+		    name, (long long)json_integer_value(v));
+	}
+}
+
 /*
- * Render all metrics into buf; stats is the daemon's "stats" reply, or NULL when the daemon
- * cannot be reached.  Returns the length, or 0 if buf is too small.
+ * The connections the daemon's "health" names (the most troubled first, bounded): whether
+ * each is ok, its state, its last success and failure and its secret's age; and how many
+ * connections are in each state over all of them.
+ */
+static void
+metrics_render_connections(struct metrics_buf *b, json_t *health)
+{
+	static const char *const states[] = { "ok", "degraded", "stopped", "unknown" };
+	json_t		*list = json_object_get(health, "connections"), *c;
+	json_t		*counts = json_object_get(health, "counts");
+	const char	*name, *st;
+	size_t		 i, k;
+
+	metrics_printf(b, "# HELP flowgate_connections Connections by state (ok, degraded: the "
+	    "latest token request failed, stopped, unknown: none yet).\n"
+	    "# TYPE flowgate_connections gauge\n");
+	for (k = 0; k < sizeof(states) / sizeof(states[0]); k++)
+		metrics_printf(b, "flowgate_connections{state=\"%s\"} %lld\n", states[k],
+		    (long long)json_integer_value(json_object_get(counts, states[k])));
+	metrics_printf(b, "# HELP flowgate_connection_up Whether the connection's latest token "
+	    "request succeeded (the most troubled connections are listed).\n"
+	    "# TYPE flowgate_connection_up gauge\n");
+	json_array_foreach(list, i, c) {
+		name = link_str(c, "name");
+		st = link_str(c, "status");
+		if (name == NULL || st == NULL || !fg_name_ok(name, strlen(name)))
+			continue;
+		metrics_printf(b, "flowgate_connection_up{connection=\"%s\",state=\"%s\"} "
+		    "%d\n", name, strcmp(st, "degraded") == 0 ? "degraded" : strcmp(st, "ok") ==
+		    0 ? "ok" : strcmp(st, "stopped") == 0 ? "stopped" : "unknown",
+		    strcmp(st, "ok") == 0);
+	}
+	metrics_render_conn_gauge(b, list, "last_success_timestamp_seconds", "last_ok_at",
+	    "When the connection last got a token.");
+	metrics_render_conn_gauge(b, list, "last_failure_timestamp_seconds", "last_failure_at",
+	    "When the connection last failed to get a token.");
+	metrics_render_conn_gauge(b, list, "secret_age_seconds", "secret_age_s",
+	    "Age of the connection's client secret.");
+}
+
+/*
+ * Render all metrics into buf; stats is the daemon's "stats" reply and health its "health"
+ * reply, or NULL when the daemon cannot be reached.  Returns the length, or 0 if buf is too
+ * small.
  */
 size_t
-metrics_render(char *buf, size_t size, json_t *stats)
+metrics_render(char *buf, size_t size, json_t *stats, json_t *health)
 {
 	struct metrics_buf	b = { .p = buf, .size = size };
 
@@ -260,6 +323,8 @@ metrics_render(char *buf, size_t size, json_t *stats)
 		metrics_render_counters(&b, stats);
 		metrics_render_histogram(&b, stats);
 	}
+	if (json_is_object(json_object_get(health, "connections")))
+		metrics_render_connections(&b, json_object_get(health, "connections"));
 	return b.overflow ? 0 : b.len;
 }
 
@@ -270,13 +335,15 @@ metrics_handle(struct request *r)
 	static char		 out[METRICS_OUT_MAX];
 	struct http_reply	 rp = { .status = 200,
 	    .content_type = "text/plain; version=0.0.4; charset=utf-8" };
-	json_t			*stats;
+	json_t			*stats, *health;
 	size_t			 n;
 
 	metrics_request(METRICS_ROUTE_METRICS, METRICS_OK);
 	stats = link_ask("stats");
-	n = metrics_render(out, sizeof(out), stats);
+	health = stats != NULL ? link_ask("health") : NULL;
+	n = metrics_render(out, sizeof(out), stats, health);
 	json_decref(stats);
+	json_decref(health);
 	if (n == 0) {
 		fg_log_warn("metrics do not fit in %zu bytes", sizeof(out));
 		rp.status = 500;

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "fcgi.h"
@@ -224,36 +225,58 @@ svg_decision_tree(struct buf *out, const struct wizard *w, const int *path, int 
 	buf_adds(out, "</svg>");
 }
 
+/* The smallest 1, 2 or 5 times a power of ten that is at least v (at least 1). */
+json_int_t
+svg_nice_max(json_int_t v)
+{
+	json_int_t	p = 1;
+
+	for (;;) {
+		if (v <= p)
+			return p;
+		if (v <= 2 * p)
+			return 2 * p;
+		if (v <= 5 * p)
+			return 5 * p;
+		if (p > INT64_MAX / 100)
+			return v;
+		p *= 10;
+	}
+}
+
 /*
  * A small bar chart of 24 hourly counts (oldest first, the last is the current hour), each
- * bar with a tooltip; label names the series for screen readers.
+ * bar with a tooltip; label names the series for screen readers.  scale is the count at the
+ * chart's top (the dashed line), the same for every chart of a page so that their bars
+ * compare; it is written under the chart.
  */
 void
-svg_hours_chart(struct buf *out, json_t *hours, const char *label)
+svg_hours_chart(struct buf *out, json_t *hours, const char *label, json_int_t scale)
 {
 	const int	w = 240, h = 48, bw = 10, top = 4;
-	json_int_t	max = 0, v, total = 0;
+	json_int_t	v, total = 0;
 	size_t		i, n = json_array_size(hours);
 	double		bh;
 
 	for (i = 0; i < n; i++) {
 		v = json_integer_value(json_array_get(hours, i));
 		total += v > 0 ? v : 0;
-		if (v > max)
-			max = v;
 	}
+	if (scale < 1)
+		scale = 1;
 	buf_addf(out, "<svg class=\"hours-chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-	    "viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"", w, h + 12,
-	    w, h + 12);
+	    "viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" "
+	    "data-scale=\"%lld\" aria-label=\"", w, h + 12, w, h + 12, (long long)scale);
 	buf_adds_html(out, label);
 	buf_addf(out, ": %lld tokens in the last 24 hours\">", (long long)total);
 	buf_addf(out, "<line class=\"axis\" x1=\"0\" y1=\"%d\" x2=\"%d\" y2=\"%d\" "
-	    "stroke=\"#cbd2d9\"/>", h + 0, w, h);
+	    "stroke=\"#cbd2d9\"/><line class=\"grid\" x1=\"0\" y1=\"%d\" x2=\"%d\" "
+	    "y2=\"%d\" stroke=\"#e4e7eb\" stroke-dasharray=\"2 3\"/>", h, w, h, top, w, top);
 	for (i = 0; i < n && i < 24; i++) {
 		v = json_integer_value(json_array_get(hours, i));
 		if (v < 0)
 			v = 0;
-		bh = max > 0 ? (double)v * (h - top) / (double)max : 0;
+		bh = v >= scale ? h - top : (double)v * (h - top) / (double)scale;
 		if (v > 0 && bh < 2)
 			bh = 2;
 		buf_addf(out, "<rect class=\"bar%s\" x=\"%zu\" y=\"%.1f\" width=\"%d\" "
@@ -261,6 +284,8 @@ svg_hours_chart(struct buf *out, json_t *hours, const char *label)
 		    i + 1 == n ? " now" : "", i * w / 24 + 0, h - bh, bw - 2, bh > 0 ? bh : 0.0,
 		    n - 1 - i, (long long)v);
 	}
+	buf_addf(out, "<text class=\"chart-label scale\" x=\"%d\" y=\"%d\" "
+	    "text-anchor=\"middle\">top: %lld/h</text>", w / 2, h + 11, (long long)scale);
 	buf_addf(out, "<text class=\"chart-label\" x=\"0\" y=\"%d\">24 h ago</text>"
 	    "<text class=\"chart-label\" x=\"%d\" y=\"%d\" text-anchor=\"end\">now</text>",
 	    h + 11, w, h + 11);
