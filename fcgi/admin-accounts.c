@@ -76,10 +76,14 @@ admin_accounts_page(struct request *r, int status, json_t *extra)
 	admin_page(r, status, "users", "users", "Users", data);
 }
 
-/* GET /admin/users */
+/* GET /admin/users; other roles get the page's sentence naming the role that manages users. */
 static void
 admin_accounts_list(struct request *r)
 {
+	if (r->role == NULL || strcmp(r->role, "admin") != 0) {
+		admin_page(r, 403, "users", "users", "Users", json_object());
+		return;
+	}
 	admin_accounts_page(r, 200, NULL);
 }
 
