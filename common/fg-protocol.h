@@ -15,7 +15,7 @@
  * {"ok": true, <result fields>} or {"ok": false, "error": "<code>", "message": "<text>"}
  * (plus "retry_after" seconds on "temporarily_unavailable").
  *
- * Bump FG_PROTO_VERSION whenever a header field or a verb's fields change meaning.
+ * Bump FG_PROTO_VERSION whenever a header field, a verb's name or its fields change meaning.
  */
 #ifndef FG_PROTOCOL_H
 #define FG_PROTOCOL_H
@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FG_PROTO_VERSION	2	/* 2: lists come a page at a time */
+#define FG_PROTO_VERSION	3	/* 3: admin accounts are account.*, end users enduser.* */
 #define FG_FRAME_HDR_LEN	12
 #define FG_FRAME_MAX		(64 * 1024)
 #define FG_FRAME_BUF_LEN	(FG_FRAME_HDR_LEN + FG_FRAME_MAX)

@@ -282,16 +282,16 @@ int	 connection_get_id(int64_t id, struct conn_rec *out);
 int	 connection_open_secret(const struct conn_rec *c, struct fg_secret **out);
 void	 connection_sweep(void);
 
-/* user.c: admin accounts, Argon2id passwords, login rate limits */
-int		 user_role_parse(const char *s);
-const char	*user_role_name(int role);
-typedef void	(*user_login_cb)(void *arg, int result, int64_t user_id, int role,
+/* account.c: admin UI accounts, Argon2id passwords, login rate limits */
+int		 account_role_parse(const char *s);
+const char	*account_role_name(int role);
+typedef void	(*account_login_cb)(void *arg, int result, int64_t user_id, int role,
 		     long retry_after);
-int		 user_init(void);
-int		 user_login_begin(const char *name, const char *password, const char *remote,
-		     user_login_cb cb, void *arg);
-void		 user_reply_refused(const struct fg_reqctx *ctx, int result, long retry_after);
-void		 user_shutdown(void);
+int		 account_init(void);
+int		 account_login_begin(const char *name, const char *password, const char *remote,
+		     account_login_cb cb, void *arg);
+void		 account_reply_refused(const struct fg_reqctx *ctx, int result, long retry_after);
+void		 account_shutdown(void);
 
 /* pwhash.c: Argon2id checks and hashes on a thread of their own, a bounded queue */
 typedef void (*pwhash_cb)(void *arg, int ok, const char *hash);
@@ -306,7 +306,7 @@ void	 pwhash_shutdown(void);
 /* session.c: admin sessions (ids stored hashed) and their CSRF tokens */
 int	 session_check(const char *sid, struct fg_reqctx *ctx);
 int	 session_csrf_ok(const char *sid, const char *csrf);
-void	 session_end_user(int64_t user_id);
+void	 session_end_account(int64_t user_id);
 
 /* app.c: registered apps and their broker-issued credentials */
 struct app_rec {
@@ -544,8 +544,8 @@ extern const struct verb_entry session_login_entry, session_session_entry,
     session_logout_entry;
 extern const struct verb_entry status_health_entry, status_stats_entry, status_entry,
     status_policy_entry;
-extern const struct verb_entry user_add_entry, user_list_entry, user_set_role_entry,
-    user_disable_entry, user_enable_entry, user_password_entry;
+extern const struct verb_entry account_add_entry, account_list_entry, account_set_role_entry,
+    account_disable_entry, account_enable_entry, account_password_entry;
 extern const struct verb_entry token_verb_entry, stream_create_entry, transcribe_create_entry,
     proxy_entry, oidc_begin_entry, oidc_callback_entry, oidc_token_entry, oidc_logout_entry;
 

@@ -67,9 +67,11 @@ ctl_usage(const char *why)
 	    "          [--return-url URL] [--proxy-methods \"GET POST\"] [--proxy-paths \"/p/ ...\"]\n"
 	    "  app list | show NAME | revoke NAME\n"
 	    "  app update NAME --scopes \"S ...\" | rotate-secret NAME [--overlap SECONDS]\n"
-	    "  user add NAME --role admin|security|auditor   (password on stdin)\n"
-	    "  user list | set-role NAME ROLE | disable NAME | enable NAME | password NAME\n"
+	    "  account add NAME --role admin|security|auditor   (password on stdin)\n"
+	    "  account list | set-role NAME ROLE | disable NAME | enable NAME | password NAME\n"
+	    "          (admin UI accounts; \"user\" is an older name for \"account\")\n"
 	    "  audit tail [-n N] | verify [--incremental] [--anchor SEQ:HASH] | anchor\n"
+	    "  audit archive --before SEQ PATH | verify-archive PATH\n"
 	    "  audit query [--app A] [--connection C] [--actor X] [--event E] [--outcome O]\n"
 	    "              [--from MS] [--to MS] [-n N]   (newest first; all matching by default)\n"
 	    "  backup PATH            (an online copy of the database, written by the daemon)\n"
@@ -550,31 +552,34 @@ ctl_attach_password(json_t *req, const char *key)
 	seal_secret_free(s);
 }
 
+/* account: the admin UI's accounts (not the end users of user-present apps). */
 static int
-ctl_user(int argc, char **argv)
+ctl_account(int argc, char **argv)
 {
 	static const char *const cols[] = { "name", "role", "disabled", "last_login", NULL };
 	json_t *req;
 
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		return ctl_list(json_pack("{ss}", "verb", "user.list"), "users", cols, "after", 0);
+		return ctl_list(json_pack("{ss}", "verb", "account.list"), "users", cols, "after",
+		    0);
 	if (argc == 4 && strcmp(argv[0], "add") == 0 && strcmp(argv[2], "--role") == 0) {
-		req = json_pack("{ssssss}", "verb", "user.add", "name", argv[1], "role", argv[3]);
+		req = json_pack("{ssssss}", "verb", "account.add", "name", argv[1], "role",
+		    argv[3]);
 		ctl_attach_password(req, "password");
 		return ctl_done(ctl_call(req), NULL);
 	}
 	if (argc == 3 && strcmp(argv[0], "set-role") == 0)
-		return ctl_done(ctl_call(json_pack("{ssssss}", "verb", "user.set_role", "name",
+		return ctl_done(ctl_call(json_pack("{ssssss}", "verb", "account.set_role", "name",
 		    argv[1], "role", argv[2])), NULL);
 	if (argc == 2 && (strcmp(argv[0], "disable") == 0 || strcmp(argv[0], "enable") == 0))
-		return ctl_done(ctl_call(json_pack("{soss}", "verb", ctl_verb("user.",
+		return ctl_done(ctl_call(json_pack("{soss}", "verb", ctl_verb("account.",
 		    argv[0]), "name", argv[1])), NULL);
 	if (argc == 2 && strcmp(argv[0], "password") == 0) {
-		req = json_pack("{ssss}", "verb", "user.password", "name", argv[1]);
+		req = json_pack("{ssss}", "verb", "account.password", "name", argv[1]);
 		ctl_attach_password(req, "new_password");
 		return ctl_done(ctl_call(req), NULL);
 	}
-	ctl_usage("user: add NAME --role ROLE | list | set-role NAME ROLE | disable NAME | "
+	ctl_usage("account: add NAME --role ROLE | list | set-role NAME ROLE | disable NAME | "
 	    "enable NAME | password NAME");
 }
 
@@ -609,6 +614,32 @@ ctl_audit_anchor(void)
 	printf("%s\n", json_string_value(json_object_get(reply, "anchor")));
 	json_decref(reply);
 	return 0;
+}
+
+/*
+ * "audit archive --before SEQ PATH": the records up to SEQ into a new archive file, then pruned;
+ * "audit verify-archive PATH": check an archive's chain and anchors.
+ */
+static int
+ctl_audit_archive(int argc, char **argv)
+{
+	json_t	*req;
+	char	*end = NULL;
+	long long before = 0;
+
+	if (strcmp(argv[0], "verify-archive") == 0) {
+		if (argc != 2)
+			ctl_usage("audit verify-archive PATH");
+		req = json_pack("{ssss}", "verb", "audit.verify_archive", "path", argv[1]);
+	} else {
+		if (argc == 4 && strcmp(argv[1], "--before") == 0)
+			before = strtoll(argv[2], &end, 10);
+		if (argc != 4 || end == NULL || *end != '\0' || before < 1)
+			ctl_usage("audit archive --before SEQ PATH");
+		req = json_pack("{sssIss}", "verb", "audit.archive", "before", (json_int_t)before,
+		    "path", argv[3]);
+	}
+	return ctl_done(ctl_call(req), NULL);
 }
 
 /* The audit.verify request of "audit verify [--incremental] [--anchor SEQ:HASH]". */
@@ -651,6 +682,8 @@ ctl_audit(int argc, char **argv)
 		return ctl_audit_query(argc - 1, argv + 1, cols);
 	if (argc == 1 && strcmp(argv[0], "anchor") == 0)
 		return ctl_audit_anchor();
+	if (argc >= 1 && (strcmp(argv[0], "archive") == 0 || strcmp(argv[0], "verify-archive") == 0))
+		return ctl_audit_archive(argc, argv);
 	if (argc < 1 || strcmp(argv[0], "verify") != 0)
 		ctl_usage("audit: tail, query, verify or anchor");
 	reply = ctl_call(ctl_audit_verify_req(argc - 1, argv + 1));
@@ -712,8 +745,9 @@ main(int argc, char *argv[])
 		return ctl_app(argc - 1, argv + 1);
 	if (strcmp(argv[0], "audit") == 0)
 		return ctl_audit(argc - 1, argv + 1);
-	if (strcmp(argv[0], "user") == 0)
-		return ctl_user(argc - 1, argv + 1);
+	/* "user" was its name before end users came; kept so existing scripts still work */
+	if (strcmp(argv[0], "account") == 0 || strcmp(argv[0], "user") == 0)
+		return ctl_account(argc - 1, argv + 1);
 	if (strcmp(argv[0], "backup") == 0 && argc == 2)
 		return ctl_done(ctl_call(json_pack("{ssss}", "verb", "backup", "path", argv[1])),
 		    NULL);

@@ -63,7 +63,7 @@ flowgated_start(struct fg_config *cfg)
 		fg_fatal("cannot read the audit chain's head");
 	if (app_usage_load() == -1)
 		fg_fatal("cannot count issuances in the audit log");
-	if (user_init() == -1 || pwhash_init() == -1)
+	if (account_init() == -1 || pwhash_init() == -1)
 		fg_fatal("cannot start the password checker");
 	if (upstream_init(cfg, err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
@@ -103,7 +103,7 @@ main(int argc, char *argv[])
 	server_loop(&cfg);
 	app_cache_clear();
 	app_usage_free();
-	user_shutdown();
+	account_shutdown();
 	store_close();
 	seal_shutdown();
 	config_free(&cfg);

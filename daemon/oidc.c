@@ -752,7 +752,7 @@ oidc_user_token(const char *sid, const struct token_req *w, const char *scopes)
 	oidc_next(s);
 }
 
-/* The "user.token" verb's ending: an RFC 6749-shaped answer, held until the audit commit. */
+/* The "enduser.token" verb's ending: an RFC 6749-shaped answer, held until the audit commit. */
 static void
 oidc_reply(const struct token_req *w, const struct token_grant *g, const struct token_fail *f)
 {
@@ -765,7 +765,7 @@ oidc_reply(const struct token_req *w, const struct token_grant *g, const struct 
 	    g->scopes));
 }
 
-/* "user.token": session, scope?, remote? — a limited-scope token for the logged-in user. */
+/* "enduser.token": session, scope?, remote? — a limited-scope token for the logged-in user. */
 static void
 oidc_verb_token(const struct fg_reqctx *ctx, json_t *req)
 {
@@ -786,7 +786,7 @@ oidc_revoked(void *arg, struct upstream_token *t)
 	(void)t;
 }
 
-/* "user.logout": session — ends it here and revokes its refresh token upstream. */
+/* "enduser.logout": session — ends it here and revokes its refresh token upstream. */
 static void
 oidc_verb_logout(const struct fg_reqctx *ctx, json_t *req)
 {
@@ -919,7 +919,7 @@ static const struct verb_field oidc_token_fields[] = {
 	VERB_FIELDS_END
 };
 const struct verb_entry oidc_token_entry = {
-	.name = "user.token",
+	.name = "enduser.token",
 	.peers = PEER_WEB,
 	.fn = oidc_verb_token,
 	.fields = oidc_token_fields
@@ -928,7 +928,7 @@ static const struct verb_field oidc_logout_fields[] = {
 	{ "session", VERB_STR, 1, 64 }, { "remote", VERB_STR, 0, 64 }, VERB_FIELDS_END
 };
 const struct verb_entry oidc_logout_entry = {
-	.name = "user.logout",
+	.name = "enduser.logout",
 	.peers = PEER_WEB,
 	.fn = oidc_verb_logout,
 	.fields = oidc_logout_fields

@@ -74,7 +74,7 @@ session_check(const char *sid, struct fg_reqctx *ctx)
 		live = !sqlite3_column_int(st, 5) && now - seen <= fg_cfg->session_idle_s * 1000 &&
 		    now - created <= fg_cfg->session_max_s * 1000;
 		ctx->user_id = sqlite3_column_int64(st, 0);
-		ctx->role = user_role_parse((const char *)sqlite3_column_text(st, 4));
+		ctx->role = account_role_parse((const char *)sqlite3_column_text(st, 4));
 		snprintf(ctx->user, sizeof(ctx->user), "%s", sqlite3_column_text(st, 3));
 		/* ...or a quarter of the idle timeout, so a short timeout never ends a live session */
 		if (live && now - seen > (fg_cfg->session_idle_s * 250 < SESSION_TOUCH_MS ?
@@ -109,9 +109,9 @@ session_csrf_ok(const char *sid, const char *csrf)
 	return sodium_memcmp(want, csrf, 32) == 0;
 }
 
-/* End every session of a user (disabled, or password changed by an admin). */
+/* End every session of an account (disabled, or password changed by an admin). */
 void
-session_end_user(int64_t user_id)
+session_end_account(int64_t user_id)
 {
 	sqlite3_stmt *st = store_prepare(SQL_DELETE_USER);
 
@@ -153,7 +153,7 @@ session_insert(void *arg)
 	return r;
 }
 
-/* Answer a failed login (user_login_begin's result), audited under the name that was tried. */
+/* Answer a failed login (account_login_begin's result), audited under the name that was tried. */
 static void
 session_login_failed(const struct fg_reqctx *ctx, const char *name, const char *remote,
     int result, long retry_after)
@@ -169,7 +169,7 @@ session_login_failed(const struct fg_reqctx *ctx, const char *name, const char *
 	if (result == -1)
 		server_reply_error(ctx, "login_failed", "wrong user name or password");
 	else
-		user_reply_refused(ctx, result, retry_after);
+		account_reply_refused(ctx, result, retry_after);
 }
 
 /* A login waiting for its password check. */
@@ -200,7 +200,7 @@ session_login_checked(void *arg, int result, int64_t user_id, int role, long ret
 	sodium_memzero(rnd, sizeof(rnd));
 	seal_session_hash(sid, SESSION_ID_LEN, s.hash);
 	snprintf(actor, sizeof(actor), "user:%s", l->name);
-	snprintf(detail, sizeof(detail), "remote=%s role=%s", l->remote, user_role_name(role));
+	snprintf(detail, sizeof(detail), "remote=%s role=%s", l->remote, account_role_name(role));
 	if (audit_tx(session_insert, &s, &rec) == -1) {
 		server_reply_error(&l->ctx, "server_error", "the session could not be stored");
 		free(l);
@@ -208,7 +208,7 @@ session_login_checked(void *arg, int result, int64_t user_id, int role, long ret
 	}
 	seal_csrf(sid, SESSION_ID_LEN, csrf);
 	server_reply(&l->ctx, json_pack("{sbsssssssssIsI}", "ok", 1, "session", sid, "csrf", csrf,
-	    "user", l->name, "role", user_role_name(role), "idle_s",
+	    "user", l->name, "role", account_role_name(role), "idle_s",
 	    (json_int_t)fg_cfg->session_idle_s, "max_s", (json_int_t)fg_cfg->session_max_s));
 	sodium_memzero(sid, sizeof(sid));
 	free(l);
@@ -228,7 +228,7 @@ session_verb_login(const struct fg_reqctx *ctx, json_t *req)
 	l->ctx = *ctx;
 	snprintf(l->name, sizeof(l->name), "%s", json_string_value(json_object_get(req, "user")));
 	snprintf(l->remote, sizeof(l->remote), "%s", remote ? remote : "-");
-	if (user_login_begin(l->name, json_string_value(json_object_get(req, "password")),
+	if (account_login_begin(l->name, json_string_value(json_object_get(req, "password")),
 	    l->remote, session_login_checked, l) == -1) {
 		server_reply_error(ctx, "server_error", "cannot check the password now");
 		free(l);
@@ -262,7 +262,7 @@ session_verb_session(const struct fg_reqctx *ctx, json_t *req)
 	}
 	seal_csrf(sid, SESSION_ID_LEN, csrf);
 	server_reply(ctx, json_pack("{sbsssssssIsI}", "ok", 1, "user", c.user, "role",
-	    user_role_name(c.role), "csrf", csrf, "idle_s", (json_int_t)fg_cfg->session_idle_s,
+	    account_role_name(c.role), "csrf", csrf, "idle_s", (json_int_t)fg_cfg->session_idle_s,
 	    "expires_in", (json_int_t)fg_cfg->session_idle_s));
 }
 

@@ -53,12 +53,12 @@ static const struct verb_entry *const verbs_table[] = {
 	&audit_query_entry,
 	&audit_verify_entry,
 	&audit_anchor_entry,
-	&user_list_entry,
-	&user_add_entry,
-	&user_set_role_entry,
-	&user_disable_entry,
-	&user_enable_entry,
-	&user_password_entry,
+	&account_list_entry,
+	&account_add_entry,
+	&account_set_role_entry,
+	&account_disable_entry,
+	&account_enable_entry,
+	&account_password_entry,
 };
 
 /* Check one value against its field. */
@@ -143,7 +143,7 @@ verbs_web_session(struct fg_reqctx *ctx, const struct verb_entry *v, json_t *req
 	if ((v->roles & ctx->role) == 0) {
 		verbs_refused(ctx, v, "forbidden");
 		server_reply_error(ctx, "forbidden", "the %s role may not do %s",
-		    user_role_name(ctx->role), v->name);
+		    account_role_name(ctx->role), v->name);
 		return -1;
 	}
 	if (v->csrf && !ok_csrf) {

@@ -41,7 +41,7 @@ admin_accounts_page(struct request *r, int status, json_t *extra)
 	size_t		 i, k;
 	const char	*role;
 
-	reply = admin_list_call(r, "user.list");
+	reply = admin_list_call(r, "account.list");
 	if (!link_ok(reply)) {
 		json_decref(extra);
 		admin_fail(r, reply);
@@ -98,7 +98,7 @@ admin_accounts_add(struct request *r)
 
 	reply = admin_call(r, ADMIN_CALL_SESSION | ADMIN_CALL_CSRF, json_pack("{ss ss ss ss}",
 	    "verb",
-	    "user.add", "name", name != NULL ? name : "", "role", role != NULL ? role : "",
+	    "account.add", "name", name != NULL ? name : "", "role", role != NULL ? role : "",
 	    "password", pw != NULL ? pw : ""));
 	if (link_ok(reply)) {
 		json_decref(reply);
@@ -143,7 +143,7 @@ admin_accounts_role(struct request *r)
 {
 	const char *role = form_get(&r->form, "role");
 
-	admin_accounts_action(r, json_pack("{ss ss ss}", "verb", "user.set_role", "name", r->name,
+	admin_accounts_action(r, json_pack("{ss ss ss}", "verb", "account.set_role", "name", r->name,
 	    "role", role != NULL ? role : ""), "role_changed");
 }
 
@@ -151,7 +151,7 @@ admin_accounts_role(struct request *r)
 static void
 admin_accounts_disable(struct request *r)
 {
-	admin_accounts_action(r, json_pack("{ss ss}", "verb", "user.disable", "name", r->name),
+	admin_accounts_action(r, json_pack("{ss ss}", "verb", "account.disable", "name", r->name),
 	    "user_disabled");
 }
 
@@ -159,7 +159,7 @@ admin_accounts_disable(struct request *r)
 static void
 admin_accounts_enable(struct request *r)
 {
-	admin_accounts_action(r, json_pack("{ss ss}", "verb", "user.enable", "name", r->name),
+	admin_accounts_action(r, json_pack("{ss ss}", "verb", "account.enable", "name", r->name),
 	    "user_enabled");
 }
 
@@ -195,7 +195,7 @@ admin_accounts_password(struct request *r)
 		return;
 	}
 	reply = admin_call(r, ADMIN_CALL_SESSION | ADMIN_CALL_CSRF, json_pack("{ss ss ss}", "verb",
-	    "user.password", "old_password", old, "new_password", pw));
+	    "account.password", "old_password", old, "new_password", pw));
 	if (link_ok(reply)) {
 		json_decref(reply);
 		request_redirect(r, 303, "/admin/account?done=password_changed");

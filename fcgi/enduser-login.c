@@ -144,7 +144,7 @@ enduser_login_logout(struct request *r)
 	}
 	request_cookie(r, "fg_user", cookie, sizeof(cookie));
 	if (cookie[0] != '\0') {
-		req = json_pack("{s:s,s:s}", "verb", "user.logout", "session", cookie);
+		req = json_pack("{s:s,s:s}", "verb", "enduser.logout", "session", cookie);
 		reply = enduser_call(r, req, ENDUSER_CALL_TIMEOUT_MS);
 		json_decref(req);
 		if (reply == NULL)

@@ -57,7 +57,7 @@ enduser_session_token(struct request *r)
 	}
 	if (scope != NULL && *scope == '\0')
 		scope = NULL;
-	req = json_pack("{s:s}", "verb", "user.token");
+	req = json_pack("{s:s}", "verb", "enduser.token");
 	if (req != NULL && scope != NULL)
 		json_object_set_new(req, "scope", json_string(scope));
 	json_decref(body);

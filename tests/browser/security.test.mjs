@@ -167,7 +167,7 @@ test('an auditor cannot rotate, stop or register, even with a hand-made POST car
     ['/admin/rotation/demo/stop', {}, 'connection.stop'],
     ['/admin/rotation/demo/retire', {}, 'connection.retire'],
     ['/admin/apps', { name: 'auditor-app', flow: 'client_credentials', connection: 'demo', kind: 'backend', scope_streams: 'on' }, 'app.add'],
-    ['/admin/users', { name: 'mallory', role: 'admin', password: 'mallory-password-1' }, 'user.add'],
+    ['/admin/users', { name: 'mallory', role: 'admin', password: 'mallory-password-1' }, 'account.add'],
   ];
   for (const [p, form, verb] of attempts) {
     const r = await stack.http('POST', p, { form: { ...form, csrf: audrey.csrf }, headers: { cookie: audrey.cookie } });

@@ -137,18 +137,18 @@ test('logins are rate-limited per account, even with the right password afterwar
 });
 
 test('a password change needs the old one; the old one stops working', () => {
-  const wrong = web(stack, { verb: 'user.password', session: s.bob.session, csrf: s.bob.csrf, old_password: 'nope-nope-nope', new_password: 'bob-new-password-1' });
+  const wrong = web(stack, { verb: 'account.password', session: s.bob.session, csrf: s.bob.csrf, old_password: 'nope-nope-nope', new_password: 'bob-new-password-1' });
   assert.equal(wrong.error, 'login_failed');
-  const short = web(stack, { verb: 'user.password', session: s.bob.session, csrf: s.bob.csrf, old_password: PW.bob, new_password: 'short' });
+  const short = web(stack, { verb: 'account.password', session: s.bob.session, csrf: s.bob.csrf, old_password: PW.bob, new_password: 'short' });
   assert.equal(short.error, 'bad_request');
-  const ok = web(stack, { verb: 'user.password', session: s.bob.session, csrf: s.bob.csrf, old_password: PW.bob, new_password: 'bob-new-password-1' });
+  const ok = web(stack, { verb: 'account.password', session: s.bob.session, csrf: s.bob.csrf, old_password: PW.bob, new_password: 'bob-new-password-1' });
   assert.equal(ok.ok, true, JSON.stringify(ok));
   assert.equal(login(stack, 'bob', PW.bob, '10.1.1.1').error, 'login_failed');
   assert.equal(login(stack, 'bob', 'bob-new-password-1', '10.1.1.2').ok, true);
 });
 
 test('disabling a user ends their sessions at once', () => {
-  const d = web(stack, { verb: 'user.disable', session: s.alice.session, csrf: s.alice.csrf, name: 'bob' });
+  const d = web(stack, { verb: 'account.disable', session: s.alice.session, csrf: s.alice.csrf, name: 'bob' });
   assert.equal(d.ok, true, JSON.stringify(d));
   assert.equal(web(stack, { verb: 'session', session: s.bob.session }).error, 'unauthenticated');
   assert.equal(login(stack, 'bob', 'bob-new-password-1', '10.1.1.3').error, 'login_failed');

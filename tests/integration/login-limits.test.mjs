@@ -89,7 +89,7 @@ test('the Argon2 queue is bounded: past it logins are refused at once, a token i
 test('a password change is checked and hashed off the event loop: a token is answered first', () => {
   const s = login(stack, 'alice', PW.alice, '10.5.0.1');
   assert.equal(s.ok, true, JSON.stringify(s));
-  const r = race({ requests: [{ verb: 'user.password', session: s.session, csrf: s.csrf,
+  const r = race({ requests: [{ verb: 'account.password', session: s.session, csrf: s.csrf,
     old_password: PW.alice, new_password: 'alice-password-2' }], token: { client_id: app.client_id,
     client_secret: app.client_secret, scope: 'streams' }, delay_ms: 10 });
   assert.equal(r.replies[0].body.ok, true, JSON.stringify(r.replies[0]));
@@ -103,7 +103,7 @@ test('a password change is checked and hashed off the event loop: a token is ans
 test('wrong old passwords in password changes count like failed logins and lock the account', () => {
   const s = login(stack, 'bob', PW.bob, '10.6.0.1');
   assert.equal(s.ok, true, JSON.stringify(s));
-  const change = (old) => ({ verb: 'user.password', session: s.session, csrf: s.csrf, old_password: old, new_password: 'bob-password-new-1' });
+  const change = (old) => ({ verb: 'account.password', session: s.session, csrf: s.csrf, old_password: old, new_password: 'bob-password-new-1' });
   const r = race({ requests: [change('guess-one-111'), change('guess-two-222'), change('guess-three-333'), change(PW.bob)] });
   assert.deepEqual(errors(r), ['login_failed', 'login_failed', 'login_failed', 'rate_limited'], JSON.stringify(errors(r)));
   assert.ok(r.replies[3].body.retry_after > 0);
@@ -113,7 +113,7 @@ test('wrong old passwords in password changes count like failed logins and lock 
 test('password changes are bounded like logins: refused at once while the queue is full', () => {
   const s = login(stack, 'alice', PW.alice, '10.7.0.1');
   const logins = Array.from({ length: QUEUE }, (_, i) => attempt(`flood2-${i}`, 'wrong-password-z', `10.8.${i >> 8}.${i & 255}`));
-  const r = race({ requests: [...logins, { verb: 'user.password', session: s.session, csrf: s.csrf,
+  const r = race({ requests: [...logins, { verb: 'account.password', session: s.session, csrf: s.csrf,
     old_password: PW.alice, new_password: 'alice-password-3' }] });
   const last = r.replies[QUEUE].body;
   assert.equal(last.error, 'temporarily_unavailable', JSON.stringify(last));

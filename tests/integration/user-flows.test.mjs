@@ -89,11 +89,11 @@ test('a replayed code under a fresh login is refused by the upstream', async () 
   assert.equal(r.error, 'login_failed', JSON.stringify(r));
 });
 
-test('user.token: exactly the asked limited scope, attributed to the user; broad scopes refused', async () => {
+test('enduser.token: exactly the asked limited scope, attributed to the user; broad scopes refused', async () => {
   const [t, again, broad] = asWeb(stack, [
-    { verb: 'user.token', session, scope: 'streams' },
-    { verb: 'user.token', session, scope: 'streams' },
-    { verb: 'user.token', session, scope: 'interactions' },
+    { verb: 'enduser.token', session, scope: 'streams' },
+    { verb: 'enduser.token', session, scope: 'streams' },
+    { verb: 'enduser.token', session, scope: 'interactions' },
   ]);
   assert.equal(t.scope, 'openid streams', JSON.stringify(t));
   assert.equal(decodeJwt(t.access_token).payload.scope, 'openid streams', 'the JWT holds more than asked');
@@ -105,24 +105,24 @@ test('user.token: exactly the asked limited scope, attributed to the user; broad
 });
 
 test('no session or a made-up one: unauthenticated', () => {
-  assert.equal(web(stack, { verb: 'user.token', session: 'y'.repeat(43) }).error, 'unauthenticated');
+  assert.equal(web(stack, { verb: 'enduser.token', session: 'y'.repeat(43) }).error, 'unauthenticated');
 });
 
 test('a grant revoked upstream ends the session at the next refresh', async () => {
   const mine = await login();
   const s = web(stack, { verb: 'login.callback', code: mine.back.code, state: mine.back.state, state_cookie: mine.begin.state });
   await stack.upstreamLogoutUser('dana');
-  const r = web(stack, { verb: 'user.token', session: s.session, scope: 'transcribe' });
+  const r = web(stack, { verb: 'enduser.token', session: s.session, scope: 'transcribe' });
   assert.equal(r.error, 'unauthenticated', JSON.stringify(r));
-  assert.equal(web(stack, { verb: 'user.token', session: s.session, scope: 'streams' }).error, 'unauthenticated');
+  assert.equal(web(stack, { verb: 'enduser.token', session: s.session, scope: 'streams' }).error, 'unauthenticated');
 });
 
 test('logout ends the session and revokes its refresh token upstream', async () => {
   const mine = await login();
   const s = web(stack, { verb: 'login.callback', code: mine.back.code, state: mine.back.state, state_cookie: mine.begin.state });
   const before = (await stack.upstreamStats()).revocations || 0;
-  assert.equal(web(stack, { verb: 'user.logout', session: s.session }).ok, true);
-  assert.equal(web(stack, { verb: 'user.token', session: s.session }).error, 'unauthenticated');
+  assert.equal(web(stack, { verb: 'enduser.logout', session: s.session }).ok, true);
+  assert.equal(web(stack, { verb: 'enduser.token', session: s.session }).error, 'unauthenticated');
   for (let i = 0; i < 50 && ((await stack.upstreamStats()).revocations || 0) === before; i++) await new Promise((r) => setTimeout(r, 100));
   assert.ok(((await stack.upstreamStats()).revocations || 0) > before, 'no revocation reached the upstream');
   // a fresh session for the tests below

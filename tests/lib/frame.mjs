@@ -2,7 +2,7 @@
 // 12-byte header (version, type, flags, id, length; big endian) + a JSON body.
 import { connect } from 'node:net';
 
-export const PROTO_VERSION = 2;
+export const PROTO_VERSION = 3;
 export const FRAME_REQUEST = 1;
 export const FRAME_REPLY = 2;
 export const FRAME_HDR_LEN = 12;

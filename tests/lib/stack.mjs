@@ -784,9 +784,9 @@ http {
     return { name, ...r.json };
   }
 
-  /** flowgatectl user add NAME --role ROLE, the password on stdin (admin UI accounts). */
+  /** flowgatectl account add NAME --role ROLE, the password on stdin (admin UI accounts). */
   async addUser(name, role, password, o = {}) {
-    return this.ctl(['user', 'add', name, '--role', role], { stdin: `${password}\n`, expect: 'expect' in o ? o.expect : 0 });
+    return this.ctl(['account', 'add', name, '--role', role], { stdin: `${password}\n`, expect: 'expect' in o ? o.expect : 0 });
   }
 
   // ----- the test upstream's control API -----

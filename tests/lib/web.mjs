@@ -20,8 +20,8 @@ export function web(stack, request) {
 
 /** Create a user with flowgatectl (password on stdin). */
 export async function addUser(stack, name, role, password) {
-  const r = await stack.ctl(['user', 'add', name, '--role', role], { stdin: `${password}\n` });
-  if (r.code !== 0) throw new Error(`user add ${name}: ${r.stderr}`);
+  const r = await stack.ctl(['account', 'add', name, '--role', role], { stdin: `${password}\n` });
+  if (r.code !== 0) throw new Error(`account add ${name}: ${r.stderr}`);
 }
 
 /** Log in as the web peer; {session, csrf, ...}. */

@@ -102,7 +102,7 @@ test_account_ends(void)
 	ASSERT_INT_EQ(check(SID2, &ctx), -1);
 	ASSERT_INT_EQ(session_row(SID3, 1, 1, 1), 0);
 	ASSERT_INT_EQ(check(SID3, &ctx), 0);
-	session_end_user(1);
+	session_end_account(1);
 	ASSERT_INT_EQ(check(SID1, &ctx), -1);
 	ASSERT_INT_EQ(check(SID3, &ctx), -1);
 	ASSERT_INT_EQ(fixture_count("SELECT count(*) FROM sessions"), 0);

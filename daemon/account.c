@@ -18,11 +18,11 @@
 #include "daemon.h"
 #include "log.h"
 
-#define USER_PW_MIN		12
-#define USER_PW_MAX		1024
-#define USER_WINDOW_S		900	/* failures count for 15 minutes */
-#define USER_KEY_LEN		(FG_NAME_MAX + 8)
-#define USER_BUSY_RETRY_S	2	/* the full Argon2 queue drains in about that long */
+#define ACCOUNT_PW_MIN		12
+#define ACCOUNT_PW_MAX		1024
+#define ACCOUNT_WINDOW_S		900	/* failures count for 15 minutes */
+#define ACCOUNT_KEY_LEN		(FG_NAME_MAX + 8)
+#define ACCOUNT_BUSY_RETRY_S	2	/* the full Argon2 queue drains in about that long */
 
 /*
  * The address limit is this many times the account limit.  It is a trade-off we keep on
@@ -34,7 +34,7 @@
  * 4 lets a few people behind one address mistype without locking the rest out, and keeps
  * one address's guesses within four accounts' worth.
  */
-#define USER_ADDR_FACTOR	4
+#define ACCOUNT_ADDR_FACTOR	4
 
 /*
  * Login limits: one entry per account ("u:NAME") and per client address ("a:ADDRESS"), found
@@ -50,22 +50,22 @@
  * accounts that have no entry for at most 15 minutes, and filling the table with locks takes
  * login_max_failures queued Argon2id checks per entry, at most 32 at a time.
  */
-struct user_limit {
-	char			 key[USER_KEY_LEN];	/* "u:NAME" or "a:ADDRESS" */
+struct account_limit {
+	char			 key[ACCOUNT_KEY_LEN];	/* "u:NAME" or "a:ADDRESS" */
 	int			 failures;		/* charged attempts, in flight included */
 	time_t			 window_start;
 	time_t			 locked_until;		/* 0: not locked */
-	struct user_limit	*hnext;
-	TAILQ_ENTRY(user_limit)	 entry;
+	struct account_limit	*hnext;
+	TAILQ_ENTRY(account_limit)	 entry;
 };
-TAILQ_HEAD(user_limit_list, user_limit);
+TAILQ_HEAD(account_limit_list, account_limit);
 
-static struct user_limit	**user_buckets;
-static size_t			 user_nbuckets, user_nlimits;
-static struct user_limit_list	 user_unlocked = TAILQ_HEAD_INITIALIZER(user_unlocked);
-static struct user_limit_list	 user_locked = TAILQ_HEAD_INITIALIZER(user_locked);
-static uint8_t			 user_limit_seed[crypto_shorthash_KEYBYTES];
-static char			*user_dummy_hash;
+static struct account_limit	**account_buckets;
+static size_t			 account_nbuckets, account_nlimits;
+static struct account_limit_list	 account_unlocked = TAILQ_HEAD_INITIALIZER(account_unlocked);
+static struct account_limit_list	 account_locked = TAILQ_HEAD_INITIALIZER(account_locked);
+static uint8_t			 account_limit_seed[crypto_shorthash_KEYBYTES];
+static char			*account_dummy_hash;
 
 static const char SQL_BY_NAME[] =
     "SELECT id, role, pw_hash, disabled FROM users WHERE name = ?";
@@ -77,22 +77,22 @@ static const char SQL_SET_ROLE[] = "UPDATE users SET role = ? WHERE name = ?";
 static const char SQL_SET_DISABLED[] = "UPDATE users SET disabled = ? WHERE name = ?";
 static const char SQL_NAME_OF[] = "SELECT name, pw_hash FROM users WHERE id = ?";
 
-static const char *const user_roles[] = { "admin", "security", "auditor" };
+static const char *const account_roles[] = { "admin", "security", "auditor" };
 
 /* "admin" -> ROLE_ADMIN ...; 0 for anything else. */
 int
-user_role_parse(const char *s)
+account_role_parse(const char *s)
 {
 	int i;
 
 	for (i = 0; i < 3; i++)
-		if (s != NULL && strcmp(s, user_roles[i]) == 0)
+		if (s != NULL && strcmp(s, account_roles[i]) == 0)
 			return 1 << i;
 	return 0;
 }
 
 const char *
-user_role_name(int role)
+account_role_name(int role)
 {
 	return role == ROLE_ADMIN ? "admin" : role == ROLE_SECURITY ? "security" :
 	    role == ROLE_AUDITOR ? "auditor" : "none";
@@ -100,7 +100,7 @@ user_role_name(int role)
 
 /* Argon2id at libsodium's interactive limits (about 66 ms here); at start only. */
 static int
-user_hash(const char *pw, char out[crypto_pwhash_STRBYTES])
+account_hash(const char *pw, char out[crypto_pwhash_STRBYTES])
 {
 	return crypto_pwhash_str(out, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
 	    crypto_pwhash_MEMLIMIT_INTERACTIVE);
@@ -108,73 +108,73 @@ user_hash(const char *pw, char out[crypto_pwhash_STRBYTES])
 
 /* Format the limit key of kind ("u" account, "a" address) and what. */
 static void
-user_limit_key(const char *kind, const char *what, char key[USER_KEY_LEN])
+account_limit_key(const char *kind, const char *what, char key[ACCOUNT_KEY_LEN])
 {
-	snprintf(key, USER_KEY_LEN, "%s:%.*s", kind, FG_NAME_MAX, what ? what : "-");
+	snprintf(key, ACCOUNT_KEY_LEN, "%s:%.*s", kind, FG_NAME_MAX, what ? what : "-");
 }
 
 /* The hash chain key belongs in. */
-static struct user_limit **
-user_limit_chain(const char *key)
+static struct account_limit **
+account_limit_chain(const char *key)
 {
 	uint8_t		h[crypto_shorthash_BYTES];
 	uint64_t	v;
 
-	crypto_shorthash(h, (const uint8_t *)key, strlen(key), user_limit_seed);
+	crypto_shorthash(h, (const uint8_t *)key, strlen(key), account_limit_seed);
 	memcpy(&v, h, sizeof(v));
-	return &user_buckets[v & (user_nbuckets - 1)];
+	return &account_buckets[v & (account_nbuckets - 1)];
 }
 
 /* End l's lock at once: it joins the young end of the unlocked list. */
 static void
-user_limit_unlock(struct user_limit *l)
+account_limit_unlock(struct account_limit *l)
 {
 	if (l->locked_until == 0)
 		return;
-	TAILQ_REMOVE(&user_locked, l, entry);
-	TAILQ_INSERT_TAIL(&user_unlocked, l, entry);
+	TAILQ_REMOVE(&account_locked, l, entry);
+	TAILQ_INSERT_TAIL(&account_unlocked, l, entry);
 	l->locked_until = 0;
 }
 
 /* End l's lock or its window, whichever is over. */
 static void
-user_limit_age(struct user_limit *l, time_t now)
+account_limit_age(struct account_limit *l, time_t now)
 {
-	if (l->locked_until != 0 ? now >= l->locked_until : now - l->window_start > USER_WINDOW_S) {
-		user_limit_unlock(l);
+	if (l->locked_until != 0 ? now >= l->locked_until : now - l->window_start > ACCOUNT_WINDOW_S) {
+		account_limit_unlock(l);
 		l->failures = 0;
 		l->window_start = now;
 	}
 }
 
 /* The entry of a key, brought up to date; NULL if it has none. */
-static struct user_limit *
-user_limit_find(const char *kind, const char *what, time_t now)
+static struct account_limit *
+account_limit_find(const char *kind, const char *what, time_t now)
 {
-	struct user_limit	*l;
-	char			 key[USER_KEY_LEN];
+	struct account_limit	*l;
+	char			 key[ACCOUNT_KEY_LEN];
 
-	user_limit_key(kind, what, key);
-	for (l = *user_limit_chain(key); l != NULL; l = l->hnext)
+	account_limit_key(kind, what, key);
+	for (l = *account_limit_chain(key); l != NULL; l = l->hnext)
 		if (strcmp(l->key, key) == 0) {
-			user_limit_age(l, now);
+			account_limit_age(l, now);
 			return l;
 		}
 	return NULL;
 }
 
 /* Take the oldest unlocked entry out of the table for reuse; NULL if every entry is locked. */
-static struct user_limit *
-user_limit_recycle(time_t now)
+static struct account_limit *
+account_limit_recycle(time_t now)
 {
-	struct user_limit *l, **pp;
+	struct account_limit *l, **pp;
 
-	while ((l = TAILQ_FIRST(&user_locked)) != NULL && now >= l->locked_until)
-		user_limit_age(l, now);
-	if ((l = TAILQ_FIRST(&user_unlocked)) == NULL)
+	while ((l = TAILQ_FIRST(&account_locked)) != NULL && now >= l->locked_until)
+		account_limit_age(l, now);
+	if ((l = TAILQ_FIRST(&account_unlocked)) == NULL)
 		return NULL;
-	TAILQ_REMOVE(&user_unlocked, l, entry);
-	for (pp = user_limit_chain(l->key); *pp != l; pp = &(*pp)->hnext)
+	TAILQ_REMOVE(&account_unlocked, l, entry);
+	for (pp = account_limit_chain(l->key); *pp != l; pp = &(*pp)->hnext)
 		;
 	*pp = l->hnext;
 	return l;
@@ -184,40 +184,40 @@ user_limit_recycle(time_t now)
  * The entry of a key, made if need be; an unlocked one becomes the youngest of its list.
  * NULL when the table holds only locked entries (or memory ran out).
  */
-static struct user_limit *
-user_limit_make(const char *kind, const char *what, time_t now)
+static struct account_limit *
+account_limit_make(const char *kind, const char *what, time_t now)
 {
-	struct user_limit **chain, *l;
+	struct account_limit **chain, *l;
 
-	if ((l = user_limit_find(kind, what, now)) != NULL) {
+	if ((l = account_limit_find(kind, what, now)) != NULL) {
 		if (l->locked_until == 0) {
-			TAILQ_REMOVE(&user_unlocked, l, entry);
-			TAILQ_INSERT_TAIL(&user_unlocked, l, entry);
+			TAILQ_REMOVE(&account_unlocked, l, entry);
+			TAILQ_INSERT_TAIL(&account_unlocked, l, entry);
 		}
 		return l;
 	}
-	if (user_nlimits < (size_t)fg_cfg->login_limits_max) {
+	if (account_nlimits < (size_t)fg_cfg->login_limits_max) {
 		if ((l = malloc(sizeof(*l))) == NULL)
 			return NULL;
-		user_nlimits++;
-	} else if ((l = user_limit_recycle(now)) == NULL)
+		account_nlimits++;
+	} else if ((l = account_limit_recycle(now)) == NULL)
 		return NULL;
 	memset(l, 0, sizeof(*l));
-	user_limit_key(kind, what, l->key);
-	chain = user_limit_chain(l->key);
+	account_limit_key(kind, what, l->key);
+	chain = account_limit_chain(l->key);
 	l->window_start = now;
 	l->hnext = *chain;
 	*chain = l;
-	TAILQ_INSERT_TAIL(&user_unlocked, l, entry);
+	TAILQ_INSERT_TAIL(&account_unlocked, l, entry);
 	return l;
 }
 
 /* Seconds until name (and remote, unless NULL) may try again, or 0. */
 static long
-user_limit_wait(const char *name, const char *remote, time_t now)
+account_limit_wait(const char *name, const char *remote, time_t now)
 {
-	struct user_limit	*l[2] = { user_limit_find("u", name, now),
-				    remote != NULL ? user_limit_find("a", remote, now) : NULL };
+	struct account_limit	*l[2] = { account_limit_find("u", name, now),
+				    remote != NULL ? account_limit_find("a", remote, now) : NULL };
 	int			 i;
 
 	for (i = 0; i < 2; i++)
@@ -228,13 +228,13 @@ user_limit_wait(const char *name, const char *remote, time_t now)
 
 /* Charge one attempt to l; lock it once it reaches max in the window. */
 static void
-user_limit_charge(struct user_limit *l, long max, time_t now)
+account_limit_charge(struct account_limit *l, long max, time_t now)
 {
 	if (++l->failures < max || l->locked_until != 0)
 		return;
-	TAILQ_REMOVE(&user_unlocked, l, entry);
-	TAILQ_INSERT_TAIL(&user_locked, l, entry);
-	l->locked_until = now + USER_WINDOW_S;
+	TAILQ_REMOVE(&account_unlocked, l, entry);
+	TAILQ_INSERT_TAIL(&account_locked, l, entry);
+	l->locked_until = now + ACCOUNT_WINDOW_S;
 }
 
 /*
@@ -243,23 +243,23 @@ user_limit_charge(struct user_limit *l, long max, time_t now)
  * ends, when the table has no room for the keys.
  */
 static long
-user_limit_start(const char *name, const char *remote, time_t now)
+account_limit_start(const char *name, const char *remote, time_t now)
 {
-	struct user_limit	*la, *lr = NULL, *first;
-	char			 key[USER_KEY_LEN];
+	struct account_limit	*la, *lr = NULL, *first;
+	char			 key[ACCOUNT_KEY_LEN];
 
 	/* the account's entry is now the youngest unlocked one: the address's takes its place
 	   only when nothing else is unlocked, and then there is no room for both */
-	user_limit_key("u", name, key);
-	if ((la = user_limit_make("u", name, now)) == NULL || (remote != NULL &&
-	    (lr = user_limit_make("a", remote, now)) == NULL) || strcmp(la->key, key) != 0) {
-		first = TAILQ_FIRST(&user_locked);
+	account_limit_key("u", name, key);
+	if ((la = account_limit_make("u", name, now)) == NULL || (remote != NULL &&
+	    (lr = account_limit_make("a", remote, now)) == NULL) || strcmp(la->key, key) != 0) {
+		first = TAILQ_FIRST(&account_locked);
 		return first != NULL && first->locked_until > now ?
 		    (long)(first->locked_until - now) : 1;
 	}
-	user_limit_charge(la, fg_cfg->login_max_failures, now);
+	account_limit_charge(la, fg_cfg->login_max_failures, now);
 	if (lr != NULL)
-		user_limit_charge(lr, fg_cfg->login_max_failures * USER_ADDR_FACTOR, now);
+		account_limit_charge(lr, fg_cfg->login_max_failures * ACCOUNT_ADDR_FACTOR, now);
 	return 0;
 }
 
@@ -269,25 +269,25 @@ user_limit_start(const char *name, const char *remote, time_t now)
  * there.
  */
 static void
-user_limit_right(const char *name, const char *remote, time_t now)
+account_limit_right(const char *name, const char *remote, time_t now)
 {
-	struct user_limit *l;
+	struct account_limit *l;
 
-	if ((l = user_limit_find("u", name, now)) != NULL) {
-		user_limit_unlock(l);
+	if ((l = account_limit_find("u", name, now)) != NULL) {
+		account_limit_unlock(l);
 		l->failures = 0;
 	}
-	if (remote == NULL || (l = user_limit_find("a", remote, now)) == NULL)
+	if (remote == NULL || (l = account_limit_find("a", remote, now)) == NULL)
 		return;
 	if (l->failures > 0)
 		l->failures--;
-	if (l->failures < fg_cfg->login_max_failures * USER_ADDR_FACTOR)
-		user_limit_unlock(l);
+	if (l->failures < fg_cfg->login_max_failures * ACCOUNT_ADDR_FACTOR)
+		account_limit_unlock(l);
 }
 
 /* Answer an attempt refused before its check: -2 locked out, -3 too many checks waiting. */
 void
-user_reply_refused(const struct fg_reqctx *ctx, int result, long retry_after)
+account_reply_refused(const struct fg_reqctx *ctx, int result, long retry_after)
 {
 	if (result == -3) {
 		server_reply_status(ctx, "temporarily_unavailable",
@@ -300,7 +300,7 @@ user_reply_refused(const struct fg_reqctx *ctx, int result, long retry_after)
 
 /* Store a hash made with stronger parameters (the pwhash thread made it after a login). */
 static void
-user_rehashed(void *arg, int ok, const char *hash)
+account_rehashed(void *arg, int ok, const char *hash)
 {
 	int64_t		*id = arg;
 	sqlite3_stmt	*st;
@@ -316,7 +316,7 @@ user_rehashed(void *arg, int ok, const char *hash)
 
 /* Upgrade a hash made with weaker parameters, now that we hold the password (if there is room). */
 static void
-user_rehash(int64_t id, const char *stored, const char *pw)
+account_rehash(int64_t id, const char *stored, const char *pw)
 {
 	int64_t *arg;
 
@@ -324,49 +324,49 @@ user_rehash(int64_t id, const char *stored, const char *pw)
 	    crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0 || (arg = malloc(sizeof(*arg))) == NULL)
 		return;
 	*arg = id;
-	if (pwhash_submit(NULL, NULL, pw, user_rehashed, arg) == -1)
+	if (pwhash_submit(NULL, NULL, pw, account_rehashed, arg) == -1)
 		free(arg);	/* the queue is full: the next login tries again */
 }
 
 /* A login being checked by the hashing thread. */
-struct user_attempt {
+struct account_attempt {
 	char			 name[FG_NAME_MAX + 1];
 	char			 remote[64];
 	char			 stored[crypto_pwhash_STRBYTES];
 	int64_t			 user_id;
 	int			 role, found, disabled;
 	struct fg_secret	*password;	/* kept for a rehash on success */
-	user_login_cb		 cb;
+	account_login_cb		 cb;
 	void			*arg;
 };
 
 /* Make the hash unknown accounts are checked against and the limiter's table (once, at start). */
 int
-user_init(void)
+account_init(void)
 {
-	randombytes_buf(user_limit_seed, sizeof(user_limit_seed));
-	for (user_nbuckets = 16; user_nbuckets < (size_t)fg_cfg->login_limits_max;)
-		user_nbuckets <<= 1;
-	if ((user_buckets = calloc(user_nbuckets, sizeof(*user_buckets))) == NULL ||
-	    (user_dummy_hash = malloc(crypto_pwhash_STRBYTES)) == NULL ||
-	    user_hash("flowgate-no-such-user", user_dummy_hash) != 0)
+	randombytes_buf(account_limit_seed, sizeof(account_limit_seed));
+	for (account_nbuckets = 16; account_nbuckets < (size_t)fg_cfg->login_limits_max;)
+		account_nbuckets <<= 1;
+	if ((account_buckets = calloc(account_nbuckets, sizeof(*account_buckets))) == NULL ||
+	    (account_dummy_hash = malloc(crypto_pwhash_STRBYTES)) == NULL ||
+	    account_hash("flowgate-no-such-user", account_dummy_hash) != 0)
 		return -1;
 	return 0;
 }
 
 /* The hashing thread answered (the attempt was charged when it started): tell the caller. */
 static void
-user_login_checked(void *arg, int ok, const char *unused)
+account_login_checked(void *arg, int ok, const char *unused)
 {
-	struct user_attempt	*a = arg;
+	struct account_attempt	*a = arg;
 	sqlite3_stmt		*st;
 
 	(void)unused;
 	if (!a->found || !ok || a->disabled || a->role == 0)
 		a->cb(a->arg, -1, 0, 0, 0);
 	else {
-		user_limit_right(a->name, a->remote, time(NULL));
-		user_rehash(a->user_id, a->stored, a->password->buf);
+		account_limit_right(a->name, a->remote, time(NULL));
+		account_rehash(a->user_id, a->stored, a->password->buf);
 		if ((st = store_prepare(SQL_LAST_LOGIN)) != NULL) {
 			sqlite3_bind_int64(st, 1, store_now_ms());
 			sqlite3_bind_int64(st, 2, a->user_id);
@@ -382,7 +382,7 @@ user_login_checked(void *arg, int ok, const char *unused)
 
 /* Read the account of a login attempt, if there is one. */
 static void
-user_attempt_lookup(struct user_attempt *a)
+account_attempt_lookup(struct account_attempt *a)
 {
 	sqlite3_stmt *st = store_prepare(SQL_BY_NAME);
 
@@ -392,7 +392,7 @@ user_attempt_lookup(struct user_attempt *a)
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		a->found = 1;
 		a->user_id = sqlite3_column_int64(st, 0);
-		a->role = user_role_parse((const char *)sqlite3_column_text(st, 1));
+		a->role = account_role_parse((const char *)sqlite3_column_text(st, 1));
 		snprintf(a->stored, sizeof(a->stored), "%s", sqlite3_column_text(st, 2));
 		a->disabled = sqlite3_column_int(st, 3);
 	}
@@ -402,26 +402,26 @@ user_attempt_lookup(struct user_attempt *a)
 /*
  * Start checking a login; cb(arg, result, user_id, role, retry_after) follows with 0 for the
  * right password, -1 for any wrong credential (one answer for all), -2 while the account or
- * the address is locked out, -3 while too many checks wait (user_reply_refused answers the
+ * the address is locked out, -3 while too many checks wait (account_reply_refused answers the
  * last two).  An unknown account costs the same hash as a known one.  An attempt refused with
  * -3 is not counted: it checked nothing, and counting it would let a flood of logins lock a
  * real user out without a single guess.  Returns -1 only when the check could not be started
  * (cb is not called then).
  */
 int
-user_login_begin(const char *name, const char *password, const char *remote, user_login_cb cb,
+account_login_begin(const char *name, const char *password, const char *remote, account_login_cb cb,
     void *arg)
 {
-	struct user_attempt	*a;
+	struct account_attempt	*a;
 	time_t			 now = time(NULL);
 	long			 wait;
 
-	if ((wait = user_limit_wait(name, remote, now)) > 0) {
+	if ((wait = account_limit_wait(name, remote, now)) > 0) {
 		cb(arg, -2, 0, 0, wait);
 		return 0;
 	}
 	if (pwhash_full()) {
-		cb(arg, -3, 0, 0, USER_BUSY_RETRY_S);
+		cb(arg, -3, 0, 0, ACCOUNT_BUSY_RETRY_S);
 		return 0;
 	}
 	if ((a = calloc(1, sizeof(*a))) == NULL ||
@@ -433,10 +433,10 @@ user_login_begin(const char *name, const char *password, const char *remote, use
 	snprintf(a->remote, sizeof(a->remote), "%s", remote);
 	a->cb = cb;
 	a->arg = arg;
-	user_attempt_lookup(a);
-	if ((wait = user_limit_start(a->name, a->remote, now)) > 0 ||
-	    pwhash_submit(a->found ? a->stored : user_dummy_hash, password, NULL,
-	    user_login_checked, a) == -1) {
+	account_attempt_lookup(a);
+	if ((wait = account_limit_start(a->name, a->remote, now)) > 0 ||
+	    pwhash_submit(a->found ? a->stored : account_dummy_hash, password, NULL,
+	    account_login_checked, a) == -1) {
 		seal_secret_free(a->password);
 		sodium_memzero(a, sizeof(*a));
 		free(a);
@@ -449,36 +449,36 @@ user_login_begin(const char *name, const char *password, const char *remote, use
 
 /* Forget rate-limit state and the dummy hash at exit. */
 void
-user_shutdown(void)
+account_shutdown(void)
 {
-	struct user_limit *l;
+	struct account_limit *l;
 
-	while ((l = TAILQ_FIRST(&user_unlocked)) != NULL) {
-		TAILQ_REMOVE(&user_unlocked, l, entry);
+	while ((l = TAILQ_FIRST(&account_unlocked)) != NULL) {
+		TAILQ_REMOVE(&account_unlocked, l, entry);
 		free(l);
 	}
-	while ((l = TAILQ_FIRST(&user_locked)) != NULL) {
-		TAILQ_REMOVE(&user_locked, l, entry);
+	while ((l = TAILQ_FIRST(&account_locked)) != NULL) {
+		TAILQ_REMOVE(&account_locked, l, entry);
 		free(l);
 	}
-	free(user_buckets);
-	free(user_dummy_hash);
-	user_buckets = NULL;
-	user_dummy_hash = NULL;
-	user_nlimits = 0;
+	free(account_buckets);
+	free(account_dummy_hash);
+	account_buckets = NULL;
+	account_dummy_hash = NULL;
+	account_nlimits = 0;
 }
 
 /* True for a password we accept: 12..1024 bytes. */
 static int
-user_password_ok(const char *pw)
+account_password_ok(const char *pw)
 {
 	size_t n = pw ? strlen(pw) : 0;
 
-	return n >= USER_PW_MIN && n <= USER_PW_MAX;
+	return n >= ACCOUNT_PW_MIN && n <= ACCOUNT_PW_MAX;
 }
 
 /* Arguments of the small one-statement changes below. */
-struct user_change {
+struct account_change {
 	const char	*sql;
 	const char	*text;		/* bound first */
 	const char	*name;		/* bound second */
@@ -487,9 +487,9 @@ struct user_change {
 };
 
 static int
-user_apply(void *arg)
+account_apply(void *arg)
 {
-	struct user_change	*c = arg;
+	struct account_change	*c = arg;
 	sqlite3_stmt		*st = store_prepare(c->sql);
 
 	if (st == NULL)
@@ -510,7 +510,7 @@ user_apply(void *arg)
 
 /* Apply one change with its audit record; answer the request. */
 static void
-user_change(const struct fg_reqctx *ctx, const char *event, struct user_change *c,
+account_change(const struct fg_reqctx *ctx, const char *event, struct account_change *c,
     const char *detail)
 {
 	char			 actor[96];
@@ -520,7 +520,7 @@ user_change(const struct fg_reqctx *ctx, const char *event, struct user_change *
 	server_actor(ctx, actor, sizeof(actor));
 	snprintf(d, sizeof(d), "user=%s%s%s", c->name, detail ? " " : "", detail ? detail : "");
 	rec.detail = d;
-	if (audit_tx(user_apply, c, &rec) == -1) {
+	if (audit_tx(account_apply, c, &rec) == -1) {
 		if (c->changed == 0)
 			server_reply_error(ctx, "not_found", "no such user");
 		else
@@ -530,16 +530,16 @@ user_change(const struct fg_reqctx *ctx, const char *event, struct user_change *
 	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", c->name));
 }
 
-struct user_new {
+struct account_new {
 	const char	*name;
 	const char	*role;
 	const char	*hash;
 };
 
 static int
-user_insert(void *arg)
+account_insert(void *arg)
 {
-	struct user_new	*u = arg;
+	struct account_new	*u = arg;
 	sqlite3_stmt	*st = store_prepare(SQL_INSERT);
 	int		 r;
 
@@ -555,7 +555,7 @@ user_insert(void *arg)
 }
 
 /* A new account waiting for its password's hash. */
-struct user_adding {
+struct account_adding {
 	struct fg_reqctx	 ctx;
 	char			 name[FG_NAME_MAX + 1];
 	char			 role[16];
@@ -563,45 +563,45 @@ struct user_adding {
 
 /* The hash is made: store the account with its audit record, and answer. */
 static void
-user_add_hashed(void *arg, int ok, const char *hash)
+account_add_hashed(void *arg, int ok, const char *hash)
 {
-	struct user_adding	*n = arg;
+	struct account_adding	*n = arg;
 	char			 actor[96], detail[128];
-	struct user_new		 u = { n->name, n->role, hash };
-	struct audit_rec	 rec = { actor, "user.add", NULL, NULL, NULL, "ok", detail, NULL };
+	struct account_new		 u = { n->name, n->role, hash };
+	struct audit_rec	 rec = { actor, "account.add", NULL, NULL, NULL, "ok", detail, NULL };
 
 	server_actor(&n->ctx, actor, sizeof(actor));
 	snprintf(detail, sizeof(detail), "user=%s role=%s", u.name, u.role);
 	if (!ok || hash == NULL)
 		server_reply_error(&n->ctx, "server_error", "cannot hash the password");
-	else if (audit_tx(user_insert, &u, &rec) == -1)
+	else if (audit_tx(account_insert, &u, &rec) == -1)
 		server_reply_error(&n->ctx, "conflict", "a user named %s exists", u.name);
 	else
 		server_reply(&n->ctx, json_pack("{sbss}", "ok", 1, "name", u.name));
 	free(n);
 }
 
-/* "user.add": name, role, password — hashed on the pwhash thread. */
+/* "account.add": name, role, password — hashed on the pwhash thread. */
 static void
-user_verb_add(const struct fg_reqctx *ctx, json_t *req)
+account_verb_add(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*pw = json_string_value(json_object_get(req, "password"));
 	const char		*name = json_string_value(json_object_get(req, "name"));
 	const char		*role = json_string_value(json_object_get(req, "role"));
-	struct user_adding	*n;
+	struct account_adding	*n;
 
-	if (!verbs_valid_name(name) || user_role_parse(role) == 0) {
+	if (!verbs_valid_name(name) || account_role_parse(role) == 0) {
 		server_reply_error(ctx, "bad_request", "name must be 1-64 of a-z 0-9 - _; role one "
 		    "of admin, security, auditor");
 		return;
 	}
-	if (!user_password_ok(pw)) {
+	if (!account_password_ok(pw)) {
 		server_reply_error(ctx, "bad_request", "the password must be 12 to 1024 "
 		    "characters");
 		return;
 	}
 	if (pwhash_full()) {
-		user_reply_refused(ctx, -3, USER_BUSY_RETRY_S);
+		account_reply_refused(ctx, -3, ACCOUNT_BUSY_RETRY_S);
 		return;
 	}
 	if ((n = calloc(1, sizeof(*n))) == NULL) {
@@ -611,25 +611,25 @@ user_verb_add(const struct fg_reqctx *ctx, json_t *req)
 	n->ctx = *ctx;
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	snprintf(n->role, sizeof(n->role), "%s", role);
-	if (pwhash_submit(NULL, NULL, pw, user_add_hashed, n) == -1) {
+	if (pwhash_submit(NULL, NULL, pw, account_add_hashed, n) == -1) {
 		server_reply_error(ctx, "server_error", "cannot hash the password now");
 		free(n);
 	}
 }
 
-static const struct verb_field user_add_fields[] = {
+static const struct verb_field account_add_fields[] = {
 	VERB_FIELD_NAME,
 	{ "role", VERB_STR, 1, 16 },
 	{ "password", VERB_STR, 1, 1024 },
 	VERB_FIELDS_END
 };
-const struct verb_entry user_add_entry = {
-	.name = "user.add",
+const struct verb_entry account_add_entry = {
+	.name = "account.add",
 	.peers = PEER_WEB | PEER_ADMIN,
 	.roles = ROLE_ADMIN,
 	.csrf = 1,
-	.fn = user_verb_add,
-	.fields = user_add_fields
+	.fn = account_verb_add,
+	.fields = account_add_fields
 };
 
 static const char SQL_PAGE_AFTER[] =
@@ -641,7 +641,7 @@ static const char SQL_PAGE_BEFORE[] =
 
 /* One account as JSON: at most 160 bytes, so 400 always fit a page. */
 static json_t *
-user_json(sqlite3_stmt *st)
+account_json(sqlite3_stmt *st)
 {
 	return json_pack("{sssssbsIso}", "name", sqlite3_column_text(st, 0), "role",
 	    sqlite3_column_text(st, 1), "disabled", sqlite3_column_int(st, 2), "created_at",
@@ -650,61 +650,61 @@ user_json(sqlite3_stmt *st)
 	    json_integer(sqlite3_column_int64(st, 4)));
 }
 
-/* "user.list": after? | before?, limit? (1..400, default 100) */
+/* "account.list": after? | before?, limit? (1..400, default 100) */
 static void
-user_verb_list(const struct fg_reqctx *ctx, json_t *req)
+account_verb_list(const struct fg_reqctx *ctx, json_t *req)
 {
 	static const struct page_query q = { "users", SQL_PAGE_AFTER, SQL_PAGE_BEFORE, 100, 400,
-	    user_json };
+	    account_json };
 
 	page_verb(ctx, req, &q);
 }
 
-static const struct verb_field user_list_fields[] = {
+static const struct verb_field account_list_fields[] = {
 	VERB_FIELDS_PAGE,
 	VERB_FIELDS_END
 };
-const struct verb_entry user_list_entry = {
-	.name = "user.list",
+const struct verb_entry account_list_entry = {
+	.name = "account.list",
 	.peers = PEER_WEB | PEER_ADMIN,
 	.roles = ROLE_ADMIN,
-	.fn = user_verb_list,
-	.fields = user_list_fields
+	.fn = account_verb_list,
+	.fields = account_list_fields
 };
 
-/* "user.set_role": name, role */
+/* "account.set_role": name, role */
 static void
-user_verb_set_role(const struct fg_reqctx *ctx, json_t *req)
+account_verb_set_role(const struct fg_reqctx *ctx, json_t *req)
 {
-	struct user_change c = { SQL_SET_ROLE, json_string_value(json_object_get(req, "role")),
+	struct account_change c = { SQL_SET_ROLE, json_string_value(json_object_get(req, "role")),
 	    json_string_value(json_object_get(req, "name")), 0, 0 };
 	char detail[32];
 
-	if (user_role_parse(c.text) == 0) {
+	if (account_role_parse(c.text) == 0) {
 		server_reply_error(ctx, "bad_request", "role must be admin, security or auditor");
 		return;
 	}
 	snprintf(detail, sizeof(detail), "role=%s", c.text);
-	user_change(ctx, "user.set_role", &c, detail);
+	account_change(ctx, "account.set_role", &c, detail);
 }
 
-static const struct verb_field user_role_fields[] = {
+static const struct verb_field account_role_fields[] = {
 	VERB_FIELD_NAME,
 	{ "role", VERB_STR, 1, 16 },
 	VERB_FIELDS_END
 };
-const struct verb_entry user_set_role_entry = {
-	.name = "user.set_role",
+const struct verb_entry account_set_role_entry = {
+	.name = "account.set_role",
 	.peers = PEER_WEB | PEER_ADMIN,
 	.roles = ROLE_ADMIN,
 	.csrf = 1,
-	.fn = user_verb_set_role,
-	.fields = user_role_fields
+	.fn = account_verb_set_role,
+	.fields = account_role_fields
 };
 
 /* Look a user's id up by name; 0 if there is none. */
 static int64_t
-user_id_of(const char *name)
+account_id_of(const char *name)
 {
 	sqlite3_stmt	*st = store_prepare(SQL_BY_NAME);
 	int64_t		 id = 0;
@@ -718,64 +718,64 @@ user_id_of(const char *name)
 	return id;
 }
 
-/* "user.disable": name — its sessions end at once. */
+/* "account.disable": name — its sessions end at once. */
 static void
-user_verb_disable(const struct fg_reqctx *ctx, json_t *req)
+account_verb_disable(const struct fg_reqctx *ctx, json_t *req)
 {
-	struct user_change c = { SQL_SET_DISABLED, NULL,
+	struct account_change c = { SQL_SET_DISABLED, NULL,
 	    json_string_value(json_object_get(req, "name")), 1, 0 };
-	int64_t id = user_id_of(c.name);
+	int64_t id = account_id_of(c.name);
 
 	if (id != 0 && id == ctx->user_id) {
 		server_reply_error(ctx, "conflict", "you cannot disable your own account");
 		return;
 	}
-	user_change(ctx, "user.disable", &c, NULL);
+	account_change(ctx, "account.disable", &c, NULL);
 	if (id != 0)
-		session_end_user(id);
+		session_end_account(id);
 }
 
-static const struct verb_field user_name_fields[] = {
+static const struct verb_field account_name_fields[] = {
 	VERB_FIELD_NAME,
 	VERB_FIELDS_END
 };
-const struct verb_entry user_disable_entry = {
-	.name = "user.disable",
+const struct verb_entry account_disable_entry = {
+	.name = "account.disable",
 	.peers = PEER_WEB | PEER_ADMIN,
 	.roles = ROLE_ADMIN,
 	.csrf = 1,
-	.fn = user_verb_disable,
-	.fields = user_name_fields
+	.fn = account_verb_disable,
+	.fields = account_name_fields
 };
 
-/* "user.enable": name */
+/* "account.enable": name */
 static void
-user_verb_enable(const struct fg_reqctx *ctx, json_t *req)
+account_verb_enable(const struct fg_reqctx *ctx, json_t *req)
 {
-	struct user_change c = { SQL_SET_DISABLED, NULL,
+	struct account_change c = { SQL_SET_DISABLED, NULL,
 	    json_string_value(json_object_get(req, "name")), 0, 0 };
 
-	user_change(ctx, "user.enable", &c, NULL);
+	account_change(ctx, "account.enable", &c, NULL);
 }
 
-const struct verb_entry user_enable_entry = {
-	.name = "user.enable",
+const struct verb_entry account_enable_entry = {
+	.name = "account.enable",
 	.peers = PEER_WEB | PEER_ADMIN,
 	.roles = ROLE_ADMIN,
 	.csrf = 1,
-	.fn = user_verb_enable,
-	.fields = user_name_fields
+	.fn = account_verb_enable,
+	.fields = account_name_fields
 };
 
-struct user_pw {
+struct account_pw {
 	int64_t		 id;
 	const char	*hash;
 };
 
 static int
-user_store_hash(void *arg)
+account_store_hash(void *arg)
 {
-	struct user_pw	*u = arg;
+	struct account_pw	*u = arg;
 	sqlite3_stmt	*st = store_prepare(SQL_SET_HASH);
 	int		 r;
 
@@ -789,7 +789,7 @@ user_store_hash(void *arg)
 }
 
 /* A password change waiting for its Argon2id work. */
-struct user_pwchange {
+struct account_pwchange {
 	struct fg_reqctx	 ctx;
 	int64_t			 id;
 	char			 who[FG_NAME_MAX + 1];
@@ -798,12 +798,12 @@ struct user_pwchange {
 
 /* The old password was checked and the new one hashed (or not): store it, and answer. */
 static void
-user_password_done(void *arg, int ok, const char *hash)
+account_password_done(void *arg, int ok, const char *hash)
 {
-	struct user_pwchange	*c = arg;
+	struct account_pwchange	*c = arg;
 	char			 actor[96], detail[96];
-	struct user_pw		 u = { c->id, hash };
-	struct audit_rec	 rec = { actor, "user.password", NULL, NULL, NULL, "ok", detail,
+	struct account_pw		 u = { c->id, hash };
+	struct audit_rec	 rec = { actor, "account.password", NULL, NULL, NULL, "ok", detail,
 				    NULL };
 
 	if (!ok)
@@ -812,10 +812,10 @@ user_password_done(void *arg, int ok, const char *hash)
 		server_reply_error(&c->ctx, "server_error", "cannot hash the password");
 	else {
 		if (c->checked)
-			user_limit_right(c->who, NULL, time(NULL));
+			account_limit_right(c->who, NULL, time(NULL));
 		server_actor(&c->ctx, actor, sizeof(actor));
 		snprintf(detail, sizeof(detail), "user=%s", c->who);
-		if (audit_tx(user_store_hash, &u, &rec) == -1)
+		if (audit_tx(account_store_hash, &u, &rec) == -1)
 			server_reply_error(&c->ctx, "server_error", "the password could not be "
 			    "changed");
 		else
@@ -826,13 +826,13 @@ user_password_done(void *arg, int ok, const char *hash)
 
 /* Fill c with the account being changed and its stored hash; -1 if there is none. */
 static int
-user_password_target(struct user_pwchange *c, const char *name,
+account_password_target(struct account_pwchange *c, const char *name,
     char stored[crypto_pwhash_STRBYTES])
 {
 	sqlite3_stmt *st;
 
 	if (c->ctx.peer == PEER_ADMIN && c->ctx.user_id == 0)
-		c->id = name ? user_id_of(name) : 0;
+		c->id = name ? account_id_of(name) : 0;
 	if (c->id == 0 || (st = store_prepare(SQL_NAME_OF)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, c->id);
@@ -845,17 +845,17 @@ user_password_target(struct user_pwchange *c, const char *name,
 }
 
 /*
- * "user.password": new_password, and old_password for one's own (web) account; a local admin
+ * "account.password": new_password, and old_password for one's own (web) account; a local admin
  * peer names the account instead and needs no old password.  Both Argon2id steps run on the
  * pwhash thread; a wrong old password counts against the account like a failed login.
  */
 static void
-user_verb_password(const struct fg_reqctx *ctx, json_t *req)
+account_verb_password(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*old = json_string_value(json_object_get(req, "old_password"));
 	const char		*pw = json_string_value(json_object_get(req, "new_password"));
 	char			 stored[crypto_pwhash_STRBYTES] = "";
-	struct user_pwchange	*c;
+	struct account_pwchange	*c;
 	time_t			 now = time(NULL);
 	long			 wait = 0;
 
@@ -866,21 +866,21 @@ user_verb_password(const struct fg_reqctx *ctx, json_t *req)
 	c->ctx = *ctx;
 	c->id = ctx->user_id;
 	c->checked = ctx->user_id != 0;
-	if (user_password_target(c, json_string_value(json_object_get(req, "name")),
+	if (account_password_target(c, json_string_value(json_object_get(req, "name")),
 	    stored) == -1)
 		server_reply_error(ctx, "not_found", "no such user");
-	else if (!user_password_ok(pw))
+	else if (!account_password_ok(pw))
 		server_reply_error(ctx, "bad_request", "the password must be 12 to 1024 "
 		    "characters");
 	else if (c->checked && old == NULL)
 		server_reply_error(ctx, "login_failed", "the current password is wrong");
-	else if (c->checked && (wait = user_limit_wait(c->who, NULL, now)) > 0)
-		user_reply_refused(ctx, -2, wait);
+	else if (c->checked && (wait = account_limit_wait(c->who, NULL, now)) > 0)
+		account_reply_refused(ctx, -2, wait);
 	else if (pwhash_full())
-		user_reply_refused(ctx, -3, USER_BUSY_RETRY_S);
-	else if (c->checked && (wait = user_limit_start(c->who, NULL, now)) > 0)
-		user_reply_refused(ctx, -2, wait);
-	else if (pwhash_submit(c->checked ? stored : NULL, old, pw, user_password_done, c) == -1)
+		account_reply_refused(ctx, -3, ACCOUNT_BUSY_RETRY_S);
+	else if (c->checked && (wait = account_limit_start(c->who, NULL, now)) > 0)
+		account_reply_refused(ctx, -2, wait);
+	else if (pwhash_submit(c->checked ? stored : NULL, old, pw, account_password_done, c) == -1)
 		server_reply_error(ctx, "server_error", "cannot hash the password now");
 	else
 		c = NULL;
@@ -888,17 +888,17 @@ user_verb_password(const struct fg_reqctx *ctx, json_t *req)
 	free(c);
 }
 
-static const struct verb_field user_password_fields[] = {
+static const struct verb_field account_password_fields[] = {
 	{ "name", VERB_STR, 0, FG_NAME_MAX },
 	{ "old_password", VERB_STR, 0, 1024 },
 	{ "new_password", VERB_STR, 1, 1024 },
 	VERB_FIELDS_END
 };
-const struct verb_entry user_password_entry = {
-	.name = "user.password",
+const struct verb_entry account_password_entry = {
+	.name = "account.password",
 	.peers = PEER_WEB | PEER_ADMIN,
 	.roles = ROLE_ANY,
 	.csrf = 1,
-	.fn = user_verb_password,
-	.fields = user_password_fields
+	.fn = account_verb_password,
+	.fields = account_password_fields
 };
