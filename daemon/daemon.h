@@ -484,8 +484,9 @@ void	 oidcstore_touch(int64_t id, int64_t now);
 void	 oidcstore_delete(int64_t id);
 void	 oidcstore_expire(int64_t idle_before, int64_t created_before);
 
-/* proxy.c: the backend proxy */
+/* proxy.c: the backend proxy, and the data plane's authorisation (proxy.authorize) */
 int	 proxy_path_ok(const char *path);
+extern const struct verb_entry proxy_authorize_entry;
 
 /* bearer.c: which app each token flowgate issued went to, by fingerprint */
 void	 bearer_note(const char *fp, int64_t app_id, int64_t conn_id, long expires_in);

@@ -4,6 +4,10 @@
  * token and Tenant-Name itself, and answers with the status, the content type and the body.
  * Bodies are bounded both ways (they travel in one frame), and so is the time.  The caller's
  * own credential never leaves: the upstream sees only the daemon's token.
+ *
+ * "proxy.authorize" is the same decision for the data plane (nginx relays the call itself,
+ * streamed): the reply carries the upstream URL, the Tenant-Name and the token for nginx to
+ * inject, held until the token's issuance record is durable.
  */
 #include "config.h"
 
@@ -18,6 +22,7 @@
 
 #define PROXY_BODY_MAX		(24 * 1024)	/* request body, decoded */
 #define PROXY_RESPONSE_MAX	(40 * 1024)	/* response body: base64 must fit one frame */
+#define PROXY_AUTHORIZE_MAX	(FG_TOKEN_MAX + 8192)	/* the authorize reply */
 
 struct proxy_op {
 	struct fg_reqctx	 ctx;
@@ -70,7 +75,10 @@ proxy_listed(const char *list, const char *word, int prefix)
 	return 0;
 }
 
-/* A path we forward: "/" then unreserved characters and "/", no dot segments, no "//". */
+/*
+ * A path we forward: "/" then unreserved characters, ':' (Corti's "message:stream") and "/",
+ * no dot segments, no "//".
+ */
 int
 proxy_path_ok(const char *p)
 {
@@ -80,7 +88,7 @@ proxy_path_ok(const char *p)
 		return 0;
 	for (i = 0; p[i] != '\0'; i++) {
 		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
-		    (p[i] >= '0' && p[i] <= '9') || strchr("-._~/", p[i]) != NULL))
+		    (p[i] >= '0' && p[i] <= '9') || strchr("-._~/:", p[i]) != NULL))
 			return 0;
 		if (p[i] == '/' && (p[i + 1] == '/' ||
 		    (p[i + 1] == '.' && (p[i + 2] == '/' || p[i + 2] == '\0' ||
@@ -111,19 +119,28 @@ proxy_type_ok(const char *t)
 	return 1;
 }
 
+/* Audit the call: who, method, path, the upstream's status (0: none, or nginx relays it). */
+static void
+proxy_audit(struct proxy_op *op, long status, const char *outcome)
+{
+	char			 detail[2300];
+	struct audit_rec	 rec = { op->actor, "proxy.call", op->app, op->conn.name, op->scopes,
+				    outcome, detail, op->fp[0] ? op->fp : NULL };
+
+	snprintf(detail, sizeof(detail), "%s %s status=%ld", op->method, op->path, status);
+	audit_append(&rec);
+}
+
 /* Audit the call and answer it. */
 static void
 proxy_finish(struct proxy_op *op, long status, const char *code, const char *message,
     const struct upstream_reply *r)
 {
-	char			 detail[2300], *b64 = NULL;
-	struct audit_rec	 rec = { op->actor, "proxy.call", op->app, op->conn.name, op->scopes,
-				    code ? code : "ok", detail, op->fp[0] ? op->fp : NULL };
-	size_t			 cap;
-	json_t			*reply;
+	char		*b64 = NULL;
+	size_t		 cap;
+	json_t		*reply;
 
-	snprintf(detail, sizeof(detail), "%s %s status=%ld", op->method, op->path, status);
-	audit_append(&rec);
+	proxy_audit(op, status, code ? code : "ok");
 	if (code != NULL) {
 		server_reply_status(&op->ctx, code, message, status, op->retry_after);
 		return;
@@ -278,12 +295,48 @@ proxy_parse(struct proxy_op *op, json_t *req)
 }
 
 /*
- * "proxy": connection, method, path, query?, content_type?, body_b64?, and client_id +
- * client_secret, bearer (a token flowgate issued to the app) or session; remote?  The token
- * request may finish (and free op) at once.
+ * The data plane's ending: the URL, Tenant-Name and token for nginx, in a reply held until the
+ * issuance record is committed.  The call is audited here, as authorised and streamed.
  */
 static void
-proxy_verb(const struct fg_reqctx *ctx, json_t *req)
+proxy_authorized(const struct token_req *w, const struct token_grant *g,
+    const struct token_fail *f)
+{
+	struct proxy_op	*op = w->arg;
+	static char	 body[PROXY_AUTHORIZE_MAX];
+	char		*head = NULL;
+	json_t		*reply;
+	int		 n = -1;
+
+	if (g == NULL) {
+		op->retry_after = f->retry_after;
+		proxy_finish(op, 0, f->code, f->message, NULL);
+		proxy_op_free(op);
+		return;
+	}
+	snprintf(op->fp, sizeof(op->fp), "%s", g->fp);
+	snprintf(op->scopes, sizeof(op->scopes), "%s", g->scopes);
+	proxy_audit(op, 0, "authorized");
+	reply = json_pack("{sbssss}", "ok", 1, "url", op->url, "tenant", op->conn.tenant);
+	if (reply != NULL && (head = json_dumps(reply, JSON_COMPACT)) != NULL)
+		/* the token is b64token characters: safe inside a JSON string as it is */
+		n = snprintf(body, sizeof(body), "%.*s,\"token\":\"%s\"}",
+		    (int)strlen(head) - 1, head, g->token);
+	hold_reply_raw(&op->ctx, op->conn.id, body, n > 0 && (size_t)n < sizeof(body) ?
+	    (size_t)n : 0);
+	sodium_memzero(body, sizeof(body));
+	free(head);
+	json_decref(reply);
+	proxy_op_free(op);
+}
+
+/*
+ * "proxy" and "proxy.authorize": connection, method, path, query?, content_type?, body_b64?,
+ * and client_id + client_secret, bearer (a token flowgate issued to the app) or session;
+ * remote?  The token request may finish (and free op) at once.
+ */
+static void
+proxy_begin(const struct fg_reqctx *ctx, json_t *req, token_done done)
 {
 	struct proxy_op		*op;
 	struct gate_pass	 gp = { .route = GATE_PROXY };
@@ -302,8 +355,26 @@ proxy_verb(const struct fg_reqctx *ctx, json_t *req)
 	if (gate_open(ctx, &gp, req) == -1 || proxy_start(op, &gp, req) == -1)
 		proxy_op_free(op);
 	else
-		gate_token(&gp, proxy_have_token, op, req, 0);
+		gate_token(&gp, done, op, req, done == proxy_authorized);
 	sodium_memzero(&gp, sizeof(gp));
+}
+
+/* "proxy": the call made here, its answer in the reply. */
+static void
+proxy_verb(const struct fg_reqctx *ctx, json_t *req)
+{
+	proxy_begin(ctx, req, proxy_have_token);
+}
+
+/* "proxy.authorize": the same checks; nginx makes the call (no body here). */
+static void
+proxy_authorize_verb(const struct fg_reqctx *ctx, json_t *req)
+{
+	if (json_object_get(req, "body_b64") != NULL) {
+		server_reply_error(ctx, "invalid_request", "the data plane carries the body");
+		return;
+	}
+	proxy_begin(ctx, req, proxy_authorized);
 }
 
 /* The "proxy" verb's entry (verbs.c). */
@@ -319,5 +390,11 @@ const struct verb_entry proxy_entry = {
 	.name = "proxy",
 	.peers = PEER_WEB | PEER_ADMIN,
 	.fn = proxy_verb,
+	.fields = proxy_fields
+};
+const struct verb_entry proxy_authorize_entry = {
+	.name = "proxy.authorize",
+	.peers = PEER_WEB | PEER_ADMIN,
+	.fn = proxy_authorize_verb,
 	.fields = proxy_fields
 };

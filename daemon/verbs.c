@@ -29,6 +29,7 @@ static const struct verb_entry *const verbs_table[] = {
 	&stream_create_entry,
 	&transcribe_create_entry,
 	&proxy_entry,
+	&proxy_authorize_entry,
 	/* local administration only */
 	&status_entry,
 	&audit_tail_entry,

@@ -93,7 +93,7 @@ enduser_proxy_relay(struct request *r, json_t *reply)
  * The caller of a proxy call: "Authorization: Bearer TOKEN" (RFC 6750 b64token) is passed on
  * for the daemon to look up; anything else is enduser_caller's.  -1 after answering.
  */
-static int
+int
 enduser_proxy_caller(struct request *r, json_t *req, int *is_session)
 {
 	const char	*auth = request_param(r, "HTTP_AUTHORIZATION");
@@ -113,13 +113,23 @@ enduser_proxy_caller(struct request *r, json_t *req, int *is_session)
 	return 0;
 }
 
+/* A session's call needs a header no cross-site form sends: NULL when it has it, else why. */
+const char *
+enduser_proxy_csrf(struct request *r, int is_session)
+{
+	if (!is_session || request_param(r, "HTTP_X_REQUESTED_WITH") != NULL)
+		return NULL;
+	return "a session call through the proxy needs an X-Requested-With header";
+}
+
 /* Any of the allowed methods on /api/v1/proxy/{connection}/{rest}. */
 static void
 enduser_proxy(struct request *r)
 {
-	char	 path[ENDUSER_PROXY_PATH_MAX];
-	json_t	*req, *reply;
-	int	 is_session, n;
+	char		 path[ENDUSER_PROXY_PATH_MAX];
+	const char	*why;
+	json_t		*req, *reply;
+	int		 is_session, n;
 
 	n = snprintf(path, sizeof(path), "/%s", r->rest);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
@@ -133,10 +143,9 @@ enduser_proxy(struct request *r)
 		json_decref(req);
 		return;
 	}
-	if (is_session && request_param(r, "HTTP_X_REQUESTED_WITH") == NULL) {
+	if ((why = enduser_proxy_csrf(r, is_session)) != NULL) {
 		json_decref(req);
-		enduser_error(r, 403, "forbidden", "a session call through the proxy needs an "
-		    "X-Requested-With header", 0);
+		enduser_error(r, 403, "forbidden", why, 0);
 		return;
 	}
 	reply = enduser_call(r, req, ENDUSER_CALL_TIMEOUT_MS);

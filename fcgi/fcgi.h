@@ -369,5 +369,8 @@ extern const struct route	 enduser_login_routes[];
 extern const struct route	 enduser_session_routes[];
 extern const struct route	 enduser_stream_routes[];
 extern const struct route	 enduser_proxy_routes[];
+extern const struct route	 enduser_authorize_routes[];
+int		 enduser_proxy_caller(struct request *r, json_t *req, int *is_session);
+const char	*enduser_proxy_csrf(struct request *r, int is_session);
 
 #endif

@@ -20,6 +20,7 @@ static const struct route *const route_table[] = {
 	enduser_session_routes,
 	enduser_stream_routes,
 	enduser_proxy_routes,
+	enduser_authorize_routes,
 	admin_routes,
 	admin_static_routes,
 	admin_dashboard_routes,

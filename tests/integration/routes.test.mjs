@@ -53,6 +53,8 @@ test('a listed path with another method is 405, Allow naming the methods of the 
     const r = await stack.http('DELETE', path, {});
     // nginx itself sends /admin on to /admin/ (its prefix location's slash redirect)
     if (r.status === 301 && path === '/admin') continue;
+    // nginx-internal: reachable only as auth_request's subrequest (the data plane's question)
+    if (path === '/flowgate-authorize') continue;
     assert.equal(r.status, 405, `DELETE ${path}: ${r.status}`);
     assert.deepEqual(r.headers.allow.split(', ').sort(), [...new Set(methods)].sort(), `DELETE ${path}`);
   }

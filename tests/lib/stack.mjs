@@ -577,7 +577,8 @@ export class Stack {
     const site = readFileSync(join(REPO_DIR, 'contrib', 'nginx', 'flowgate.conf'), 'utf8')
       .replaceAll('127.0.0.1:8080', `127.0.0.1:${this.nginxPort}`)
       .replaceAll('/run/flowgate/fcgi.sock', p.fcgiSocket)
-      .replaceAll('/var/log/nginx/flowgate.access.log', p.logs.nginxAccess);
+      .replaceAll('/var/log/nginx/flowgate.access.log', p.logs.nginxAccess)
+      .replaceAll('/etc/ssl/certs/ca-certificates.crt', this.tls.caCert);
     writeFileSync(join(p.nginxDir, 'flowgate-site.conf'), site, { mode: 0o644 });
     const conf = `# nginx for one flowgate test instance (tests/lib/stack.mjs)
 user ${NGINX_USER};

@@ -27,7 +27,8 @@ export function makeTls(dir = mkdtempSync(join(tmpdir(), 'fg-tls-'))) {
     'basicConstraints = critical, CA:FALSE',
     'keyUsage = critical, digitalSignature, keyEncipherment',
     'extendedKeyUsage = serverAuth',
-    'subjectAltName = IP:127.0.0.1, DNS:localhost',
+    // DNS:127.0.0.1 too: nginx 1.22's proxy_ssl_verify matches names only (X509_check_host)
+    'subjectAltName = IP:127.0.0.1, DNS:localhost, DNS:127.0.0.1',
     '',
   ].join('\n'));
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',

@@ -20,6 +20,13 @@
 //                              with websocketUrl wss://127.0.0.1:PORT/api/v2/interactions/ID/streams?tenant-name=T
 //   GET  /interactions/        {interactions: [...]}
 //   GET  /interactions/{id}    the interaction (404 problem if unknown)
+//   POST /interactions/{id}/recordings/   application/octet-stream, streamed (never held whole):
+//                              201 {recordingId, bytes, sha256} of what arrived
+//   GET  /interactions/{id}/recordings/{rid}   the recording's length of the /large pattern,
+//                              streamed with back-pressure (the client hashes it to compare)
+//   POST /agentic/agents/{agentId}/a2a/message:stream?events=N&ms=M   needs `A2A-Version: 1.0`;
+//                              text/event-stream: N events (default 3), M ms apart (default 300),
+//                              each `data: {"seq":i,...}`, the first written at once
 //   ANY  /echo[/...]           {method, path, query, headers, authorization, bodyLength, bodySha256}:
 //                              what this server received; the Authorization value is NOT echoed
 //                              (headers.authorization is left out; `authorization` says its scheme,
@@ -112,6 +119,7 @@ const state = {
   delayMs: 30000,
   requests: [],
   interactions: new Map(),
+  recordings: new Map(),
   stats: null,
 };
 function resetStats() {
@@ -330,6 +338,7 @@ async function control(req, res, path) {
   if (path === '/_control/reset') {
     state.requests = [];
     state.interactions.clear();
+    state.recordings.clear();
     state.mode = 'normal';
     state.delayMs = 30000;
     resetStats();
@@ -385,6 +394,75 @@ async function applyMode(req, res) {
   return true;
 }
 
+const PATTERN = Buffer.alloc(64 * 1024, 'abcdefghijklmnopqrstuvwxyz0123456789\n');
+const RECORDINGS_RE = /^\/interactions\/([^/]+)\/recordings\/?$/;
+const RECORDING_RE = /^\/interactions\/([^/]+)\/recordings\/([0-9a-f-]{36})$/;
+
+/** n bytes of PATTERN to res, with back-pressure; stops when the client goes. */
+function pump(res, n) {
+  let left = n;
+  const more = () => {
+    while (left > 0 && !res.destroyed) {
+      const c = left >= PATTERN.length ? PATTERN : PATTERN.subarray(0, left);
+      left -= c.length;
+      if (!res.write(c)) { res.once('drain', more); return; }
+    }
+    if (!res.destroyed) res.end();
+  };
+  res.on('close', () => { left = 0; });
+  more();
+}
+
+/** A recording upload, hashed and counted as it streams in (never held whole). */
+function uploadRecording(req, res, interactionId) {
+  if (!/^application\/octet-stream\b/i.test(req.headers['content-type'] || '')) {
+    req.resume();
+    return problem(res, 415, 'Content-Type must be application/octet-stream.');
+  }
+  const h = createHash('sha256');
+  let bytes = 0;
+  req.on('data', (c) => { bytes += c.length; h.update(c); });
+  req.on('end', () => {
+    const rec = { recordingId: randomUUID(), interactionId, bytes, sha256: h.digest('hex') };
+    state.recordings.set(rec.recordingId, rec);
+    log(`recording ${rec.recordingId} uploaded: ${bytes} bytes`);
+    sendJson(res, 201, rec);
+  });
+  return undefined;
+}
+
+/** Upload and download of recordings, streamed; true when it answered. */
+function recordings(req, res, sub) {
+  let m = sub.match(RECORDINGS_RE);
+  if (m && req.method === 'POST') return uploadRecording(req, res, m[1]) ?? true;
+  m = sub.match(RECORDING_RE);
+  if (m && req.method === 'GET') {
+    const rec = state.recordings.get(m[2]);
+    if (!rec || rec.interactionId !== m[1]) return problem(res, 404, 'No such recording.') ?? true;
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': rec.bytes });
+    pump(res, rec.bytes);
+    return true;
+  }
+  return false;
+}
+
+/** A2A message:stream: server-sent events written one by one, ms apart. */
+async function messageStream(req, res, q) {
+  if (req.headers['a2a-version'] !== '1.0') return problem(res, 400, 'Header A2A-Version: 1.0 is required.');
+  const n = Number(q.get('events') ?? 3);
+  const ms = Number(q.get('ms') ?? 300);
+  if (!Number.isSafeInteger(n) || n < 1 || n > 1000 || !Number.isSafeInteger(ms) || ms < 0 || ms > 60000) {
+    return problem(res, 400, 'events must be 1..1000 and ms 0..60000');
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  for (let i = 0; i < n && !res.destroyed; i++) {
+    if (i > 0) await sleep(ms);
+    res.write(`id: ${i}\ndata: ${JSON.stringify({ seq: i, sentAt: Date.now(), last: i === n - 1 })}\n\n`);
+  }
+  if (!res.destroyed) res.end();
+  return undefined;
+}
+
 async function api(req, res, url, body, auth) {
   const sub = url.pathname.slice(API_PREFIX.length) || '/';
   const q = url.searchParams;
@@ -438,6 +516,10 @@ async function api(req, res, url, body, auth) {
     const it = state.interactions.get(decodeURIComponent(im[1]));
     if (!it) return problem(res, 404, `Interaction ${im[1]} was not found.`);
     return sendJson(res, 200, it);
+  }
+
+  if (/^\/agentic\/agents\/[^/]+\/a2a\/message:stream$/.test(sub) && req.method === 'POST') {
+    return messageStream(req, res, q);
   }
 
   // generic endpoints for the backend proxy tests
@@ -531,7 +613,9 @@ async function handle(req, res) {
   const url = new URL(req.url, 'https://127.0.0.1');
   if (url.pathname.startsWith('/_control/')) return control(req, res, url.pathname);
 
-  const body = await readBody(req, opts.maxBody);
+  const streamed = url.pathname.startsWith(`${API_PREFIX}/interactions/`) &&
+    /\/recordings(\/|$)/.test(url.pathname);
+  const body = streamed ? { buf: null, length: 0, over: false } : await readBody(req, opts.maxBody);
   const entry = record(req, url, body);
   state.stats.requests++;
   bump(state.stats.by_path, url.pathname);
@@ -555,6 +639,11 @@ async function handle(req, res) {
   const tenant = req.headers['tenant-name'];
   if (tenant === undefined || tenant === '') return problem(res, 400, 'The Tenant-Name header is required.');
   if (tenant !== opts.tenant) return problem(res, 403, `Tenant ${tenant} is not accessible with this token.`);
+  if (streamed) {
+    if (recordings(req, res, url.pathname.slice(API_PREFIX.length))) return undefined;
+    req.resume();
+    return problem(res, 404, `No route for ${req.method} ${url.pathname}.`);
+  }
   return api(req, res, url, body, auth);
 }
 

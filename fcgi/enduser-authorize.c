@@ -1,0 +1,198 @@
+/*
+ * The data plane's question (nginx auth_request): may this caller make this call through
+ * /api/v1/proxy/{connection}/...?  nginx asks with the caller's headers and, in FastCGI params
+ * only nginx sets, the original method and URI; the daemon's gate decides (proxy.authorize).
+ * A pass is 200 with the upstream URL, Tenant-Name and "Bearer TOKEN" in response headers that
+ * nginx takes (auth_request_set) and injects into its own request upstream: the subrequest's
+ * headers never reach the caller.  A refusal is 401 or 403 (what auth_request passes on), the
+ * real status and the JSON error in headers for nginx's error page.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "fcgi.h"
+#include "log.h"
+
+#define AUTHORIZE_PREFIX	"/api/v1/proxy/"
+#define AUTHORIZE_PATH_MAX	2048
+#define AUTHORIZE_HEAD_MAX	(REQUEST_HEADERS_MAX + 16384 + 4096)
+
+static void	enduser_authorize(struct request *);
+
+const struct route enduser_authorize_routes[] = {
+	{ "GET", "/flowgate-authorize", ROUTE_JSON | ROUTE_APP | ROUTE_ENDUSER | ROUTE_BARE, 0,
+	    enduser_authorize },
+	{ NULL, NULL, 0, 0, NULL }
+};
+
+/* The HTTP status of a daemon error code; 500 for one it does not know. */
+static int
+enduser_authorize_status(const char *error)
+{
+	static const struct {
+		const char	*error;
+		int		 status;
+	} map[] = {
+		{ "bad_request", 400 }, { "invalid_request", 400 }, { "invalid_scope", 400 },
+		{ "invalid_client", 401 }, { "unauthenticated", 401 },
+		{ "unauthorized_client", 403 }, { "forbidden", 403 }, { "not_found", 404 },
+		{ "rate_limited", 429 }, { "temporarily_unavailable", 503 },
+		{ "upstream_error", 502 }, { "upstream_timeout", 504 },
+	};
+	size_t	i;
+
+	for (i = 0; error != NULL && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i].error, error) == 0)
+			return map[i].status;
+	return 500;
+}
+
+/* Refuse: 401 or 403 for auth_request; the real status and the JSON error in headers. */
+static void
+enduser_authorize_refuse(struct request *r, const char *error, const char *description)
+{
+	struct http_reply	 rp = { .content_type = "application/json" };
+	int			 status = enduser_authorize_status(error);
+	json_t			*j;
+	char			*s = NULL;
+
+	if (status == 500)
+		error = "server_error";
+	else if (strcmp(error, "bad_request") == 0)	/* the daemon's schema: a malformed call */
+		error = "invalid_request";
+	j = json_pack("{ss}", "error", error);
+	if (j != NULL && description != NULL)
+		json_object_set_new(j, "error_description", json_string(description));
+	if (j != NULL)
+		s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+	rp.status = status == 401 ? 401 : 403;
+	request_log_refusal(r, error, description);
+	request_header(r, "X-Flowgate-Status: %d", status);
+	request_header(r, "X-Flowgate-Error: %s", s != NULL ? s : "{\"error\":\"server_error\"}");
+	request_send(r, &rp, NULL, 0);
+	free(s);
+	json_decref(j);
+}
+
+/* The daemon's "proxy.authorize" request for the original call; NULL when it is malformed. */
+static json_t *
+enduser_authorize_request(struct request *r)
+{
+	const char	*uri = request_param(r, "FLOWGATE_URI");
+	const char	*method = request_param(r, "FLOWGATE_METHOD");
+	const char	*type = request_param(r, "FLOWGATE_CONTENT_TYPE");
+	char		 conn[FG_NAME_MAX + 1], path[AUTHORIZE_PATH_MAX + 1];
+	size_t		 n, p;
+	json_t		*req;
+
+	if (uri == NULL || method == NULL ||
+	    strncmp(uri, AUTHORIZE_PREFIX, strlen(AUTHORIZE_PREFIX)) != 0)
+		return NULL;
+	uri += strlen(AUTHORIZE_PREFIX);
+	n = strcspn(uri, "/?");
+	if (n > FG_NAME_MAX || !fg_name_ok(uri, n) || uri[n] != '/')
+		return NULL;
+	memcpy(conn, uri, n);
+	conn[n] = '\0';
+	uri += n;
+	if ((p = strcspn(uri, "?")) > AUTHORIZE_PATH_MAX)
+		return NULL;
+	memcpy(path, uri, p);
+	path[p] = '\0';
+	req = json_pack("{s:s,s:s,s:s,s:s}", "verb", "proxy.authorize", "connection", conn,
+	    "method", method, "path", path);
+	if (req != NULL && uri[p] == '?' && uri[p + 1] != '\0')
+		json_object_set_new(req, "query", json_string(uri + p + 1));
+	if (req != NULL && type != NULL && *type != '\0')
+		json_object_set_new(req, "content_type", json_string(type));
+	return req;
+}
+
+/* True when s may stand in a header line: visible ASCII and spaces only. */
+static int
+enduser_authorize_plain(const char *s)
+{
+	if (s == NULL)
+		return 0;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* A pass: the URL, tenant and token as headers for nginx; the buffer is wiped after. */
+static void
+enduser_authorize_pass(struct request *r, json_t *reply)
+{
+	static char		 head[AUTHORIZE_HEAD_MAX];
+	struct http_reply	 rp = { .status = 200, .content_type = "text/plain" };
+	const char		*url = link_str(reply, "url"), *tenant = link_str(reply, "tenant");
+	const char		*token = link_str(reply, "token");
+	int			 n;
+
+	if (!enduser_authorize_plain(url) || !enduser_authorize_plain(tenant) ||
+	    !enduser_authorize_plain(token)) {
+		fg_log_warn("proxy.authorize: malformed daemon reply");
+		enduser_authorize_refuse(r, "server_error", NULL);
+		return;
+	}
+	n = snprintf(head, sizeof(head), "%.*sX-Flowgate-Upstream: %s\r\nX-Flowgate-Tenant: %s\r\n"
+	    "X-Flowgate-Authorization: Bearer %s\r\n", (int)r->hdrlen, r->hdr, url, tenant, token);
+	if (n < 0 || (size_t)n >= sizeof(head)) {
+		enduser_authorize_refuse(r, "server_error", "the token is too long to pass on");
+		return;
+	}
+	rp.headers = head;
+	http_send(r->fcgi, &rp, NULL, 0);
+	sodium_memzero(head, (size_t)n);
+}
+
+/* GET /flowgate-authorize, nginx's subrequest: ask the gate about the original call. */
+static void
+enduser_authorize(struct request *r)
+{
+	const char	*why;
+	json_t		*req, *reply;
+	int		 is_session;
+
+	if (request_param(r, "FLOWGATE_AUTHORIZE") == NULL) {
+		enduser_error(r, 404, "not_found", NULL, 0);
+		return;
+	}
+	/* log lines name the call nginx asks about, not the subrequest */
+	r->method = request_param(r, "FLOWGATE_METHOD");
+	r->path = request_param(r, "FLOWGATE_PATH");
+	if (r->method == NULL || r->path == NULL) {
+		r->method = "GET";
+		r->path = "/flowgate-authorize";
+	}
+	if ((req = enduser_authorize_request(r)) == NULL) {
+		enduser_authorize_refuse(r, "not_found", "the proxy path is "
+		    "/api/v1/proxy/{connection}/...");
+		return;
+	}
+	/* a malformed credential is answered there; nginx's error page says invalid_client */
+	if (enduser_proxy_caller(r, req, &is_session) == -1) {
+		json_decref(req);
+		return;
+	}
+	if ((why = enduser_proxy_csrf(r, is_session)) != NULL) {
+		json_decref(req);
+		enduser_authorize_refuse(r, "forbidden", why);
+		return;
+	}
+	reply = enduser_call(r, req, ENDUSER_CALL_TIMEOUT_MS);
+	json_decref(req);
+	if (reply == NULL)
+		enduser_authorize_refuse(r, "temporarily_unavailable", "the broker is unavailable");
+	else if (!link_ok(reply))
+		enduser_authorize_refuse(r, link_str(reply, "error"), link_str(reply, "message"));
+	else
+		enduser_authorize_pass(r, reply);
+	json_decref(reply);
+}
