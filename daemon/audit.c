@@ -134,7 +134,8 @@ static const char SQL_MAKE_TRIGGERS[] =
     "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete;"
     "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
     "BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;"
-    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit WHEN OLD.seq > "
+    "coalesce((SELECT seq FROM audit_base WHERE id = 1), 0) "
     "BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;";
 
 /* Record, in the chain itself, what was found changed while the daemon was not running. */

@@ -170,6 +170,11 @@ void	 refusal_note(const struct audit_rec *rec, const char *remote, const char *
 void	 refusal_sweep(int all);
 json_t	*refusal_stats(void);
 
+/* archive.c: retention, the oldest records moved to an archive file and pruned */
+int	 archive_base(int64_t *seq, uint8_t hash[AUDIT_HASHLEN]);
+void	 archive_step(void);
+int	 archive_busy(void);
+
 /* backup.c: online copies, in steps per loop turn */
 void	 backup_step(void);
 int	 backup_busy(void);
@@ -534,7 +539,7 @@ int	 verbs_valid_printable(const char *s);
 extern const struct verb_entry app_add_entry, app_list_entry, app_show_entry, app_update_entry,
     app_rotate_secret_entry, app_revoke_entry;
 extern const struct verb_entry audit_query_entry, audit_tail_entry, audit_verify_entry,
-    audit_anchor_entry;
+    audit_anchor_entry, audit_archive_entry, audit_verify_archive_entry;
 extern const struct verb_entry backup_entry;
 extern const struct verb_entry connection_add_entry, connection_list_entry,
     connection_show_entry, connection_test_entry, connection_rotate_entry,

@@ -71,6 +71,7 @@ ctl_usage(const char *why)
 	    "  account list | set-role NAME ROLE | disable NAME | enable NAME | password NAME\n"
 	    "          (admin UI accounts; \"user\" is an older name for \"account\")\n"
 	    "  audit tail [-n N] | verify [--incremental] [--anchor SEQ:HASH] | anchor\n"
+	    "  audit archive --before SEQ PATH | verify-archive PATH\n"
 	    "  audit query [--app A] [--connection C] [--actor X] [--event E] [--outcome O]\n"
 	    "              [--from MS] [--to MS] [-n N]   (newest first; all matching by default)\n"
 	    "  backup PATH            (an online copy of the database, written by the daemon)\n"
@@ -615,6 +616,32 @@ ctl_audit_anchor(void)
 	return 0;
 }
 
+/*
+ * "audit archive --before SEQ PATH": the records up to SEQ into a new archive file, then pruned;
+ * "audit verify-archive PATH": check an archive's chain and anchors.
+ */
+static int
+ctl_audit_archive(int argc, char **argv)
+{
+	json_t	*req;
+	char	*end = NULL;
+	long long before = 0;
+
+	if (strcmp(argv[0], "verify-archive") == 0) {
+		if (argc != 2)
+			ctl_usage("audit verify-archive PATH");
+		req = json_pack("{ssss}", "verb", "audit.verify_archive", "path", argv[1]);
+	} else {
+		if (argc == 4 && strcmp(argv[1], "--before") == 0)
+			before = strtoll(argv[2], &end, 10);
+		if (argc != 4 || end == NULL || *end != '\0' || before < 1)
+			ctl_usage("audit archive --before SEQ PATH");
+		req = json_pack("{sssIss}", "verb", "audit.archive", "before", (json_int_t)before,
+		    "path", argv[3]);
+	}
+	return ctl_done(ctl_call(req), NULL);
+}
+
 /* The audit.verify request of "audit verify [--incremental] [--anchor SEQ:HASH]". */
 static json_t *
 ctl_audit_verify_req(int argc, char **argv)
@@ -655,6 +682,8 @@ ctl_audit(int argc, char **argv)
 		return ctl_audit_query(argc - 1, argv + 1, cols);
 	if (argc == 1 && strcmp(argv[0], "anchor") == 0)
 		return ctl_audit_anchor();
+	if (argc >= 1 && (strcmp(argv[0], "archive") == 0 || strcmp(argv[0], "verify-archive") == 0))
+		return ctl_audit_archive(argc, argv);
 	if (argc < 1 || strcmp(argv[0], "verify") != 0)
 		ctl_usage("audit: tail, query, verify or anchor");
 	reply = ctl_call(ctl_audit_verify_req(argc - 1, argv + 1));

@@ -539,7 +539,7 @@ server_timeout(int backlog)
 {
 	if (backlog)
 		return 0;
-	if (verify_busy() || backup_busy())
+	if (verify_busy() || backup_busy() || archive_busy())
 		return writer_idle() ? 0 : 1;
 	return 1000;
 }
@@ -592,6 +592,7 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 	if (writer_idle()) {
 		verify_step();
 		backup_step();
+		archive_step();
 	}
 }
 

@@ -54,6 +54,8 @@ static const struct verb_entry *const verbs_table[] = {
 	&audit_query_entry,
 	&audit_verify_entry,
 	&audit_anchor_entry,
+	&audit_archive_entry,
+	&audit_verify_archive_entry,
 	&account_list_entry,
 	&account_add_entry,
 	&account_set_role_entry,

@@ -131,7 +131,21 @@ verify_save_checkpoint(void)
 	writer_unlock();
 }
 
-/* Start a walk: full from the first record, or from the checkpoint. */
+/* An incremental walk starts at the checkpoint, if it lies past the base. */
+static void
+verify_checkpoint_after_base(void)
+{
+	uint8_t	hash[AUDIT_HASHLEN];
+	int64_t	seq;
+
+	verify_checkpoint(&seq, hash);
+	if (seq > verify_job.seq) {
+		verify_job.seq = seq;
+		memcpy(verify_job.prev, hash, AUDIT_HASHLEN);
+	}
+}
+
+/* Start a walk: full from the first record (or the base), or from the checkpoint. */
 static void
 verify_start(int full)
 {
@@ -148,8 +162,11 @@ verify_start(int full)
 	else if (verify_job.head_seq < 0 && verify_job.target > 0)
 		verify_fail(1, "the chain's head is missing while records exist: records may have "
 		    "been cut off the end");
+	/* the chain in the table starts at the base: what was archived and pruned before it */
+	if (archive_base(&verify_job.seq, verify_job.prev) == -1)
+		verify_fail(0, "the audit table's base MAC is wrong (base forged)");
 	if (!full)
-		verify_checkpoint(&verify_job.seq, verify_job.prev);
+		verify_checkpoint_after_base();
 }
 
 /* Check one row against the chain so far; 0 to go on. */
