@@ -389,8 +389,9 @@ app_parse(json_t *req, struct policy_app *pa, char *scopes, size_t scopeslen)
 	pa->can_redirect = redirect == NULL || json_is_true(redirect);
 	if (!verbs_valid_name(json_string_value(json_object_get(req, "name"))))
 		return "name must be 1-64 of a-z 0-9 - _, starting with a letter or digit";
-	if (strcmp(pa->kind, "backend") != 0 && strcmp(pa->kind, "user_facing") != 0)
-		return "kind must be backend or user_facing";
+	if (strcmp(pa->kind, "backend") != 0 && strcmp(pa->kind, "user_facing") != 0 &&
+	    strcmp(pa->kind, "assistant") != 0)
+		return "kind must be backend, user_facing or assistant";
 	if (scope_normalize(json_string_value(json_object_get(req, "scopes")), scopes,
 	    scopeslen) == -1)
 		return "scopes are malformed";

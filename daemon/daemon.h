@@ -393,7 +393,7 @@ void	 hold_shutdown(void);
 /* gate.c: the one gate every route to an upstream token passes */
 enum gate_route {
 	GATE_TOKEN, GATE_ROPC, GATE_STREAM, GATE_TRANSCRIBE, GATE_PROXY, GATE_SESSION_TOKEN,
-	GATE_LOGIN, GATE_NROUTES
+	GATE_LOGIN, GATE_ASSISTANT, GATE_NROUTES
 };
 enum gate_caller { GATE_CALLER_APP, GATE_CALLER_SESSION, GATE_CALLER_BROWSER };
 /* What passed the gate: filled by gate_open from the request and the daemon's own data. */
@@ -470,6 +470,7 @@ void	 token_shutdown(void);
 
 /* oidc.c: user logins (Authorization Code + PKCE) and their sessions' tokens */
 void	 oidc_user_token(const char *sid, const struct token_req *w, const char *scopes);
+void	 oidc_assistant_token(const char *sid, const struct token_req *w);
 int	 oidc_session_who(const char *sid, int64_t *app_id, char *actor, size_t actorlen);
 size_t	 oidc_drop_connection(int64_t conn_id);
 void	 oidc_sweep(void);
@@ -554,6 +555,7 @@ extern const struct verb_entry account_add_entry, account_list_entry, account_se
     account_disable_entry, account_enable_entry, account_password_entry;
 extern const struct verb_entry token_verb_entry, stream_create_entry, transcribe_create_entry,
     proxy_entry, oidc_begin_entry, oidc_callback_entry, oidc_token_entry, oidc_logout_entry;
+extern const struct verb_entry oidc_assistant_entry;
 
 /* page.c: list replies a page at a time, each page within one frame */
 struct page {

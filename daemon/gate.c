@@ -49,6 +49,7 @@ static struct gate_route_def gate_routes[GATE_NROUTES] = {
 	[GATE_PROXY] = { .name = "proxy", .purpose = "proxy" },
 	[GATE_SESSION_TOKEN] = { .name = "session_token", .purpose = "session-token" },
 	[GATE_LOGIN] = { .name = "login", .purpose = "login" },
+	[GATE_ASSISTANT] = { .name = "assistant_credentials", .purpose = "assistant-credentials" },
 };
 static const char *const gate_caller_names[] = { "app", "session", "browser" };
 static const char *const gate_step_names[STEP_N] = { "caller", "app", "connection", "route",
@@ -366,7 +367,9 @@ gate_token(const struct gate_pass *p, token_done done, void *arg, json_t *req, i
 	token_req_init(&w, p, done, arg, gate_routes[p->route].purpose);
 	w.strict = gate_routes[p->route].scopes == GATE_SCOPES_FIXED;
 	w.direct = direct;
-	if (p->caller == GATE_CALLER_SESSION)
+	if (p->route == GATE_ASSISTANT)
+		oidc_assistant_token(p->sid, &w);
+	else if (p->caller == GATE_CALLER_SESSION)
 		oidc_user_token(p->sid, &w, p->scopes);
 	else if (p->route == GATE_ROPC)
 		token_ropc(&w, &p->app, p->scopes, req);

@@ -58,10 +58,23 @@ struct oidc_cached {
 	int64_t			 expires_ms;
 };
 
+/*
+ * The token set an embedded Corti Assistant is given: the user's own, refreshed without
+ * narrowing the scope (Corti requires the access, refresh and ID tokens of the user).
+ */
+struct oidc_set {
+	struct fg_secret	*access;
+	struct fg_secret	*id_token;
+	char			 scope[FG_SCOPES_MAX];
+	char			 fp[FG_FP_LEN];
+	int64_t			 expires_ms, life_ms;
+};
+
 /* A token request queued on a user session. */
 struct oidc_waiter {
 	struct token_req	 w;
 	char			 scopes[FG_SCOPES_MAX];
+	int			 full;		/* the Assistant's whole set */
 	struct oidc_waiter	*next;
 };
 
@@ -74,6 +87,7 @@ struct oidc_session {
 	char			 sub[256];
 	struct fg_secret	*refresh;
 	struct oidc_cached	 cache[OIDC_CACHE];
+	struct oidc_set		 set;
 	int64_t			 row, gen;	/* its row in user_sessions (oidcstore.c) */
 	int64_t			 created, last_seen, seen_stored;
 	int			 busy;		/* a refresh is in flight */
@@ -296,6 +310,15 @@ oidc_check_id_token(const struct oidc_exchange *x, const char *jwt, char *sub, s
 	    sublen, user, userlen);
 }
 
+/* Forget an Assistant token set. */
+static void
+oidc_set_clear(struct oidc_set *set)
+{
+	seal_secret_free(set->access);
+	seal_secret_free(set->id_token);
+	memset(set, 0, sizeof(*set));
+}
+
 /* Free a user session and everything it holds. */
 static void
 oidc_session_free(struct oidc_session *s)
@@ -305,6 +328,7 @@ oidc_session_free(struct oidc_session *s)
 	seal_secret_free(s->refresh);
 	for (i = 0; i < OIDC_CACHE; i++)
 		seal_secret_free(s->cache[i].token);
+	oidc_set_clear(&s->set);
 	sodium_memzero(s, sizeof(*s));
 	free(s);
 }
@@ -590,6 +614,66 @@ oidc_issue(struct oidc_session *s, const struct token_req *w, struct oidc_cached
 	token_hand_over(w, &g);
 }
 
+/*
+ * Hand the session's whole token set to w (the Assistant's credentials), audited with the
+ * user; the reply is held until the record is durable.
+ */
+static void
+oidc_issue_set(struct oidc_session *s, const struct token_req *w, const char *source)
+{
+	char			 detail[300];
+	struct audit_rec	 rec = { w->actor, "token.issue", s->app, NULL, s->set.scope,
+				    "issued", detail, s->set.fp };
+	struct token_fail	 f = { "server_error", "audit record could not be written", 0 };
+	long			 left = (long)((s->set.expires_ms - store_now_ms()) / 1000);
+
+	snprintf(detail, sizeof(detail), "source=%s grant=refresh_token remote=%s "
+	    "for=assistant-credentials set=access,refresh,id", source, w->remote);
+	if ((f.message = gate_still(w->app_id, w->epoch)) != NULL) {
+		f.code = "temporarily_unavailable";
+		w->done(w, NULL, &f);
+		return;
+	}
+	f.message = "audit record could not be written";
+	if (audit_append(&rec) == -1) {
+		w->done(w, NULL, &f);
+		return;
+	}
+	app_usage_note(s->app);
+	hold_reply(&w->ctx, s->conn_id, json_pack("{sbsssssssssIss}", "ok", 1, "access_token",
+	    s->set.access->buf, "refresh_token", s->refresh->buf, "id_token",
+	    s->set.id_token->buf, "token_type", "Bearer", "expires_in",
+	    (json_int_t)(left < 1 ? 1 : left), "scope", s->set.scope));
+}
+
+/* True when the session's set may be handed out again: over 60% of its life is left. */
+static int
+oidc_set_live(const struct oidc_session *s)
+{
+	return s->set.access != NULL &&
+	    (s->set.expires_ms - store_now_ms()) * 10 > s->set.life_ms * 6;
+}
+
+/* Keep a fresh set from a refresh; -1 (and why in t) when the upstream sent no ID token. */
+static int
+oidc_set_put(struct oidc_session *s, struct upstream_token *t)
+{
+	if (t->id_token == NULL) {
+		snprintf(t->message, sizeof(t->message), "the upstream's refresh answer has no "
+		    "ID token, which the Assistant requires");
+		return -1;
+	}
+	oidc_set_clear(&s->set);
+	s->set.access = t->access_token;
+	s->set.id_token = t->id_token;
+	t->access_token = t->id_token = NULL;
+	snprintf(s->set.scope, sizeof(s->set.scope), "%s", t->scope_given ? t->scope : "openid");
+	seal_fingerprint(s->set.access->buf, s->set.access->len, s->set.fp);
+	s->set.life_ms = (int64_t)t->expires_in * 1000;
+	s->set.expires_ms = store_now_ms() + s->set.life_ms;
+	return 0;
+}
+
 /* The cached token of s for scopes with enough life left, or NULL. */
 static struct oidc_cached *
 oidc_cached(struct oidc_session *s, const char *scopes)
@@ -655,7 +739,7 @@ oidc_refreshed(void *arg, struct upstream_token *t)
 		return;
 	}
 	s->queue = q->next;
-	if (t->outcome == UPSTREAM_OK && t->scope_given &&
+	if (t->outcome == UPSTREAM_OK && t->scope_given && !q->full &&
 	    !scope_subset(t->scope, q->scopes, missing, sizeof(missing))) {
 		t->outcome = UPSTREAM_BAD_RESPONSE;	/* broader than asked: never handed out */
 		snprintf(t->message, sizeof(t->message), "the upstream granted a broader scope "
@@ -664,8 +748,13 @@ oidc_refreshed(void *arg, struct upstream_token *t)
 	if (t->refresh_token != NULL) {		/* rotation: the old one is dead now */
 		oidc_session_rotate(s, t);
 	}
-	if (t->outcome == UPSTREAM_OK) {
-		oidc_issue(s, &q->w, oidc_cache_put(s, q->scopes, t), "upstream");
+	if (t->outcome == UPSTREAM_OK && q->full && oidc_set_put(s, t) == -1)
+		t->outcome = UPSTREAM_BAD_RESPONSE;
+	else if (t->outcome == UPSTREAM_OK) {
+		if (q->full)
+			oidc_issue_set(s, &q->w, "upstream");
+		else
+			oidc_issue(s, &q->w, oidc_cache_put(s, q->scopes, t), "upstream");
 		free(q);
 		oidc_next(s);
 		return;
@@ -689,7 +778,7 @@ static void
 oidc_next(struct oidc_session *s)
 {
 	struct oidc_waiter	*q;
-	struct oidc_cached	*c;
+	struct oidc_cached	*c = NULL;
 	struct oidc_app		 a;
 	struct fg_secret	*secret = NULL;
 	struct token_fail	 f = { "temporarily_unavailable", "the app's connection is "
@@ -697,9 +786,12 @@ oidc_next(struct oidc_session *s)
 	int			 r;
 
 	while ((q = s->queue) != NULL && !s->busy) {
-		if ((c = oidc_cached(s, q->scopes)) != NULL) {
+		if (q->full ? oidc_set_live(s) : (c = oidc_cached(s, q->scopes)) != NULL) {
 			s->queue = q->next;
-			oidc_issue(s, &q->w, c, "cache");
+			if (q->full)
+				oidc_issue_set(s, &q->w, "cache");
+			else
+				oidc_issue(s, &q->w, c, "cache");
 			free(q);
 			continue;
 		}
@@ -712,8 +804,9 @@ oidc_next(struct oidc_session *s)
 				{ "scope", q->scopes, strlen(q->scopes) },
 			};
 
-			r = upstream_token(a.conn.token_url, a.conn.client_id, secret, p, 3,
-			    oidc_refreshed, s);
+			/* the Assistant's set: the user's whole grant, no scope narrowing */
+			r = upstream_token(a.conn.token_url, a.conn.client_id, secret, p,
+			    q->full ? 2 : 3, oidc_refreshed, s);
 		}
 		seal_secret_free(secret);
 		secret = NULL;
@@ -727,12 +820,9 @@ oidc_next(struct oidc_session *s)
 	}
 }
 
-/*
- * A token for the user of session sid, for a scope set the gate checked; w (copied) says what
- * happens next.  Called by gate_token only.
- */
-void
-oidc_user_token(const char *sid, const struct token_req *w, const char *scopes)
+/* Queue w (copied) on the session of sid: a token for scopes, or the whole set (full). */
+static void
+oidc_queue(const char *sid, const struct token_req *w, const char *scopes, int full)
 {
 	struct oidc_session	*s = oidc_session_get(sid);
 	struct oidc_waiter	*q, **tail;
@@ -745,11 +835,32 @@ oidc_user_token(const char *sid, const struct token_req *w, const char *scopes)
 		return;
 	}
 	q->w = *w;
+	q->full = full;
 	snprintf(q->scopes, sizeof(q->scopes), "%s", scopes);
 	for (tail = &s->queue; *tail != NULL; tail = &(*tail)->next)
 		;
 	*tail = q;
 	oidc_next(s);
+}
+
+/*
+ * A token for the user of session sid, for a scope set the gate checked; w (copied) says what
+ * happens next.  Called by gate_token only.
+ */
+void
+oidc_user_token(const char *sid, const struct token_req *w, const char *scopes)
+{
+	oidc_queue(sid, w, scopes, 0);
+}
+
+/*
+ * The embedded Assistant's credentials: the user's whole token set, refreshed once however
+ * many tabs ask (the session's queue); its failures end in w->done.  Called by gate_token only.
+ */
+void
+oidc_assistant_token(const char *sid, const struct token_req *w)
+{
+	oidc_queue(sid, w, "", 1);
 }
 
 /* The "enduser.token" verb's ending: an RFC 6749-shaped answer, held until the audit commit. */
@@ -773,6 +884,17 @@ oidc_verb_token(const struct fg_reqctx *ctx, json_t *req)
 
 	if (json_object_get(req, "scope") == NULL)
 		json_object_set_new(req, "scope", json_string("transcribe streams"));
+	if (gate_open(ctx, &gp, req) == 0)
+		gate_token(&gp, oidc_reply, NULL, req, 1);
+	sodium_memzero(&gp, sizeof(gp));
+}
+
+/* "enduser.assistant": session, remote? — the Assistant's credentials for the logged-in user. */
+static void
+oidc_verb_assistant(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct gate_pass gp = { .route = GATE_ASSISTANT };
+
 	if (gate_open(ctx, &gp, req) == 0)
 		gate_token(&gp, oidc_reply, NULL, req, 1);
 	sodium_memzero(&gp, sizeof(gp));
@@ -889,6 +1011,7 @@ oidc_drop_connection(int64_t conn_id)
 			seal_secret_free(s->cache[i].token);
 			s->cache[i].token = NULL;
 		}
+		oidc_set_clear(&s->set);
 		n++;
 	}
 	return n;
@@ -932,4 +1055,13 @@ const struct verb_entry oidc_logout_entry = {
 	.peers = PEER_WEB,
 	.fn = oidc_verb_logout,
 	.fields = oidc_logout_fields
+};
+static const struct verb_field oidc_assistant_fields[] = {
+	{ "session", VERB_STR, 1, 64 }, { "remote", VERB_STR, 0, 64 }, VERB_FIELDS_END
+};
+const struct verb_entry oidc_assistant_entry = {
+	.name = "enduser.assistant",
+	.peers = PEER_WEB,
+	.fn = oidc_verb_assistant,
+	.fields = oidc_assistant_fields
 };

@@ -1,4 +1,8 @@
-/* POST /api/v1/session/token: the signed-in end user's browser asks for a limited token. */
+/*
+ * POST /api/v1/session/token: the signed-in end user's browser asks for a limited token.
+ * POST /api/v1/session/assistant-credentials: the user's own whole token set, for an embedded
+ * Corti Assistant (apps of kind assistant only; the daemon's gate decides).
+ */
 #include "config.h"
 
 #include <string.h>
@@ -8,14 +12,59 @@
 #define ENDUSER_TOKEN_BODY_MAX	4096
 
 static void	enduser_session_token(struct request *);
+static void	enduser_session_assistant(struct request *);
 
 const struct route enduser_session_routes[] = {
 	{ "POST", "/api/v1/session/token", ROUTE_JSON | ROUTE_ENDUSER, 0, enduser_session_token },
+	{ "POST", "/api/v1/session/assistant-credentials", ROUTE_JSON | ROUTE_ENDUSER, 0,
+	    enduser_session_assistant },
 	{ NULL, NULL, 0, 0, NULL }
 };
 
 static const char *const enduser_session_keys[] = { "access_token", "token_type",
 	"expires_in", "scope", NULL };
+static const char *const enduser_assistant_keys[] = { "access_token", "refresh_token",
+	"id_token", "token_type", "expires_in", "scope", NULL };
+
+/* Ask the daemon with req (caller added here) and answer with the keys of its reply. */
+static void
+enduser_session_call(struct request *r, json_t *req, const char *const *keys)
+{
+	json_t	*reply, *out;
+	int	 is_session;
+
+	if (req == NULL || enduser_caller(r, req, &is_session) == -1) {
+		if (req == NULL)
+			enduser_error(r, 500, "server_error", NULL, 0);
+		json_decref(req);
+		return;
+	}
+	reply = enduser_call(r, req, ENDUSER_CALL_TIMEOUT_MS);
+	json_decref(req);
+	if (!link_ok(reply))
+		enduser_api_error(r, reply);
+	else {
+		out = enduser_pick(reply, keys);
+		request_send_json(r, 200, out);
+		json_decref(out);
+	}
+	json_decref(reply);
+}
+
+/* POST /api/v1/session/assistant-credentials: the user's token set for the Assistant. */
+static void
+enduser_session_assistant(struct request *r)
+{
+	if (!enduser_csrf_ok(r)) {
+		enduser_error(r, 403, "forbidden", "send Content-Type: application/json or an "
+		    "X-Requested-With header", 0);
+		return;
+	}
+	if (enduser_body(r, ENDUSER_TOKEN_BODY_MAX) == -1)
+		return;
+	enduser_session_call(r, json_pack("{s:s}", "verb", "enduser.assistant"),
+	    enduser_assistant_keys);
+}
 
 /* POST /api/v1/session/token: a limited-scope token for the signed-in end user. */
 static void
@@ -24,8 +73,7 @@ enduser_session_token(struct request *r)
 	const char	*ct = request_param(r, "CONTENT_TYPE");
 	const char	*scope = NULL;
 	struct form	 f;
-	json_t		*body = NULL, *req, *reply, *out;
-	int		 is_session;
+	json_t		*body = NULL, *req;
 
 	if (!enduser_csrf_ok(r)) {
 		enduser_error(r, 403, "forbidden", "send Content-Type: application/json or an "
@@ -61,21 +109,6 @@ enduser_session_token(struct request *r)
 	if (req != NULL && scope != NULL)
 		json_object_set_new(req, "scope", json_string(scope));
 	json_decref(body);
-	if (req == NULL || enduser_caller(r, req, &is_session) == -1) {
-		if (req == NULL)
-			enduser_error(r, 500, "server_error", NULL, 0);
-		json_decref(req);
-		return;
-	}
-	reply = enduser_call(r, req, ENDUSER_CALL_TIMEOUT_MS);
-	json_decref(req);
-	if (!link_ok(reply))
-		enduser_api_error(r, reply);
-	else {
-		out = enduser_pick(reply, enduser_session_keys);
-		request_send_json(r, 200, out);
-		json_decref(out);
-	}
-	json_decref(reply);
+	enduser_session_call(r, req, enduser_session_keys);
 }
 

@@ -17,3 +17,13 @@ CREATE TABLE user_sessions (
 );
 CREATE INDEX user_sessions_app ON user_sessions (app_id);
 CREATE INDEX user_sessions_user ON user_sessions (username);
+
+-- Apps of kind 'assistant' (an embedded Corti Assistant: Authorization Code with PKCE, whose
+-- users' browsers get their own whole token set).  SQLite cannot alter a CHECK constraint; a
+-- wider CHECK that every existing row satisfies may be written into the schema in place
+-- (sqlite.org/lang_altertable.html, "other kinds of table schema changes").
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (kind IN (''backend'', ''user_facing''))',
+    'CHECK (kind IN (''backend'', ''user_facing'', ''assistant''))')
+    WHERE type = 'table' AND name = 'apps';
+PRAGMA writable_schema = RESET;

@@ -209,6 +209,20 @@ const DRIVERS = {
     call: (c) => stack.http('POST', '/api/v1/session/token', { form: scopeParam(c), ...auth(c) }),
     check: (c, r) => tokenScopeProblems(c, r.json?.access_token, r.json?.scope),
   },
+  assistant_credentials: {
+    successStatus: 200,
+    call: (c) => stack.http('POST', '/api/v1/session/assistant-credentials', auth(c)),
+    // the user's own whole set: the login's grant (offline_access included), four fields
+    check: (c, r) => {
+      const j = r.json || {};
+      const out = ['access_token', 'refresh_token', 'id_token'].filter((k) => typeof j[k] !== 'string' || !j[k])
+        .map((k) => `no ${k}`);
+      if (j.token_type !== 'Bearer') out.push(`token_type ${j.token_type}`);
+      const bound = ['openid', 'offline_access', ...scopeBound(c)];
+      if (!subset(scopeSet(j.scope || ''), bound)) out.push(`scope "${j.scope}" exceeds "${bound.join(' ')}"`);
+      return out;
+    },
+  },
   login: {
     successStatus: 302,
     call: (c) => stack.http('GET', `/login/${c.app.name}`, auth(c)),

@@ -1,11 +1,13 @@
 // Issue 10: end users' sessions survive a daemon restart (stored sealed, found by a keyed hash
 // of the cookie); logout deletes the row and revokes upstream; the database holds no refresh
-// token or session id in clear.
+// token or session id in clear.  The embedded Assistant's credentials: the user's whole token
+// set, for apps of kind assistant only, refreshed once however many tabs ask.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import { test, useStack } from '../lib/runner.mjs';
-import { waitFor } from '../lib/stack.mjs';
+import { waitFor, sleep } from '../lib/stack.mjs';
+import { decodeJwt } from '../lib/util.mjs';
 import { scriptedLogin } from '../lib/oidc-login.mjs';
 
 const DANA = ['dana', 'dana-password-1'];
@@ -90,4 +92,66 @@ test('logout deletes the row and revokes upstream; a restart does not bring the 
   await stack.startDaemon();
   const after = await stack.http('POST', '/api/v1/session/token', xhr(cookie));
   assert.equal(after.status, 401, after.body);
+});
+
+const creds = (c) => stack.http('POST', '/api/v1/session/assistant-credentials', xhr(c));
+let acookie;
+
+test('assistant credentials: the user\'s four tokens for an assistant app; CSRF and kind enforced', async () => {
+  const r = await stack.ctl(['--json', 'app', 'add', 'embed', '--connection', 'demo', '--flow', 'authorization_code_pkce',
+    '--kind', 'assistant', '--scopes', 'transcribe streams', '--redirect-uri', `${stack.baseUrl}/callback`,
+    '--return-url', `${stack.baseUrl}/healthz`]);
+  assert.ok(JSON.parse(r.stdout).client_id, r.stdout);
+  acookie = await login('embed');
+  const noCsrf = await stack.http('POST', '/api/v1/session/assistant-credentials', { headers: { cookie: acookie } });
+  assert.equal(noCsrf.status, 403, noCsrf.body);
+  const c = await creds(acookie);
+  assert.equal(c.status, 200, c.body);
+  assert.match(c.headers['cache-control'], /no-store/);
+  assert.deepEqual(Object.keys(c.json).sort(), ['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type']);
+  assert.equal(c.json.token_type, 'Bearer');
+  const id = decodeJwt(c.json.id_token).payload;
+  assert.equal(id.email, 'dana@example.test');
+  assert.equal(decodeJwt(c.json.access_token).payload.sub, id.sub);
+  // a user-facing app's session may not have them
+  const ui = await login('ui');
+  const refused = await creds(ui);
+  assert.equal(refused.status, 403, refused.body);
+  assert.equal(refused.json.error, 'unauthorized_client');
+  assert.equal((await creds('fg_user=' + 'B'.repeat(43))).status, 401);
+});
+
+test('assistant credentials: many tabs at once get one set from one upstream refresh; each hand-out audited', async () => {
+  await stack.upstreamTtls({ ttl: 6 });
+  await stack.upstreamReset();
+  await stack.killDaemon('SIGTERM');	// forget the set in memory: the next ask must refresh
+  await stack.startDaemon();
+  const all = await Promise.all([1, 2, 3, 4, 5].map(() => creds(acookie)));
+  for (const a of all) assert.equal(a.status, 200, a.body);
+  assert.equal(new Set(all.map((a) => a.json.access_token)).size, 1, 'tabs got different sets');
+  const stats = await stack.upstreamStats();
+  assert.equal(stats.by_grant.refresh_token, 1, JSON.stringify(stats));
+  const audit = (await stack.ctl(['audit', 'tail', '-n', '50'], { json: true })).json?.records || [];
+  const issued = audit.filter((x) => x.event === 'token.issue' && /for=assistant-credentials/.test(x.detail || ''));
+  assert.ok(issued.length >= 5, JSON.stringify(audit.slice(-6)));
+  assert.ok(issued.every((x) => x.actor === 'oidc:dana'), JSON.stringify(issued[0]));
+});
+
+test('assistant credentials: near expiry a new set with a rotated refresh token; none in the database in clear', async () => {
+  const first = await creds(acookie);
+  await sleep(3000);	// past 40% of a 6 s life: the next ask refreshes
+  const second = await creds(acookie);
+  assert.equal(second.status, 200, second.body);
+  assert.notEqual(second.json.access_token, first.json.access_token);
+  assert.notEqual(second.json.refresh_token, first.json.refresh_token, 'the refresh token was not rotated');
+  await stack.upstreamTtls({ ttl: 300 });
+  // the database holds neither refresh token in clear
+  await stack.killDaemon('SIGTERM');
+  const bytes = dbBytes();
+  for (const t of [first.json.refresh_token, second.json.refresh_token, second.json.access_token]) {
+    assert.equal(bytes.indexOf(Buffer.from(t)), -1, 'a token is in the database in clear');
+  }
+  await stack.startDaemon();
+  const after = await creds(acookie);
+  assert.equal(after.status, 200, after.body);
 });

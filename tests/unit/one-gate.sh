@@ -3,9 +3,10 @@
 # and every route of schema/policy.json names a gate route the daemon compiles (TAP).
 srcdir=${srcdir:-.}
 echo "1..2"
-calls=$(grep -nE '\b(token_for_app|token_ropc|oidc_user_token)\(' "$srcdir"/daemon/*.c |
+fns='token_for_app|token_ropc|oidc_user_token|oidc_assistant_token'
+calls=$(grep -nE "\\b($fns)\\(" "$srcdir"/daemon/*.c |
 	grep -v '^[^:]*/gate\.c:' |
-	grep -vE '^[^:]*:[0-9]+:(token_for_app|token_ropc|oidc_user_token)\(' |
+	grep -vE "^[^:]*:[0-9]+:($fns)\\(" |
 	grep -vE ':[0-9]+:\s*(\*|/\*)')
 if [ -z "$calls" ]; then
 	echo "ok 1 - only gate.c asks for a token"
