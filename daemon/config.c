@@ -135,6 +135,8 @@ config_handler(void *user, const char *section, const char *name, const char *va
 	} else if (strcmp(section, "upstream") == 0) {
 		if (strcmp(name, "ca_file") == 0)
 			r = config_set_str(&c->ca_file, value);
+		else if (strcmp(name, "assistant_origin") == 0)
+			r = config_set_str(&c->assistant_origin, value);
 		else if (strcmp(name, "connect_timeout_ms") == 0)
 			r = config_set_long(&c->connect_timeout_ms, value, 100, 60000);
 		else if (strcmp(name, "timeout_ms") == 0)
@@ -247,5 +249,6 @@ config_free(struct fg_config *cfg)
 	free(cfg->key_file);
 	free(cfg->user);
 	free(cfg->ca_file);
+	free(cfg->assistant_origin);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -37,6 +37,7 @@ struct fg_config {
 	uid_t	 admin_uids[FG_MAX_PEERS];
 	size_t	 n_admin;
 	char	*ca_file;
+	char	*assistant_origin;	/* NULL: from each connection's Corti region */
 	long	 connect_timeout_ms;
 	long	 timeout_ms;
 	long	 refresh_ahead_s;
@@ -172,16 +173,16 @@ json_t	*refusal_stats(void);
 
 /* archive.c: retention, the oldest records moved to an archive file and pruned */
 int	 archive_base(int64_t *seq, uint8_t hash[AUDIT_HASHLEN]);
-void	 archive_step(int shares);
+void	 archive_step(void);
 int	 archive_busy(void);
 
 /* backup.c: online copies, in steps per loop turn */
-void	 backup_step(int shares);
+void	 backup_step(void);
 int	 backup_busy(void);
 void	 backup_shutdown(void);
 
 /* verify.c: the chain walked in steps per loop turn, from the start or a checkpoint */
-void	 verify_step(int shares);
+void	 verify_step(void);
 int	 verify_busy(void);
 int	 verify_request(const struct fg_reqctx *ctx, int full, int64_t anchor_seq,
 	     const uint8_t anchor_hash[AUDIT_HASHLEN]);
@@ -555,7 +556,7 @@ extern const struct verb_entry account_add_entry, account_list_entry, account_se
     account_disable_entry, account_enable_entry, account_password_entry;
 extern const struct verb_entry token_verb_entry, stream_create_entry, transcribe_create_entry,
     proxy_entry, oidc_begin_entry, oidc_callback_entry, oidc_token_entry, oidc_logout_entry;
-extern const struct verb_entry oidc_assistant_entry;
+extern const struct verb_entry oidc_assistant_entry, embed_entry;
 
 /* page.c: list replies a page at a time, each page within one frame */
 struct page {

@@ -27,6 +27,7 @@ static const struct verb_entry *const verbs_table[] = {
 	&oidc_token_entry,
 	&oidc_logout_entry,
 	&oidc_assistant_entry,
+	&embed_entry,
 	&stream_create_entry,
 	&transcribe_create_entry,
 	&proxy_entry,

@@ -367,6 +367,7 @@ void		 enduser_set_cookie(struct request *r, const char *name, const char *value
 /* The end users' route rows. */
 extern const struct route	 enduser_login_routes[];
 extern const struct route	 enduser_session_routes[];
+extern const struct route	 enduser_embed_routes[];
 extern const struct route	 enduser_stream_routes[];
 extern const struct route	 enduser_proxy_routes[];
 extern const struct route	 enduser_authorize_routes[];

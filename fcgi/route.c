@@ -18,6 +18,7 @@ static const struct route *const route_table[] = {
 	metrics_routes,
 	enduser_login_routes,
 	enduser_session_routes,
+	enduser_embed_routes,
 	enduser_stream_routes,
 	enduser_proxy_routes,
 	enduser_authorize_routes,
