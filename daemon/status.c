@@ -46,14 +46,15 @@ const struct verb_entry status_stats_entry = {
 	.fn = status_stats
 };
 
-/* "status": what an operator checks first. */
+/* "status": what an operator checks first, each connection's state among it. */
 static void
 status_status(const struct fg_reqctx *ctx, json_t *req)
 {
 	(void)req;
-	server_reply(ctx, json_pack("{sbsssisssoso}", "ok", 1, "version", FG_VERSION_STRING,
-	    "apps", app_count(), "database", store_writable() ? "ok" : "error", "upstream",
-	    upstream_health(), "stats", token_stats()));
+	server_reply(ctx, json_pack("{sbsssisssososo}", "ok", 1, "version", FG_VERSION_STRING,
+	    "apps", app_count(), "database", store_writable() ? "ok" : "error", "connections",
+	    connhealth_report(STATUS_HEALTH_TOP), "upstream", upstream_health(), "stats",
+	    token_stats()));
 }
 
 const struct verb_entry status_entry = {

@@ -94,6 +94,9 @@ test('/healthz: a connection whose upstream cannot be reached is named, degraded
   assert.equal(h.json.connections.total, 2);
   // the failing connection comes first
   assert.equal(h.json.connection_states[0].name, 'broken');
+  const st = await stack.ctl(['status'], { json: true });
+  assert.equal(st.json.connections.status, 'degraded', st.stdout);
+  assert.equal(st.json.connections.connections[0].name, 'broken', st.stdout);
 
   const m = (await stack.http('GET', '/metrics')).body;
   assert.equal(metricValue(m, 'flowgate_connection_up', { connection: 'broken' }), 0, m);
