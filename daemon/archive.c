@@ -19,7 +19,7 @@
 #include "daemon.h"
 #include "log.h"
 
-#define ARCHIVE_ROWS	2000	/* records copied, pruned or checked per loop turn */
+#define ARCHIVE_ROWS	250	/* records copied, pruned or checked per share of a turn */
 
 enum archive_phase { ARCHIVE_IDLE, ARCHIVE_COPY, ARCHIVE_PRUNE, ARCHIVE_CHECK };
 
@@ -32,6 +32,7 @@ static struct {
 	uint8_t			 prev[AUDIT_HASHLEN];	/* the hash the next record chains onto */
 	uint8_t			 end[AUDIT_HASHLEN];	/* a checked archive's last hash */
 } archive_job;
+static int archive_rows = ARCHIVE_ROWS;	/* this turn's rows */
 
 static const char SQL_BASE[] = "SELECT seq, hash, mac FROM audit_base WHERE id = 1";
 static const char SQL_SET_BASE[] =
@@ -119,7 +120,7 @@ archive_walk(char *why, size_t whylen)
 		return -1;
 	}
 	sqlite3_bind_int64(st, 1, archive_job.done);
-	sqlite3_bind_int(st, 2, ARCHIVE_ROWS);
+	sqlite3_bind_int(st, 2, archive_rows);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		if (sqlite3_column_int64(st, 0) != archive_job.done + 1) {
 			snprintf(why, whylen, "record %lld is missing", (long long)archive_job.done + 1);
@@ -202,7 +203,7 @@ archive_copy_step(const uint8_t chain_in[AUDIT_HASHLEN])
 		return "cannot read the audit table";
 	sqlite3_bind_int64(cp, 1, archive_job.done);
 	sqlite3_bind_int64(cp, 2, archive_job.to);
-	sqlite3_bind_int(cp, 3, ARCHIVE_ROWS);
+	sqlite3_bind_int(cp, 3, archive_rows);
 	if (archive_step_alone(cp) == -1)
 		return "cannot write the archive";
 	if (archive_walk(why, sizeof(why)) == -1)
@@ -214,9 +215,9 @@ archive_copy_step(const uint8_t chain_in[AUDIT_HASHLEN])
 	return archive_anchor(chain_in);
 }
 
-/* One turn's share of the job, if one runs. */
+/* A turn's shares of the job (one while requests come in, eight when idle), if one runs. */
 void
-archive_step(void)
+archive_step(int shares)
 {
 	static uint8_t	 chain_in[AUDIT_HASHLEN];
 	char		 why[200] = "";
@@ -225,6 +226,7 @@ archive_step(void)
 	const char	*err = NULL;
 	int		 n;
 
+	archive_rows = shares * ARCHIVE_ROWS;
 	switch (archive_job.phase) {
 	case ARCHIVE_IDLE:
 		return;
@@ -235,8 +237,8 @@ archive_step(void)
 			break;
 		return;
 	case ARCHIVE_PRUNE:
-		upto = archive_job.done + ARCHIVE_ROWS < archive_job.to ?
-		    archive_job.done + ARCHIVE_ROWS : archive_job.to;
+		upto = archive_job.done + archive_rows < archive_job.to ?
+		    archive_job.done + archive_rows : archive_job.to;
 		if ((st = store_prepare(SQL_PRUNE)) == NULL)
 			err = "cannot prune the audit table";
 		else {
@@ -252,7 +254,7 @@ archive_step(void)
 	case ARCHIVE_CHECK:
 		if ((n = archive_walk(why, sizeof(why))) == -1)
 			err = why;
-		else if (n == ARCHIVE_ROWS)
+		else if (n == archive_rows)
 			return;
 		else if (archive_job.done != archive_job.to ||
 		    sodium_memcmp(archive_job.prev, archive_job.end, AUDIT_HASHLEN) != 0)

@@ -11,7 +11,7 @@
 
 #include "daemon.h"
 
-#define BACKUP_PAGES	64	/* pages copied per loop turn (a few hundred KiB) */
+#define BACKUP_PAGES	8	/* pages copied per share of a loop turn (32 KiB) */
 
 static struct {
 	struct store_copy	*copy;
@@ -38,16 +38,17 @@ backup_finish(int ok, const char *why)
 		server_reply_error(&backup_job.ctx, "failed", "%s", why);
 }
 
-/* One turn's share of the copy, if one runs. */
+/* A turn's shares of the copy (one while requests come in, eight when idle), if one runs. */
 void
-backup_step(void)
+backup_step(int shares)
 {
 	char	err[512];
 	int	r;
 
 	if (backup_job.copy == NULL)
 		return;
-	if ((r = store_copy_step(backup_job.copy, BACKUP_PAGES, err, sizeof(err))) != 1)
+	if ((r = store_copy_step(backup_job.copy, shares * BACKUP_PAGES, err,
+	    sizeof(err))) != 1)
 		backup_finish(r == 0, err);
 }
 

@@ -173,16 +173,16 @@ json_t	*refusal_stats(void);
 
 /* archive.c: retention, the oldest records moved to an archive file and pruned */
 int	 archive_base(int64_t *seq, uint8_t hash[AUDIT_HASHLEN]);
-void	 archive_step(void);
+void	 archive_step(int shares);
 int	 archive_busy(void);
 
 /* backup.c: online copies, in steps per loop turn */
-void	 backup_step(void);
+void	 backup_step(int shares);
 int	 backup_busy(void);
 void	 backup_shutdown(void);
 
 /* verify.c: the chain walked in steps per loop turn, from the start or a checkpoint */
-void	 verify_step(void);
+void	 verify_step(int shares);
 int	 verify_busy(void);
 int	 verify_request(const struct fg_reqctx *ctx, int full, int64_t anchor_seq,
 	     const uint8_t anchor_hash[AUDIT_HASHLEN]);

@@ -549,7 +549,8 @@ static void
 server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot_of)
 {
 	unsigned int	n = 0, i;
-	int		backlog = 0;
+	int		backlog = 0, shares;
+	uint64_t	requests = server_st.requests;
 
 	wfd[n].fd = server_fd;
 	wfd[n].events = CURL_WAIT_POLLIN;
@@ -588,11 +589,13 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 		pwhash_collect();
 	upstream_run();
 	hold_end_turn(wfd[2].revents != 0);
-	/* slow work gets a few milliseconds of a turn, after the requests, while nothing is written */
+	/* slow work gets a share of a turn after its requests (more when there were none), while
+	 * the writer has nothing to write */
 	if (writer_idle()) {
-		verify_step();
-		backup_step();
-		archive_step();
+		shares = server_st.requests != requests ? 1 : 8;
+		verify_step(shares);
+		backup_step(shares);
+		archive_step(shares);
 	}
 }
 

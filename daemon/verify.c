@@ -20,8 +20,8 @@
 #include "daemon.h"
 #include "log.h"
 
-#define VERIFY_STEP_NS		2000000	/* loop time one turn may spend walking */
-#define VERIFY_BATCH		256	/* records per query */
+#define VERIFY_SHARE_NS		250000	/* loop time one share of a turn may spend walking */
+#define VERIFY_BATCH		64	/* records per query */
 #define VERIFY_WAITERS_MAX	32
 #define VERIFY_DASHBOARD_S	60	/* the dashboard's result is at most this old */
 
@@ -292,11 +292,11 @@ verify_finish(void)
 	verify_job.active = 0;
 }
 
-/* One turn's share of the walk, if one is running. */
+/* A turn's shares of the walk (one while requests come in, eight when idle), if one runs. */
 void
-verify_step(void)
+verify_step(int shares)
 {
-	int64_t deadline = verify_now_ns() + VERIFY_STEP_NS;
+	int64_t deadline = verify_now_ns() + shares * VERIFY_SHARE_NS;
 
 	if (!verify_job.active)
 		return;
