@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test, before, after, useStack } from '../lib/runner.mjs';
 import { launchBrowser, newPage, login, shot } from '../lib/browser.mjs';
 import { assertToken } from '../lib/oauth-assert.mjs';
+import { closedPort } from '../lib/ports.mjs';
 
 const stack = useStack({ adminConfig: { login_max_failures: 50 } });
 const PW = { alice: 'alice-correct-horse-1', sam: 'sam-battery-staple-22', audrey: 'audrey-reads-only-333' };
@@ -131,5 +132,17 @@ test('the dashboard: each connection\'s health, and one labelled scale for every
   const small = await tallest('quiet');
   assert.ok(big > 10 * small, `busy (30) is drawn far taller than quiet (1): ${big} vs ${small}`);
   await shot(page, 'roles-dashboard-health-and-scale');
+
+  // a connection whose upstream cannot be reached: failing, first, with why; demo still ok
+  await stack.addConnection('unreachable', { tokenUrl: `https://127.0.0.1:${await closedPort()}/token`, noVerify: true });
+  const app = await stack.addApp('on-unreachable', { connection: 'unreachable', scopes: 'transcribe' });
+  assert.equal((await stack.token(app, 'transcribe')).status, 503);
+  await page.goto('/admin/');
+  assert.equal(await page.getAttribute('#health tbody tr:first-child', 'data-connection'), 'unreachable');
+  assert.equal(await page.getAttribute('#health tr[data-connection="unreachable"]', 'data-status'), 'degraded');
+  assert.match(await page.textContent('#health tr[data-connection="unreachable"] .why'), /\S/);
+  assert.equal(await page.getAttribute('#health tr[data-connection="demo"]', 'data-status'), 'ok');
+  assert.match(await page.textContent('#health-overall'), /1 failing/);
+  await shot(page, 'roles-dashboard-degraded');
   await page.context().close();
 });
