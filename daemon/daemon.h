@@ -328,12 +328,14 @@ struct app_rec {
 	int	 revoked;
 };
 int	 app_authenticate(const char *client_id, const char *secret, struct app_rec *out);
+void	 app_column(sqlite3_stmt *st, int col, char *dst, size_t dstlen);
 int	 app_lookup(const char *name, int64_t id, struct app_rec *out);
 int	 app_revoked_match(const char *client_id, const char *secret, struct app_rec *out);
 void	 app_cache_clear(void);
 uint64_t app_epoch(void);
 int	 app_usage_load(void);
 void	 app_usage_note(const char *app);
+void	 app_usage_of(const char *name, json_t *o);
 void	 app_usage_free(void);
 int	 app_count(void);
 
