@@ -258,7 +258,8 @@ token_issue(const struct token_req *w, struct tok_entry *e, const char *source)
 		return;
 	}
 	e->last_used = token_now();
-	bearer_note(e->fp, w->app_id, e->conn_id, g.expires_in);
+	if (w->purpose == NULL)		/* the token endpoint's: the app itself holds it */
+		bearer_note(e->fp, w->app_id, e->conn_id, g.expires_in);
 	app_usage_note(w->app);
 	token_hand_over(w, &g);
 }

@@ -116,6 +116,17 @@ test('a token shared by two apps (same scope set) names no single caller: 401', 
   assert.equal(r.status, 401, r.body);
 });
 
+test('a token the proxy used for another app (Basic) does not make a bearer ambiguous', async () => {
+  const viaBasic = await addApp('sdk-basic', 'streams interactions');
+  const viaBearer = await addApp('sdk-bearer', 'streams interactions');
+  const basic = await stack.http('GET', '/api/v1/proxy/demo/interactions/',
+    { basic: [viaBasic.client_id, viaBasic.client_secret] });
+  assert.equal(basic.status, 200, basic.body);
+  const t = JSON.parse((await realmToken('demo', viaBearer, 'streams interactions')).body).access_token;
+  const r = await stack.http('GET', '/api/v1/proxy/demo/interactions/', { headers: { authorization: `Bearer ${t}` } });
+  assert.equal(r.status, 200, r.body);
+});
+
 test('a revoked app\'s bearer token stops working', async () => {
   const gone = await addApp('sdk-gone', 'transcribe streams interactions');
   const t = JSON.parse((await realmToken('demo', gone, 'interactions transcribe')).body).access_token;
