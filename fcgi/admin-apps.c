@@ -201,7 +201,7 @@ admin_apps_can_redirect(const struct form *f, int fresh)
 		return admin_checked(f, "can_redirect");
 	if (cr != NULL)
 		return strcmp(cr, "no") != 0;
-	return kind != NULL && strcmp(kind, "user_facing") == 0;
+	return kind != NULL && (strcmp(kind, "user_facing") == 0 || strcmp(kind, "assistant") == 0);
 }
 
 /* The fields typed in that go back into the form, and the sections to open. */
@@ -248,12 +248,15 @@ admin_apps_form(struct request *r, const struct form *f, int fresh)
 	json_object_set_new(data, "has_connections", json_boolean(json_array_size(conns) > 0));
 	json_object_set_new(data, "scopes", admin_apps_scope_list(policy, fresh ? scopes : NULL,
 	    fresh ? NULL : f));
-	json_object_set_new(data, "kinds", json_pack("[{ss ss ss sb} {ss ss ss sb}]",
+	json_object_set_new(data, "kinds", json_pack("[{ss ss ss sb} {ss ss ss sb} {ss ss ss sb}]",
 	    "id", "backend", "label", "Backend (no user; the token stays on servers)",
 	    "field", "kind_backend", "checked", kind != NULL && strcmp(kind, "backend") == 0,
 	    "id", "user_facing", "label", "User-facing (a user is present; tokens may reach a "
 	    "browser)", "field", "kind_user_facing", "checked",
-	    kind != NULL && strcmp(kind, "user_facing") == 0));
+	    kind != NULL && strcmp(kind, "user_facing") == 0,
+	    "id", "assistant", "label", "Embedded Corti Assistant (the user's own full token "
+	    "set reaches the user's browser: Corti requires it)", "field", "kind_assistant",
+	    "checked", kind != NULL && strcmp(kind, "assistant") == 0));
 	json_object_set_new(data, "internal", json_boolean(admin_checked(f, "internal")));
 	json_object_set_new(data, "can_redirect", json_boolean(admin_apps_can_redirect(f,
 	    fresh)));
@@ -433,6 +436,8 @@ admin_apps_page(struct request *r, int status, json_t *extra)
 	    link_str(app, "scopes") : "", NULL);
 	json_object_set_new(app, "is_ropc", json_boolean(link_str(app, "flow") != NULL &&
 	    strcmp(link_str(app, "flow"), "ropc") == 0));
+	json_object_set_new(app, "is_assistant", json_boolean(link_str(app, "kind") != NULL &&
+	    strcmp(link_str(app, "kind"), "assistant") == 0));
 	if (json_is_object(json_object_get(json_object_get(policy, "flows"),
 	    link_str(app, "flow"))))
 		json_object_set_new(app, "flow_label", json_string(link_str(json_object_get(

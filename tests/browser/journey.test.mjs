@@ -43,7 +43,8 @@ after(async () => {
 // the questions asked on the way.
 const CASES = [
   { row: 'backend_only', answers: ['no'], flow: 'client_credentials', asked: ['user_present'] },
-  { row: 'user_facing_browser', answers: ['yes', 'yes'], flow: 'authorization_code_pkce', asked: ['user_present', 'browser_client'] },
+  { row: 'embedded_assistant', answers: ['yes', 'yes', 'yes'], flow: 'authorization_code_pkce', asked: ['user_present', 'browser_client', 'assistant'] },
+  { row: 'user_facing_browser', answers: ['yes', 'yes', 'no'], flow: 'authorization_code_pkce', asked: ['user_present', 'browser_client', 'assistant'] },
   { row: 'server_side_web', answers: ['yes', 'no', 'yes', 'yes'], flow: 'authorization_code', asked: ['user_present', 'browser_client', 'backend_secret', 'can_redirect'] },
   { row: 'internal_no_redirect', answers: ['yes', 'no', 'yes', 'no'], flow: 'ropc', asked: ['user_present', 'browser_client', 'backend_secret', 'can_redirect'] },
   { row: 'internal_no_redirect', answers: ['yes', 'no', 'no', 'no'], flow: 'ropc', asked: ['user_present', 'browser_client', 'backend_secret', 'can_redirect'] },

@@ -60,12 +60,14 @@ test('a registration the decision table forbids is refused, the rule\'s reason n
 });
 
 test('the wizard pre-fills a form the daemon accepts, for every row of the table', async () => {
+  const ASSISTANT = ['user_present', 'browser_client', 'assistant'];
+  const OTHER = ['user_present', 'browser_client', 'backend_secret', 'can_redirect'];
   const rows = [
-    ['no'], ['yes', 'yes'], ['yes', 'no', 'yes', 'yes'], ['yes', 'no', 'yes', 'no'], ['yes', 'no', 'no', 'yes'],
+    [OTHER, ['no']], [ASSISTANT, ['yes', 'yes', 'no']], [OTHER, ['yes', 'no', 'yes', 'yes']], [OTHER, ['yes', 'no', 'yes', 'no']],
+    [OTHER, ['yes', 'no', 'no', 'yes']], [ASSISTANT, ['yes', 'yes', 'yes']],
   ];
-  for (const [i, answers] of rows.entries()) {
-    const qs = ['user_present', 'browser_client', 'backend_secret', 'can_redirect'].slice(0, answers.length)
-      .map((q, k) => `${q}=${answers[k]}`).join('&');
+  for (const [i, [questions, answers]] of rows.entries()) {
+    const qs = questions.slice(0, answers.length).map((q, k) => `${q}=${answers[k]}`).join('&');
     await page.goto(`/admin/wizard?${qs}`);
     const flow = await page.getAttribute('#wizard-result', 'data-flow');
     await submit(page, '#register-from-wizard');
@@ -84,6 +86,10 @@ test('the wizard pre-fills a form the daemon accepts, for every row of the table
   await page.goto('/admin/apps/from-wizard-3');
   assert.match(await page.textContent('#ropc-badge'), /MUST NOT be used/);
   await shot(page, 'manage-00-ropc-badge');
+  // the embedded Assistant's registration (row 5) says plainly what reaches the browser
+  await page.goto('/admin/apps/from-wizard-5');
+  assert.match(await page.textContent('#assistant-badge'), /own full token set .* reaches the user's browser/);
+  await shot(page, 'manage-00-assistant-badge');
 });
 
 test('allowed scopes are edited; a scope the policy refuses is explained', async () => {

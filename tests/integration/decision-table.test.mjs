@@ -17,6 +17,7 @@ const apps = {};
 
 // one registration per row, written out here rather than derived from the policy's own logic
 const ROWS = {
+  embedded_assistant: { app: 'scribe', args: ['--flow', 'authorization_code_pkce', '--kind', 'assistant', '--scopes', 'transcribe streams'], redirect: true },
   user_facing_browser: { app: 'spa', args: ['--flow', 'authorization_code_pkce', '--kind', 'user_facing', '--scopes', 'transcribe streams'], redirect: true },
   server_side_web: { app: 'webapp', args: ['--flow', 'authorization_code', '--kind', 'user_facing', '--scopes', 'transcribe streams'], redirect: true },
   backend_only: { app: 'batch', args: ['--flow', 'client_credentials', '--kind', 'backend', '--scopes', 'transcribe streams'] },
@@ -29,7 +30,7 @@ const cc = (name) => stack.http('POST', '/oauth2/token', { form: { grant_type: '
 const ropc = (name, password = DANA[1]) => stack.http('POST', '/oauth2/token',
   { form: { grant_type: 'password', username: DANA[0], password, scope: 'transcribe' }, basic: basic(name) });
 
-test('the policy has exactly the four rows this test covers', () => {
+test('the policy has exactly the rows this test covers', () => {
   assert.deepEqual(policy.rows.map((r) => [r.id, r.flow]).sort(),
     Object.entries(ROWS).map(([id, r]) => [id, r.args[1]]).sort());
 });
@@ -43,7 +44,7 @@ test('setup: one app registered for each row', async () => {
   }
 });
 
-for (const row of ['user_facing_browser', 'server_side_web']) {
+for (const row of ['embedded_assistant', 'user_facing_browser', 'server_side_web']) {
   test(`${row}: /login/{app} redirects to the upstream's authorization endpoint; client credentials refused`, async () => {
     const { app } = ROWS[row];
     const r = await stack.http('GET', `/login/${app}`);

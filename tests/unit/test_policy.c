@@ -53,8 +53,12 @@ main(void)
 	tap_ok(policy_init(err, sizeof(err)) == 0, "the embedded policy table parses: %s", err);
 
 	/* the wizard: one answer set per row of the decision table */
-	tap_ok(wizard("{\"user_present\":true,\"browser_client\":true}", "authorization_code_pkce",
-	    "user_facing"), "browser/SPA/native/Assistant -> Authorization Code with PKCE");
+	tap_ok(wizard("{\"user_present\":true,\"browser_client\":true,\"assistant\":true}",
+	    "authorization_code_pkce", "assistant"),
+	    "embedded Corti Assistant -> Authorization Code with PKCE, kind assistant");
+	tap_ok(wizard("{\"user_present\":true,\"browser_client\":true,\"assistant\":false}",
+	    "authorization_code_pkce", "user_facing"), "browser/SPA/native -> Authorization Code "
+	    "with PKCE");
 	tap_ok(wizard("{\"user_present\":true,\"browser_client\":false,\"backend_secret\":true,"
 	    "\"can_redirect\":true}", "authorization_code", "user_facing"),
 	    "server-side web app with a backend secret -> Authorization Code");
