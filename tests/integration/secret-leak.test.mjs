@@ -110,3 +110,26 @@ test('after a clean daemon stop (WAL checkpointed) the database still holds no s
   assertToken(await stack.token(app, 'transcribe streams'), ['openid', 'streams', 'transcribe']);
   for (const f of stack.instanceFiles().filter((x) => x !== stack.paths.upstreamSecretFile)) assertClean(f, readFileSync(f));
 });
+
+test('no token flowgate issued is in any log or file, after the realm route and the data plane', async () => {
+  const realm = await stack.http('POST', '/realms/demo/protocol/openid-connect/token', {
+    form: { grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret,
+      scope: 'openid transcribe' },
+  });
+  assert.equal(realm.status, 200, realm.body);
+  const tokens = new Set();
+  for (const r of [...answers, realm]) {
+    try { const t = JSON.parse(r.raw ? r.raw.toString() : r.body).access_token; if (t) tokens.add(t); } catch { /* not JSON */ }
+  }
+  assert.ok(tokens.size >= 2, `only ${tokens.size} tokens seen`);
+  // the data plane with each kind of caller: the bearer, and Basic (the gate refuses: no proxy rule)
+  for (const t of tokens) await stack.http('GET', '/api/v1/proxy/demo/x?y=1', { headers: { authorization: `Bearer ${t}` } });
+  await stack.http('GET', '/api/v1/proxy/demo/x', { basic: [app.client_id, app.client_secret] });
+  const files = stack.instanceFiles().filter((f) => f !== stack.paths.upstreamSecretFile);
+  for (const f of files) {
+    const buf = readFileSync(f);
+    for (const t of tokens) {
+      assert.equal(buf.indexOf(Buffer.from(t.split('.')[2])), -1, `${f} holds an issued token`);
+    }
+  }
+});
