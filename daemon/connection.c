@@ -338,6 +338,7 @@ connection_verified(void *arg, struct upstream_token *t)
 			token_drop_connection(p->conn_id, NULL);
 			connhealth_ok(p->conn_id);	/* the new secret just got a token */
 		}
+		connhealth_changed();
 		fg_log_info("connection %s: %s", p->name, p->op == CONN_ADD ? "added" :
 		    "secret rotated");
 		server_reply(&p->ctx, json_pack("{sbsssI}", "ok", 1, "name", p->name,
@@ -872,6 +873,7 @@ connection_simple(const struct fg_reqctx *ctx, json_t *req, const char *event,
 		server_reply_error(ctx, "server_error", "connection %s could not be changed", c.name);
 		return;
 	}
+	connhealth_changed();
 	/* a stop takes effect within this turn on every route (gate.c); it says what it stopped */
 	if (strcmp(event, "connection.stop") == 0) {
 		server_reply(ctx, json_pack("{sbssso}", "ok", 1, "name", c.name, "stopped",

@@ -589,6 +589,7 @@ void	 page_verb(const struct fg_reqctx *ctx, json_t *req, const struct page_quer
 void	 connhealth_ok(int64_t conn_id);
 void	 connhealth_fail(int64_t conn_id, const char *why);
 void	 connhealth_forget(int64_t conn_id);
+void	 connhealth_changed(void);
 json_t	*connhealth_report(int n);
 
 /* modules' helpers for other modules' verbs */
