@@ -497,6 +497,9 @@ void	 oidcstore_expire(int64_t idle_before, int64_t created_before);
 int	 proxy_path_ok(const char *path);
 extern const struct verb_entry proxy_authorize_entry;
 
+/* relay.c: the WebSocket relay's authorisation (relay.authorize) */
+extern const struct verb_entry relay_authorize_entry;
+
 /* bearer.c: which app each token flowgate issued went to, by fingerprint */
 void	 bearer_note(const char *fp, int64_t app_id, int64_t conn_id, long expires_in);
 int	 bearer_find(const char *token, int64_t *app_id, const char **why);

@@ -32,6 +32,7 @@ static const struct verb_entry *const verbs_table[] = {
 	&transcribe_create_entry,
 	&proxy_entry,
 	&proxy_authorize_entry,
+	&relay_authorize_entry,
 	/* local administration only */
 	&status_entry,
 	&audit_tail_entry,

@@ -6,12 +6,18 @@
  * nginx takes (auth_request_set) and injects into its own request upstream: the subrequest's
  * headers never reach the caller.  A refusal is 401 or 403 (what auth_request passes on), the
  * real status and the JSON error in headers for nginx's error page.
+ *
+ * The WebSocket relay (/ws/{connection}/transcribe, /ws/{connection}/streams/{interactionId})
+ * asks the same way ("relay.authorize"); its caller may also give the token flowgate issued it
+ * as Corti's SDK does, "token=Bearer%20..." in the query, and a session cookie counts only with
+ * an Origin of this site (a cross-site page cannot open a relay with a user's cookie).
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -19,6 +25,8 @@
 #include "log.h"
 
 #define AUTHORIZE_PREFIX	"/api/v1/proxy/"
+#define AUTHORIZE_WS		"/ws/"
+#define AUTHORIZE_TOKEN_MAX	16384
 #define AUTHORIZE_PATH_MAX	2048
 #define AUTHORIZE_HEAD_MAX	(REQUEST_HEADERS_MAX + 16384 + 4096)
 
@@ -113,6 +121,76 @@ enduser_authorize_request(struct request *r)
 	return req;
 }
 
+/* The relay's "relay.authorize" request for /ws/{connection}/...; NULL when malformed. */
+static json_t *
+enduser_authorize_relay(const char *uri)
+{
+	char	 conn[FG_NAME_MAX + 1], ia[FG_NAME_MAX + 1];
+	size_t	 n, m;
+
+	uri += strlen(AUTHORIZE_WS);
+	n = strcspn(uri, "/?");
+	if (n > FG_NAME_MAX || !fg_name_ok(uri, n) || uri[n] != '/')
+		return NULL;
+	memcpy(conn, uri, n);
+	conn[n] = '\0';
+	uri += n;
+	if (strncmp(uri, "/transcribe", 11) == 0 && (uri[11] == '\0' || uri[11] == '?'))
+		return json_pack("{s:s,s:s,s:s}", "verb", "relay.authorize", "connection", conn,
+		    "kind", "transcribe");
+	if (strncmp(uri, "/streams/", 9) != 0)
+		return NULL;
+	m = strcspn(uri + 9, "/?");
+	if (m > FG_NAME_MAX || !fg_name_ok(uri + 9, m) || (uri[9 + m] != '\0' &&
+	    uri[9 + m] != '?'))
+		return NULL;
+	memcpy(ia, uri + 9, m);
+	ia[m] = '\0';
+	return json_pack("{s:s,s:s,s:s,s:s}", "verb", "relay.authorize", "connection", conn,
+	    "kind", "streams", "interaction", ia);
+}
+
+/* A relay's token in its query as Corti's SDK sends it (token=Bearer%20...), onto req. */
+static void
+enduser_authorize_query_token(json_t *req, const char *uri)
+{
+	const char	*q = strchr(uri, '?'), *v;
+	char		 tok[AUTHORIZE_TOKEN_MAX + 1];
+	size_t		 n;
+
+	for (v = q; v != NULL; v = strchr(v + 1, '&')) {
+		if (strncmp(v + 1, "token=", 6) != 0)
+			continue;
+		v += 7;
+		if (strncasecmp(v, "Bearer%20", 9) != 0)
+			return;
+		v += 9;
+		n = strcspn(v, "&");
+		if (n == 0 || n > AUTHORIZE_TOKEN_MAX)
+			return;
+		memcpy(tok, v, n);
+		tok[n] = '\0';
+		json_object_set_new(req, "bearer", json_string(tok));
+		return;
+	}
+}
+
+/* A session may open a relay only from this site's own pages: NULL when so, else why. */
+static const char *
+enduser_authorize_origin(struct request *r)
+{
+	const char	*origin = request_param(r, "HTTP_ORIGIN");
+	const char	*host = request_param(r, "HTTP_HOST");
+	size_t		 n;
+
+	if (origin == NULL || host == NULL)
+		return "a relay with a session needs the Origin of this site";
+	n = strncmp(origin, "https://", 8) == 0 ? 8 : strncmp(origin, "http://", 7) == 0 ? 7 : 0;
+	if (n == 0 || strcmp(origin + n, host) != 0)
+		return "a relay with a session is opened only by this site's pages";
+	return NULL;
+}
+
 /* True when s may stand in a header line: visible ASCII and spaces only. */
 static int
 enduser_authorize_plain(const char *s)
@@ -125,7 +203,10 @@ enduser_authorize_plain(const char *s)
 	return 1;
 }
 
-/* A pass: the URL, tenant and token as headers for nginx; the buffer is wiped after. */
+/*
+ * A pass: the URL, tenant and token as headers for nginx; the buffer is wiped after.  A
+ * relay's token is in its URL already (no token field).
+ */
 static void
 enduser_authorize_pass(struct request *r, json_t *reply)
 {
@@ -136,13 +217,14 @@ enduser_authorize_pass(struct request *r, json_t *reply)
 	int			 n;
 
 	if (!enduser_authorize_plain(url) || !enduser_authorize_plain(tenant) ||
-	    !enduser_authorize_plain(token)) {
+	    (token != NULL && !enduser_authorize_plain(token))) {
 		fg_log_warn("proxy.authorize: malformed daemon reply");
 		enduser_authorize_refuse(r, "server_error", NULL);
 		return;
 	}
 	n = snprintf(head, sizeof(head), "%.*sX-Flowgate-Upstream: %s\r\nX-Flowgate-Tenant: %s\r\n"
-	    "X-Flowgate-Authorization: Bearer %s\r\n", (int)r->hdrlen, r->hdr, url, tenant, token);
+	    "%s%s%s", (int)r->hdrlen, r->hdr, url, tenant, token ? "X-Flowgate-Authorization: "
+	    "Bearer " : "", token ? token : "", token ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(head)) {
 		enduser_authorize_refuse(r, "server_error", "the token is too long to pass on");
 		return;
@@ -156,9 +238,9 @@ enduser_authorize_pass(struct request *r, json_t *reply)
 static void
 enduser_authorize(struct request *r)
 {
-	const char	*why;
+	const char	*why, *uri;
 	json_t		*req, *reply;
-	int		 is_session;
+	int		 is_session, relay;
 
 	if (request_param(r, "FLOWGATE_AUTHORIZE") == NULL) {
 		enduser_error(r, 404, "not_found", NULL, 0);
@@ -171,17 +253,26 @@ enduser_authorize(struct request *r)
 		r->method = "GET";
 		r->path = "/flowgate-authorize";
 	}
-	if ((req = enduser_authorize_request(r)) == NULL) {
+	uri = request_param(r, "FLOWGATE_URI");
+	relay = uri != NULL && strncmp(uri, AUTHORIZE_WS, strlen(AUTHORIZE_WS)) == 0;
+	if ((req = relay ? enduser_authorize_relay(uri) : enduser_authorize_request(r)) ==
+	    NULL) {
 		enduser_authorize_refuse(r, "not_found", "the proxy path is "
 		    "/api/v1/proxy/{connection}/...");
 		return;
 	}
+	if (relay)
+		enduser_authorize_query_token(req, uri);
 	/* a malformed credential is answered there; nginx's error page says invalid_client */
-	if (enduser_proxy_caller(r, req, &is_session) == -1) {
+	if (json_object_get(req, "bearer") != NULL)
+		is_session = 0;
+	else if (enduser_proxy_caller(r, req, &is_session) == -1) {
 		json_decref(req);
 		return;
 	}
-	if ((why = enduser_proxy_csrf(r, is_session)) != NULL) {
+	why = !relay ? enduser_proxy_csrf(r, is_session) : is_session ?
+	    enduser_authorize_origin(r) : NULL;
+	if (why != NULL) {
 		json_decref(req);
 		enduser_authorize_refuse(r, "forbidden", why);
 		return;

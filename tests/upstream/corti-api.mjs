@@ -36,6 +36,12 @@
 //   GET  /drip?bytes=N&ms=M    headers at once, then N bytes spread over M ms
 //   GET  /status/{code}        that status with a problem JSON body
 //   GET  /response-headers?Name=Value...   200 with those response headers set
+// WebSockets (npm ws), authenticated as Corti's: ?tenant-name=T&token=Bearer%20JWT
+//   /audio-bridge/v2/transcribe            scope transcribe
+//   /api/v2/interactions/{id}/streams      scope streams
+//   (else the upgrade is refused 401/403/404). The first message must be {"type":"config",...}
+//   within 10 s (else CONFIG_TIMEOUT, or CONFIG_DENIED for anything else), answered
+//   {"type":"CONFIG_ACCEPTED"}; every later message is echoed back unchanged (text or binary).
 // Control (this test server only, no auth):
 //   POST /_control/mode        {"mode":"normal"|"errorNNN"(e.g. error400, error403, error500, error504)|
 //                               "slow"|"garbage"|"badjson","delay_ms":N}  applies to /interactions
@@ -55,6 +61,7 @@
 import { createServer } from 'node:https';
 import * as https from 'node:https';
 import { readFileSync } from 'node:fs';
+import { WebSocketServer } from 'ws';
 import { serveUntilParentGoes } from './lifecycle.mjs';
 import { createHash, createPublicKey, verify as cryptoVerify, randomUUID } from 'node:crypto';
 
@@ -657,6 +664,53 @@ const server = createServer({ cert: readFileSync(opts.cert), key: readFileSync(o
 });
 server.requestTimeout = 0; // /slow and slow mode hold requests open on purpose
 server.headersTimeout = 60000;
+
+// ---------- WebSockets ----------
+const wss = new WebSocketServer({ noServer: true });
+const CONFIG_DEADLINE_MS = 10000;
+
+/** One relayed session: the configuration first, then an echo of every message. */
+function wsSession(ws, kind) {
+  let configured = false;
+  const timer = setTimeout(() => {
+    ws.send(JSON.stringify({ type: 'CONFIG_TIMEOUT' }));
+    ws.close(1008, 'CONFIG_TIMEOUT');
+  }, CONFIG_DEADLINE_MS);
+  ws.on('message', (data, isBinary) => {
+    if (configured) { ws.send(data, { binary: isBinary }); return; }
+    let msg = null;
+    try { msg = JSON.parse(data.toString()); } catch { /* not JSON */ }
+    clearTimeout(timer);
+    if (!msg || msg.type !== 'config') {
+      ws.send(JSON.stringify({ type: 'CONFIG_DENIED', reason: 'the first message must be the configuration' }));
+      ws.close(1008, 'CONFIG_DENIED');
+      return;
+    }
+    configured = true;
+    ws.send(JSON.stringify({ type: 'CONFIG_ACCEPTED', kind }));
+  });
+  ws.on('close', () => clearTimeout(timer));
+}
+
+server.on('upgrade', (req, socket, head) => {
+  const url = new URL(req.url, 'https://127.0.0.1');
+  const refuse = (status, why) => {
+    log(`ws ${url.pathname}: refused ${status} (${why})`);
+    socket.end(`HTTP/1.1 ${status} ${TITLES[status]}\r\nConnection: close\r\n\r\n`);
+  };
+  const kind = url.pathname === '/audio-bridge/v2/transcribe' ? 'transcribe'
+    : /^\/api\/v2\/interactions\/[^/]+\/streams$/.test(url.pathname) ? 'streams' : null;
+  if (!kind) return refuse(404, 'no such WebSocket');
+  checkBearer(url.searchParams.get('token') || '').then((auth) => {
+    if (auth.error) return refuse(401, auth.error);
+    if (url.searchParams.get('tenant-name') !== opts.tenant) return refuse(403, 'tenant');
+    if (!scopesOf(auth.claims).has(kind)) return refuse(403, `scope ${kind} missing`);
+    bump(state.stats.by_path, url.pathname);
+    log(`ws ${url.pathname}: open`);
+    return wss.handleUpgrade(req, socket, head, (ws) => wsSession(ws, kind));
+  }).catch(() => socket.destroy());
+  return undefined;
+});
 
 serveUntilParentGoes(server, log);
 
