@@ -166,7 +166,7 @@ test_wizard(void)
 	    "recommends", 1 << w.nquestions);
 	for (i = 0; i < w.nnodes; i++)
 		leaves += w.nodes[i].question == -1;
-	tap_ok(leaves == w.nleaves && leaves == 6, "six results: the four rows (ROPC reached "
+	tap_ok(leaves == w.nleaves && leaves == 7, "seven results: the five rows (ROPC reached "
 	    "twice), the fallback, client credentials (%d)", leaves);
 	for (q = 0; q < WIZ_QUESTIONS_MAX; q++)
 		answers[q] = -1;
