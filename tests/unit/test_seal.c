@@ -28,6 +28,20 @@ opens(int64_t row, int64_t version, const uint8_t *c, size_t clen, const char *w
 	return ok;
 }
 
+/* Whether a sealed refresh token opens for (row, gen) to want. */
+static int
+refresh_opens(int64_t row, int64_t gen, const uint8_t *c, size_t clen, const char *want)
+{
+	struct fg_secret	*s;
+	int			 ok;
+
+	if (seal_refresh_open(row, gen, c, clen, &s) == -1)
+		return 0;
+	ok = s->len == strlen(want) && memcmp(s->buf, want, s->len) == 0;
+	seal_secret_free(s);
+	return ok;
+}
+
 int
 main(void)
 {
@@ -66,6 +80,21 @@ main(void)
 	seal_init_key(key2, sizeof(key2));
 	tap_ok(!opens(7, 1, c, clen, secret), "under another master key it does not open");
 	free(c);
+
+	/* a user's refresh token, sealed to its session row and generation */
+	seal_init_key(key, sizeof(key));
+	TEST_START("a refresh token seals and opens for its row and generation");
+	ASSERT_INT_EQ(seal_refresh(7, 1, pt, &c, &clen), 0);
+	ASSERT_INT_EQ(refresh_opens(7, 1, c, clen, secret), 1);
+	TEST_DONE();
+	tap_ok(!refresh_opens(8, 1, c, clen, secret), "a refresh token moved to another session "
+	    "row does not open");
+	tap_ok(!refresh_opens(7, 2, c, clen, secret), "an older generation (rotated out) does not "
+	    "open as the current one");
+	tap_ok(!opens(7, 1, c, clen, secret), "a sealed refresh token does not open as a "
+	    "connection secret of the same numbers");
+	free(c);
+	seal_init_key(key2, sizeof(key2));	/* as before: the hash cases below start under key2 */
 
 	seal_app_hash("fgs_abc", 7, h1);
 	seal_init_key(key, sizeof(key));
