@@ -745,7 +745,7 @@ connection_ages(int n)
 		}
 		sqlite3_reset(st);
 	}
-	counts = json_pack("{sososo}", "oldest", out, "count", json_integer(0), "stopped",
+	counts = json_pack("{sosososo}", "oldest", out, "count", json_integer(0), "stopped",
 	    json_integer(0), "warn", json_integer(0));
 	if ((st = store_prepare(SQL_AGE_COUNTS)) != NULL) {
 		sqlite3_bind_int64(st, 1, now - warn_ms);
