@@ -1,8 +1,8 @@
 /*
- * Connections: upstream credentials (environment, tenant, client_id, sealed secret).  A new or
- * rotated secret is proven with a real token request before it is stored; rotation swaps it in
- * one transaction and keeps the previous one sealed for a grace period.  No verb returns a
- * secret.
+ * Connections, the stored part: upstream credentials (environment, tenant, client_id, a sealed
+ * secret per version), looked up, opened for a moment, added, rotated with a grace period,
+ * stopped, removed, and the previous secrets retired when their grace ends.  No function here
+ * returns a secret to a peer; the verbs that change and show connections are connverb.c's.
  */
 #include "config.h"
 
@@ -12,25 +12,6 @@
 
 #include "daemon.h"
 #include "log.h"
-
-enum conn_op { CONN_ADD, CONN_ROTATE };
-
-/* An add or a rotation waiting for the upstream to accept its secret. */
-struct conn_pending {
-	enum conn_op		 op;
-	struct fg_reqctx	 ctx;
-	char			 actor[96];
-	char			 name[FG_NAME_MAX + 1];
-	char			 environment[33];
-	char			 tenant[FG_NAME_MAX + 1];
-	char			 client_id[257];
-	char			*token_url;
-	char			*api_base;
-	int64_t			 conn_id;
-	int64_t			 version;
-	long			 grace_s;
-	struct fg_secret	*secret;
-};
 
 static const char SQL_BY_NAME[] =
     "SELECT id, name, environment, tenant, client_id, token_url, secret_version, stopped, "
@@ -47,7 +28,7 @@ static const char SQL_INSERT[] =
 static const char SQL_INSERT_SECRET[] =
     "INSERT INTO connection_secrets (connection_id, version, state, sealed, created_at) "
     "VALUES (?, ?, 'current', ?, ?)";
-static const char SQL_DROP_PREVIOUS[] =
+const char connection_sql_drop_previous[] =
     "DELETE FROM connection_secrets WHERE connection_id = ? AND state = 'previous'";
 static const char SQL_DEMOTE[] =
     "UPDATE connection_secrets SET state = 'previous', retire_at = ? "
@@ -56,7 +37,7 @@ static const char SQL_BUMP[] =
     "UPDATE connections SET secret_version = ?, rotated_at = ? WHERE id = ?";
 
 /* The Corti token URL for an environment and tenant. */
-static void
+void
 connection_default_token_url(char *out, size_t outlen, const char *env, const char *tenant)
 {
 	snprintf(out, outlen, "https://auth.%s.corti.app/realms/%s/protocol/openid-connect/token",
@@ -145,14 +126,6 @@ connection_open_secret(const struct conn_rec *c, struct fg_secret **out)
 	return r;
 }
 
-static void
-connection_pending_free(struct conn_pending *p)
-{
-	seal_secret_free(p->secret);
-	free(p->token_url);
-	free(p->api_base);
-	free(p);
-}
 
 /* Seal and insert the current secret of (conn_id, version). */
 static int
@@ -177,7 +150,7 @@ connection_put_secret(int64_t conn_id, int64_t version, const struct fg_secret *
 }
 
 /* Run one statement bound to the given int64 values; 0 when it completed. */
-static int
+int
 connection_exec(const char *sql, int n, const int64_t *v)
 {
 	sqlite3_stmt	*st = store_prepare(sql);
@@ -192,433 +165,34 @@ connection_exec(const char *sql, int n, const int64_t *v)
 	return r;
 }
 
-/* Insert the connection row and its first secret. */
-static int
-connection_insert(struct conn_pending *p)
-{
-	sqlite3_stmt *st = store_prepare(SQL_INSERT);
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, p->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, p->environment, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, p->tenant, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, p->client_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, p->token_url, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, p->api_base, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, store_now_ms());
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_reset(st);
-		return -1;
-	}
-	sqlite3_reset(st);
-	p->conn_id = sqlite3_last_insert_rowid(store_db());
-	return connection_put_secret(p->conn_id, 1, p->secret);
-}
-
-/* Swap the verified secret in: demote the current one, insert the new, bump the version. */
-static int
-connection_swap(struct conn_pending *p)
-{
-	struct conn_rec	c;
-	int64_t		now = store_now_ms();
-	int64_t		drop[] = { p->conn_id };
-	int64_t		demote[] = { now + (int64_t)p->grace_s * 1000, p->conn_id };
-	int64_t		bump[] = { p->version + 1, now, p->conn_id };
-
-	if (connection_get_id(p->conn_id, &c) == -1 || c.secret_version != p->version)
-		return -1;	/* removed or rotated meanwhile */
-	return connection_exec(SQL_DROP_PREVIOUS, 1, drop) == -1 ||
-	    connection_exec(SQL_DEMOTE, 2, demote) == -1 ||
-	    connection_put_secret(p->conn_id, p->version + 1, p->secret) == -1 ||
-	    connection_exec(SQL_BUMP, 3, bump) == -1 ? -1 : 0;
-}
-
-static int
-connection_change(void *arg)
-{
-	struct conn_pending *p = arg;
-
-	return p->op == CONN_ADD ? connection_insert(p) : connection_swap(p);
-}
-
-/* Apply an add or a rotation and its audit record in one transaction. */
-static int
-connection_commit(struct conn_pending *p)
-{
-	struct audit_rec rec = { p->actor, p->op == CONN_ADD ? "connection.add" :
-	    "connection.rotate", NULL, p->name, NULL, "ok", NULL, NULL };
-	char detail[64];
-
-	if (p->op == CONN_ROTATE)
-		snprintf(detail, sizeof(detail), "version=%lld grace_s=%ld",
-		    (long long)p->version + 1, p->grace_s);
-	else
-		snprintf(detail, sizeof(detail), "version=1");
-	rec.detail = detail;
-	return audit_tx(connection_change, p, &rec);
-}
-
-/* Record a refused add or rotation. */
-static void
-connection_refused(struct conn_pending *p, const char *why)
-{
-	struct audit_rec rec = { p->actor, p->op == CONN_ADD ? "connection.add" :
-	    "connection.rotate", NULL, p->name, NULL, "refused", why, NULL };
-
-	audit_append(&rec);
-}
-
-/*
- * Say what a verification request proved, in words that tell TLS, the secret and the scope
- * apart; returns what failed ("tls", "network", "secret", "scope", "answer") or NULL.
- */
-static const char *
-connection_verdict(const struct upstream_token *t, char *out, size_t outlen)
-{
-	if (t->outcome == UPSTREAM_OK) {
-		snprintf(out, outlen, "the upstream issued a token with this client id and secret");
-		return NULL;
-	}
-	if (t->tls) {
-		snprintf(out, outlen, "TLS: flowgate does not trust the upstream's certificate or "
-		    "could not finish the handshake (%s); check the token URL and ca_file",
-		    t->message);
-		return "tls";
-	}
-	if (t->http_status == 0) {
-		snprintf(out, outlen, "network: %s", t->message);
-		return "network";
-	}
-	if (strcmp(t->code, "invalid_scope") == 0) {
-		snprintf(out, outlen, "scope: the upstream accepted the secret but refused the "
-		    "scope (HTTP %ld %s)", t->http_status, t->error);
-		return "scope";
-	}
-	if (t->outcome == UPSTREAM_REFUSED && (t->http_status == 401 || t->http_status == 403 ||
-	    strcmp(t->error, "invalid_client") == 0)) {
-		snprintf(out, outlen, "secret: the upstream refused this client id or secret "
-		    "(HTTP %ld%s%s)", t->http_status, t->error[0] ? " " : "", t->error);
-		return "secret";
-	}
-	snprintf(out, outlen, "the upstream issued no token: %s", t->message);
-	return "answer";
-}
-
-/*
- * Ask the token endpoint for a client-credentials token without a scope: it proves TLS and
- * the secret, and does not depend on which scopes (openid or any) the upstream client has.
- */
-static int
-connection_probe(const char *url, const char *client_id, const struct fg_secret *secret,
-    upstream_cb cb, void *arg)
-{
-	struct upstream_param p[] = { { "grant_type", "client_credentials", 18 } };
-
-	return upstream_token(url, client_id, secret, p, 1, cb, arg);
-}
-
-/* The upstream answered the verification request. */
-static void
-connection_verified(void *arg, struct upstream_token *t)
-{
-	struct conn_pending	*p = arg;
-	char			 why[400];
-
-	if (t->outcome != UPSTREAM_OK) {
-		connection_verdict(t, why, sizeof(why));
-		connection_refused(p, why);
-		server_reply_error(&p->ctx, "verification_failed", "%s", why);
-	} else if (connection_commit(p) == -1) {
-		connection_refused(p, "could not be stored");
-		server_reply_error(&p->ctx, "conflict", "connection %s changed meanwhile or could "
-		    "not be stored; nothing was changed", p->name);
-	} else {
-		if (p->op == CONN_ROTATE) {
-			token_drop_connection(p->conn_id, NULL);
-			connhealth_ok(p->conn_id);	/* the new secret just got a token */
-		}
-		connhealth_changed();
-		fg_log_info("connection %s: %s", p->name, p->op == CONN_ADD ? "added" :
-		    "secret rotated");
-		server_reply(&p->ctx, json_pack("{sbsssI}", "ok", 1, "name", p->name,
-		    "version", (json_int_t)(p->op == CONN_ADD ? 1 : p->version + 1)));
-	}
-	connection_pending_free(p);
-}
-
-/* Prove the secret with a token request, or store directly when told not to. */
-static void
-connection_verify(struct conn_pending *p, const char *url, int verify)
-{
-	if (!verify) {
-		struct upstream_token t = { .outcome = UPSTREAM_OK };
-
-		connection_verified(p, &t);
-		return;
-	}
-	if (connection_probe(url, p->client_id, p->secret, connection_verified, p) == -1) {
-		server_reply_error(&p->ctx, "temporarily_unavailable",
-		    "cannot start the verification request");
-		connection_pending_free(p);
-	}
-}
-
-/* True for an https URL without spaces or control characters. */
-static int
-connection_url_ok(const char *u)
-{
-	if (u == NULL)
-		return 1;
-	if (strncmp(u, "https://", 8) != 0 || strlen(u) <= 8)
-		return 0;
-	for (; *u; u++)
-		if ((unsigned char)*u <= 0x20 || *u == 0x7f)
-			return 0;
-	return 1;
-}
-
-/* A pending operation with the caller's identity and a guarded copy of the secret. */
-static struct conn_pending *
-connection_pending(enum conn_op op, const struct fg_reqctx *ctx, json_t *req)
-{
-	struct conn_pending	*p;
-	json_t			*sec = json_object_get(req, "secret");
-
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return NULL;
-	p->op = op;
-	p->ctx = *ctx;
-	server_actor(ctx, p->actor, sizeof(p->actor));
-	snprintf(p->name, sizeof(p->name), "%s", json_string_value(json_object_get(req, "name")));
-	p->secret = seal_secret_from(json_string_value(sec), json_string_length(sec));
-	if (p->secret == NULL) {
-		free(p);
-		return NULL;
-	}
-	return p;
-}
-
-/* "connection.add": name, environment, tenant, client_id, secret, token_url?, api_base?, verify? */
-static void
-connection_verb_add(const struct fg_reqctx *ctx, json_t *req)
-{
-	struct conn_pending	*p;
-	struct conn_rec		 c;
-	const char		*tu = json_string_value(json_object_get(req, "token_url"));
-	const char		*ab = json_string_value(json_object_get(req, "api_base"));
-	json_t			*verify = json_object_get(req, "verify");
-	char			 url[2049];
-
-	if (!verbs_valid_name(json_string_value(json_object_get(req, "name"))) ||
-	    !verbs_valid_word(json_string_value(json_object_get(req, "environment")), 32) ||
-	    !verbs_valid_word(json_string_value(json_object_get(req, "tenant")), FG_NAME_MAX) ||
-	    !verbs_valid_printable(json_string_value(json_object_get(req, "client_id"))) ||
-	    !connection_url_ok(tu) || !connection_url_ok(ab)) {
-		server_reply_error(ctx, "bad_request", "name, environment, tenant, client_id or a "
-		    "URL is malformed (names: a-z 0-9 - _; URLs: https only)");
-		return;
-	}
-	if (connection_get(json_string_value(json_object_get(req, "name")), &c) == 0) {
-		server_reply_error(ctx, "conflict", "a connection named %s exists", c.name);
-		return;
-	}
-	if ((p = connection_pending(CONN_ADD, ctx, req)) == NULL) {
-		server_reply_error(ctx, "server_error", "out of memory");
-		return;
-	}
-	snprintf(p->environment, sizeof(p->environment), "%s",
-	    json_string_value(json_object_get(req, "environment")));
-	snprintf(p->tenant, sizeof(p->tenant), "%s",
-	    json_string_value(json_object_get(req, "tenant")));
-	snprintf(p->client_id, sizeof(p->client_id), "%s",
-	    json_string_value(json_object_get(req, "client_id")));
-	p->token_url = tu ? strdup(tu) : NULL;
-	p->api_base = ab ? strdup(ab) : NULL;
-	if (tu != NULL)
-		snprintf(url, sizeof(url), "%s", tu);
-	else
-		connection_default_token_url(url, sizeof(url), p->environment, p->tenant);
-	connection_verify(p, url, verify == NULL || json_is_true(verify) || ctx->peer != PEER_ADMIN);
-}
-
-static const struct verb_field connection_add_fields[] = {
-	VERB_FIELD_NAME,
-	{ "environment", VERB_STR, 1, 32 },
-	{ "tenant", VERB_STR, 1, FG_NAME_MAX },
-	{ "client_id", VERB_STR, 1, 256 },
-	{ "secret", VERB_STR, 1, FG_SECRET_MAX },
-	{ "token_url", VERB_STR, 0, 2048 },
-	{ "api_base", VERB_STR, 0, 2048 },
-	{ "verify", VERB_BOOL, 0, 0 },
-	VERB_FIELDS_END
-};
-const struct verb_entry connection_add_entry = {
-	.name = "connection.add",
-	.peers = PEER_WEB | PEER_ADMIN,
-	.roles = ROLE_ADMIN,
-	.csrf = 1,
-	.fn = connection_verb_add,
-	.fields = connection_add_fields
-};
-
-/* "connection.rotate": name, secret, grace_s? — verified upstream before it becomes current. */
-static void
-connection_verb_rotate(const struct fg_reqctx *ctx, json_t *req)
-{
-	struct conn_pending	*p;
-	struct conn_rec		 c;
-	json_t			*grace = json_object_get(req, "grace_s");
-
-	if (connection_get(json_string_value(json_object_get(req, "name")), &c) == -1) {
-		server_reply_error(ctx, "not_found", "no such connection");
-		return;
-	}
-	if (grace != NULL && (json_integer_value(grace) < 0 ||
-	    json_integer_value(grace) > 90 * 86400)) {
-		server_reply_error(ctx, "bad_request", "grace_s must be 0..7776000");
-		return;
-	}
-	if ((p = connection_pending(CONN_ROTATE, ctx, req)) == NULL) {
-		server_reply_error(ctx, "server_error", "out of memory");
-		return;
-	}
-	p->conn_id = c.id;
-	p->version = c.secret_version;
-	p->grace_s = grace ? (long)json_integer_value(grace) : fg_cfg->grace_s;
-	snprintf(p->client_id, sizeof(p->client_id), "%s", c.client_id);
-	connection_verify(p, c.token_url, 1);
-}
-
-static const struct verb_field connection_rotate_fields[] = {
-	VERB_FIELD_NAME,
-	{ "secret", VERB_STR, 1, FG_SECRET_MAX },
-	{ "grace_s", VERB_INT, 0, 0 },
-	VERB_FIELDS_END
-};
-const struct verb_entry connection_rotate_entry = {
-	.name = "connection.rotate",
-	.peers = PEER_WEB | PEER_ADMIN,
-	.roles = ROLE_SECURITY,
-	.csrf = 1,
-	.fn = connection_verb_rotate,
-	.fields = connection_rotate_fields
-};
-
-#define SQL_LIST \
-    "SELECT c.name, c.environment, c.tenant, c.client_id, c.token_url, c.api_base, " \
-    "c.secret_version, c.stopped, c.created_at, c.rotated_at, " \
-    "(SELECT retire_at FROM connection_secrets s WHERE s.connection_id = c.id " \
-    "AND s.state = 'previous'), " \
-    "(SELECT count(*) FROM apps a WHERE a.connection_id = c.id AND a.revoked_at IS NULL) " \
-    "FROM connections c "
-static const char SQL_SHOW[] = SQL_LIST "WHERE c.name = ?1";
-static const char SQL_PAGE_AFTER[] = SQL_LIST "WHERE c.name > ?1 ORDER BY c.name LIMIT ?2";
-static const char SQL_PAGE_BEFORE[] = SQL_LIST "WHERE c.name < ?1 ORDER BY c.name DESC LIMIT ?2";
-
-/* Seconds since the current secret was stored (rotated_at, else created_at; columns 9, 8). */
-static json_int_t
-connection_age_s(sqlite3_stmt *st)
-{
-	int64_t since = sqlite3_column_type(st, 9) != SQLITE_NULL ?
-	    sqlite3_column_int64(st, 9) : sqlite3_column_int64(st, 8);
-
-	return (json_int_t)((store_now_ms() - since) / 1000);
-}
-
-/* One connection as JSON: everything about it except the secret. */
-static json_t *
-connection_json(sqlite3_stmt *st)
-{
-	json_int_t		 age;
-	static const char	*names[] = { "name", "environment", "tenant", "client_id",
-				    "token_url", "api_base" };
-	char			 url[2049];
-	json_t			*o = json_object();
-	int			 i;
-
-	for (i = 0; i < 6; i++)
-		if (sqlite3_column_type(st, i) != SQLITE_NULL)
-			json_object_set_new(o, names[i],
-			    json_string((const char *)sqlite3_column_text(st, i)));
-	if (sqlite3_column_type(st, 4) == SQLITE_NULL) {
-		connection_default_token_url(url, sizeof(url), (const char *)sqlite3_column_text(st,
-		    1), (const char *)sqlite3_column_text(st, 2));
-		json_object_set_new(o, "token_url", json_string(url));
-	}
-	if (sqlite3_column_type(st, 5) == SQLITE_NULL) {
-		snprintf(url, sizeof(url), "https://api.%s.corti.app/v2",
-		    sqlite3_column_text(st, 1));
-		json_object_set_new(o, "api_base", json_string(url));
-	}
-	json_object_set_new(o, "secret_version", json_integer(sqlite3_column_int64(st, 6)));
-	json_object_set_new(o, "stopped", json_boolean(sqlite3_column_int(st, 7)));
-	json_object_set_new(o, "created_at", json_integer(sqlite3_column_int64(st, 8)));
-	json_object_set_new(o, "rotated_at", sqlite3_column_type(st, 9) == SQLITE_NULL ?
-	    json_null() : json_integer(sqlite3_column_int64(st, 9)));
-	json_object_set_new(o, "previous_retires_at", sqlite3_column_type(st, 10) ==
-	    SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(st, 10)));
-	json_object_set_new(o, "apps", json_integer(sqlite3_column_int64(st, 11)));
-	age = connection_age_s(st);
-	json_object_set_new(o, "secret_age_s", json_integer(age));
-	json_object_set_new(o, "secret_warn", json_boolean(age > fg_cfg->secret_warn_days * 86400));
-	return o;
-}
-
-/*
- * "connection.list": after? | before?, limit? (1..1000, default 100).  A row takes about 600
- * bytes, 5 KiB with the longest URLs; the page's byte budget decides then.
- */
-static void
-connection_verb_list(const struct fg_reqctx *ctx, json_t *req)
-{
-	static const struct page_query q = { "connections", SQL_PAGE_AFTER, SQL_PAGE_BEFORE, 100,
-	    1000, connection_json };
-
-	page_verb(ctx, req, &q);
-}
-
-static const struct verb_field connection_list_fields[] = {
-	VERB_FIELDS_PAGE,
-	VERB_FIELDS_END
-};
-const struct verb_entry connection_list_entry = {
-	.name = "connection.list",
-	.peers = PEER_WEB | PEER_ADMIN,
-	.roles = ROLE_ANY,
-	.fn = connection_verb_list,
-	.fields = connection_list_fields
-};
-
-/* "connection.show": name */
-static void
-connection_verb_show(const struct fg_reqctx *ctx, json_t *req)
-{
-	server_reply_first(ctx, store_select(SQL_SHOW, json_string_value(json_object_get(req,
-	    "name")), connection_json), "connection", "connection");
-}
-
-static const struct verb_field connection_name_fields[] = {
-	VERB_FIELD_NAME,
-	VERB_FIELDS_END
-};
-const struct verb_entry connection_show_entry = {
-	.name = "connection.show",
-	.peers = PEER_WEB | PEER_ADMIN,
-	.roles = ROLE_ANY,
-	.fn = connection_verb_show,
-	.fields = connection_name_fields
-};
 
 static const char SQL_ACTIVE_APPS[] =
     "SELECT count(*) FROM apps WHERE connection_id = ? AND revoked_at IS NULL";
+const char connection_sql_stopped[] = "UPDATE connections SET stopped = ? WHERE id = ?";
+
+/* Active apps on a connection: it may be removed only when there are none; -1 on failure. */
+int64_t
+connection_active_apps(int64_t id)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_ACTIVE_APPS);
+	int64_t		 n = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
+}
+
 static const char SQL_DEL_APPS[] = "DELETE FROM apps WHERE connection_id = ?";
 static const char SQL_DEL_SECRETS[] = "DELETE FROM connection_secrets WHERE connection_id = ?";
 static const char SQL_DEL[] = "DELETE FROM connections WHERE id = ?";
 
-/* Delete a connection's (revoked) apps, its sealed secrets and itself. */
-static int
-connection_delete(void *arg)
+/* Delete a connection's (revoked) apps, its sealed secrets and itself (inside audit_tx). */
+int
+connection_store_remove(void *arg)
 {
 	int64_t *id = arg;
 
@@ -627,53 +201,6 @@ connection_delete(void *arg)
 	    connection_exec(SQL_DEL, 1, id) == -1 ? -1 : 0;
 }
 
-/* "connection.remove": name — refused while active apps use it; sealed secrets are erased. */
-static void
-connection_verb_remove(const struct fg_reqctx *ctx, json_t *req)
-{
-	struct conn_rec		 c;
-	struct audit_rec	 rec = { NULL, "connection.remove", NULL, NULL, NULL, "ok", NULL,
-				    NULL };
-	sqlite3_stmt		*st;
-	char			 actor[96];
-	int64_t			 active = -1;
-
-	if (connection_get(json_string_value(json_object_get(req, "name")), &c) == -1) {
-		server_reply_error(ctx, "not_found", "no such connection");
-		return;
-	}
-	if ((st = store_prepare(SQL_ACTIVE_APPS)) != NULL) {
-		sqlite3_bind_int64(st, 1, c.id);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			active = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-	}
-	if (active != 0) {
-		server_reply_error(ctx, "conflict", "connection %s is used by %lld active app(s); "
-		    "revoke them first", c.name, (long long)active);
-		return;
-	}
-	server_actor(ctx, actor, sizeof(actor));
-	rec.actor = actor;
-	rec.connection = c.name;
-	if (audit_tx(connection_delete, &c.id, &rec) == -1) {
-		server_reply_error(ctx, "server_error", "could not remove connection %s", c.name);
-		return;
-	}
-	app_cache_clear();
-	token_drop_connection(c.id, NULL);
-	connhealth_forget(c.id);
-	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", c.name));
-}
-
-const struct verb_entry connection_remove_entry = {
-	.name = "connection.remove",
-	.peers = PEER_WEB | PEER_ADMIN,
-	.roles = ROLE_ADMIN,
-	.csrf = 1,
-	.fn = connection_verb_remove,
-	.fields = connection_name_fields
-};
 
 static const char SQL_DUE[] =
     "SELECT c.name, s.connection_id, s.version FROM connection_secrets s "
@@ -762,173 +289,49 @@ connection_ages(int n)
 	return counts;
 }
 
-/* A "test" in flight: who asked, and since when. */
-struct conn_test {
-	struct fg_reqctx	 ctx;
-	char			 actor[96];
-	char			 name[FG_NAME_MAX + 1];
-	int64_t			 conn_id;
-	int64_t			 started;
-};
 
-/* The upstream answered a test: report it, whatever it said. */
-static void
-connection_tested(void *arg, struct upstream_token *t)
+/* Insert a verified connection's row and its first secret (inside audit_tx); sets n->id. */
+int
+connection_store_add(struct conn_new *n)
 {
-	struct conn_test	*p = arg;
-	char			 msg[400];
-	const char		*failed = connection_verdict(t, msg, sizeof(msg));
-	struct audit_rec	 rec = { p->actor, "connection.test", NULL, p->name, NULL,
-				    failed == NULL ? "ok" : "error", msg, NULL };
-	int64_t			 ms = store_now_ms() - p->started;
-	json_t			*reply;
+	sqlite3_stmt *st = store_prepare(SQL_INSERT);
 
-	audit_append(&rec);
-	if (failed == NULL)
-		connhealth_ok(p->conn_id);
-	else if (strcmp(failed, "scope") != 0)
-		connhealth_fail(p->conn_id, msg);
-	reply = json_pack("{sbsssssIss}", "ok", 1, "outcome", failed == NULL ? "ok" : "error",
-	    "message", msg, "latency_ms", (json_int_t)ms, "name", p->name);
-	if (failed != NULL)
-		json_object_set_new(reply, "failed", json_string(failed));
-	server_reply(&p->ctx, reply);
-	free(p);
-}
-
-/* "connection.test": name — a real token request with the stored secret. */
-static void
-connection_verb_test(const struct fg_reqctx *ctx, json_t *req)
-{
-	struct conn_test	*p;
-	struct conn_rec		 c;
-	struct fg_secret	*secret;
-	int			 r;
-
-	if (connection_get(json_string_value(json_object_get(req, "name")), &c) == -1) {
-		server_reply_error(ctx, "not_found", "no such connection");
-		return;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, n->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, n->environment, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, n->tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, n->client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, n->token_url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, n->api_base, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, store_now_ms());
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_reset(st);
+		return -1;
 	}
-	if ((p = calloc(1, sizeof(*p))) == NULL || connection_open_secret(&c, &secret) == -1) {
-		free(p);
-		server_reply_error(ctx, "server_error", "the stored secret cannot be opened");
-		return;
-	}
-	p->ctx = *ctx;
-	server_actor(ctx, p->actor, sizeof(p->actor));
-	snprintf(p->name, sizeof(p->name), "%s", c.name);
-	p->conn_id = c.id;
-	p->started = store_now_ms();
-	r = connection_probe(c.token_url, c.client_id, secret, connection_tested, p);
-	seal_secret_free(secret);
-	if (r == -1) {
-		free(p);
-		server_reply_error(ctx, "temporarily_unavailable", "cannot start the request");
-	}
+	sqlite3_reset(st);
+	n->id = sqlite3_last_insert_rowid(store_db());
+	return connection_put_secret(n->id, 1, n->secret);
 }
 
-const struct verb_entry connection_test_entry = {
-	.name = "connection.test",
-	.peers = PEER_WEB | PEER_ADMIN,
-	.roles = ROLE_ADMIN | ROLE_SECURITY,
-	.csrf = 1,
-	.fn = connection_verb_test,
-	.fields = connection_name_fields
-};
-
-static const char SQL_STOPPED[] = "UPDATE connections SET stopped = ? WHERE id = ?";
-
-struct conn_simple {
-	const char	*sql;
-	int		 n;
-	int64_t		 v[2];
-};
-
-static int
-connection_apply(void *arg)
+/*
+ * Swap a verified secret in (inside audit_tx): demote the current one, insert the new, bump the
+ * version; -1 when the connection was removed or rotated meanwhile.
+ */
+int
+connection_store_rotate(int64_t id, int64_t version, long grace_s,
+    const struct fg_secret *secret)
 {
-	struct conn_simple *c = arg;
+	struct conn_rec	c;
+	int64_t		now = store_now_ms();
+	int64_t		drop[] = { id };
+	int64_t		demote[] = { now + (int64_t)grace_s * 1000, id };
+	int64_t		bump[] = { version + 1, now, id };
 
-	return connection_exec(c->sql, c->n, c->v);
+	if (connection_get_id(id, &c) == -1 || c.secret_version != version)
+		return -1;
+	return connection_exec(connection_sql_drop_previous, 1, drop) == -1 ||
+	    connection_exec(SQL_DEMOTE, 2, demote) == -1 ||
+	    connection_put_secret(id, version + 1, secret) == -1 ||
+	    connection_exec(SQL_BUMP, 3, bump) == -1 ? -1 : 0;
 }
-
-/* Apply one statement about a named connection with its audit record, then answer. */
-static void
-connection_simple(const struct fg_reqctx *ctx, json_t *req, const char *event,
-    const char *sql, int n, int64_t v0)
-{
-	struct conn_rec		 c;
-	char			 actor[96];
-	struct audit_rec	 rec = { actor, event, NULL, NULL, NULL, "ok", NULL, NULL };
-	struct conn_simple	 cs = { sql, n, { v0, 0 } };
-
-	if (connection_get(json_string_value(json_object_get(req, "name")), &c) == -1) {
-		server_reply_error(ctx, "not_found", "no such connection");
-		return;
-	}
-	cs.v[n - 1] = c.id;
-	server_actor(ctx, actor, sizeof(actor));
-	rec.connection = c.name;
-	if (audit_tx(connection_apply, &cs, &rec) == -1) {
-		server_reply_error(ctx, "server_error", "connection %s could not be changed", c.name);
-		return;
-	}
-	connhealth_changed();
-	/* a stop takes effect within this turn on every route (gate.c); it says what it stopped */
-	if (strcmp(event, "connection.stop") == 0) {
-		server_reply(ctx, json_pack("{sbssso}", "ok", 1, "name", c.name, "stopped",
-		    gate_stop(c.id)));
-		return;
-	}
-	app_cache_clear();
-	token_drop_connection(c.id, NULL);
-	server_reply(ctx, json_pack("{sbss}", "ok", 1, "name", c.name));
-}
-
-/* "connection.retire": name — erase the previous secret now, before its grace ends. */
-static void
-connection_verb_retire(const struct fg_reqctx *ctx, json_t *req)
-{
-	connection_simple(ctx, req, "connection.retire", SQL_DROP_PREVIOUS, 1, 0);
-}
-
-const struct verb_entry connection_retire_entry = {
-	.name = "connection.retire",
-	.peers = PEER_WEB | PEER_ADMIN,
-	.roles = ROLE_SECURITY,
-	.csrf = 1,
-	.fn = connection_verb_retire,
-	.fields = connection_name_fields
-};
-
-/* "connection.stop": name — emergency stop: no token is issued for its apps. */
-static void
-connection_verb_stop(const struct fg_reqctx *ctx, json_t *req)
-{
-	connection_simple(ctx, req, "connection.stop", SQL_STOPPED, 2, 1);
-}
-
-const struct verb_entry connection_stop_entry = {
-	.name = "connection.stop",
-	.peers = PEER_WEB | PEER_ADMIN,
-	.roles = ROLE_SECURITY,
-	.csrf = 1,
-	.fn = connection_verb_stop,
-	.fields = connection_name_fields
-};
-
-/* "connection.resume": name */
-static void
-connection_verb_resume(const struct fg_reqctx *ctx, json_t *req)
-{
-	connection_simple(ctx, req, "connection.resume", SQL_STOPPED, 2, 0);
-}
-
-const struct verb_entry connection_resume_entry = {
-	.name = "connection.resume",
-	.peers = PEER_WEB | PEER_ADMIN,
-	.roles = ROLE_SECURITY,
-	.csrf = 1,
-	.fn = connection_verb_resume,
-	.fields = connection_name_fields
-};

@@ -286,6 +286,21 @@ struct conn_rec {
 int	 connection_get(const char *name, struct conn_rec *out);
 int	 connection_get_id(int64_t id, struct conn_rec *out);
 int	 connection_open_secret(const struct conn_rec *c, struct fg_secret **out);
+/* What a new connection is, for connection_store_add (inside audit_tx). */
+struct conn_new {
+	const char		*name, *environment, *tenant, *client_id, *token_url, *api_base;
+	const struct fg_secret	*secret;
+	int64_t			 id;	/* set by connection_store_add */
+};
+int	 connection_store_add(struct conn_new *n);
+int	 connection_store_rotate(int64_t id, int64_t version, long grace_s,
+	     const struct fg_secret *secret);
+int	 connection_store_remove(void *arg);
+int64_t	 connection_active_apps(int64_t id);
+int	 connection_exec(const char *sql, int n, const int64_t *v);
+void	 connection_default_token_url(char *out, size_t outlen, const char *env,
+	     const char *tenant);
+extern const char connection_sql_drop_previous[], connection_sql_stopped[];
 void	 connection_sweep(void);
 
 /* account.c: admin UI accounts, Argon2id passwords, login rate limits */
