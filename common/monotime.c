@@ -33,3 +33,13 @@ monotime_ms(void)
 	monotime_ts(&ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* Monotonic nanoseconds: how long a slice of slow work ran. */
+long long
+monotime_ns(void)
+{
+	struct timespec	ts;
+
+	monotime_ts(&ts);
+	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}

@@ -13,6 +13,7 @@ int		 fg_name_ok(const char *s, size_t n);
 /* monotime.c: the one monotonic clock, in the manner of OpenSSH's misc.c. */
 time_t		 monotime(void);
 long long	 monotime_ms(void);
+long long	 monotime_ns(void);
 void		 monotime_ts(struct timespec *ts);
 
 /* buf.c: a growable byte buffer that remembers a failed allocation. */

@@ -27,12 +27,15 @@
 #include "daemon.h"
 #include "fg-protocol.h"
 #include "log.h"
+#include "util.h"
 
 #define SERVER_CLIENTS_MAX	512
 #define SERVER_ADMIN_SLOTS	16	/* kept for flowgatectl: a flood of web peers cannot fill them */
 #define SERVER_FRAMES_PER_TURN	16	/* a pipelining peer waits its turn behind the others */
 #define SERVER_OUT_MAX		(4 * 1024 * 1024)	/* a peer that reads nothing is cut off */
 #define SERVER_IN_INITIAL	4096
+#define SERVER_SLOW_DUTY	10	/* while requests come in, slow work takes 1/10 of the time */
+#define SERVER_QUIET_NS		20000000LL	/* 20 ms without a request: slow work runs freely */
 
 struct client {
 	int		 fd;
@@ -55,6 +58,8 @@ static volatile sig_atomic_t	 server_quit;
 static struct {
 	uint64_t	accepted, peers_refused, frames_rejected, requests;
 } server_st;
+static long long		 server_last_request;	/* monotime_ns of the last turn with requests */
+static long long		 server_slow_after;	/* while busy, no slow work before this */
 
 /* Create the socket under a tight umask, owned by the daemon's user and the web group. */
 int
@@ -532,16 +537,46 @@ server_timers(time_t *last_refresh, time_t *last_sweep)
 
 /*
  * How long a turn may wait for events: not at all while frames wait in a peer's buffer or slow
- * work can go on, a millisecond while slow work waits for the writer, else a second.
+ * work is due, until its next slice while requests come in, a millisecond while slow work
+ * waits for the writer, else a second.
  */
 static int
 server_timeout(int backlog)
 {
+	long long	wait_ns;
+
 	if (backlog)
 		return 0;
-	if (verify_busy() || backup_busy() || archive_busy())
-		return writer_idle() ? 0 : 1;
-	return 1000;
+	if (!(verify_busy() || backup_busy() || archive_busy()))
+		return 1000;
+	if (!writer_idle())
+		return 1;
+	/* while requests come in, sleep until slow work's next slice is due instead of spinning */
+	wait_ns = server_slow_after - monotime_ns();
+	return wait_ns > 0 ? (int)((wait_ns + 999999) / 1000000) : 0;
+}
+
+/*
+ * Slow work (verification, backup, archive) gets a slice of a turn while the writer has
+ * nothing to write: eight shares when no request came for a while; one share at most a tenth
+ * of the time while requests come in, so a long walk never makes tokens wait behind it.
+ */
+static void
+server_slow_work(int requested)
+{
+	long long	now = monotime_ns(), busy;
+
+	if (!writer_idle())
+		return;
+	if (requested)
+		server_last_request = now;
+	busy = now - server_last_request < SERVER_QUIET_NS;
+	if (busy && now < server_slow_after)
+		return;
+	verify_step(busy ? 1 : 8);
+	backup_step(busy ? 1 : 8);
+	archive_step(busy ? 1 : 8);
+	server_slow_after = busy ? now + (monotime_ns() - now) * (SERVER_SLOW_DUTY - 1) : 0;
 }
 
 /* One poll over the listening socket, every peer and every upstream transfer. */
@@ -549,7 +584,7 @@ static void
 server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot_of)
 {
 	unsigned int	n = 0, i;
-	int		backlog = 0, shares;
+	int		backlog = 0;
 	uint64_t	requests = server_st.requests;
 
 	wfd[n].fd = server_fd;
@@ -589,14 +624,7 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 		pwhash_collect();
 	upstream_run();
 	hold_end_turn(wfd[2].revents != 0);
-	/* slow work gets a share of a turn after its requests (more when there were none), while
-	 * the writer has nothing to write */
-	if (writer_idle()) {
-		shares = server_st.requests != requests ? 1 : 8;
-		verify_step(shares);
-		backup_step(shares);
-		archive_step(shares);
-	}
+	server_slow_work(server_st.requests != requests);
 }
 
 /* Serve until SIGTERM; then finish cleanly: audit committed, secrets zeroed. */

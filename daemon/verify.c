@@ -19,6 +19,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 #define VERIFY_SHARE_NS		250000	/* loop time one share of a turn may spend walking */
 #define VERIFY_BATCH		64	/* records per query */
@@ -60,15 +61,6 @@ static const char SQL_CKPT[] = "SELECT seq, hash, mac FROM audit_checkpoint WHER
 static const char SQL_SET_CKPT[] =
     "INSERT INTO audit_checkpoint (id, seq, hash, mac) VALUES (1, ?, ?, ?) "
     "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac";
-
-static int64_t
-verify_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Fail the running job at seq with why (the first failure is the one reported). */
 static void
@@ -296,12 +288,12 @@ verify_finish(void)
 void
 verify_step(int shares)
 {
-	int64_t deadline = verify_now_ns() + shares * VERIFY_SHARE_NS;
+	int64_t deadline = monotime_ns() + shares * VERIFY_SHARE_NS;
 
 	if (!verify_job.active)
 		return;
 	while (!verify_job.failed && verify_batch())
-		if (verify_now_ns() >= deadline)
+		if (monotime_ns() >= deadline)
 			return;
 	verify_finish();
 }
