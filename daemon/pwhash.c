@@ -12,6 +12,8 @@
 #include "config.h"
 
 #include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +28,7 @@
 #include "log.h"
 
 #define PWHASH_JOBS_MAX		32	/* about two seconds of Argon2id on one thread */
+#define PWHASH_NICE		10
 
 struct pwhash_job {
 	char			 stored[crypto_pwhash_STRBYTES];
@@ -67,6 +70,9 @@ pwhash_main(void *unused)
 	char			 one = 1;
 
 	(void)unused;
+	/* password checks yield the CPU to the token path (Linux: nice is per thread) */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PWHASH_NICE) == -1)
+		fg_log_warn("pwhash: cannot lower the thread's priority: %s", strerror(errno));
 	for (;;) {
 		pthread_mutex_lock(&pwhash_mu);
 		while (TAILQ_EMPTY(&pwhash_todo) && !pwhash_stopping)
