@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 #define BEARER_BUCKETS	256
 #define BEARER_MAX	4096	/* issuances remembered at once */
@@ -28,16 +29,6 @@ struct bearer_rec {
 static struct bearer_rec	*bearer_table[BEARER_BUCKETS];
 static size_t			 bearer_n;
 
-/* Monotonic seconds, as token.c counts expiry. */
-static time_t
-bearer_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
 /* The bucket of a fingerprint (its hex digits are already uniform). */
 static unsigned int
 bearer_bucket(const char *fp)
@@ -50,7 +41,7 @@ static void
 bearer_sweep(int64_t conn_id)
 {
 	struct bearer_rec	**pp, *b;
-	time_t			  now = bearer_now();
+	time_t			  now = monotime();
 	int			  i;
 
 	for (i = 0; i < BEARER_BUCKETS; i++) {
@@ -82,7 +73,7 @@ bearer_note(const char *fp, int64_t app_id, int64_t conn_id, long expires_in)
 	snprintf(b->fp, sizeof(b->fp), "%s", fp);
 	b->app_id = app_id;
 	b->conn_id = conn_id;
-	b->expires_at = bearer_now() + expires_in;
+	b->expires_at = monotime() + expires_in;
 	b->next = bearer_table[h];
 	bearer_table[h] = b;
 	bearer_n++;
@@ -97,7 +88,7 @@ bearer_find(const char *token, int64_t *app_id, const char **why)
 {
 	char			 fp[FG_FP_LEN];
 	struct bearer_rec	*b;
-	time_t			 now = bearer_now();
+	time_t			 now = monotime();
 	int			 found = 0;
 
 	seal_fingerprint(token, strlen(token), fp);

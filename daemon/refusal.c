@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 #define REFUSAL_KINDS_MAX	256
 
@@ -34,15 +35,6 @@ static size_t			 refusal_nkinds;
 static uint64_t			 refusal_other;	/* refusals of kinds the table had no room for */
 static time_t			 refusal_other_since;
 static uint64_t			 refusal_st_counted;
-
-static time_t
-refusal_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
 
 /* The kind of this refusal in the table, or NULL. */
 static struct refusal_kind *
@@ -78,7 +70,7 @@ refusal_note(const struct audit_rec *rec, const char *remote, const char *route)
 	}
 	if (refusal_nkinds == REFUSAL_KINDS_MAX) {
 		if (refusal_other++ == 0)
-			refusal_other_since = refusal_now();
+			refusal_other_since = monotime();
 		refusal_st_counted++;
 		return;
 	}
@@ -89,7 +81,7 @@ refusal_note(const struct audit_rec *rec, const char *remote, const char *route)
 	snprintf(k->outcome, sizeof(k->outcome), "%s", rec->outcome);
 	snprintf(k->remote, sizeof(k->remote), "%s", remote);
 	snprintf(k->route, sizeof(k->route), "%s", route);
-	k->since = refusal_now();
+	k->since = monotime();
 	k->repeats = 0;
 	audit_append(rec);
 }
@@ -114,7 +106,7 @@ refusal_summary(const char *actor, const char *app, const char *event, const cha
 void
 refusal_sweep(int all)
 {
-	time_t	now = refusal_now();
+	time_t	now = monotime();
 	char	what[200];
 	size_t	i = 0;
 

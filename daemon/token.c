@@ -17,6 +17,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 #define TOKEN_BUCKETS		256
 #define TOKEN_MIN_LEFT		5	/* a cached token with less life than this is fetched anew */
@@ -57,15 +58,6 @@ static long		 token_nentries;
 static struct {
 	uint64_t hits, misses, issued, refused, coalesced;
 } token_st;
-
-static time_t
-token_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
 
 static unsigned int
 token_bucket(int64_t conn_id, const char *scopes)
@@ -111,7 +103,7 @@ static void
 token_sweep(int all)
 {
 	struct tok_entry	**pp, *e;
-	time_t			  now = token_now();
+	time_t			  now = monotime();
 	int			  b;
 
 	for (b = 0; b < TOKEN_BUCKETS; b++) {
@@ -242,7 +234,7 @@ token_issue(const struct token_req *w, struct tok_entry *e, const char *source)
 	char			 detail[600];
 	struct audit_rec	 rec = { w->actor, "token.issue", w->app, e->conn_name, e->granted,
 				    "issued", detail, e->fp };
-	struct token_grant	 g = { e->token->buf, (long)(e->expires_at - token_now()),
+	struct token_grant	 g = { e->token->buf, (long)(e->expires_at - monotime()),
 				    e->granted, e->fp, e->conn_id };
 	struct token_fail	 f = { "server_error", "audit record could not be written", 0 };
 
@@ -257,7 +249,7 @@ token_issue(const struct token_req *w, struct tok_entry *e, const char *source)
 		w->done(w, NULL, &f);
 		return;
 	}
-	e->last_used = token_now();
+	e->last_used = monotime();
 	if (w->purpose == NULL)		/* the token endpoint's: the app itself holds it */
 		bearer_note(e->fp, w->app_id, e->conn_id, g.expires_in);
 	app_usage_note(w->app);
@@ -339,7 +331,7 @@ token_answer(struct tok_entry *e, const struct token_req *w, const struct token_
 
 	if ((f.message = gate_still(w->app_id, w->epoch)) != NULL)
 		f.code = "temporarily_unavailable";
-	else if (e->token == NULL || e->expires_at <= token_now())
+	else if (e->token == NULL || e->expires_at <= monotime())
 		f = *fail;
 	else if (w->strict && (miss = token_strict_missing(e, tok, sizeof(tok))) != NULL) {
 		snprintf(msg, sizeof(msg), "the upstream did not grant scope '%s'", miss);
@@ -394,7 +386,7 @@ token_store(struct tok_entry *e, struct upstream_token *t)
 	e->token = t->access_token;
 	t->access_token = NULL;
 	seal_fingerprint(e->token->buf, e->token->len, e->fp);
-	e->expires_at = token_now() + t->expires_in;
+	e->expires_at = monotime() + t->expires_in;
 	e->lifetime = t->expires_in;
 	e->retry_at = 0;
 }
@@ -428,7 +420,7 @@ token_fetched(void *arg, struct upstream_token *t)
 		return;
 	}
 	e->retry_after = t->retry_after;
-	e->retry_at = token_now() + (t->retry_after > TOKEN_RETRY_S ? (t->retry_after <
+	e->retry_at = monotime() + (t->retry_after > TOKEN_RETRY_S ? (t->retry_after <
 	    TOKEN_RETRY_MAX_S ? t->retry_after : TOKEN_RETRY_MAX_S) : TOKEN_RETRY_S);
 	snprintf(e->last_error, sizeof(e->last_error), "%s", t->outcome != UPSTREAM_OK &&
 	    t->code[0] != '\0' ? t->code : "temporarily_unavailable");
@@ -468,7 +460,7 @@ token_for_app(const struct token_req *w, const struct app_rec *app, const char *
 	struct tok_entry	*e;
 	struct token_fail	 f = { "temporarily_unavailable", "too many distinct scope sets are "
 				    "in use at once; try again shortly", 0 };
-	time_t			 now = token_now();
+	time_t			 now = monotime();
 
 	if ((e = token_entry(app->connection_id, app->connection, scopes)) == NULL) {
 		token_refused(w, app->connection, scopes, &f);
@@ -682,7 +674,7 @@ token_refresh_due(void)
 {
 	static time_t		 last_sweep;
 	struct tok_entry	*e;
-	time_t			 now = token_now();
+	time_t			 now = monotime();
 	int			 b;
 
 	if (now - last_sweep >= 60) {
