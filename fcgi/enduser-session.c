@@ -30,7 +30,6 @@ static const char *const enduser_assistant_keys[] = { "access_token", "refresh_t
 static void
 enduser_session_call(struct request *r, json_t *req, const char *const *keys)
 {
-	json_t	*reply, *out;
 	int	 is_session;
 
 	if (req == NULL || enduser_caller(r, req, &is_session) == -1) {
@@ -39,28 +38,14 @@ enduser_session_call(struct request *r, json_t *req, const char *const *keys)
 		json_decref(req);
 		return;
 	}
-	reply = enduser_call(r, req, ENDUSER_CALL_TIMEOUT_MS);
-	json_decref(req);
-	if (!link_ok(reply))
-		enduser_api_error(r, reply);
-	else {
-		out = enduser_pick(reply, keys);
-		request_send_json(r, 200, out);
-		json_decref(out);
-	}
-	json_decref(reply);
+	enduser_relay(r, req, keys, 200);
 }
 
 /* POST /api/v1/session/assistant-credentials: the user's token set for the Assistant. */
 static void
 enduser_session_assistant(struct request *r)
 {
-	if (!enduser_csrf_ok(r)) {
-		enduser_error(r, 403, "forbidden", "send Content-Type: application/json or an "
-		    "X-Requested-With header", 0);
-		return;
-	}
-	if (enduser_body(r, ENDUSER_TOKEN_BODY_MAX) == -1)
+	if (enduser_csrf_check(r) == -1 || enduser_body(r, ENDUSER_TOKEN_BODY_MAX) == -1)
 		return;
 	enduser_session_call(r, json_pack("{s:s}", "verb", "enduser.assistant"),
 	    enduser_assistant_keys);
@@ -75,12 +60,7 @@ enduser_session_token(struct request *r)
 	struct form	 f;
 	json_t		*body = NULL, *req;
 
-	if (!enduser_csrf_ok(r)) {
-		enduser_error(r, 403, "forbidden", "send Content-Type: application/json or an "
-		    "X-Requested-With header", 0);
-		return;
-	}
-	if (enduser_body(r, ENDUSER_TOKEN_BODY_MAX) == -1)
+	if (enduser_csrf_check(r) == -1 || enduser_body(r, ENDUSER_TOKEN_BODY_MAX) == -1)
 		return;
 	if (r->bodylen > 0 && request_is_json(ct)) {
 		body = json_loadb(r->body, r->bodylen, JSON_REJECT_DUPLICATES, NULL);

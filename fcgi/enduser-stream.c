@@ -30,7 +30,7 @@ static void
 enduser_stream_create(struct request *r, int transcribe)
 {
 	const char	*ct = request_param(r, "CONTENT_TYPE");
-	json_t		*req, *body, *reply, *out;
+	json_t		*req, *body;
 	json_error_t	 je;
 	int		 is_session;
 
@@ -62,22 +62,11 @@ enduser_stream_create(struct request *r, int transcribe)
 		json_decref(req);
 		return;
 	}
-	if (is_session && transcribe && !enduser_csrf_ok(r)) {
+	if (is_session && transcribe && enduser_csrf_check(r) == -1) {
 		json_decref(req);
-		enduser_error(r, 403, "forbidden", "send Content-Type: application/json or an "
-		    "X-Requested-With header", 0);
 		return;
 	}
-	reply = enduser_call(r, req, ENDUSER_CALL_TIMEOUT_MS);
-	json_decref(req);
-	if (!link_ok(reply))
-		enduser_api_error(r, reply);
-	else {
-		out = enduser_pick(reply, enduser_stream_keys);
-		request_send_json(r, 201, out);
-		json_decref(out);
-	}
-	json_decref(reply);
+	enduser_relay(r, req, enduser_stream_keys, 201);
 }
 
 

@@ -260,12 +260,37 @@ enduser_caller(struct request *r, json_t *req, int *is_session)
 	return 0;
 }
 
-/* CSRF defence for the Lax session cookie: a header no cross-site form can send. */
+/*
+ * CSRF defence for the Lax session cookie: a header no cross-site form can send.  -1 after
+ * refusing the request.
+ */
 int
-enduser_csrf_ok(struct request *r)
+enduser_csrf_check(struct request *r)
 {
-	return request_param(r, "HTTP_X_REQUESTED_WITH") != NULL ||
-	    request_is_json(request_param(r, "CONTENT_TYPE"));
+	if (request_param(r, "HTTP_X_REQUESTED_WITH") != NULL ||
+	    request_is_json(request_param(r, "CONTENT_TYPE")))
+		return 0;
+	enduser_error(r, 403, "forbidden", "send Content-Type: application/json or an "
+	    "X-Requested-With header", 0);
+	return -1;
+}
+
+/* Ask the daemon req (consumed) and answer status with the keys of its reply, or its error. */
+void
+enduser_relay(struct request *r, json_t *req, const char *const *keys, int status)
+{
+	json_t	*reply, *out;
+
+	reply = enduser_call(r, req, ENDUSER_CALL_TIMEOUT_MS);
+	json_decref(req);
+	if (!link_ok(reply))
+		enduser_api_error(r, reply);
+	else {
+		out = enduser_pick(reply, keys);
+		request_send_json(r, status, out);
+		json_decref(out);
+	}
+	json_decref(reply);
 }
 
 /* Copy the listed fields of a successful reply into a fresh object. */

@@ -359,7 +359,9 @@ void		 enduser_error(struct request *r, int status, const char *error,
 		     const char *description, long retry_after);
 int		 enduser_body(struct request *r, size_t cap);
 int		 enduser_caller(struct request *r, json_t *req, int *is_session);
-int		 enduser_csrf_ok(struct request *r);
+int		 enduser_csrf_check(struct request *r);
+void		 enduser_relay(struct request *r, json_t *req, const char *const *keys,
+		    int status);
 int		 enduser_cookie_value_ok(const char *v);
 void		 enduser_set_cookie(struct request *r, const char *name, const char *value,
 		     const char *path, int max_age);
