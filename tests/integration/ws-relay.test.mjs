@@ -99,3 +99,23 @@ test('every relay opening is audited; no token in any log', async () => {
     for (const [k, v] of Object.entries(stack.readLogs())) assert.ok(!v.includes(t.split('.')[2]), `a token is in the ${k} log`);
   }
 });
+
+test('an emergency stop refuses the relay at once: Basic 503, a token issued before it 401 (the stop forgets it, also after resume)', async () => {
+  const basic = { authorization: basicAuth(app.client_id, app.client_secret) };
+  const t = JSON.parse((await stack.token(app, 'transcribe')).body).access_token;
+  const withToken = `/ws/demo/transcribe?tenant-name=demo&token=Bearer%20${t}`;
+  const before = await open(withToken);
+  assert.ok(before.ws, `the token did not open the relay before the stop: ${before.status}`);
+  before.ws.close();
+  await stack.ctl(['connection', 'stop', 'demo']);
+  try {
+    assert.equal((await open('/ws/demo/transcribe', basic)).status, 503);
+    assert.equal((await open(withToken)).status, 401);
+  } finally {
+    await stack.ctl(['connection', 'resume', 'demo']);
+  }
+  assert.equal((await open(withToken)).status, 401);
+  const { ws, status } = await open('/ws/demo/transcribe', basic);
+  assert.ok(ws, `refused ${status} after resume`);
+  ws.close();
+});
