@@ -1,8 +1,8 @@
 /*
  * Admin accounts: roles, Argon2id password hashes (rehashed when the parameters rise), and
- * login rate limits per account and per client address.  A failed login says nothing about
- * which part was wrong, and an unknown account costs the same hash as a known one.  Every
- * Argon2id check and hash runs on the pwhash thread, never on the event loop.
+ * logins, limited per account and per client address by loginlimit.c.  A failed login says
+ * nothing about which part was wrong, and an unknown account costs the same hash as a known
+ * one.  Every Argon2id check and hash runs on the pwhash thread, never on the event loop.
  */
 #include "config.h"
 
@@ -20,51 +20,8 @@
 
 #define ACCOUNT_PW_MIN		12
 #define ACCOUNT_PW_MAX		1024
-#define ACCOUNT_WINDOW_S		900	/* failures count for 15 minutes */
-#define ACCOUNT_KEY_LEN		(FG_NAME_MAX + 8)
 #define ACCOUNT_BUSY_RETRY_S	2	/* the full Argon2 queue drains in about that long */
 
-/*
- * The address limit is this many times the account limit.  It is a trade-off we keep on
- * purpose: the address lock refuses everyone behind that address (an office NAT, a proxy, or
- * "-" when the front end passes no address), so one person there can lock all of them out
- * with factor x login_max_failures wrong passwords, and can lock out up to factor accounts
- * first, since each account locks at login_max_failures.  A lower factor would make both
- * easier; a higher one lets one address guess across more accounts before it is stopped.
- * 4 lets a few people behind one address mistype without locking the rest out, and keeps
- * one address's guesses within four accounts' worth.
- */
-#define ACCOUNT_ADDR_FACTOR	4
-
-/*
- * Login limits: one entry per account ("u:NAME") and per client address ("a:ADDRESS"), found
- * through a hash table under a random SipHash key (names are chosen by callers), and kept on
- * one of two lists in age order: unlocked entries by their last attempt, locked ones by the
- * end of their lock.  An attempt is charged when its check is queued, not when it ends, so a
- * burst of pipelined guesses meets the limit while its checks still run.
- *
- * At most login_limits_max entries.  A new key takes the place of the oldest unlocked entry;
- * a locked entry is never given up, and when only locked entries remain a new key is refused
- * (rate_limited) until the first lock ends.  Forgetting a lock to make room would let anyone
- * unlock an account by trying enough other names; refusing new keys instead stops logins of
- * accounts that have no entry for at most 15 minutes, and filling the table with locks takes
- * login_max_failures queued Argon2id checks per entry, at most 32 at a time.
- */
-struct account_limit {
-	char			 key[ACCOUNT_KEY_LEN];	/* "u:NAME" or "a:ADDRESS" */
-	int			 failures;		/* charged attempts, in flight included */
-	time_t			 window_start;
-	time_t			 locked_until;		/* 0: not locked */
-	struct account_limit	*hnext;
-	TAILQ_ENTRY(account_limit)	 entry;
-};
-TAILQ_HEAD(account_limit_list, account_limit);
-
-static struct account_limit	**account_buckets;
-static size_t			 account_nbuckets, account_nlimits;
-static struct account_limit_list	 account_unlocked = TAILQ_HEAD_INITIALIZER(account_unlocked);
-static struct account_limit_list	 account_locked = TAILQ_HEAD_INITIALIZER(account_locked);
-static uint8_t			 account_limit_seed[crypto_shorthash_KEYBYTES];
 static char			*account_dummy_hash;
 
 static const char SQL_BY_NAME[] =
@@ -104,185 +61,6 @@ account_hash(const char *pw, char out[crypto_pwhash_STRBYTES])
 {
 	return crypto_pwhash_str(out, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
 	    crypto_pwhash_MEMLIMIT_INTERACTIVE);
-}
-
-/* Format the limit key of kind ("u" account, "a" address) and what. */
-static void
-account_limit_key(const char *kind, const char *what, char key[ACCOUNT_KEY_LEN])
-{
-	snprintf(key, ACCOUNT_KEY_LEN, "%s:%.*s", kind, FG_NAME_MAX, what ? what : "-");
-}
-
-/* The hash chain key belongs in. */
-static struct account_limit **
-account_limit_chain(const char *key)
-{
-	uint8_t		h[crypto_shorthash_BYTES];
-	uint64_t	v;
-
-	crypto_shorthash(h, (const uint8_t *)key, strlen(key), account_limit_seed);
-	memcpy(&v, h, sizeof(v));
-	return &account_buckets[v & (account_nbuckets - 1)];
-}
-
-/* End l's lock at once: it joins the young end of the unlocked list. */
-static void
-account_limit_unlock(struct account_limit *l)
-{
-	if (l->locked_until == 0)
-		return;
-	TAILQ_REMOVE(&account_locked, l, entry);
-	TAILQ_INSERT_TAIL(&account_unlocked, l, entry);
-	l->locked_until = 0;
-}
-
-/* End l's lock or its window, whichever is over. */
-static void
-account_limit_age(struct account_limit *l, time_t now)
-{
-	if (l->locked_until != 0 ? now >= l->locked_until : now - l->window_start > ACCOUNT_WINDOW_S) {
-		account_limit_unlock(l);
-		l->failures = 0;
-		l->window_start = now;
-	}
-}
-
-/* The entry of a key, brought up to date; NULL if it has none. */
-static struct account_limit *
-account_limit_find(const char *kind, const char *what, time_t now)
-{
-	struct account_limit	*l;
-	char			 key[ACCOUNT_KEY_LEN];
-
-	account_limit_key(kind, what, key);
-	for (l = *account_limit_chain(key); l != NULL; l = l->hnext)
-		if (strcmp(l->key, key) == 0) {
-			account_limit_age(l, now);
-			return l;
-		}
-	return NULL;
-}
-
-/* Take the oldest unlocked entry out of the table for reuse; NULL if every entry is locked. */
-static struct account_limit *
-account_limit_recycle(time_t now)
-{
-	struct account_limit *l, **pp;
-
-	while ((l = TAILQ_FIRST(&account_locked)) != NULL && now >= l->locked_until)
-		account_limit_age(l, now);
-	if ((l = TAILQ_FIRST(&account_unlocked)) == NULL)
-		return NULL;
-	TAILQ_REMOVE(&account_unlocked, l, entry);
-	for (pp = account_limit_chain(l->key); *pp != l; pp = &(*pp)->hnext)
-		;
-	*pp = l->hnext;
-	return l;
-}
-
-/*
- * The entry of a key, made if need be; an unlocked one becomes the youngest of its list.
- * NULL when the table holds only locked entries (or memory ran out).
- */
-static struct account_limit *
-account_limit_make(const char *kind, const char *what, time_t now)
-{
-	struct account_limit **chain, *l;
-
-	if ((l = account_limit_find(kind, what, now)) != NULL) {
-		if (l->locked_until == 0) {
-			TAILQ_REMOVE(&account_unlocked, l, entry);
-			TAILQ_INSERT_TAIL(&account_unlocked, l, entry);
-		}
-		return l;
-	}
-	if (account_nlimits < (size_t)fg_cfg->login_limits_max) {
-		if ((l = malloc(sizeof(*l))) == NULL)
-			return NULL;
-		account_nlimits++;
-	} else if ((l = account_limit_recycle(now)) == NULL)
-		return NULL;
-	memset(l, 0, sizeof(*l));
-	account_limit_key(kind, what, l->key);
-	chain = account_limit_chain(l->key);
-	l->window_start = now;
-	l->hnext = *chain;
-	*chain = l;
-	TAILQ_INSERT_TAIL(&account_unlocked, l, entry);
-	return l;
-}
-
-/* Seconds until name (and remote, unless NULL) may try again, or 0. */
-static long
-account_limit_wait(const char *name, const char *remote, time_t now)
-{
-	struct account_limit	*l[2] = { account_limit_find("u", name, now),
-				    remote != NULL ? account_limit_find("a", remote, now) : NULL };
-	int			 i;
-
-	for (i = 0; i < 2; i++)
-		if (l[i] != NULL && l[i]->locked_until > now)
-			return (long)(l[i]->locked_until - now);
-	return 0;
-}
-
-/* Charge one attempt to l; lock it once it reaches max in the window. */
-static void
-account_limit_charge(struct account_limit *l, long max, time_t now)
-{
-	if (++l->failures < max || l->locked_until != 0)
-		return;
-	TAILQ_REMOVE(&account_unlocked, l, entry);
-	TAILQ_INSERT_TAIL(&account_locked, l, entry);
-	l->locked_until = now + ACCOUNT_WINDOW_S;
-}
-
-/*
- * Charge an attempt of account name from remote (NULL: the account only), not locked out,
- * whose check is about to be queued.  0 when charged; else the seconds until the first lock
- * ends, when the table has no room for the keys.
- */
-static long
-account_limit_start(const char *name, const char *remote, time_t now)
-{
-	struct account_limit	*la, *lr = NULL, *first;
-	char			 key[ACCOUNT_KEY_LEN];
-
-	/* the account's entry is now the youngest unlocked one: the address's takes its place
-	   only when nothing else is unlocked, and then there is no room for both */
-	account_limit_key("u", name, key);
-	if ((la = account_limit_make("u", name, now)) == NULL || (remote != NULL &&
-	    (lr = account_limit_make("a", remote, now)) == NULL) || strcmp(la->key, key) != 0) {
-		first = TAILQ_FIRST(&account_locked);
-		return first != NULL && first->locked_until > now ?
-		    (long)(first->locked_until - now) : 1;
-	}
-	account_limit_charge(la, fg_cfg->login_max_failures, now);
-	if (lr != NULL)
-		account_limit_charge(lr, fg_cfg->login_max_failures * ACCOUNT_ADDR_FACTOR, now);
-	return 0;
-}
-
-/*
- * A right password for name from remote (NULL: none): the account starts afresh (its owner's
- * earlier typos are forgiven), and the address gets this attempt back: only failures count
- * there.
- */
-static void
-account_limit_right(const char *name, const char *remote, time_t now)
-{
-	struct account_limit *l;
-
-	if ((l = account_limit_find("u", name, now)) != NULL) {
-		account_limit_unlock(l);
-		l->failures = 0;
-	}
-	if (remote == NULL || (l = account_limit_find("a", remote, now)) == NULL)
-		return;
-	if (l->failures > 0)
-		l->failures--;
-	if (l->failures < fg_cfg->login_max_failures * ACCOUNT_ADDR_FACTOR)
-		account_limit_unlock(l);
 }
 
 /* Answer an attempt refused before its check: -2 locked out, -3 too many checks waiting. */
@@ -344,11 +122,7 @@ struct account_attempt {
 int
 account_init(void)
 {
-	randombytes_buf(account_limit_seed, sizeof(account_limit_seed));
-	for (account_nbuckets = 16; account_nbuckets < (size_t)fg_cfg->login_limits_max;)
-		account_nbuckets <<= 1;
-	if ((account_buckets = calloc(account_nbuckets, sizeof(*account_buckets))) == NULL ||
-	    (account_dummy_hash = malloc(crypto_pwhash_STRBYTES)) == NULL ||
+	if (loginlimit_init() == -1 || (account_dummy_hash = malloc(crypto_pwhash_STRBYTES)) == NULL ||
 	    account_hash("flowgate-no-such-user", account_dummy_hash) != 0)
 		return -1;
 	return 0;
@@ -365,7 +139,7 @@ account_login_checked(void *arg, int ok, const char *unused)
 	if (!a->found || !ok || a->disabled || a->role == 0)
 		a->cb(a->arg, -1, 0, 0, 0);
 	else {
-		account_limit_right(a->name, a->remote, time(NULL));
+		loginlimit_right(a->name, a->remote, time(NULL));
 		account_rehash(a->user_id, a->stored, a->password->buf);
 		if ((st = store_prepare(SQL_LAST_LOGIN)) != NULL) {
 			sqlite3_bind_int64(st, 1, store_now_ms());
@@ -416,7 +190,7 @@ account_login_begin(const char *name, const char *password, const char *remote, 
 	time_t			 now = time(NULL);
 	long			 wait;
 
-	if ((wait = account_limit_wait(name, remote, now)) > 0) {
+	if ((wait = loginlimit_wait(name, remote, now)) > 0) {
 		cb(arg, -2, 0, 0, wait);
 		return 0;
 	}
@@ -434,7 +208,7 @@ account_login_begin(const char *name, const char *password, const char *remote, 
 	a->cb = cb;
 	a->arg = arg;
 	account_attempt_lookup(a);
-	if ((wait = account_limit_start(a->name, a->remote, now)) > 0 ||
+	if ((wait = loginlimit_start(a->name, a->remote, now)) > 0 ||
 	    pwhash_submit(a->found ? a->stored : account_dummy_hash, password, NULL,
 	    account_login_checked, a) == -1) {
 		seal_secret_free(a->password);
@@ -451,21 +225,9 @@ account_login_begin(const char *name, const char *password, const char *remote, 
 void
 account_shutdown(void)
 {
-	struct account_limit *l;
-
-	while ((l = TAILQ_FIRST(&account_unlocked)) != NULL) {
-		TAILQ_REMOVE(&account_unlocked, l, entry);
-		free(l);
-	}
-	while ((l = TAILQ_FIRST(&account_locked)) != NULL) {
-		TAILQ_REMOVE(&account_locked, l, entry);
-		free(l);
-	}
-	free(account_buckets);
+	loginlimit_shutdown();
 	free(account_dummy_hash);
-	account_buckets = NULL;
 	account_dummy_hash = NULL;
-	account_nlimits = 0;
 }
 
 /* True for a password we accept: 12..1024 bytes. */
@@ -812,7 +574,7 @@ account_password_done(void *arg, int ok, const char *hash)
 		server_reply_error(&c->ctx, "server_error", "cannot hash the password");
 	else {
 		if (c->checked)
-			account_limit_right(c->who, NULL, time(NULL));
+			loginlimit_right(c->who, NULL, time(NULL));
 		server_actor(&c->ctx, actor, sizeof(actor));
 		snprintf(detail, sizeof(detail), "user=%s", c->who);
 		if (audit_tx(account_store_hash, &u, &rec) == -1)
@@ -874,11 +636,11 @@ account_verb_password(const struct fg_reqctx *ctx, json_t *req)
 		    "characters");
 	else if (c->checked && old == NULL)
 		server_reply_error(ctx, "login_failed", "the current password is wrong");
-	else if (c->checked && (wait = account_limit_wait(c->who, NULL, now)) > 0)
+	else if (c->checked && (wait = loginlimit_wait(c->who, NULL, now)) > 0)
 		account_reply_refused(ctx, -2, wait);
 	else if (pwhash_full())
 		account_reply_refused(ctx, -3, ACCOUNT_BUSY_RETRY_S);
-	else if (c->checked && (wait = account_limit_start(c->who, NULL, now)) > 0)
+	else if (c->checked && (wait = loginlimit_start(c->who, NULL, now)) > 0)
 		account_reply_refused(ctx, -2, wait);
 	else if (pwhash_submit(c->checked ? stored : NULL, old, pw, account_password_done, c) == -1)
 		server_reply_error(ctx, "server_error", "cannot hash the password now");

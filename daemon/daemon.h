@@ -314,6 +314,13 @@ int		 account_login_begin(const char *name, const char *password, const char *re
 void		 account_reply_refused(const struct fg_reqctx *ctx, int result, long retry_after);
 void		 account_shutdown(void);
 
+/* loginlimit.c */
+int		 loginlimit_init(void);
+void		 loginlimit_shutdown(void);
+long		 loginlimit_wait(const char *name, const char *remote, time_t now);
+long		 loginlimit_start(const char *name, const char *remote, time_t now);
+void		 loginlimit_right(const char *name, const char *remote, time_t now);
+
 /* pwhash.c: Argon2id checks and hashes on a thread of their own, a bounded queue */
 typedef void (*pwhash_cb)(void *arg, int ok, const char *hash);
 int	 pwhash_init(void);
