@@ -172,6 +172,8 @@ config_handler(void *user, const char *section, const char *name, const char *va
 			r = config_set_bool(&c->audit_sync_full, value);
 		else if (strcmp(name, "refusal_window_s") == 0)
 			r = config_set_long(&c->refusal_window_s, value, 1, 3600);
+		else if (strcmp(name, "held_max") == 0)
+			r = config_set_long(&c->held_max, value, 16, 1048576);
 		else
 			goto unknown;
 	} else {
@@ -209,6 +211,7 @@ config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen)
 	cfg->grace_s = 86400;
 	cfg->audit_sync_full = 0;
 	cfg->refusal_window_s = 60;
+	cfg->held_max = 65536;
 	cfg->session_idle_s = 1800;
 	cfg->session_max_s = 43200;
 	cfg->secret_warn_days = 90;

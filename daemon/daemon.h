@@ -46,6 +46,7 @@ struct fg_config {
 	long	 grace_s;
 	int	 audit_sync_full;
 	long	 refusal_window_s;	/* unauthenticated refusals of a kind counted this long */
+	long	 held_max;		/* replies waiting for the audit at most */
 	long	 session_idle_s;
 	long	 session_max_s;
 	long	 secret_warn_days;
@@ -404,6 +405,8 @@ void	 writer_shutdown(void);
 /* hold.c: work held until the audit records it depends on are committed */
 enum hold_status { HOLD_LOST = 0, HOLD_OK = 1, HOLD_STOPPED = 2 };
 typedef void (*hold_fn)(void *arg, int status);
+void	 hold_init(long max);
+int	 hold_full(void);
 void	 hold_reply(const struct fg_reqctx *ctx, int64_t conn_id, json_t *reply);
 void	 hold_reply_raw(const struct fg_reqctx *ctx, int64_t conn_id, const char *body,
 	     size_t len);

@@ -59,6 +59,7 @@ flowgated_start(struct fg_config *cfg)
 		fg_fatal("%s", err);
 	if (writer_init() == -1)
 		fg_fatal("cannot start the audit writer");
+	hold_init(cfg->held_max);
 	if (audit_init() == -1)
 		fg_fatal("cannot read the audit chain's head");
 	if (app_usage_load() == -1)

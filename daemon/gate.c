@@ -367,6 +367,13 @@ gate_token(const struct gate_pass *p, token_done done, void *arg, json_t *req, i
 	token_req_init(&w, p, done, arg, gate_routes[p->route].purpose);
 	w.strict = gate_routes[p->route].scopes == GATE_SCOPES_FIXED;
 	w.direct = direct;
+	/* before any record: a token that cannot wait for its record is not issued at all */
+	if (hold_full()) {
+		struct token_fail f = { "temporarily_unavailable", "too many replies are waiting", 1 };
+
+		token_refused(&w, p->app.connection, p->scopes, &f);
+		return;
+	}
 	if (p->route == GATE_ASSISTANT)
 		oidc_assistant_token(p->sid, &w);
 	else if (p->caller == GATE_CALLER_SESSION)

@@ -17,7 +17,6 @@
 #include "fg-protocol.h"
 #include "log.h"
 
-#define HOLD_MAX	65536	/* beyond this a request is refused rather than queued */
 
 struct hold {
 	struct fg_reqctx	 ctx;
@@ -34,7 +33,25 @@ struct hold {
 
 static struct hold	*hold_q;
 static size_t		 hold_n, hold_cap;
-static uint64_t		 hold_st_released, hold_st_refused;
+static size_t		 hold_max = 65536;	/* beyond this a request is refused, not queued */
+static uint64_t		 hold_st_released, hold_st_refused, hold_st_full;
+
+/* The bound on waiting items ([audit] held_max). */
+void
+hold_init(long max)
+{
+	hold_max = (size_t)max;
+}
+
+/* Whether the next item would be refused (counted): a token is then not even fetched. */
+int
+hold_full(void)
+{
+	if (hold_n < hold_max)
+		return 0;
+	hold_st_full++;
+	return 1;
+}
 
 /* Room for one more held item, or NULL when the queue is at its bound. */
 static struct hold *
@@ -43,8 +60,10 @@ hold_new(const struct fg_reqctx *ctx, int64_t conn_id)
 	struct hold	*p;
 	size_t		 cap;
 
-	if (hold_n == HOLD_MAX)
+	if (hold_n >= hold_max) {
+		hold_st_full++;
 		return NULL;
+	}
 	if (hold_n == hold_cap) {
 		cap = hold_cap ? hold_cap * 2 : 64;
 		if ((p = realloc(hold_q, cap * sizeof(*p))) == NULL)
@@ -97,7 +116,7 @@ hold_reply_raw(const struct fg_reqctx *ctx, int64_t conn_id, const char *body, s
 	struct hold *h;
 
 	if (len == 0 || len > FG_FRAME_MAX || (h = hold_new(ctx, conn_id)) == NULL) {
-		server_reply_error(ctx, "temporarily_unavailable", "the reply could not be queued");
+		server_reply_error(ctx, "temporarily_unavailable", "too many replies are waiting");
 		return;
 	}
 	if ((h->raw = malloc(len)) != NULL) {	/* if not, it is answered as an error */
@@ -224,8 +243,9 @@ hold_stop_connection(int64_t conn_id)
 json_t *
 hold_stats(void)
 {
-	return json_pack("{sIsIsI}", "held_now", (json_int_t)hold_n, "held_released",
-	    (json_int_t)hold_st_released, "held_refused", (json_int_t)hold_st_refused);
+	return json_pack("{sIsIsIsI}", "held_now", (json_int_t)hold_n, "held_released",
+	    (json_int_t)hold_st_released, "held_refused", (json_int_t)hold_st_refused,
+	    "held_full", (json_int_t)hold_st_full);
 }
 
 /* Free what is left at exit: each item is refused so its owner frees its state. */

@@ -1,13 +1,14 @@
 // Every pool the daemon keeps has a bound that a caller cannot push past (issue 8): the token
-// cache (one entry per connection and scope set; idle and expired entries are freed) and the
-// API calls in flight per connection. Beyond a bound the answer is a quick 503, and the daemon
+// cache (one entry per connection and scope set; idle and expired entries are freed), the
+// API calls in flight per connection and the replies waiting for their audit records. Beyond a bound the answer is a quick 503, and the daemon
 // keeps serving everyone else.
 import assert from 'node:assert/strict';
 import { test, useStack } from '../lib/runner.mjs';
 import { FrameConn, encodeFrame } from '../lib/frame.mjs';
 import { sleep } from '../lib/util.mjs';
 
-const stack = useStack({ cortiApi: true, upstreamConfig: { token_cache_max: 8, calls_per_connection: 4 } });
+const stack = useStack({ cortiApi: true, upstreamConfig: { token_cache_max: 8, calls_per_connection: 4 },
+  auditConfig: { held_max: 16 } });
 let app;
 const token = (scope) => stack.http('POST', '/oauth2/token', { form: { grant_type: 'client_credentials', scope },
   basic: [app.client_id, app.client_secret] });
@@ -61,4 +62,48 @@ test('API calls in flight per connection are bounded: the rest get 503 at once, 
   assert.match(busy[0].body.message, /too many calls/);
   assert.ok(replies.indexOf(busy[0]) < replies.indexOf(done[0]), 'the refusals came before the slow answers');
   assert.ok(Date.now() - t0 < 8000);
+});
+
+test('replies waiting for the audit are bounded (held_max): beyond it a quick 503, never a token without its record', async () => {
+  const issued = async () => JSON.parse((await stack.ctl(['--json', 'audit', 'tail', '-n', '100000'])).stdout).records
+    .filter((r) => r.event === 'token.issue' && r.outcome === 'issued' && r.app === 'wide').length;
+  assert.equal((await token('transcribe')).status, 200);	// cached: every reply below waits only for its record
+  const before = await issued();
+  const PEERS = 6, EACH = 30;
+  const conns = [];
+  for (let i = 0; i < PEERS; i++) conns.push(await FrameConn.open(stack.paths.daemonSocket));
+  // every peer's requests wait in its socket before the daemon reads any: one turn then takes
+  // 16 frames of each peer, 96 replies held for one audit commit, far past held_max = 16
+  process.kill(stack.daemonPid, 'SIGSTOP');
+  try {
+    for (const c of conns) {
+      const frames = [];
+      for (let i = 1; i <= EACH; i++) {
+        frames.push(encodeFrame({ verb: 'token', client_id: app.client_id, client_secret: app.client_secret,
+          grant_type: 'client_credentials', scope: 'transcribe' }, { id: i }));
+      }
+      c.send(Buffer.concat(frames));
+    }
+    await sleep(100);
+  } finally {
+    process.kill(stack.daemonPid, 'SIGCONT');
+  }
+  const replies = [];
+  for (const c of conns) for (let i = 0; i < EACH; i++) replies.push(await c.next(20000));
+  for (const c of conns) c.close();
+  const ok = replies.filter((r) => r && r.body.ok && r.body.access_token);
+  const full = replies.filter((r) => r && r.body.error === 'temporarily_unavailable');
+  assert.equal(ok.length + full.length, PEERS * EACH, JSON.stringify(replies.filter((r) => !r || (!r.body.ok &&
+    r.body.error !== 'temporarily_unavailable')).slice(0, 3)));
+  assert.ok(full.length > 0, `all ${ok.length} requests were held at once: the bound did not apply`);
+  assert.ok(ok.length >= 16, `only ${ok.length} issued`);
+  assert.match(full[0].body.message, /too many replies are waiting/);
+  // every token that left has its record, and no record was written for a refused one
+  assert.equal(await issued() - before, ok.length);
+  const probe = await FrameConn.open(stack.paths.daemonSocket);
+  const st = (await probe.call({ verb: 'stats' }, { id: 1 })).body;
+  probe.close();
+  assert.equal(st.held_full, full.length, JSON.stringify(st));
+  assert.equal(st.held_now, 0, JSON.stringify(st));
+  assert.equal((await token('transcribe')).status, 200, 'the daemon keeps serving');
 });
