@@ -57,6 +57,7 @@ static const char		*server_path;
 static volatile sig_atomic_t	 server_quit;
 static struct {
 	uint64_t	accepted, peers_refused, frames_rejected, requests;
+	uint64_t	slow_busy_ns;	/* slow work run while requests came in */
 } server_st;
 static long long		 server_last_request;	/* monotime_ns of the last turn with requests */
 static long long		 server_slow_after;	/* while busy, no slow work before this */
@@ -566,16 +567,18 @@ server_slow_work(int requested)
 {
 	long long	now = monotime_ns(), busy;
 
+	if (requested)		/* noted even when the writer is busy, or a flow of tokens looks idle */
+		server_last_request = now;
 	if (!writer_idle())
 		return;
-	if (requested)
-		server_last_request = now;
 	busy = now - server_last_request < SERVER_QUIET_NS;
 	if (busy && now < server_slow_after)
 		return;
 	verify_step(busy ? 1 : 8);
 	backup_step(busy ? 1 : 8);
 	archive_step(busy ? 1 : 8);
+	if (busy)
+		server_st.slow_busy_ns += (uint64_t)(monotime_ns() - now);
 	server_slow_after = busy ? now + (monotime_ns() - now) * (SERVER_SLOW_DUTY - 1) : 0;
 }
 
@@ -669,8 +672,8 @@ server_stats(void)
 
 	for (i = 0; i < SERVER_CLIENTS_MAX; i++)
 		active += server_clients[i].fd != -1;
-	return json_pack("{sIsIsIsIsi}", "peers_accepted", (json_int_t)server_st.accepted,
+	return json_pack("{sIsIsIsIsisI}", "peers_accepted", (json_int_t)server_st.accepted,
 	    "peers_refused", (json_int_t)server_st.peers_refused, "frames_rejected",
 	    (json_int_t)server_st.frames_rejected, "requests", (json_int_t)server_st.requests,
-	    "peers_active", active);
+	    "peers_active", active, "slow_busy_ns", (json_int_t)server_st.slow_busy_ns);
 }
