@@ -27,6 +27,10 @@ async function pipeline(requests, window = 2000) {
 }
 
 test(`setup: an app, and ${RECORDS} audit records (its refused requests)`, async () => {
+  // a rarely used app first: its records are the oldest, far below the flood
+  const rare = await stack.addApp('rare', { scopes: 'transcribe' });
+  await pipeline(Array.from({ length: 3 }, () => ({ verb: 'token', client_id: rare.client_id,
+    client_secret: rare.client_secret, grant_type: 'client_credentials', scope: 'streams' })));
   app = await stack.addApp('auditor-load', { scopes: 'transcribe' });
   // asking for a scope the app may not have: an attributed refusal, one record each
   const req = { verb: 'token', client_id: app.client_id, client_secret: app.client_secret,
@@ -35,6 +39,17 @@ test(`setup: an app, and ${RECORDS} audit records (its refused requests)`, async
     const r = await pipeline(Array.from({ length: Math.min(50000, RECORDS - i) }, () => req));
     assert.equal(r.filter((x) => x.error === 'invalid_scope').length, r.length);
   }
+});
+
+test('an audit query by app or by actor reads its index: the rare app\'s old records on the first page, cheaply', async () => {
+  const [byApp] = await pipeline([{ verb: 'audit.query', app: 'rare', event: 'token.refuse', limit: 10 }]);
+  assert.equal(byApp.records.length, 3, JSON.stringify(byApp).slice(0, 400));
+  // a window of 100000 records walked row by row takes millions of steps
+  assert.ok(byApp.steps < 20000, `the page took ${byApp.steps} steps`);
+  const [byActor] = await pipeline([{ verb: 'audit.query', actor: byApp.records[0].actor, limit: 10 }]);
+  assert.ok(byActor.records.length >= 3 && byActor.steps < 20000, JSON.stringify(byActor).slice(0, 400));
+  const [byEvent] = await pipeline([{ verb: 'audit.query', event: 'app.add', limit: 10 }]);
+  assert.ok(byEvent.steps > 100000, `an unindexed filter walks its window: ${byEvent.steps} steps`);
 });
 
 test('a full verification walks in steps: cached tokens are answered quickly meanwhile', async () => {
