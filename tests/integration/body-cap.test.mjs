@@ -172,3 +172,12 @@ test('the admin UI registers an app with a cap, shows it and changes it', async 
   const fresh = await stack.http('GET', '/admin/apps/new', { headers: { cookie: admin.cookie } });
   assert.match(fresh.body, /name="proxy_body_max_mib"[^>]*value="200"/, 'a new form offers the default');
 });
+
+test('above nginx\'s ceiling (200 MiB) nginx itself answers 413 with JSON, before the gate', async () => {
+  const seen = await uploadsSeen();
+  const r = await stack.http('POST', `/api/v1/proxy/demo/interactions/${interactionId}/recordings/`, {
+    basic: [open.client_id, open.client_secret], headers: { 'content-type': 'application/octet-stream', 'content-length': 200 * MiB + 1 } });
+  assert.equal(r.status, 413, r.body);
+  assert.equal(r.json?.error, 'invalid_request', r.body);
+  assert.equal(await uploadsSeen(), seen);
+});
