@@ -10,6 +10,9 @@
 
 int		 fg_name_ok(const char *s, size_t n);
 
+/* decimal.c: a count another process sent, digits only and bounded. */
+int		 fg_decimal(const char *s, size_t maxdigits, unsigned long long *out);
+
 /* monotime.c: the one monotonic clock, in the manner of OpenSSH's misc.c. */
 time_t		 monotime(void);
 long long	 monotime_ms(void);

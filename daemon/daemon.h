@@ -519,6 +519,8 @@ void	 oidcstore_delete(int64_t id);
 void	 oidcstore_expire(int64_t idle_before, int64_t created_before);
 
 /* proxy.c: the backend proxy, and the data plane's authorisation (proxy.authorize) */
+/* each app's cap on a proxied body, 1..this MiB: nginx's client_max_body_size at the proxy */
+#define FG_PROXY_BODY_MAX_MIB	200
 int	 proxy_path_ok(const char *path);
 extern const struct verb_entry proxy_authorize_entry;
 

@@ -66,8 +66,10 @@ ctl_usage(const char *why)
 	    "          --kind backend|user_facing|assistant\n"
 	    "          [--internal] [--no-redirect] [--justification TEXT] [--redirect-uri URL]\n"
 	    "          [--return-url URL] [--proxy-methods \"GET POST\"] [--proxy-paths \"/p/ ...\"]\n"
+	    "          [--proxy-body-max-mib 1..200]   (default 200)\n"
 	    "  app list | show NAME | revoke NAME\n"
-	    "  app update NAME --scopes \"S ...\" | rotate-secret NAME [--overlap SECONDS]\n"
+	    "  app update NAME [--scopes \"S ...\"] [--proxy-body-max-mib MIB]\n"
+	    "  app rotate-secret NAME [--overlap SECONDS]\n"
 	    "  account add NAME --role admin|security|auditor   (password on stdin)\n"
 	    "  account list | set-role NAME ROLE | disable NAME | enable NAME | password NAME\n"
 	    "          (admin UI accounts; \"user\" is an older name for \"account\")\n"
@@ -476,8 +478,10 @@ ctl_app(int argc, char **argv)
 		{ "--internal", "internal", 2 }, { "--no-redirect", "can_redirect", 3 },
 		{ "--justification", "justification", 0 }, { "--redirect-uri", "redirect_uri", 0 },
 		{ "--return-url", "return_url", 0 }, { "--proxy-methods", "proxy_methods", 0 },
-		{ "--proxy-paths", "proxy_paths", 0 }, { NULL, NULL, 0 } };
-	static const struct ctl_opt upd_opts[] = { { "--scopes", "scopes", 0 }, { NULL, NULL, 0 } };
+		{ "--proxy-paths", "proxy_paths", 0 },
+		{ "--proxy-body-max-mib", "proxy_body_max_mib", 1 }, { NULL, NULL, 0 } };
+	static const struct ctl_opt upd_opts[] = { { "--scopes", "scopes", 0 },
+	    { "--proxy-body-max-mib", "proxy_body_max_mib", 1 }, { NULL, NULL, 0 } };
 	static const struct ctl_opt rot_opts[] = { { "--overlap", "overlap_s", 1 },
 	    { NULL, NULL, 0 } };
 	static const char *const cols[] = { "name", "client_id", "flow", "kind", "connection",

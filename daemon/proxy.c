@@ -7,7 +7,9 @@
  *
  * "proxy.authorize" is the same decision for the data plane (nginx relays the call itself,
  * streamed): the reply carries the upstream URL, the Tenant-Name and the token for nginx to
- * inject, held until the token's issuance record is durable.
+ * inject, held until the token's issuance record is durable.  nginx caps every body at
+ * FG_PROXY_BODY_MAX_MIB; each app's own cap is checked here from the Content-Length nginx
+ * passes on, before anything reaches the upstream.
  */
 #include "config.h"
 
@@ -19,10 +21,13 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 #define PROXY_BODY_MAX		(24 * 1024)	/* request body, decoded */
 #define PROXY_RESPONSE_MAX	(40 * 1024)	/* response body: base64 must fit one frame */
 #define PROXY_AUTHORIZE_MAX	(FG_TOKEN_MAX + 8192)	/* the authorize reply */
+#define PROXY_LENGTH_DIGITS	15	/* a Content-Length up to 999 TB: far above any cap */
+#define PROXY_MIB		(1024ULL * 1024)
 
 struct proxy_op {
 	struct fg_reqctx	 ctx;
@@ -33,6 +38,8 @@ struct proxy_op {
 	char			 content_type[128];
 	uint8_t			*body;
 	size_t			 bodylen;
+	unsigned long long	 length;	/* the body's length, known before it is sent */
+	int			 chunked;	/* or not known: a chunked body, streamed */
 	struct conn_rec		 conn;
 	char			 app[FG_NAME_MAX + 1];
 	char			 actor[96];
@@ -44,7 +51,8 @@ struct proxy_op {
 };
 
 static const char SQL_RULE[] =
-    "SELECT proxy_methods, proxy_paths FROM apps WHERE name = ? AND revoked_at IS NULL";
+    "SELECT proxy_methods, proxy_paths, proxy_body_max_mib FROM apps "
+    "WHERE name = ? AND revoked_at IS NULL";
 
 static void
 proxy_op_free(struct proxy_op *op)
@@ -216,24 +224,54 @@ proxy_have_token(const struct token_req *w, const struct token_grant *g,
 	}
 }
 
-/* The app's rule allows method on path; otherwise answer and return -1. */
+/*
+ * The body fits the app's cap of mib MiB; otherwise answer 413, or 411 for a chunked body
+ * when the cap is below nginx's ceiling: nginx counts a streamed body only against its one
+ * client_max_body_size, so no cap but that one can hold for a body of unknown length.
+ */
+static int
+proxy_body_fits(struct proxy_op *op, int mib)
+{
+	char msg[200];
+
+	if (op->chunked && mib < FG_PROXY_BODY_MAX_MIB) {
+		snprintf(msg, sizeof(msg), "this app's request bodies are capped at %d MiB: send "
+		    "a Content-Length (a chunked body's size cannot be checked before it is "
+		    "relayed)", mib);
+		proxy_finish(op, 411, "invalid_request", msg, NULL);
+		return -1;
+	}
+	if (op->length > (unsigned long long)mib * PROXY_MIB) {
+		snprintf(msg, sizeof(msg), "the request body (%llu bytes) is larger than this "
+		    "app's cap of %d MiB", op->length, mib);
+		proxy_finish(op, 413, "invalid_request", msg, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* The app's rule allows method on path, and its cap the body; otherwise answer, -1. */
 static int
 proxy_rule(struct proxy_op *op)
 {
 	sqlite3_stmt	*st = store_prepare(SQL_RULE);
-	int		 ok = 0;
+	int		 ok = 0, mib = 0;
 
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, op->app, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
+		if (sqlite3_step(st) == SQLITE_ROW) {
 			ok = proxy_listed((const char *)sqlite3_column_text(st, 0), op->method, 0) &&
 			    proxy_listed((const char *)sqlite3_column_text(st, 1), op->path, 1);
+			mib = sqlite3_column_int(st, 2);
+		}
 		sqlite3_reset(st);
 	}
-	if (!ok)
+	if (!ok) {
 		proxy_finish(op, 403, "forbidden", "this app's proxy rule does not allow that method "
 		    "on that path", NULL);
-	return ok ? 0 : -1;
+		return -1;
+	}
+	return proxy_body_fits(op, mib);
 }
 
 /* After the gate: the connection in the path is the app's, and its rule allows the call. */
@@ -270,6 +308,7 @@ proxy_parse(struct proxy_op *op, json_t *req)
 	const char	*path = json_string_value(json_object_get(req, "path"));
 	const char	*query = json_string_value(json_object_get(req, "query"));
 	const char	*type = json_string_value(json_object_get(req, "content_type"));
+	const char	*length = json_string_value(json_object_get(req, "content_length"));
 	json_t		*b64 = json_object_get(req, "body_b64");
 	size_t		 n;
 
@@ -291,6 +330,13 @@ proxy_parse(struct proxy_op *op, json_t *req)
 			return "the body is not base64 or is over 24 KiB";
 		op->bodylen = n;
 	}
+	op->length = op->bodylen;
+	op->chunked = json_is_true(json_object_get(req, "chunked"));
+	/* the front end's word on the data plane's body: digits only, and one of the two */
+	if (length != NULL && fg_decimal(length, PROXY_LENGTH_DIGITS, &op->length) == -1)
+		return "content_length must be 1 to 15 digits";
+	if (length != NULL && op->chunked)
+		return "a body has a content_length or is chunked, not both";
 	return NULL;
 }
 
@@ -333,7 +379,8 @@ proxy_authorized(const struct token_req *w, const struct token_grant *g,
 /*
  * "proxy" and "proxy.authorize": connection, method, path, query?, content_type?, body_b64?,
  * and client_id + client_secret, bearer (a token flowgate issued to the app) or session;
- * remote?  The token request may finish (and free op) at once.
+ * remote?  proxy.authorize also: content_length? (the caller's Content-Length, as nginx sent
+ * it) or chunked? (a body without one).  The token request may finish (and free op) at once.
  */
 static void
 proxy_begin(const struct fg_reqctx *ctx, json_t *req, token_done done)
@@ -359,10 +406,16 @@ proxy_begin(const struct fg_reqctx *ctx, json_t *req, token_done done)
 	sodium_memzero(&gp, sizeof(gp));
 }
 
-/* "proxy": the call made here, its answer in the reply. */
+/* "proxy": the call made here, its answer in the reply; the body's length is its own. */
 static void
 proxy_verb(const struct fg_reqctx *ctx, json_t *req)
 {
+	if (json_object_get(req, "content_length") != NULL ||
+	    json_object_get(req, "chunked") != NULL) {
+		server_reply_error(ctx, "invalid_request", "the body here is body_b64; "
+		    "content_length and chunked are the data plane's");
+		return;
+	}
 	proxy_begin(ctx, req, proxy_have_token);
 }
 
@@ -384,6 +437,7 @@ static const struct verb_field proxy_fields[] = {
 	{ "method", VERB_STR, 1, 7 }, { "path", VERB_STR, 1, 2048 }, { "query", VERB_STR, 0, 2048 },
 	{ "content_type", VERB_STR, 0, 127 }, { "body_b64", VERB_STR, 0, 33000 },
 	{ "remote", VERB_STR, 0, 64 }, { "bearer", VERB_STR, 0, FG_TOKEN_MAX },
+	{ "content_length", VERB_STR, 0, 32 }, { "chunked", VERB_BOOL, 0, 0 },
 	VERB_FIELDS_END
 };
 const struct verb_entry proxy_entry = {

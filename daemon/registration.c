@@ -2,7 +2,7 @@
  * App registrations, the verbs that change and show them: app.add (checked against the policy
  * table, a broker-issued credential shown once), app.list, app.show, app.update, app.revoke and
  * app.rotate_secret.  The registry they write, its in-memory cache and app authentication are
- * app.c's.
+ * app.c's.  proxy_body_max_mib, each app's cap on a proxied body, is proxy.c's to enforce.
  */
 #include "config.h"
 
@@ -20,7 +20,8 @@
 static const char SQL_INSERT[] =
     "INSERT INTO apps (name, client_id, secret_hash, flow, kind, connection_id, scopes, "
     "internal, can_redirect, justification, created_at, redirect_uri, return_url, "
-    "proxy_methods, proxy_paths) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "proxy_methods, proxy_paths, proxy_body_max_mib) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 static const char SQL_BY_NAME[] = "SELECT id FROM apps WHERE name = ?";
 static const char SQL_REVOKE[] =
     "UPDATE apps SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL";
@@ -50,6 +51,26 @@ struct registration_new {
 	const char			*client_id;
 	const uint8_t			*hash;
 };
+
+/* The proxy body cap asked for, in MiB: the ceiling when none is given. */
+static json_int_t
+registration_body_mib(json_t *req)
+{
+	json_t *v = json_object_get(req, "proxy_body_max_mib");
+
+	return v != NULL ? json_integer_value(v) : FG_PROXY_BODY_MAX_MIB;
+}
+
+/* The cap is 1..FG_PROXY_BODY_MAX_MIB; NULL when so, else why. */
+static const char *
+registration_body_mib_check(json_t *req)
+{
+	json_int_t mib = registration_body_mib(req);
+
+	if (mib < 1 || mib > FG_PROXY_BODY_MAX_MIB)
+		return "proxy_body_max_mib must be a whole number of MiB from 1 to 200";
+	return NULL;
+}
 
 /* Insert the registration row (inside audit_tx). */
 static int
@@ -83,6 +104,7 @@ registration_insert(void *arg)
 	    SQLITE_STATIC);
 	sqlite3_bind_text(st, 15, json_string_value(json_object_get(req, "proxy_paths")), -1,
 	    SQLITE_STATIC);
+	sqlite3_bind_int64(st, 16, registration_body_mib(req));
 	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);
 	return r;
@@ -179,7 +201,7 @@ registration_parse(json_t *req, struct policy_app *pa, char *scopes, size_t scop
 	    !registration_paths_ok(json_string_value(json_object_get(req, "proxy_paths"))))
 		return "proxy_methods are among GET POST PUT PATCH DELETE; proxy_paths are prefixes "
 		    "like /interactions/ (no .., //, %, ? or #)";
-	return NULL;
+	return registration_body_mib_check(req);
 }
 
 /* Record a registration refused by the policy or by validation. */
@@ -214,8 +236,8 @@ registration_commit(const struct fg_reqctx *ctx, json_t *req, const struct polic
 	struct registration_new		 n = { req, pa, conn_id, client_id, hash };
 
 	server_actor(ctx, actor, sizeof(actor));
-	snprintf(detail, sizeof(detail), "flow=%s kind=%s client_id=%s", pa->flow, pa->kind,
-	    client_id);
+	snprintf(detail, sizeof(detail), "flow=%s kind=%s client_id=%s proxy_body_max_mib=%lld",
+	    pa->flow, pa->kind, client_id, (long long)registration_body_mib(req));
 	if (audit_tx(registration_insert, &n, &rec) == -1)
 		return -1;
 	app_cache_clear();
@@ -285,6 +307,7 @@ static const struct verb_field registration_add_fields[] = {
 	{ "return_url", VERB_STR, 0, 2048 },
 	{ "proxy_methods", VERB_STR, 0, 64 },
 	{ "proxy_paths", VERB_STR, 0, 2048 },
+	{ "proxy_body_max_mib", VERB_INT, 0, 0 },
 	VERB_FIELDS_END
 };
 const struct verb_entry app_add_entry = {
@@ -300,7 +323,7 @@ const struct verb_entry app_add_entry = {
 #define APP_COLS \
     "SELECT a.name, a.client_id, a.flow, a.kind, c.name, a.scopes, a.internal, " \
     "a.can_redirect, a.justification, a.created_at, a.revoked_at, a.prev_valid_until, " \
-    "a.redirect_uri, a.return_url, a.proxy_methods, a.proxy_paths " \
+    "a.redirect_uri, a.return_url, a.proxy_methods, a.proxy_paths, a.proxy_body_max_mib " \
     "FROM apps a JOIN connections c ON c.id = a.connection_id "
 static const char SQL_SHOW[] = APP_COLS "WHERE a.name = ?1";
 static const char SQL_PAGE_AFTER[] = APP_COLS "WHERE a.name > ?1 ORDER BY a.name LIMIT ?2";
@@ -335,6 +358,7 @@ registration_json(sqlite3_stmt *st)
 		if (sqlite3_column_type(st, 12 + i) != SQLITE_NULL)
 			json_object_set_new(o, extra[i],
 			    json_string((const char *)sqlite3_column_text(st, 12 + i)));
+	json_object_set_new(o, "proxy_body_max_mib", json_integer(sqlite3_column_int(st, 16)));
 	return o;
 }
 
@@ -439,11 +463,14 @@ const struct verb_entry app_revoke_entry = {
 static const char SQL_REG[] =
     "SELECT id, flow, kind, internal, can_redirect, justification, scopes FROM apps "
     "WHERE name = ? AND revoked_at IS NULL";
-static const char SQL_SET_SCOPES[] = "UPDATE apps SET scopes = ? WHERE id = ?";
+static const char SQL_SET_SCOPES[] =
+    "UPDATE apps SET scopes = ?, proxy_body_max_mib = coalesce(?, proxy_body_max_mib) "
+    "WHERE id = ?";
 
 struct registration_edit {
 	int64_t		 id;
 	const char	*scopes;
+	json_t		*mib;		/* NULL: unchanged */
 	uint8_t		 hash[32];
 	int64_t		 until;
 };
@@ -458,22 +485,29 @@ registration_set_scopes(void *arg)
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, e->scopes, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, e->id);
+	if (e->mib != NULL)
+		sqlite3_bind_int64(st, 2, json_integer_value(e->mib));
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_int64(st, 3, e->id);
 	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	sqlite3_reset(st);
 	return r;
 }
 
-/* "app.update": name, scopes — the new scope set is checked against the policy again. */
+/*
+ * "app.update": name, scopes?, proxy_body_max_mib? (at least one) — the scope set, new or
+ * kept, is checked against the policy again.
+ */
 static void
 registration_verb_update(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*name = json_string_value(json_object_get(req, "name"));
 	sqlite3_stmt		*st = store_prepare(SQL_REG);
 	struct policy_app	 pa;
-	struct registration_edit		 e = { 0, NULL, { 0 }, 0 };
+	struct registration_edit		 e = { 0, NULL, NULL, { 0 }, 0 };
 	char			 scopes[FG_SCOPES_MAX], flow[32] = "", kind[16] = "", just[2001] = "";
-	char			 actor[96];
+	char			 kept[FG_SCOPES_MAX] = "", actor[96], detail[40];
 	struct audit_rec	 rec = { actor, "app.update", name, NULL, NULL, "ok", NULL, NULL };
 	const char		*why, *rule;
 
@@ -486,6 +520,7 @@ registration_verb_update(const struct fg_reqctx *ctx, json_t *req)
 			pa.internal = sqlite3_column_int(st, 3);
 			pa.can_redirect = sqlite3_column_int(st, 4);
 			app_column(st, 5, just, sizeof(just));
+			app_column(st, 6, kept, sizeof(kept));
 		}
 		sqlite3_reset(st);
 	}
@@ -493,8 +528,17 @@ registration_verb_update(const struct fg_reqctx *ctx, json_t *req)
 		server_reply_error(ctx, "not_found", "no active app named %s", name);
 		return;
 	}
-	if (scope_normalize(json_string_value(json_object_get(req, "scopes")), scopes,
-	    sizeof(scopes)) == -1) {
+	e.mib = json_object_get(req, "proxy_body_max_mib");
+	if (e.mib == NULL && json_object_get(req, "scopes") == NULL) {
+		server_reply_error(ctx, "bad_request", "give scopes, proxy_body_max_mib or both");
+		return;
+	}
+	if ((why = registration_body_mib_check(req)) != NULL) {
+		server_reply_error(ctx, "bad_request", "%s", why);
+		return;
+	}
+	if (scope_normalize(json_object_get(req, "scopes") != NULL ? json_string_value(
+	    json_object_get(req, "scopes")) : kept, scopes, sizeof(scopes)) == -1) {
 		server_reply_error(ctx, "bad_request", "scopes are malformed");
 		return;
 	}
@@ -507,6 +551,11 @@ registration_verb_update(const struct fg_reqctx *ctx, json_t *req)
 		return;
 	}
 	e.scopes = scopes;
+	if (e.mib != NULL) {
+		snprintf(detail, sizeof(detail), "proxy_body_max_mib=%lld",
+		    (long long)json_integer_value(e.mib));
+		rec.detail = detail;
+	}
 	server_actor(ctx, actor, sizeof(actor));
 	rec.scopes = scopes;
 	if (audit_tx(registration_set_scopes, &e, &rec) == -1) {
@@ -519,7 +568,8 @@ registration_verb_update(const struct fg_reqctx *ctx, json_t *req)
 
 static const struct verb_field registration_update_fields[] = {
 	VERB_FIELD_NAME,
-	{ "scopes", VERB_STR, 1, 512 },
+	{ "scopes", VERB_STR, 0, 512 },
+	{ "proxy_body_max_mib", VERB_INT, 0, 0 },
 	VERB_FIELDS_END
 };
 const struct verb_entry app_update_entry = {
@@ -563,7 +613,7 @@ registration_verb_rotate_secret(const struct fg_reqctx *ctx, json_t *req)
 	json_t			*ov = json_object_get(req, "overlap_s");
 	json_int_t		 overlap = ov ? json_integer_value(ov) : 86400;
 	sqlite3_stmt		*st = store_prepare(SQL_REG);
-	struct registration_edit		 e = { 0, NULL, { 0 }, 0 };
+	struct registration_edit		 e = { 0, NULL, NULL, { 0 }, 0 };
 	char			 client_id[64] = "", unused[64], secret[80], actor[96], detail[64];
 	char			 flow[32] = "", scopes[FG_SCOPES_MAX] = "";
 	struct audit_rec	 rec = { actor, "app.rotate_secret", name, NULL, NULL, "ok",

@@ -1,6 +1,7 @@
 /*
  * The apps pages: the list, the registration form (pre-filled by the wizard), the page that
- * shows a new credential exactly once, an app's page with its scopes, rotation, revocation.
+ * shows a new credential exactly once, an app's page with its scopes, its proxy body cap,
+ * rotation, revocation.
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@ static void	admin_apps_add(struct request *);
 static void	admin_apps_new(struct request *);
 static void	admin_apps_show(struct request *);
 static void	admin_apps_set_scopes(struct request *);
+static void	admin_apps_set_body_cap(struct request *);
 static void	admin_apps_rotate(struct request *);
 static void	admin_apps_revoke(struct request *);
 
@@ -26,6 +28,7 @@ const struct route admin_apps_routes[] = {
 	{ "GET", "/admin/apps/new", ROUTE_ADMIN | ROUTE_SESSION, 0, admin_apps_new },
 	{ "GET", "/admin/apps/*", ROUTE_ADMIN | ROUTE_SESSION, 0, admin_apps_show },
 	{ "POST", "/admin/apps/*/scopes", ADMIN_APPS_POST, 0, admin_apps_set_scopes },
+	{ "POST", "/admin/apps/*/body-cap", ADMIN_APPS_POST, 0, admin_apps_set_body_cap },
 	{ "POST", "/admin/apps/*/rotate", ADMIN_APPS_POST, 0, admin_apps_rotate },
 	{ "POST", "/admin/apps/*/revoke", ADMIN_APPS_POST, 0, admin_apps_revoke },
 	{ NULL, NULL, 0, 0, NULL }
@@ -209,7 +212,7 @@ static void
 admin_apps_kept(struct request *r, json_t *data, const struct form *f, int fresh)
 {
 	static const char *const keep[] = { "name", "justification", "redirect_uri",
-	    "return_url", "proxy_methods", "proxy_paths", NULL };
+	    "return_url", "proxy_methods", "proxy_paths", "proxy_body_max_mib", NULL };
 	const char		*flow = form_get(f, "flow");
 	char			 uri[300];
 	size_t			 k;
@@ -228,7 +231,26 @@ admin_apps_kept(struct request *r, json_t *data, const struct form *f, int fresh
 	json_object_set_new(data, "user_open", json_boolean(admin_wizard_flow_redirects(flow) ||
 	    form_get(f, "return_url") != NULL));
 	json_object_set_new(data, "proxy_open", json_boolean(form_get(f, "proxy_methods") !=
-	    NULL || form_get(f, "proxy_paths") != NULL));
+	    NULL || form_get(f, "proxy_paths") != NULL || (form_get(f, "proxy_body_max_mib") !=
+	    NULL && strcmp(form_get(f, "proxy_body_max_mib"), "200") != 0)));
+}
+
+/*
+ * The proxy body cap typed in, onto req as an integer (none: the default, unless required);
+ * anything but a small number goes as 0, which the daemon refuses with its range (the one
+ * place that knows it).
+ */
+static void
+admin_apps_body_cap(const struct form *f, json_t *req, int required)
+{
+	const char		*v = form_get(f, "proxy_body_max_mib");
+	unsigned long long	 mib;
+
+	if (req == NULL || (v == NULL && !required))
+		return;
+	if (fg_decimal(v, 4, &mib) == -1)
+		mib = 0;
+	json_object_set_new(req, "proxy_body_max_mib", json_integer((json_int_t)mib));
 }
 
 /*
@@ -389,6 +411,7 @@ admin_apps_add(struct request *r)
 	if (req != NULL && form_get(&r->form, "proxy_paths") != NULL)
 		json_object_set_new(req, "proxy_paths",
 		    json_string(form_get(&r->form, "proxy_paths")));
+	admin_apps_body_cap(&r->form, req, 0);
 	reply = admin_call(r, ADMIN_CALL_SESSION | ADMIN_CALL_CSRF, req);
 	if (link_ok(reply)) {
 		admin_apps_secret(r, reply, name != NULL ? name : "", "created");
@@ -483,6 +506,33 @@ admin_apps_set_scopes(struct request *r)
 	admin_form_error(data, reply, "scopes");
 	json_decref(reply);
 	admin_apps_page(r, 422, data);
+}
+
+/* POST /admin/apps/NAME/body-cap: app.update of the proxy body cap; a refusal on the page. */
+static void
+admin_apps_set_body_cap(struct request *r)
+{
+	char	 url[160];
+	json_t	*req, *reply, *data;
+
+	req = json_pack("{ss ss}", "verb", "app.update", "name", r->name);
+	admin_apps_body_cap(&r->form, req, 1);
+	reply = admin_call(r, ADMIN_CALL_SESSION | ADMIN_CALL_CSRF, req);
+	if (link_ok(reply)) {
+		json_decref(reply);
+		snprintf(url, sizeof(url), "/admin/apps/%s?done=body_cap_updated", r->name);
+		request_redirect(r, 303, url);
+		return;
+	}
+	if (reply == NULL || strcmp(admin_errcode(reply), "bad_request") != 0) {
+		admin_fail(r, reply);
+		return;
+	}
+	data = json_object();
+	admin_form_error(data, reply, "proxy_body_max_mib");
+	json_object_del(data, "error");	/* said next to the cap, not above the scopes */
+	json_decref(reply);
+	admin_apps_page(r, 400, data);
 }
 
 /* POST /admin/apps/NAME/rotate: a new secret, the old one valid for the overlap chosen. */

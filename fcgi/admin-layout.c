@@ -23,6 +23,7 @@ static const struct flash {
 	{ "expired", "Your session has ended. Log in again.", "info" },
 	{ "app_revoked", "The app was revoked: its credentials no longer get tokens.", "warn" },
 	{ "scopes_updated", "The app's allowed scopes were updated.", NULL },
+	{ "body_cap_updated", "The app's proxy body cap was changed.", NULL },
 	{ "connection_added", "Connection added. Its secret was verified with the upstream.",
 	    NULL },
 	{ "connection_removed", "The connection was removed.", NULL },

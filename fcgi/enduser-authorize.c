@@ -5,7 +5,9 @@
  * A pass is 200 with the upstream URL, Tenant-Name and "Bearer TOKEN" in response headers that
  * nginx takes (auth_request_set) and injects into its own request upstream: the subrequest's
  * headers never reach the caller.  A refusal is 401 or 403 (what auth_request passes on), the
- * real status and the JSON error in headers for nginx's error page.
+ * real status and the JSON error in headers for nginx's error page.  The caller's
+ * Content-Length (or that its body is chunked) goes to the daemon as nginx gave it: the app's
+ * body cap is the daemon's to check, and so is the value itself.
  *
  * The WebSocket relay (/ws/{connection}/transcribe, /ws/{connection}/streams/{interactionId})
  * asks the same way ("relay.authorize"); its caller may also give the token flowgate issued it
@@ -38,9 +40,12 @@ const struct route enduser_authorize_routes[] = {
 	{ NULL, NULL, 0, 0, NULL }
 };
 
-/* The HTTP status of a daemon error code; 500 for one it does not know. */
+/*
+ * The HTTP status of a daemon error code; 500 for one it does not know.  An invalid_request
+ * about the body says its own: 411 or 413 (hint, the daemon's "status").
+ */
 static int
-enduser_authorize_status(const char *error)
+enduser_authorize_status(const char *error, long hint)
 {
 	static const struct {
 		const char	*error;
@@ -54,6 +59,8 @@ enduser_authorize_status(const char *error)
 	};
 	size_t	i;
 
+	if (error != NULL && strcmp(error, "invalid_request") == 0 && (hint == 411 || hint == 413))
+		return (int)hint;
 	for (i = 0; error != NULL && i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(map[i].error, error) == 0)
 			return map[i].status;
@@ -62,10 +69,11 @@ enduser_authorize_status(const char *error)
 
 /* Refuse: 401 or 403 for auth_request; the real status and the JSON error in headers. */
 static void
-enduser_authorize_refuse(struct request *r, const char *error, const char *description)
+enduser_authorize_refuse(struct request *r, const char *error, const char *description,
+    long hint)
 {
 	struct http_reply	 rp = { .content_type = "application/json" };
-	int			 status = enduser_authorize_status(error);
+	int			 status = enduser_authorize_status(error, hint);
 	json_t			*j;
 	char			*s = NULL;
 
@@ -94,6 +102,8 @@ enduser_authorize_request(struct request *r)
 	const char	*uri = request_param(r, "FLOWGATE_URI");
 	const char	*method = request_param(r, "FLOWGATE_METHOD");
 	const char	*type = request_param(r, "FLOWGATE_CONTENT_TYPE");
+	const char	*length = request_param(r, "FLOWGATE_CONTENT_LENGTH");
+	const char	*te = request_param(r, "FLOWGATE_TRANSFER_ENCODING");
 	char		 conn[FG_NAME_MAX + 1], path[AUTHORIZE_PATH_MAX + 1];
 	size_t		 n, p;
 	json_t		*req;
@@ -118,6 +128,15 @@ enduser_authorize_request(struct request *r)
 		json_object_set_new(req, "query", json_string(uri + p + 1));
 	if (req != NULL && type != NULL && *type != '\0')
 		json_object_set_new(req, "content_type", json_string(type));
+	/* passed on as it came (the daemon judges it); one that is not even text is malformed */
+	if (req != NULL && length != NULL && *length != '\0' &&
+	    json_object_set_new(req, "content_length", json_string(length)) == -1) {
+		json_decref(req);
+		return NULL;
+	}
+	/* nginx accepts only "chunked", and never with a Content-Length */
+	if (req != NULL && te != NULL && *te != '\0')
+		json_object_set_new(req, "chunked", json_true());
 	return req;
 }
 
@@ -219,14 +238,14 @@ enduser_authorize_pass(struct request *r, json_t *reply)
 	if (!enduser_authorize_plain(url) || !enduser_authorize_plain(tenant) ||
 	    (token != NULL && !enduser_authorize_plain(token))) {
 		fg_log_warn("proxy.authorize: malformed daemon reply");
-		enduser_authorize_refuse(r, "server_error", NULL);
+		enduser_authorize_refuse(r, "server_error", NULL, 0);
 		return;
 	}
 	n = snprintf(head, sizeof(head), "%.*sX-Flowgate-Upstream: %s\r\nX-Flowgate-Tenant: %s\r\n"
 	    "%s%s%s", (int)r->hdrlen, r->hdr, url, tenant, token ? "X-Flowgate-Authorization: "
 	    "Bearer " : "", token ? token : "", token ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(head)) {
-		enduser_authorize_refuse(r, "server_error", "the token is too long to pass on");
+		enduser_authorize_refuse(r, "server_error", "the token is too long to pass on", 0);
 		return;
 	}
 	rp.headers = head;
@@ -258,7 +277,7 @@ enduser_authorize(struct request *r)
 	if ((req = relay ? enduser_authorize_relay(uri) : enduser_authorize_request(r)) ==
 	    NULL) {
 		enduser_authorize_refuse(r, "not_found", "the proxy path is "
-		    "/api/v1/proxy/{connection}/...");
+		    "/api/v1/proxy/{connection}/...", 0);
 		return;
 	}
 	if (relay)
@@ -274,15 +293,17 @@ enduser_authorize(struct request *r)
 	    enduser_authorize_origin(r) : NULL;
 	if (why != NULL) {
 		json_decref(req);
-		enduser_authorize_refuse(r, "forbidden", why);
+		enduser_authorize_refuse(r, "forbidden", why, 0);
 		return;
 	}
 	reply = enduser_call(r, req, ENDUSER_CALL_TIMEOUT_MS);
 	json_decref(req);
 	if (reply == NULL)
-		enduser_authorize_refuse(r, "temporarily_unavailable", "the broker is unavailable");
+		enduser_authorize_refuse(r, "temporarily_unavailable", "the broker is unavailable",
+		    0);
 	else if (!link_ok(reply))
-		enduser_authorize_refuse(r, link_str(reply, "error"), link_str(reply, "message"));
+		enduser_authorize_refuse(r, link_str(reply, "error"), link_str(reply, "message"),
+		    (long)json_integer_value(json_object_get(reply, "status")));
 	else
 		enduser_authorize_pass(r, reply);
 	json_decref(reply);
