@@ -132,6 +132,26 @@ buf_add_html(struct buf *b, const char *s, size_t n)
 	buf_add(b, s + start, n - start);
 }
 
+/* Append s as a JSON string, quoted; quote, backslash and control characters escaped. */
+void
+buf_adds_json(struct buf *b, const char *s)
+{
+	size_t	i, start = 0;
+	char	esc[8];
+
+	buf_add(b, "\"", 1);
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] != '"' && s[i] != '\\' && (unsigned char)s[i] >= 0x20)
+			continue;
+		buf_add(b, s + start, i - start);
+		snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)s[i]);
+		buf_adds(b, esc);
+		start = i + 1;
+	}
+	buf_add(b, s + start, i - start);
+	buf_add(b, "\"", 1);
+}
+
 /* Append a string HTML-escaped. */
 void
 buf_adds_html(struct buf *b, const char *s)

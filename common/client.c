@@ -130,6 +130,30 @@ client_read_frame(int fd, uint8_t *buf, size_t cap, size_t *len, long long deadl
 	return 0;
 }
 
+static uint8_t	client_buf[FG_FRAME_BUF_LEN];	/* one call at a time per process */
+static size_t	client_used;			/* bytes of client_buf to wipe */
+
+/* Send the request framed in client_buf[0..len) and read its paired reply into client_buf. */
+static int
+client_exchange(int fd, uint32_t id, size_t len, long long deadline)
+{
+	struct fg_frame_hdr	hdr;
+	int			r;
+
+	r = client_write_all(fd, client_buf, len, deadline);
+	explicit_bzero(client_buf, len);	/* the request may carry a client secret */
+	if (r == -1)
+		return -1;
+	if ((r = client_read_frame(fd, client_buf, sizeof(client_buf), &client_used,
+	    deadline)) != 0)
+		return r;
+	if ((r = fg_frame_hdr_decode(client_buf, client_used, &hdr)) != FG_FRAME_OK)
+		return r < 0 ? r : FG_FRAME_SHORT;
+	if (hdr.type != FG_FRAME_REPLY || hdr.id != id)
+		return FG_FRAME_ETYPE;
+	return 0;
+}
+
 /*
  * Send req with request id and wait for its reply.  Returns 0 with *reply set, -1 on an I/O
  * error or timeout (errno set), or a negative FG_FRAME_* code on a malformed or unpaired reply.
@@ -139,30 +163,54 @@ client_read_frame(int fd, uint8_t *buf, size_t cap, size_t *len, long long deadl
 int
 fg_client_call(int fd, uint32_t id, json_t *req, json_t **reply, int timeout_ms)
 {
-	static uint8_t		 buf[FG_FRAME_BUF_LEN];
 	struct fg_frame_hdr	 hdr;
 	size_t			 len, used;
-	long long		 deadline = monotime_ms() + timeout_ms;
 	int			 r;
 
 	*reply = NULL;
-	if ((r = fg_frame_encode(FG_FRAME_REQUEST, id, req, buf, sizeof(buf), &len)) !=
-	    FG_FRAME_OK)
+	if ((r = fg_frame_encode(FG_FRAME_REQUEST, id, req, client_buf, sizeof(client_buf),
+	    &len)) != FG_FRAME_OK)
 		return r;
-	r = client_write_all(fd, buf, len, deadline);
-	explicit_bzero(buf, len);	/* the request may carry a client secret */
-	if (r == -1)
-		return -1;
-	if ((r = client_read_frame(fd, buf, sizeof(buf), &len, deadline)) != 0)
-		return r;
-	r = fg_frame_decode(buf, len, FG_FRAME_REPLY, &hdr, reply, &used);
-	explicit_bzero(buf, len);	/* the reply may carry a token */
-	if (r != FG_FRAME_OK)
-		return r < 0 ? r : FG_FRAME_EBODY;
-	if (hdr.id != id) {
-		json_decref(*reply);
-		*reply = NULL;
-		return FG_FRAME_ETYPE;
+	if ((r = client_exchange(fd, id, len, monotime_ms() + timeout_ms)) == 0) {
+		r = fg_frame_decode(client_buf, client_used, FG_FRAME_REPLY, &hdr, reply, &used);
+		if (r != FG_FRAME_OK)
+			r = r < 0 ? r : FG_FRAME_EBODY;
 	}
+	fg_client_wipe();	/* the reply may carry a token */
+	return r;
+}
+
+/*
+ * The same for a request body the caller serialised (one JSON object, the token path's): the
+ * reply's body is left unparsed in *body[0..*bodylen), valid until fg_client_wipe(), which the
+ * caller must call once done with it.
+ */
+int
+fg_client_call_raw(int fd, uint32_t id, const char *req, size_t reqlen, const char **body,
+    size_t *bodylen, int timeout_ms)
+{
+	int r;
+
+	*body = NULL;
+	*bodylen = 0;
+	if (reqlen == 0 || reqlen > FG_FRAME_MAX)
+		return FG_FRAME_ESIZE;
+	memcpy(client_buf + FG_FRAME_HDR_LEN, req, reqlen);
+	fg_frame_hdr_encode(client_buf, FG_FRAME_REQUEST, id, (uint32_t)reqlen);
+	if ((r = client_exchange(fd, id, FG_FRAME_HDR_LEN + reqlen,
+	    monotime_ms() + timeout_ms)) != 0) {
+		fg_client_wipe();
+		return r;
+	}
+	*body = (const char *)client_buf + FG_FRAME_HDR_LEN;
+	*bodylen = client_used - FG_FRAME_HDR_LEN;
 	return 0;
+}
+
+/* Overwrite the last reply (it may carry a token). */
+void
+fg_client_wipe(void)
+{
+	explicit_bzero(client_buf, client_used);
+	client_used = 0;
 }

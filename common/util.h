@@ -37,6 +37,7 @@ void		 buf_addf(struct buf *b, const char *fmt, ...)
 void		 buf_add_html(struct buf *b, const char *s, size_t n);	/* HTML-escaped */
 void		 buf_adds_html(struct buf *b, const char *s);
 void		 buf_adds_url(struct buf *b, const char *s);	/* percent-encoded */
+void		 buf_adds_json(struct buf *b, const char *s);	/* a quoted JSON string */
 const char	*buf_str(struct buf *b);	/* NUL-terminated view ("" when empty) */
 
 #endif

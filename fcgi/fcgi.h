@@ -131,6 +131,9 @@ void		 worker_run(const struct worker_conf *conf);
 
 void		 link_init(const char *daemon_path);
 int		 link_call(json_t *req, json_t **reply, int timeout_ms);
+int		 link_call_raw(const char *req, size_t len, const char **body, size_t *bodylen,
+		     int timeout_ms);
+void		 link_wipe(void);
 json_t		*link_ask(const char *verb);
 int		 link_ok(json_t *reply);
 const char	*link_str(json_t *o, const char *key);

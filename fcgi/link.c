@@ -52,13 +52,31 @@ link_drop(void)
 	metrics_reconnect();
 }
 
+/* One call of either kind: a JSON request and reply, or the token path's serialised ones. */
+struct link_op {
+	json_t		 *req, **reply;
+	const char	 *raw, **body;
+	size_t		  rawlen, *bodylen;
+	int		  timeout_ms;
+};
+
+/* Make the call on fd with the next request id. */
+static int
+link_op_run(const struct link_op *op, int fd)
+{
+	if (op->raw != NULL)
+		return fg_client_call_raw(fd, ++link_id, op->raw, op->rawlen, op->body,
+		    op->bodylen, op->timeout_ms);
+	return fg_client_call(fd, ++link_id, op->req, op->reply, op->timeout_ms);
+}
+
 /*
  * One call to the daemon on the kept connection, connecting lazily.  While backing off it
  * fails at once, so requests get a quick 503 instead of waiting.  A kept connection the daemon
  * closed while idle (it restarted) is retried once on a fresh one.
  */
-int
-link_call(json_t *req, json_t **reply, int timeout_ms)
+static int
+link_run(const struct link_op *op)
 {
 	const char	*why;
 	int		 r, stale;
@@ -73,7 +91,7 @@ link_call(json_t *req, json_t **reply, int timeout_ms)
 			}
 			link_used = 0;
 		}
-		if ((r = fg_client_call(link_fd, ++link_id, req, reply, timeout_ms)) == 0)
+		if ((r = link_op_run(op, link_fd)) == 0)
 			break;
 		stale = r == -1 && link_used && (errno == EPIPE || errno == ECONNRESET);
 		why = r == -1 ? strerror(errno) : fg_frame_strerror(r);
@@ -88,6 +106,38 @@ link_call(json_t *req, json_t **reply, int timeout_ms)
 	link_used = 1;
 	link_backoff_ms = 0;
 	return 0;
+}
+
+/* A call with a JSON request and reply. */
+int
+link_call(json_t *req, json_t **reply, int timeout_ms)
+{
+	struct link_op op = { .req = req, .reply = reply, .timeout_ms = timeout_ms };
+
+	*reply = NULL;
+	return link_run(&op);
+}
+
+/*
+ * A call whose request the caller serialised; the reply's body stays unparsed in
+ * *body[0..*bodylen) until link_wipe().
+ */
+int
+link_call_raw(const char *req, size_t len, const char **body, size_t *bodylen, int timeout_ms)
+{
+	struct link_op op = { .raw = req, .rawlen = len, .body = body, .bodylen = bodylen,
+	    .timeout_ms = timeout_ms };
+
+	*body = NULL;
+	*bodylen = 0;
+	return link_run(&op);
+}
+
+/* Overwrite a raw reply once used. */
+void
+link_wipe(void)
+{
+	fg_client_wipe();
 }
 
 /* Ask the daemon a question that takes no arguments; NULL if it cannot answer. */

@@ -187,77 +187,62 @@ token_lengths(struct request *r, const struct form *f, const struct grant *g)
 	return 0;
 }
 
-/* The daemon's "token" request for a checked grant; tenant: the realm route's. */
-static json_t *
+static struct buf	token_buf;	/* the request to the daemon, wiped after each call */
+
+/* The daemon's "token" request for a checked grant, serialised; tenant: the realm route's. */
+static int
 token_request(struct request *r, const struct form *f, const struct grant *g,
     const char *id, const char *secret, const char *tenant)
 {
-	json_t		*req;
 	const struct grant_field	*gf;
 	const char			*v;
 
-	req = json_pack("{s:s,s:s,s:s,s:s}", "verb", "token", "client_id", id, "client_secret",
-	    secret, "grant_type", g->name);
-	if (req == NULL)
-		return NULL;
+	buf_wipe(&token_buf);
+	token_buf.failed = 0;
+	buf_adds(&token_buf, "{\"verb\":\"token\",\"client_id\":");
+	buf_adds_json(&token_buf, id);
+	buf_adds(&token_buf, ",\"client_secret\":");
+	buf_adds_json(&token_buf, secret);
+	buf_adds(&token_buf, ",\"grant_type\":");
+	buf_adds_json(&token_buf, g->name);
 	for (gf = g->fields; gf->name != NULL; gf++) {
-		if ((v = form_get(f, gf->name)) != NULL)
-			json_object_set_new(req, gf->name, json_string(v));
+		if ((v = form_get(f, gf->name)) == NULL)
+			continue;
+		buf_addf(&token_buf, ",\"%s\":", gf->name);
+		buf_adds_json(&token_buf, v);
 	}
-	if (strcmp(r->remote, "-") != 0)
-		json_object_set_new(req, "remote", json_string(r->remote));
-	if (tenant != NULL)
-		json_object_set_new(req, "tenant", json_string(tenant));
-	return req;
+	if (strcmp(r->remote, "-") != 0) {
+		buf_adds(&token_buf, ",\"remote\":");
+		buf_adds_json(&token_buf, r->remote);
+	}
+	if (tenant != NULL) {
+		buf_adds(&token_buf, ",\"tenant\":");
+		buf_adds_json(&token_buf, tenant);
+	}
+	buf_adds(&token_buf, "}");
+	return token_buf.failed ? -1 : 0;
 }
 
-/* True when s prints inside a JSON string as it is: visible ASCII or space, no quote, no \\. */
+/*
+ * Relay a successful token reply as RFC 6749 section 5.1 JSON: the daemon writes it as
+ * {"ok":true,"access_token":...} (daemon/token.c), so the answer is that object without "ok",
+ * copied as it is rather than parsed and written again (the hot path's largest cost).
+ */
 static int
-token_plain(const char *s)
+token_ok(struct request *r, const char *body, size_t len)
 {
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
-			return 0;
-	return 1;
-}
-
-/* Relay a successful token reply as RFC 6749 section 5.1 JSON; -1 if the reply is malformed. */
-static int
-token_ok(struct request *r, json_t *reply)
-{
+	static const char	 prefix[] = "{\"ok\":true,\"access_token\":\"";
+	static char		 out[TOKEN_OUT_MAX];
 	struct http_reply	 rp = { .status = 200, .content_type = "application/json" };
-	json_t			*body, *at, *tt, *exp, *scope;
+	size_t			 skip = sizeof("{\"ok\":true,") - 1, n;
 
-	at = json_object_get(reply, "access_token");
-	tt = json_object_get(reply, "token_type");
-	exp = json_object_get(reply, "expires_in");
-	scope = json_object_get(reply, "scope");
-	if (!json_is_string(at) || !json_is_string(tt) || !json_is_integer(exp) ||
-	    (scope != NULL && !json_is_string(scope)))
+	if (len < sizeof(prefix) || memcmp(body, prefix, sizeof(prefix) - 1) != 0 ||
+	    (n = len - skip + 1) > sizeof(out))
 		return -1;
-	/* the hot path: values that need no escaping are printed as they are */
-	if (token_plain(json_string_value(at)) && token_plain(json_string_value(tt)) &&
-	    (scope == NULL || token_plain(json_string_value(scope)))) {
-		static char	out[TOKEN_OUT_MAX];
-		int		n;
-
-		n = snprintf(out, sizeof(out), "{\"access_token\":\"%s\",\"token_type\":\"%s\","
-		    "\"expires_in\":%lld%s%s%s}", json_string_value(at), json_string_value(tt),
-		    (long long)json_integer_value(exp), scope ? ",\"scope\":\"" : "",
-		    scope ? json_string_value(scope) : "", scope ? "\"" : "");
-		if (n > 0 && (size_t)n < sizeof(out)) {
-			request_send(r, &rp, out, (size_t)n);
-			explicit_bzero(out, (size_t)n);
-			metrics_request(METRICS_ROUTE_TOKEN, METRICS_OK);
-			return 0;
-		}
-	}
-	body = json_pack("{s:O,s:O,s:O}", "access_token", at, "token_type", tt, "expires_in",
-	    exp);
-	if (body != NULL && scope != NULL)
-		json_object_set(body, "scope", scope);
-	request_send_json(r, 200, body);
-	json_decref(body);
+	out[0] = '{';
+	memcpy(out + 1, body + skip, n - 1);
+	request_send(r, &rp, out, n);
+	explicit_bzero(out, n);
 	metrics_request(METRICS_ROUTE_TOKEN, METRICS_OK);
 	return 0;
 }
@@ -295,35 +280,46 @@ token_daemon_error(struct request *r, json_t *reply)
 	    (long)json_integer_value(ra) : 0);
 }
 
+/* The daemon's answer that is not a token: its error, or a malformed reply. */
+static void
+token_not_ok(struct request *r, const char *body, size_t len)
+{
+	json_t *reply = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+
+	if (json_is_object(reply) && json_is_false(json_object_get(reply, "ok")))
+		token_daemon_error(r, reply);
+	else {
+		fg_log_warn("daemon sent a malformed token reply");
+		token_error(r, METRICS_SERVER_ERROR, NULL, 0);
+	}
+	json_decref(reply);
+}
+
 /* A token request: check it strictly, then let the daemon decide. */
 static void
 token_serve(struct request *r, const char *tenant)
 {
 	struct form		 f;
 	const struct grant	*g;
-	const char		*id, *secret;
-	json_t			*req, *reply = NULL;
+	const char		*id, *secret, *body;
+	size_t			 len;
 
 	if (token_form(r, &f) == -1 ||
 	    token_client(r, &f, &id, &secret) == -1 ||
 	    (g = token_grant(r, &f)) == NULL || token_lengths(r, &f, g) == -1)
 		return;
-	if ((req = token_request(r, &f, g, id, secret, tenant)) == NULL) {
+	if (token_request(r, &f, g, id, secret, tenant) == -1) {
+		buf_wipe(&token_buf);
 		token_refuse(r, METRICS_SERVER_ERROR, "out of memory");
 		return;
 	}
-	if (link_call(req, &reply, LINK_TOKEN_TIMEOUT_MS) == -1)
+	if (link_call_raw(token_buf.p, token_buf.len, &body, &len, LINK_TOKEN_TIMEOUT_MS) == -1)
 		token_refuse(r, METRICS_UNAVAILABLE, "token service unreachable");
-	else if (!json_is_true(json_object_get(reply, "ok")))
-		token_daemon_error(r, reply);
-	else if (token_ok(r, reply) == -1) {
-		fg_log_warn("daemon sent a malformed token reply");
-		token_error(r, METRICS_SERVER_ERROR, NULL, 0);
-	}
-	json_decref(req);
-	json_decref(reply);
+	else if (token_ok(r, body, len) == -1)
+		token_not_ok(r, body, len);
+	buf_wipe(&token_buf);
+	link_wipe();
 }
-
 
 /* POST /oauth2/token. */
 static void
