@@ -167,6 +167,13 @@ config_handler(void *user, const char *section, const char *name, const char *va
 			r = config_set_long(&c->login_limits_max, value, 16, 1000000);
 		else
 			goto unknown;
+	} else if (strcmp(section, "relay") == 0) {
+		if (strcmp(name, "ticket_lifetime_s") == 0)
+			r = config_set_long(&c->relay_ticket_lifetime_s, value, 1, 600);
+		else if (strcmp(name, "tickets_max") == 0)
+			r = config_set_long(&c->relay_tickets_max, value, 1, 1000000);
+		else
+			goto unknown;
 	} else if (strcmp(section, "audit") == 0) {
 		if (strcmp(name, "sync_full") == 0)
 			r = config_set_bool(&c->audit_sync_full, value);
@@ -214,6 +221,8 @@ config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen)
 	cfg->secret_warn_days = 90;
 	cfg->login_max_failures = 5;
 	cfg->login_limits_max = 4096;
+	cfg->relay_ticket_lifetime_s = 30;
+	cfg->relay_tickets_max = 1024;
 	*err = '\0';
 	r = ini_parse(path, config_handler, &ctx);
 	if (r == -1) {

@@ -51,6 +51,8 @@ struct fg_config {
 	long	 secret_warn_days;
 	long	 login_max_failures;
 	long	 login_limits_max;	/* accounts and addresses the login limiter tracks */
+	long	 relay_ticket_lifetime_s;
+	long	 relay_tickets_max;	/* relay tickets outstanding at most */
 };
 int	 config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen);
 void	 config_free(struct fg_config *cfg);
@@ -418,7 +420,7 @@ void	 hold_shutdown(void);
 /* gate.c: the one gate every route to an upstream token passes */
 enum gate_route {
 	GATE_TOKEN, GATE_ROPC, GATE_STREAM, GATE_TRANSCRIBE, GATE_PROXY, GATE_SESSION_TOKEN,
-	GATE_LOGIN, GATE_ASSISTANT, GATE_NROUTES
+	GATE_LOGIN, GATE_ASSISTANT, GATE_RELAY_TICKET, GATE_NROUTES
 };
 enum gate_caller { GATE_CALLER_APP, GATE_CALLER_SESSION, GATE_CALLER_BROWSER };
 /* What passed the gate: filled by gate_open from the request and the daemon's own data. */
@@ -427,6 +429,7 @@ struct gate_pass {
 	enum gate_route		 route;
 	enum gate_caller	 caller;
 	int64_t			 login_app_id;	/* a login callback's app (browser caller) */
+	int64_t			 ticket_app_id;	/* a relay ticket's app (app caller) */
 	struct app_rec		 app;
 	char			 scopes[FG_SCOPES_MAX];	/* canonical, within app and route */
 	char			 actor[96];
@@ -521,6 +524,13 @@ extern const struct verb_entry proxy_authorize_entry;
 
 /* relay.c: the WebSocket relay's authorisation (relay.authorize) */
 extern const struct verb_entry relay_authorize_entry;
+
+/* relayticket.c: single-use tickets for the relay (relay.ticket) */
+int	 relayticket_take(const struct fg_reqctx *ctx, json_t *req, int64_t *app_id,
+	     char fp[FG_FP_LEN]);
+void	 relayticket_drop_connection(int64_t conn_id);
+void	 relayticket_shutdown(void);
+extern const struct verb_entry relay_ticket_entry;
 
 /* bearer.c: which app each token flowgate issued went to, by fingerprint */
 void	 bearer_note(const char *fp, int64_t app_id, int64_t conn_id, long expires_in);

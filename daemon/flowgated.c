@@ -102,6 +102,7 @@ main(int argc, char *argv[])
 	flowgated_start(&cfg);
 	server_loop(&cfg);
 	app_cache_clear();
+	relayticket_shutdown();
 	app_usage_free();
 	account_shutdown();
 	store_close();

@@ -9,8 +9,11 @@
  *
  * The WebSocket relay (/ws/{connection}/transcribe, /ws/{connection}/streams/{interactionId})
  * asks the same way ("relay.authorize"); its caller may also give the token flowgate issued it
- * as Corti's SDK does, "token=Bearer%20..." in the query, and a session cookie counts only with
- * an Origin of this site (a cross-site page cannot open a relay with a user's cookie).
+ * as Corti's SDK does, "token=Bearer%20..." in the query, or a relay ticket its app backend
+ * asked for it ("ticket=..." in the query, single-use: relayticket.c), and a session cookie
+ * counts only with an Origin of this site (a cross-site page cannot open a relay with a
+ * user's cookie).  nginx's request id goes along, so relay.open and relay.close (relayclose.c)
+ * name the same relay.
  */
 #include "config.h"
 
@@ -27,6 +30,7 @@
 #define AUTHORIZE_PREFIX	"/api/v1/proxy/"
 #define AUTHORIZE_WS		"/ws/"
 #define AUTHORIZE_TOKEN_MAX	16384
+#define AUTHORIZE_TICKET_MAX	64
 #define AUTHORIZE_PATH_MAX	2048
 #define AUTHORIZE_HEAD_MAX	(REQUEST_HEADERS_MAX + 16384 + 4096)
 
@@ -150,6 +154,26 @@ enduser_authorize_relay(const char *uri)
 	    "kind", "streams", "interaction", ia);
 }
 
+/* A relay's ticket in its query (ticket=...), onto req; the first one counts. */
+static void
+enduser_authorize_query_ticket(json_t *req, const char *uri)
+{
+	const char	*v;
+	char		 t[AUTHORIZE_TICKET_MAX + 1];
+	size_t		 n;
+
+	for (v = strchr(uri, '?'); v != NULL; v = strchr(v + 1, '&')) {
+		if (strncmp(v + 1, "ticket=", 7) != 0)
+			continue;
+		n = strcspn(v + 8, "&");
+		/* longer than any ticket flowgate issues: passed empty, as unknown as a wrong one */
+		memcpy(t, v + 8, n <= AUTHORIZE_TICKET_MAX ? n : 0);
+		t[n <= AUTHORIZE_TICKET_MAX ? n : 0] = '\0';
+		json_object_set_new(req, "ticket", json_string(t));
+		return;
+	}
+}
+
 /* A relay's token in its query as Corti's SDK sends it (token=Bearer%20...), onto req. */
 static void
 enduser_authorize_query_token(json_t *req, const char *uri)
@@ -261,10 +285,15 @@ enduser_authorize(struct request *r)
 		    "/api/v1/proxy/{connection}/...");
 		return;
 	}
-	if (relay)
+	if (relay) {
+		enduser_authorize_query_ticket(req, uri);
 		enduser_authorize_query_token(req, uri);
+		if (request_param(r, "FLOWGATE_REQUEST_ID") != NULL)
+			json_object_set_new(req, "request_id",
+			    json_string(request_param(r, "FLOWGATE_REQUEST_ID")));
+	}
 	/* a malformed credential is answered there; nginx's error page says invalid_client */
-	if (json_object_get(req, "bearer") != NULL)
+	if (json_object_get(req, "bearer") != NULL || json_object_get(req, "ticket") != NULL)
 		is_session = 0;
 	else if (enduser_proxy_caller(r, req, &is_session) == -1) {
 		json_decref(req);

@@ -1,0 +1,223 @@
+// Relay tickets (issue 9): an app backend asks POST /api/v1/relay-tickets for a single-use,
+// short-lived ticket bound to its connection, the relay kind and the interaction; a browser on
+// another origin opens /ws/{connection}/... with ?ticket=. Checks: frames echo through a ticket's
+// relay; a replay, an expired ticket, a ticket for another connection or relay, a ticket of a
+// revoked app or one used during (or issued before) an emergency stop are refused; a full table
+// refuses clearly; issue and use are audited; neither the ticket nor the upstream token reaches
+// the upstream's query from the caller, nor any log.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+import { test, useStack } from '../lib/runner.mjs';
+import { sleep } from '../lib/stack.mjs';
+
+const TICKETS_MAX = 6;
+const stack = useStack({ cortiApi: true, relayConfig: { tickets_max: TICKETS_MAX, ticket_lifetime_s: 30 } });
+const issued = [];	// every ticket value seen, for the log scan
+let app;
+let narrow;
+let gone;
+
+const addApp = async (name, scopes, connection = 'demo') => JSON.parse((await stack.ctl(['--json', 'app', 'add', name,
+  '--connection', connection, '--flow', 'client_credentials', '--kind', 'backend', '--scopes', scopes,
+  '--proxy-methods', 'GET POST', '--proxy-paths', '/interactions'])).stdout);
+
+/** POST /api/v1/relay-tickets as the app a; the answer, with its JSON. */
+async function ask(a, body) {
+  const r = await stack.http('POST', '/api/v1/relay-tickets', {
+    basic: a ? [a.client_id, a.client_secret] : undefined,
+    headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
+  let json = null;
+  try { json = JSON.parse(r.body); } catch { /* below */ }
+  if (json && json.ticket) issued.push(json.ticket);
+  return { ...r, json };
+}
+
+async function ticket(a, body = { connection: 'demo', kind: 'transcribe' }) {
+  const r = await ask(a, body);
+  assert.equal(r.status, 201, r.body);
+  return r.json.ticket;
+}
+
+/** Open a relay; resolves {ws} once open, or {status, body} when the upgrade is refused. */
+function open(path, headers = {}) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${stack.nginxPort}${path}`, { headers });
+    ws.once('open', () => resolve({ ws }));
+    ws.once('unexpected-response', (req, res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    ws.once('error', (err) => resolve({ error: err.message }));
+  });
+}
+
+const next = (ws) => new Promise((resolve) => ws.once('message', (data, binary) => resolve({ data, binary })));
+const audit = async () => JSON.parse((await stack.ctl(['--json', 'audit', 'tail', '-n', '300'])).stdout).records;
+
+test('setup: a backend allowed transcribe and streams, one only transcribe, a second connection', async () => {
+  app = await addApp('ticket-app', 'transcribe streams');
+  narrow = await addApp('ticket-narrow', 'transcribe');
+  await stack.addConnection('other');
+});
+
+test('issue -> open with ?ticket= -> frames echo; the upstream sees neither the ticket nor the caller\'s query', async () => {
+  const r = await ask(app, { connection: 'demo', kind: 'transcribe' });
+  assert.equal(r.status, 201, r.body);
+  assert.match(r.json.ticket, /^[A-Za-z0-9_-]{43}$/);
+  assert.equal(r.json.expires_in, 30);
+  assert.deepEqual(Object.keys(r.json).sort(), ['expires_in', 'ticket']);
+  const { ws, status } = await open(`/ws/demo/transcribe?ticket=${r.json.ticket}`, { origin: 'https://app.example' });
+  assert.ok(ws, `refused ${status}`);
+  ws.send(JSON.stringify({ type: 'config', configuration: { primaryLanguage: 'en' } }));
+  assert.equal(JSON.parse((await next(ws)).data).type, 'CONFIG_ACCEPTED');
+  const chunk = Buffer.alloc(4000, 3);
+  ws.send(chunk);
+  const m = await next(ws);
+  assert.ok(m.binary && Buffer.compare(m.data, chunk) === 0);
+  ws.close();
+  const up = (await stack.cortiUpgrades()).pop();
+  assert.equal(up.path, '/audio-bridge/v2/transcribe');
+  assert.deepEqual(Object.keys(up.query).sort(), ['tenant-name', 'token']);
+  assert.ok(!JSON.stringify(up).includes(r.json.ticket), 'the upstream saw the ticket');
+  // audited: the issue (with the ticket's fingerprint) and the opening naming that fingerprint
+  const recs = await audit();
+  const iss = recs.filter((x) => x.event === 'relay.ticket' && x.outcome === 'issued' && x.app === 'ticket-app').pop();
+  assert.ok(iss && /^sha256:[0-9a-f]{32}$/.test(iss.token_fp), JSON.stringify(iss));
+  assert.equal(iss.actor, `app:${app.client_id}`);
+  const op = recs.filter((x) => x.event === 'relay.open' && x.app === 'ticket-app').pop();
+  assert.ok(op && op.detail.includes(`ticket=${iss.token_fp}`), JSON.stringify(op));
+  assert.match(op.detail, /request=[0-9a-f]{32}/);
+});
+
+test('streams of an interaction with a ticket bound to it', async () => {
+  const created = await stack.http('POST', '/api/v1/proxy/demo/interactions/', {
+    basic: [app.client_id, app.client_secret], headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ encounter: { identifier: 'tk', status: 'planned', type: 'first_consultation' } }),
+  });
+  const id = JSON.parse(created.body).interactionId;
+  const t = await ticket(app, { connection: 'demo', kind: 'streams', interaction: id });
+  const { ws, status } = await open(`/ws/demo/streams/${id}?ticket=${t}`);
+  assert.ok(ws, `refused ${status}`);
+  ws.send(JSON.stringify({ type: 'config', configuration: {} }));
+  assert.equal(JSON.parse((await next(ws)).data).kind, 'streams');
+  ws.close();
+});
+
+test('single use: a replay is refused 401', async () => {
+  const t = await ticket(app);
+  const first = await open(`/ws/demo/transcribe?ticket=${t}`);
+  assert.ok(first.ws, `refused ${first.status}`);
+  first.ws.close();
+  const again = await open(`/ws/demo/transcribe?ticket=${t}`);
+  assert.equal(again.status, 401);
+  assert.match(again.body, /unknown or was used already/);
+  assert.equal((await open('/ws/demo/transcribe?ticket=not-a-ticket-at-all')).status, 401);
+});
+
+test('bound to connection, relay kind and interaction: any other use is refused 403, and the ticket is gone', async () => {
+  const cases = [
+    [{ connection: 'demo', kind: 'transcribe' }, '/ws/other/transcribe'],
+    [{ connection: 'demo', kind: 'transcribe' }, '/ws/demo/streams/abc'],
+    [{ connection: 'demo', kind: 'streams', interaction: 'abc' }, '/ws/demo/streams/abd'],
+    [{ connection: 'demo', kind: 'streams', interaction: 'abc' }, '/ws/demo/transcribe'],
+  ];
+  for (const [body, path] of cases) {
+    const t = await ticket(app, body);
+    const r = await open(`${path}?ticket=${t}`);
+    assert.equal(r.status, 403, `${JSON.stringify(body)} at ${path}: ${r.status} ${r.body}`);
+    assert.match(r.body, /issued for another connection, relay or interaction/);
+    const right = body.kind === 'transcribe' ? '/ws/demo/transcribe' : '/ws/demo/streams/abc';
+    assert.equal((await open(`${right}?ticket=${t}`)).status, 401, 'a refused use did not consume the ticket');
+  }
+});
+
+test('expired: a ticket asked for 1 s is refused after 2 s', async () => {
+  const r = await ask(app, { connection: 'demo', kind: 'transcribe', expires_in: 1 });
+  assert.equal(r.status, 201, r.body);
+  assert.equal(r.json.expires_in, 1);
+  await sleep(2100);
+  const u = await open(`/ws/demo/transcribe?ticket=${r.json.ticket}`);
+  assert.equal(u.status, 401);
+  assert.match(u.body, /expired/);
+});
+
+test('issuing is refused: no credential, a wrong secret, another connection, a scope the app lacks, bad fields', async () => {
+  assert.equal((await ask(null, { connection: 'demo', kind: 'transcribe' })).status, 401);
+  assert.equal((await ask({ ...app, client_secret: 'nope' }, { connection: 'demo', kind: 'transcribe' })).status, 401);
+  const other = await ask(app, { connection: 'other', kind: 'transcribe' });
+  assert.equal(other.status, 403, other.body);
+  const scope = await ask(narrow, { connection: 'demo', kind: 'streams', interaction: 'abc' });
+  assert.equal(scope.status, 400, scope.body);
+  assert.equal(scope.json.error, 'invalid_scope');
+  for (const body of [{ connection: 'demo', kind: 'video' }, { connection: 'demo', kind: 'streams' },
+    { connection: 'demo', kind: 'transcribe', interaction: 'x' }, { connection: 'demo', kind: 'transcribe', expires_in: 31 },
+    { connection: 'demo', kind: 'transcribe', expires_in: 0 }, { connection: 'demo', kind: 'transcribe', expires_in: '5' }, {}]) {
+    const r = await ask(app, body);
+    assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.status} ${r.body}`);
+  }
+  const notJson = await stack.http('POST', '/api/v1/relay-tickets', { basic: [app.client_id, app.client_secret], form: { kind: 'transcribe' } });
+  assert.equal(notJson.status, 415);
+});
+
+test('a ticket of an app revoked after issuing is refused', async () => {
+  gone = await addApp('ticket-gone', 'transcribe');
+  const t = await ticket(gone);
+  await stack.ctl(['app', 'revoke', 'ticket-gone']);
+  const r = await open(`/ws/demo/transcribe?ticket=${t}`);
+  assert.equal(r.status, 401, r.body);
+  assert.match(r.body, /revoked/);
+  assert.equal((await ask(gone, { connection: 'demo', kind: 'transcribe' })).status, 401);
+});
+
+test('emergency stop: the stop forgets the connection\'s tickets (401 during and after it); issuing is refused 503 during it', async () => {
+  const during = await ticket(app);
+  const after = await ticket(app);
+  await stack.ctl(['connection', 'stop', 'demo']);
+  try {
+    const r = await open(`/ws/demo/transcribe?ticket=${during}`);
+    assert.equal(r.status, 401, r.body);
+    assert.equal((await ask(app, { connection: 'demo', kind: 'transcribe' })).status, 503);
+  } finally {
+    await stack.ctl(['connection', 'resume', 'demo']);
+  }
+  assert.equal((await open(`/ws/demo/transcribe?ticket=${after}`)).status, 401);
+  const fresh = await open(`/ws/demo/transcribe?ticket=${await ticket(app)}`);
+  assert.ok(fresh.ws, `refused ${fresh.status} after resume`);
+  fresh.ws.close();
+});
+
+test(`a full table (tickets_max = ${TICKETS_MAX}) refuses new tickets with 503 and says why; a used ticket frees its place`, async () => {
+  const held = [];
+  let refused = null;
+  for (let i = 0; i <= TICKETS_MAX && !refused; i++) {
+    const r = await ask(app, { connection: 'demo', kind: 'transcribe' });
+    if (r.status === 201) held.push(r.json.ticket);
+    else refused = r;
+  }
+  assert.ok(refused, `${TICKETS_MAX + 1} tickets issued with tickets_max ${TICKETS_MAX}`);
+  assert.equal(refused.status, 503, refused.body);
+  assert.match(refused.body, /relay ticket table is full/);
+  assert.ok(refused.headers['retry-after'], 'no Retry-After');
+  const used = await open(`/ws/demo/transcribe?ticket=${held.pop()}`);
+  assert.ok(used.ws, `refused ${used.status}`);
+  used.ws.close();
+  assert.equal((await ask(app, { connection: 'demo', kind: 'transcribe' })).status, 201);
+  const recs = await audit();
+  assert.ok(recs.some((x) => x.event === 'relay.ticket' && x.outcome === 'invalid_client' && /expired/.test(x.detail)));
+  assert.ok(recs.some((x) => x.event === 'relay.ticket' && x.outcome === 'forbidden' && x.app === 'ticket-app'));
+});
+
+test('no ticket and no upstream token in any log or file of the stack', async () => {
+  assert.ok(issued.length >= 15, `only ${issued.length} tickets seen`);
+  const files = stack.instanceFiles().filter((f) => f !== stack.paths.upstreamSecretFile);
+  const tokens = (await stack.cortiUpgrades()).map((u) => (u.query.token || '').replace(/^Bearer /, '')).filter(Boolean);
+  assert.ok(tokens.length >= 3);
+  for (const f of files) {
+    const buf = readFileSync(f);
+    for (const t of issued) assert.equal(buf.indexOf(Buffer.from(t)), -1, `${f} holds a relay ticket`);
+    for (const t of tokens) assert.equal(buf.indexOf(Buffer.from(t.split('.')[2])), -1, `${f} holds an upstream token`);
+  }
+});
