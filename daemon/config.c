@@ -172,6 +172,13 @@ config_handler(void *user, const char *section, const char *name, const char *va
 			r = config_set_long(&c->relay_ticket_lifetime_s, value, 1, 600);
 		else if (strcmp(name, "tickets_max") == 0)
 			r = config_set_long(&c->relay_tickets_max, value, 1, 1000000);
+		else if (strcmp(name, "log_socket") == 0)
+			r = config_set_str(&c->relay_log_socket, value);
+		else if (strcmp(name, "log_group") == 0)
+			r = config_set_str(&c->relay_log_group, value);
+		else if (strcmp(name, "log_users") == 0)
+			r = config_set_uids(c->relay_log_uids, &c->n_relay_log, value, bad,
+			    sizeof(bad));
 		else
 			goto unknown;
 	} else if (strcmp(section, "audit") == 0) {
@@ -240,6 +247,10 @@ config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: [daemon] socket, database and key_file are required", path);
 		return -1;
 	}
+	if (cfg->relay_log_socket != NULL && cfg->n_relay_log == 0) {
+		snprintf(err, errlen, "%s: [relay] log_socket needs log_users (nginx's user)", path);
+		return -1;
+	}
 	if (config_set_str(&cfg->ca_file, cfg->ca_file ? cfg->ca_file :
 	    "/etc/ssl/certs/ca-certificates.crt") == -1) {
 		snprintf(err, errlen, "out of memory");
@@ -259,5 +270,7 @@ config_free(struct fg_config *cfg)
 	free(cfg->user);
 	free(cfg->ca_file);
 	free(cfg->assistant_origin);
+	free(cfg->relay_log_socket);
+	free(cfg->relay_log_group);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -42,7 +42,8 @@ flowgated_start(struct fg_config *cfg)
 {
 	char err[512];
 
-	if (server_listen(cfg, err, sizeof(err)) == -1)
+	if (server_listen(cfg, err, sizeof(err)) == -1 ||
+	    relayclose_listen(cfg, err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
 	if (geteuid() == 0) {
 		if (cfg->user == NULL)

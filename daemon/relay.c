@@ -4,7 +4,8 @@
  * transcribe or stream session (routes transcribe_session and stream_session: their fixed,
  * limited scopes).  The reply carries the upstream WebSocket URL with the token in its query,
  * as Corti authenticates WebSockets, held until the issuance record is committed.  Every
- * opening is audited (relay.open, with the token's fingerprint).
+ * opening is audited (relay.open, with the token's fingerprint, the relay ticket's if one was
+ * used, and nginx's request id, which the relay's relay.close record names too: relayclose.c).
  */
 #include "config.h"
 
@@ -26,6 +27,7 @@ struct relay_op {
 	char		 tenant[FG_NAME_MAX + 1];
 	char		 conn[FG_NAME_MAX + 1];
 	char		 detail[160];	/* kind, the ticket's fingerprint, nginx's request id */
+	char		 rid[33];	/* nginx's request id: relay.close finds the opener */
 	int64_t		 conn_id;
 };
 
@@ -67,6 +69,7 @@ relay_authorized(const struct token_req *w, const struct token_grant *g,
 	rec.scopes = g->scopes;
 	rec.token_fp = g->fp;
 	audit_append(&rec);
+	relayclose_note(op->rid, w->actor, w->app, op->conn, op->detail);
 	/* URL, tenant and token are visible ASCII without quotes or backslashes (checked) */
 	n = snprintf(body, sizeof(body), "{\"ok\":true,\"url\":\"%s&token=Bearer%%20%s\","
 	    "\"tenant\":\"%s\"}", op->url, g->token, op->tenant);
@@ -142,6 +145,7 @@ relay_verb(const struct fg_reqctx *ctx, json_t *req)
 		return;
 	}
 	snprintf(op->kind, sizeof(op->kind), "%s", kind);
+	snprintf(op->rid, sizeof(op->rid), "%s", rid ? rid : "");
 	snprintf(op->detail, sizeof(op->detail), "%s%s%s%s%s", kind, tfp[0] ? " ticket=" : "",
 	    tfp, rid ? " request=" : "", rid ? rid : "");
 	snprintf(op->tenant, sizeof(op->tenant), "%s", c.tenant);

@@ -7,9 +7,11 @@
 // the upstream's query from the caller, nor any log.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import WebSocket from 'ws';
 import { test, useStack } from '../lib/runner.mjs';
-import { sleep } from '../lib/stack.mjs';
+import { sleep, waitFor, NGINX_USER } from '../lib/stack.mjs';
+import { basicAuth } from '../lib/util.mjs';
 
 const TICKETS_MAX = 6;
 const stack = useStack({ cortiApi: true, relayConfig: { tickets_max: TICKETS_MAX, ticket_lifetime_s: 30 } });
@@ -43,7 +45,7 @@ async function ticket(a, body = { connection: 'demo', kind: 'transcribe' }) {
 /** Open a relay; resolves {ws} once open, or {status, body} when the upgrade is refused. */
 function open(path, headers = {}) {
   return new Promise((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${stack.nginxPort}${path}`, { headers });
+    const ws = new WebSocket(`ws://127.0.0.1:${stack.nginxPort}${path}`, { headers, perMessageDeflate: false });
     ws.once('open', () => resolve({ ws }));
     ws.once('unexpected-response', (req, res) => {
       let body = '';
@@ -204,10 +206,87 @@ test(`a full table (tickets_max = ${TICKETS_MAX}) refuses new tickets with 503 a
   const used = await open(`/ws/demo/transcribe?ticket=${held.pop()}`);
   assert.ok(used.ws, `refused ${used.status}`);
   used.ws.close();
-  assert.equal((await ask(app, { connection: 'demo', kind: 'transcribe' })).status, 201);
+  held.push(await ticket(app));
+  // spent on a connection they were not issued for: the table is empty again
+  for (const t of held) assert.equal((await open(`/ws/other/transcribe?ticket=${t}`)).status, 403);
   const recs = await audit();
   assert.ok(recs.some((x) => x.event === 'relay.ticket' && x.outcome === 'invalid_client' && /expired/.test(x.detail)));
   assert.ok(recs.some((x) => x.event === 'relay.ticket' && x.outcome === 'forbidden' && x.app === 'ticket-app'));
+});
+
+// WebSocket frame sizes (RFC 6455 5.2): 2 header bytes, 2 more for 126..65535 payload bytes, 8 more
+// above; a client's frames add a 4-byte mask. A close without a code is an empty frame each way.
+const frame = (len, masked) => (len < 126 ? 2 : len < 65536 ? 4 : 10) + (masked ? 4 : 0) + len;
+
+/** One relay: config, the given binary messages echoed, then a close; what went each way. */
+async function relayRun(path, headers, sizes) {
+  const { ws, status } = await open(path, headers);
+  assert.ok(ws, `refused ${status}`);
+  const cfg = JSON.stringify({ type: 'config', configuration: { primaryLanguage: 'en' } });
+  ws.send(cfg);
+  const acc = (await next(ws)).data;
+  let up = frame(Buffer.byteLength(cfg), true);
+  let down = frame(acc.length, false);
+  for (const n of sizes) {
+    ws.send(Buffer.alloc(n, 5));
+    const m = await next(ws);
+    assert.equal(m.data.length, n);
+    up += frame(n, true);
+    down += frame(n, false);
+  }
+  await new Promise((resolve) => { ws.once('close', resolve); ws.close(); });
+  return { up: up + frame(0, true), down: down + frame(0, false) };
+}
+
+const closes = async () => (await audit()).filter((x) => x.event === 'relay.close');
+const ridOf = (rec) => (/request=([0-9a-f]{32})/.exec(rec.detail) || [])[1];
+const field = (rec, k) => Number((new RegExp(`${k}=(\\d+)`).exec(rec.detail) || [])[1]);
+
+test('relay.close: status, bytes each way and duration, the same actor as relay.open, linked by the request id', async () => {
+  const before = (await closes()).length;
+  const a = await relayRun('/ws/demo/transcribe', { authorization: basicAuth(app.client_id, app.client_secret) }, []);
+  const b = await relayRun(`/ws/demo/transcribe?ticket=${await ticket(app)}`, {}, [1000, 1000, 300, 70000]);
+  const recs = await waitFor(async () => { const c = await closes(); return c.length >= before + 2 && c; },
+    { timeoutMs: 10000, what: 'two relay.close records' });
+  const [ca, cb] = recs.slice(-2);
+  const opens = (await audit()).filter((x) => x.event === 'relay.open');
+  for (const [c, sent] of [[ca, a], [cb, b]]) {
+    const o = opens.find((x) => ridOf(x) === ridOf(c));
+    assert.ok(ridOf(c) && o, `relay.close ${c.detail} names no relay.open's request id`);
+    assert.equal(c.actor, o.actor);
+    assert.equal(c.app, 'ticket-app');
+    assert.equal(c.connection, 'demo');
+    assert.equal(c.outcome, 'closed');
+    assert.match(c.detail, /status=101 /);
+    assert.ok(field(c, 'duration_ms') >= 0);
+    // nginx counts exactly the frames it sent the caller
+    assert.equal(field(c, 'to_client'), sent.down, c.detail);
+  }
+  assert.match(cb.detail, /ticket=sha256:[0-9a-f]{32}/);
+  // toward the upstream nginx counts its upgrade request (the same for both: same token, same
+  // headers upstream) and then exactly the caller's frames
+  const head = field(ca, 'to_upstream') - a.up;
+  assert.equal(field(cb, 'to_upstream') - b.up, head, `${ca.detail} / ${cb.detail}`);
+  assert.ok(head > 300 && head < 4096, `the upgrade request upstream counts ${head} bytes`);
+});
+
+test('the relay log socket hears only [relay] log_users and refuses malformed lines', async () => {
+  const sock = stack.paths.relayLogSocket;
+  const send = (user, line) => execFileSync('runuser', ['-u', user, '--', 'perl', '-MSocket', '-e',
+    'socket(my $s, AF_UNIX, SOCK_DGRAM, 0) or die "socket: $!"; send($s, $ARGV[1], 0, pack_sockaddr_un($ARGV[0])) or die "send: $!"',
+    sock, line]);
+  const rid = 'ab'.repeat(16);
+  const line = (r) => `<190>Nov 29 21:00:00 flowgate: relay ${r} 101 10 20 1.500`;
+  const before = (await closes()).length;
+  send('root', line(rid));	// root is not in log_users: ignored
+  send(NGINX_USER, 'relay garbage');
+  send(NGINX_USER, line('cd'.repeat(16)));	// heard: an opening flowgate did not note
+  const c = await waitFor(async () => (await closes()).slice(before).find((x) => x.detail.includes('cd'.repeat(16))),
+    { what: 'the relay.close of the heard line' });
+  assert.equal(c.actor, '-');
+  assert.match(c.detail, /to_client=10 to_upstream=20 duration_ms=1500/);
+  assert.ok(!(await closes()).some((x) => x.detail.includes(rid)), 'a line from root was recorded');
+  assert.match(stack.readLogs().daemon, /not in \[relay\] log_users, or not a relay log line/);
 });
 
 test('no ticket and no upstream token in any log or file of the stack', async () => {

@@ -280,6 +280,7 @@ export class Stack {
       config: join(d, 'flowgated.conf'),
       daemonRunDir: join(d, 'run'),
       daemonSocket: join(d, 'run', 'flowgated.sock'),
+      relayLogSocket: join(d, 'run', 'relay-log.sock'),
       dataDir: join(d, 'data'),
       database: join(d, 'data', 'flowgate.db'),
       databaseWal: join(d, 'data', 'flowgate.db-wal'),
@@ -496,6 +497,9 @@ export class Stack {
       ...Object.entries(this.opts.auditConfig || {}).map(([k, v]) => `${k} = ${v}`),
       '',
       '[relay]',
+      `log_socket = ${p.relayLogSocket}`,
+      `log_group = ${NGINX_USER}`,
+      `log_users = ${NGINX_USER}`,
       ...Object.entries(this.opts.relayConfig || {}).map(([k, v]) => `${k} = ${v}`),
       '',
     ].join('\n');
@@ -581,6 +585,7 @@ export class Stack {
     const site = readFileSync(join(REPO_DIR, 'contrib', 'nginx', 'flowgate.conf'), 'utf8')
       .replaceAll('127.0.0.1:8080', `127.0.0.1:${this.nginxPort}`)
       .replaceAll('/run/flowgate/fcgi.sock', p.fcgiSocket)
+      .replaceAll('/run/flowgate/relay-log.sock', p.relayLogSocket)
       .replaceAll('/var/log/nginx/flowgate.access.log', p.logs.nginxAccess)
       .replaceAll('/etc/ssl/certs/ca-certificates.crt', this.tls.caCert);
     writeFileSync(join(p.nginxDir, 'flowgate-site.conf'), site, { mode: 0o644 });
