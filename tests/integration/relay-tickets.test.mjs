@@ -6,7 +6,7 @@
 // refuses clearly; issue and use are audited; neither the ticket nor the upstream token reaches
 // the upstream's query from the caller, nor any log.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import WebSocket from 'ws';
 import { test, useStack } from '../lib/runner.mjs';
@@ -272,6 +272,11 @@ test('relay.close: status, bytes each way and duration, the same actor as relay.
 
 test('the relay log socket hears only [relay] log_users and refuses malformed lines', async () => {
   const sock = stack.paths.relayLogSocket;
+  const st = statSync(sock);
+  assert.ok(st.isSocket());
+  assert.equal(st.mode & 0o777, 0o660, 'the relay log socket is not 0660');
+  assert.equal(st.uid, stack.users.daemon.uid);
+  assert.equal(st.gid, stack.users.nginx.gid);
   const send = (user, line) => execFileSync('runuser', ['-u', user, '--', 'perl', '-MSocket', '-e',
     'socket(my $s, AF_UNIX, SOCK_DGRAM, 0) or die "socket: $!"; send($s, $ARGV[1], 0, pack_sockaddr_un($ARGV[0])) or die "send: $!"',
     sock, line]);
@@ -287,6 +292,21 @@ test('the relay log socket hears only [relay] log_users and refuses malformed li
   assert.match(c.detail, /to_client=10 to_upstream=20 duration_ms=1500/);
   assert.ok(!(await closes()).some((x) => x.detail.includes(rid)), 'a line from root was recorded');
   assert.match(stack.readLogs().daemon, /not in \[relay\] log_users, or not a relay log line/);
+});
+
+test('with flowgate-fcgi down, nginx\'s error log does not print the relay\'s query (the ticket); it does print the proxy\'s', async () => {
+  const t = await ticket(app);
+  await stack.procs.fcgi.stop();
+  try {
+    assert.equal((await open(`/ws/demo/transcribe?ticket=${t}`)).status, 401);
+    // the same failure on the data plane is logged with its query: the check below can see one
+    assert.equal((await stack.http('GET', '/api/v1/proxy/demo/interactions/?marker=fcgi-down-probe')).status, 401);
+  } finally {
+    await stack.startFcgi();
+  }
+  const log = stack.readLogs().nginxError;
+  assert.match(log, /marker=fcgi-down-probe/);
+  assert.ok(!log.includes(t), 'nginx\'s error log holds the ticket');
 });
 
 test('no ticket and no upstream token in any log or file of the stack', async () => {
