@@ -82,12 +82,14 @@ relayticket_unlink(const char *fp)
 /* Refuse a ticket at use: audited with the app once known (else as an anonymous refusal). */
 static int
 relayticket_refuse(const struct fg_reqctx *ctx, const char *remote, const char *app,
-    const char *conn, const char *fp, const char *code, const char *why)
+    const char *client_id, const char *conn, const char *fp, const char *code, const char *why)
 {
-	char			 detail[300];
-	struct audit_rec	 rec = { app ? "app:ticket" : "-", "relay.ticket", app, conn,
-				    NULL, code, detail, fp };
+	char			 detail[300], actor[96];
+	struct audit_rec	 rec = { actor, "relay.ticket", app, conn, NULL, code, detail,
+				    fp };
 
+	snprintf(actor, sizeof(actor), "%s%.90s", client_id ? "app:" : "-", client_id ?
+	    client_id : "");
 	snprintf(detail, sizeof(detail), "use refused remote=%s: %s", remote ? remote : "-",
 	    why);
 	token_count_refusal();
@@ -119,22 +121,25 @@ relayticket_take(const struct fg_reqctx *ctx, json_t *req, int64_t *app_id, char
 
 	seal_fingerprint(ticket, strlen(ticket), fp);
 	if ((t = relayticket_unlink(fp)) == NULL)
-		return relayticket_refuse(ctx, remote, NULL, NULL, fp, "invalid_client",
+		return relayticket_refuse(ctx, remote, NULL, NULL, NULL, fp, "invalid_client",
 		    "the relay ticket is unknown or was used already");
 	fits = strcmp(t->kind, kind) == 0 && strcmp(t->interaction, ia ? ia : "") == 0 &&
 	    connection_get_id(t->conn_id, &c) == 0 && strcmp(c.name, conn) == 0;
 	*app_id = t->app_id;
-	if (app_lookup(NULL, t->app_id, &a) == -1)
+	if (app_lookup(NULL, t->app_id, &a) == -1) {
 		snprintf(a.name, sizeof(a.name), "-");
+		snprintf(a.client_id, sizeof(a.client_id), "-");
+	}
 	if (t->expires_at <= monotime()) {
 		free(t);
-		return relayticket_refuse(ctx, remote, a.name, conn, fp, "invalid_client",
-		    "the relay ticket expired");
+		return relayticket_refuse(ctx, remote, a.name, a.client_id, conn, fp,
+		    "invalid_client", "the relay ticket expired");
 	}
 	free(t);
 	if (!fits)
-		return relayticket_refuse(ctx, remote, a.name, conn, fp, "forbidden",
-		    "the relay ticket was issued for another connection, relay or interaction");
+		return relayticket_refuse(ctx, remote, a.name, a.client_id, conn, fp,
+		    "forbidden", "the relay ticket was issued for another connection, relay or "
+		    "interaction");
 	return 0;
 }
 

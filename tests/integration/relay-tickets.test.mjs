@@ -211,7 +211,8 @@ test(`a full table (tickets_max = ${TICKETS_MAX}) refuses new tickets with 503 a
   for (const t of held) assert.equal((await open(`/ws/other/transcribe?ticket=${t}`)).status, 403);
   const recs = await audit();
   assert.ok(recs.some((x) => x.event === 'relay.ticket' && x.outcome === 'invalid_client' && /expired/.test(x.detail)));
-  assert.ok(recs.some((x) => x.event === 'relay.ticket' && x.outcome === 'forbidden' && x.app === 'ticket-app'));
+  assert.ok(recs.some((x) => x.event === 'relay.ticket' && x.outcome === 'forbidden' && x.app === 'ticket-app' &&
+    x.actor === `app:${app.client_id}` && /^sha256:/.test(x.token_fp)));
 });
 
 // WebSocket frame sizes (RFC 6455 5.2): 2 header bytes, 2 more for 126..65535 payload bytes, 8 more
