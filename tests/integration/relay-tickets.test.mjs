@@ -43,9 +43,9 @@ async function ticket(a, body = { connection: 'demo', kind: 'transcribe' }) {
 }
 
 /** Open a relay; resolves {ws} once open, or {status, body} when the upgrade is refused. */
-function open(path, headers = {}) {
+function open(path, headers = {}, protocols = undefined) {
   return new Promise((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${stack.nginxPort}${path}`, { headers, perMessageDeflate: false });
+    const ws = new WebSocket(`ws://127.0.0.1:${stack.nginxPort}${path}`, protocols, { headers, perMessageDeflate: false });
     ws.once('open', () => resolve({ ws }));
     ws.once('unexpected-response', (req, res) => {
       let body = '';
@@ -106,6 +106,26 @@ test('streams of an interaction with a ticket bound to it', async () => {
   ws.send(JSON.stringify({ type: 'config', configuration: {} }));
   assert.equal(JSON.parse((await next(ws)).data).kind, 'streams');
   ws.close();
+});
+
+test('the ticket as a WebSocket subprotocol (what a browser can send): nginx answers flowgate.relay, the upstream sees none', async () => {
+  const t = await ticket(app);
+  const { ws, status } = await open('/ws/demo/transcribe', {}, ['flowgate.relay', `flowgate-ticket.${t}`]);
+  assert.ok(ws, `refused ${status}`);
+  assert.equal(ws.protocol, 'flowgate.relay');
+  ws.send(JSON.stringify({ type: 'config', configuration: {} }));
+  assert.equal(JSON.parse((await next(ws)).data).type, 'CONFIG_ACCEPTED');
+  ws.close();
+  const up = (await stack.cortiUpgrades()).pop();
+  assert.equal(up.headers['sec-websocket-protocol'], undefined);
+  assert.ok(!JSON.stringify(up).includes(t), 'the upstream saw the ticket');
+  assert.equal((await open('/ws/demo/transcribe', {}, ['flowgate.relay', `flowgate-ticket.${t}`])).status, 401, 'replayed');
+  // other subprotocols still pass through both ways
+  const other = await open('/ws/demo/transcribe', { authorization: basicAuth(app.client_id, app.client_secret) }, ['corti.v1']);
+  assert.ok(other.ws, `refused ${other.status}`);
+  assert.equal(other.ws.protocol, 'corti.v1');
+  other.ws.close();
+  assert.equal((await stack.cortiUpgrades()).pop().headers['sec-websocket-protocol'], 'corti.v1');
 });
 
 test('single use: a replay is refused 401', async () => {
