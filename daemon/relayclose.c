@@ -123,7 +123,11 @@ relayclose_take(const char *rid)
 	return NULL;
 }
 
-/* The relay.close record of one line; a request refused before any opening has none. */
+/*
+ * The relay.close record of one line; a request refused before any opening has none.  An
+ * opening not remembered (the table was full, or the daemon restarted meanwhile) is still
+ * linked to its relay.open by the request id, only without the names.
+ */
 static void
 relayclose_record(const struct relayline *l)
 {
