@@ -167,6 +167,20 @@ config_handler(void *user, const char *section, const char *name, const char *va
 			r = config_set_long(&c->login_limits_max, value, 16, 1000000);
 		else
 			goto unknown;
+	} else if (strcmp(section, "relay") == 0) {
+		if (strcmp(name, "ticket_lifetime_s") == 0)
+			r = config_set_long(&c->relay_ticket_lifetime_s, value, 1, 600);
+		else if (strcmp(name, "tickets_max") == 0)
+			r = config_set_long(&c->relay_tickets_max, value, 1, 1000000);
+		else if (strcmp(name, "log_socket") == 0)
+			r = config_set_str(&c->relay_log_socket, value);
+		else if (strcmp(name, "log_group") == 0)
+			r = config_set_str(&c->relay_log_group, value);
+		else if (strcmp(name, "log_users") == 0)
+			r = config_set_uids(c->relay_log_uids, &c->n_relay_log, value, bad,
+			    sizeof(bad));
+		else
+			goto unknown;
 	} else if (strcmp(section, "audit") == 0) {
 		if (strcmp(name, "sync_full") == 0)
 			r = config_set_bool(&c->audit_sync_full, value);
@@ -217,6 +231,8 @@ config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen)
 	cfg->secret_warn_days = 90;
 	cfg->login_max_failures = 5;
 	cfg->login_limits_max = 4096;
+	cfg->relay_ticket_lifetime_s = 30;
+	cfg->relay_tickets_max = 1024;
 	*err = '\0';
 	r = ini_parse(path, config_handler, &ctx);
 	if (r == -1) {
@@ -232,6 +248,10 @@ config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->socket == NULL || cfg->database == NULL || cfg->key_file == NULL) {
 		snprintf(err, errlen, "%s: [daemon] socket, database and key_file are required", path);
+		return -1;
+	}
+	if (cfg->relay_log_socket != NULL && cfg->n_relay_log == 0) {
+		snprintf(err, errlen, "%s: [relay] log_socket needs log_users (nginx's user)", path);
 		return -1;
 	}
 	if (config_set_str(&cfg->ca_file, cfg->ca_file ? cfg->ca_file :
@@ -253,5 +273,7 @@ config_free(struct fg_config *cfg)
 	free(cfg->user);
 	free(cfg->ca_file);
 	free(cfg->assistant_origin);
+	free(cfg->relay_log_socket);
+	free(cfg->relay_log_group);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -52,6 +52,12 @@ struct fg_config {
 	long	 secret_warn_days;
 	long	 login_max_failures;
 	long	 login_limits_max;	/* accounts and addresses the login limiter tracks */
+	long	 relay_ticket_lifetime_s;
+	long	 relay_tickets_max;	/* relay tickets outstanding at most */
+	char	*relay_log_socket;	/* NULL: no relay.close records */
+	char	*relay_log_group;
+	uid_t	 relay_log_uids[FG_MAX_PEERS];	/* who may send relay log lines (nginx) */
+	size_t	 n_relay_log;
 };
 int	 config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen);
 void	 config_free(struct fg_config *cfg);
@@ -378,6 +384,8 @@ struct fg_reqctx {
 	char		user[FG_NAME_MAX + 1];
 };
 int	 server_listen(const struct fg_config *cfg, char *err, size_t errlen);
+int	 server_bind(const char *path, int type, const char *user, const char *group, char *err,
+	     size_t errlen);
 int	 server_loop(const struct fg_config *cfg);
 void	 server_reply(const struct fg_reqctx *ctx, json_t *reply);
 void	 server_send_raw(const struct fg_reqctx *ctx, char *body, size_t len);
@@ -421,7 +429,7 @@ void	 hold_shutdown(void);
 /* gate.c: the one gate every route to an upstream token passes */
 enum gate_route {
 	GATE_TOKEN, GATE_ROPC, GATE_STREAM, GATE_TRANSCRIBE, GATE_PROXY, GATE_SESSION_TOKEN,
-	GATE_LOGIN, GATE_ASSISTANT, GATE_NROUTES
+	GATE_LOGIN, GATE_ASSISTANT, GATE_RELAY_TICKET, GATE_NROUTES
 };
 enum gate_caller { GATE_CALLER_APP, GATE_CALLER_SESSION, GATE_CALLER_BROWSER };
 /* What passed the gate: filled by gate_open from the request and the daemon's own data. */
@@ -430,6 +438,7 @@ struct gate_pass {
 	enum gate_route		 route;
 	enum gate_caller	 caller;
 	int64_t			 login_app_id;	/* a login callback's app (browser caller) */
+	int64_t			 ticket_app_id;	/* a relay ticket's app (app caller) */
 	struct app_rec		 app;
 	char			 scopes[FG_SCOPES_MAX];	/* canonical, within app and route */
 	char			 actor[96];
@@ -526,6 +535,32 @@ extern const struct verb_entry proxy_authorize_entry;
 
 /* relay.c: the WebSocket relay's authorisation (relay.authorize) */
 extern const struct verb_entry relay_authorize_entry;
+
+/* relayline.c: one line of nginx's relay log (relayclose.c reads them) */
+#define RELAYLINE_MAX	512
+struct relayline {
+	char		 request_id[33];	/* $request_id: 32 hex digits */
+	int		 status;
+	uint64_t	 to_client;		/* frames nginx sent the caller */
+	uint64_t	 to_upstream;		/* the upgrade request nginx sent, then frames */
+	uint64_t	 duration_ms;
+};
+int	 relayline_parse(const char *buf, size_t len, struct relayline *out);
+
+/* relayclose.c: relay.close records from nginx's relay log (a syslog datagram socket) */
+int	 relayclose_listen(const struct fg_config *cfg, char *err, size_t errlen);
+int	 relayclose_fd(void);
+void	 relayclose_read(void);
+void	 relayclose_note(const char *request_id, const char *actor, const char *app,
+	     const char *conn, const char *detail);
+void	 relayclose_shutdown(void);
+
+/* relayticket.c: single-use tickets for the relay (relay.ticket) */
+int	 relayticket_take(const struct fg_reqctx *ctx, json_t *req, int64_t *app_id,
+	     char fp[FG_FP_LEN]);
+void	 relayticket_drop_connection(int64_t conn_id);
+void	 relayticket_shutdown(void);
+extern const struct verb_entry relay_ticket_entry;
 
 /* bearer.c: which app each token flowgate issued went to, by fingerprint */
 void	 bearer_note(const char *fp, int64_t app_id, int64_t conn_id, long expires_in);

@@ -42,7 +42,8 @@ flowgated_start(struct fg_config *cfg)
 {
 	char err[512];
 
-	if (server_listen(cfg, err, sizeof(err)) == -1)
+	if (server_listen(cfg, err, sizeof(err)) == -1 ||
+	    relayclose_listen(cfg, err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
 	if (geteuid() == 0) {
 		if (cfg->user == NULL)
@@ -103,6 +104,7 @@ main(int argc, char *argv[])
 	flowgated_start(&cfg);
 	server_loop(&cfg);
 	app_cache_clear();
+	relayticket_shutdown();
 	app_usage_free();
 	account_shutdown();
 	store_close();

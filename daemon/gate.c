@@ -50,6 +50,7 @@ static struct gate_route_def gate_routes[GATE_NROUTES] = {
 	[GATE_SESSION_TOKEN] = { .name = "session_token", .purpose = "session-token" },
 	[GATE_LOGIN] = { .name = "login", .purpose = "login" },
 	[GATE_ASSISTANT] = { .name = "assistant_credentials", .purpose = "assistant-credentials" },
+	[GATE_RELAY_TICKET] = { .name = "relay_ticket", .purpose = "relay-ticket" },
 };
 static const char *const gate_caller_names[] = { "app", "session", "browser" };
 static const char *const gate_step_names[STEP_N] = { "caller", "app", "connection", "route",
@@ -261,6 +262,11 @@ gate_caller(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
 		    &name) == -1)
 			return gate_refuse(ctx, p, STEP_CALLER, "%s", name);
 		name = NULL;
+	} else if (p->ticket_app_id != 0) {
+		/* a relay ticket (relayticket.c) stands for the app that asked it */
+		p->caller = GATE_CALLER_APP;
+		snprintf(p->actor, sizeof(p->actor), "app:ticket");
+		app_id = p->ticket_app_id;
 	} else if (name != NULL || p->login_app_id != 0) {
 		p->caller = GATE_CALLER_BROWSER;
 		snprintf(p->actor, sizeof(p->actor), "browser");
@@ -316,12 +322,13 @@ gate_open(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
 {
 	const char	*remote = json_string_value(json_object_get(req, "remote"));
 	enum gate_route	 route = p->route;
-	int64_t		 login_app_id = p->login_app_id;
+	int64_t		 login_app_id = p->login_app_id, ticket_app_id = p->ticket_app_id;
 
 	memset(p, 0, sizeof(*p));
 	p->ctx = *ctx;
 	p->route = route;
 	p->login_app_id = login_app_id;
+	p->ticket_app_id = ticket_app_id;
 	p->epoch = app_epoch();
 	snprintf(p->remote, sizeof(p->remote), "%s", remote ? remote : "-");
 	if (gate_caller(ctx, p, req) == -1)
@@ -398,6 +405,7 @@ gate_stop(int64_t conn_id)
 	tokens = token_drop_connection(conn_id, &inflight);
 	sessions = oidc_drop_connection(conn_id);
 	held = hold_stop_connection(conn_id);
+	relayticket_drop_connection(conn_id);
 	return json_pack("{sIsIsIsI}", "cached_tokens_dropped", (json_int_t)tokens,
 	    "user_sessions_cleared", (json_int_t)sessions, "held_replies_refused", (json_int_t)held,
 	    "upstream_requests_dropped", (json_int_t)inflight);

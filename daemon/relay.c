@@ -4,7 +4,8 @@
  * transcribe or stream session (routes transcribe_session and stream_session: their fixed,
  * limited scopes).  The reply carries the upstream WebSocket URL with the token in its query,
  * as Corti authenticates WebSockets, held until the issuance record is committed.  Every
- * opening is audited (relay.open, with the token's fingerprint).
+ * opening is audited (relay.open, with the token's fingerprint, the relay ticket's if one was
+ * used, and nginx's request id, which the relay's relay.close record names too: relayclose.c).
  */
 #include "config.h"
 
@@ -25,6 +26,8 @@ struct relay_op {
 	char		 kind[16];
 	char		 tenant[FG_NAME_MAX + 1];
 	char		 conn[FG_NAME_MAX + 1];
+	char		 detail[160];	/* kind, the ticket's fingerprint, nginx's request id */
+	char		 rid[33];	/* nginx's request id: relay.close finds the opener */
 	int64_t		 conn_id;
 };
 
@@ -55,7 +58,7 @@ relay_authorized(const struct token_req *w, const struct token_grant *g,
 	struct relay_op		*op = w->arg;
 	static char		 body[RELAY_REPLY_MAX];
 	struct audit_rec	 rec = { w->actor, "relay.open", w->app, op->conn, NULL,
-				    "authorized", op->kind, NULL };
+				    "authorized", op->detail, NULL };
 	int			 n;
 
 	if (g == NULL) {
@@ -66,6 +69,7 @@ relay_authorized(const struct token_req *w, const struct token_grant *g,
 	rec.scopes = g->scopes;
 	rec.token_fp = g->fp;
 	audit_append(&rec);
+	relayclose_note(op->rid, w->actor, w->app, op->conn, op->detail);
 	/* URL, tenant and token are visible ASCII without quotes or backslashes (checked) */
 	n = snprintf(body, sizeof(body), "{\"ok\":true,\"url\":\"%s&token=Bearer%%20%s\","
 	    "\"tenant\":\"%s\"}", op->url, g->token, op->tenant);
@@ -86,6 +90,23 @@ relay_plain(const char *s)
 	return 1;
 }
 
+/*
+ * A relay ticket in req, if any, consumed: it alone names the caller (relayticket.c), so the
+ * gate then asks about its app.  -1 after refusing.
+ */
+static int
+relay_ticket(const struct fg_reqctx *ctx, json_t *req, struct gate_pass *gp, char fp[FG_FP_LEN])
+{
+	static const char *const others[] = { "client_id", "client_secret", "session", "bearer" };
+	size_t i;
+
+	if (json_object_get(req, "ticket") == NULL)
+		return 0;
+	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		json_object_del(req, others[i]);
+	return relayticket_take(ctx, req, &gp->ticket_app_id, fp);
+}
+
 /* "relay.authorize": connection, kind (transcribe | streams), interaction? and the caller. */
 static void
 relay_verb(const struct fg_reqctx *ctx, json_t *req)
@@ -94,9 +115,11 @@ relay_verb(const struct fg_reqctx *ctx, json_t *req)
 	const char		*want = json_string_value(json_object_get(req, "connection"));
 	const char		*ia = json_string_value(json_object_get(req, "interaction"));
 	int			 streams = strcmp(kind, "streams") == 0;
+	const char		*rid = json_string_value(json_object_get(req, "request_id"));
 	struct gate_pass	 gp = { .route = streams ? GATE_STREAM : GATE_TRANSCRIBE };
 	struct relay_op		*op;
 	struct conn_rec		 c;
+	char			 tfp[FG_FP_LEN] = "";
 
 	if ((!streams && strcmp(kind, "transcribe") != 0) || streams != (ia != NULL) ||
 	    (ia != NULL && !fg_name_ok(ia, strlen(ia)))) {
@@ -104,7 +127,11 @@ relay_verb(const struct fg_reqctx *ctx, json_t *req)
 		    "an interaction id");
 		return;
 	}
-	if (gate_open(ctx, &gp, req) == -1)
+	if (rid != NULL && !relay_plain(rid)) {
+		server_reply_error(ctx, "invalid_request", "request_id is not plain ASCII");
+		return;
+	}
+	if (relay_ticket(ctx, req, &gp, tfp) == -1 || gate_open(ctx, &gp, req) == -1)
 		return;
 	if (connection_get_id(gp.app.connection_id, &c) == -1 || strcmp(c.name, want) != 0) {
 		server_reply_error(ctx, "forbidden", "this app is not on that connection");
@@ -118,6 +145,9 @@ relay_verb(const struct fg_reqctx *ctx, json_t *req)
 		return;
 	}
 	snprintf(op->kind, sizeof(op->kind), "%s", kind);
+	snprintf(op->rid, sizeof(op->rid), "%s", rid ? rid : "");
+	snprintf(op->detail, sizeof(op->detail), "%s%s%s%s%s", kind, tfp[0] ? " ticket=" : "",
+	    tfp, rid ? " request=" : "", rid ? rid : "");
 	snprintf(op->tenant, sizeof(op->tenant), "%s", c.tenant);
 	snprintf(op->conn, sizeof(op->conn), "%s", c.name);
 	op->conn_id = c.id;
@@ -131,6 +161,7 @@ static const struct verb_field relay_fields[] = {
 	{ "session", VERB_STR, 0, 64 }, { "bearer", VERB_STR, 0, FG_TOKEN_MAX },
 	{ "connection", VERB_STR, 1, FG_NAME_MAX }, { "kind", VERB_STR, 1, 15 },
 	{ "interaction", VERB_STR, 0, FG_NAME_MAX }, { "remote", VERB_STR, 0, 64 },
+	{ "ticket", VERB_STR, 0, 64 }, { "request_id", VERB_STR, 0, 64 },
 	VERB_FIELDS_END
 };
 const struct verb_entry relay_authorize_entry = {

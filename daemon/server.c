@@ -62,54 +62,67 @@ static struct {
 static long long		 server_last_request;	/* monotime_ns of the last turn with requests */
 static long long		 server_slow_after;	/* while busy, no slow work before this */
 
-/* Create the socket under a tight umask, owned by the daemon's user and the web group. */
+/*
+ * A unix socket of type at path, made under a tight umask (0660), owned by the daemon's user
+ * and group; the fd, or -1 and err.
+ */
 int
-server_listen(const struct fg_config *cfg, char *err, size_t errlen)
+server_bind(const char *path, int type, const char *user, const char *group, char *err,
+    size_t errlen)
 {
 	struct sockaddr_un	sun;
 	struct stat		st;
 	struct passwd		*pw = NULL;
 	struct group		*gr = NULL;
 	mode_t			old;
+	int			fd;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (strlen(cfg->socket) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "socket path too long: %s", cfg->socket);
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "socket path too long: %s", path);
 		return -1;
 	}
-	strcpy(sun.sun_path, cfg->socket);
-	if (lstat(cfg->socket, &st) == 0) {
+	strcpy(sun.sun_path, path);
+	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "%s exists and is not a socket", cfg->socket);
+			snprintf(err, errlen, "%s exists and is not a socket", path);
 			return -1;
 		}
-		unlink(cfg->socket);
+		unlink(path);
 	}
-	if ((server_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
+	if ((fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
 	old = umask(0117);
-	if (bind(server_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		umask(old);
-		snprintf(err, errlen, "bind %s: %s", cfg->socket, strerror(errno));
+		snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
+		close(fd);
 		return -1;
 	}
 	umask(old);
-	if (cfg->user != NULL && (pw = getpwnam(cfg->user)) == NULL) {
-		snprintf(err, errlen, "unknown user %s", cfg->user);
+	if (user != NULL && (pw = getpwnam(user)) == NULL)
+		snprintf(err, errlen, "unknown user %s", user);
+	else if (group != NULL && (gr = getgrnam(group)) == NULL)
+		snprintf(err, errlen, "unknown group %s", group);
+	else if (geteuid() == 0 && chown(path, pw ? pw->pw_uid : 0, gr ? gr->gr_gid :
+	    (pw ? pw->pw_gid : 0)) == -1)
+		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+	else
+		return fd;
+	close(fd);
+	return -1;
+}
+
+/* Create the socket under a tight umask, owned by the daemon's user and the web group. */
+int
+server_listen(const struct fg_config *cfg, char *err, size_t errlen)
+{
+	if ((server_fd = server_bind(cfg->socket, SOCK_STREAM, cfg->user, cfg->socket_group,
+	    err, errlen)) == -1)
 		return -1;
-	}
-	if (cfg->socket_group != NULL && (gr = getgrnam(cfg->socket_group)) == NULL) {
-		snprintf(err, errlen, "unknown group %s", cfg->socket_group);
-		return -1;
-	}
-	if (geteuid() == 0 && chown(cfg->socket, pw ? pw->pw_uid : 0, gr ? gr->gr_gid :
-	    (pw ? pw->pw_gid : 0)) == -1) {
-		snprintf(err, errlen, "chown %s: %s", cfg->socket, strerror(errno));
-		return -1;
-	}
 	if (listen(server_fd, 128) == -1) {
 		snprintf(err, errlen, "listen: %s", strerror(errno));
 		return -1;
@@ -586,7 +599,7 @@ server_slow_work(int requested)
 static void
 server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot_of)
 {
-	unsigned int	n = 0, i;
+	unsigned int	n = 0, i, first, rlog = 0;
 	int		backlog = 0;
 	uint64_t	requests = server_st.requests;
 
@@ -599,6 +612,12 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 	wfd[n].fd = writer_fd();
 	wfd[n].events = CURL_WAIT_POLLIN;
 	wfd[n++].revents = 0;
+	if ((wfd[n].fd = relayclose_fd()) != -1) {
+		wfd[n].events = CURL_WAIT_POLLIN;
+		wfd[n].revents = 0;
+		rlog = n++;
+	}
+	first = n;
 	for (i = 0; i < SERVER_CLIENTS_MAX; i++) {
 		if (server_clients[i].fd == -1)
 			continue;
@@ -611,7 +630,7 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 	}
 	if (upstream_wait(wfd, n, server_timeout(backlog)) == -1 && errno != EINTR)
 		fg_log_warn("poll failed: %s", strerror(errno));
-	for (i = 3; i < n; i++) {
+	for (i = first; i < n; i++) {
 		struct client *c = &server_clients[slot_of[i]];
 
 		if (c->fd == -1)
@@ -625,6 +644,8 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 		server_accept(cfg);
 	if (wfd[1].revents)
 		pwhash_collect();
+	if (rlog != 0 && wfd[rlog].revents)
+		relayclose_read();
 	upstream_run();
 	hold_end_turn(wfd[2].revents != 0);
 	server_slow_work(server_st.requests != requests);
@@ -634,8 +655,8 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 int
 server_loop(const struct fg_config *cfg)
 {
-	static struct curl_waitfd	wfd[SERVER_CLIENTS_MAX + 3];
-	static uint32_t			slot_of[SERVER_CLIENTS_MAX + 3];
+	static struct curl_waitfd	wfd[SERVER_CLIENTS_MAX + 4];
+	static uint32_t			slot_of[SERVER_CLIENTS_MAX + 4];
 	time_t				last_refresh = 0, last_sweep = time(NULL);
 	int				i;
 
@@ -661,6 +682,7 @@ server_loop(const struct fg_config *cfg)
 		if (server_clients[i].fd != -1)
 			server_close(&server_clients[i]);
 	token_shutdown();
+	relayclose_shutdown();
 	return 0;
 }
 

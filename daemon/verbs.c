@@ -33,6 +33,7 @@ static const struct verb_entry *const verbs_table[] = {
 	&proxy_entry,
 	&proxy_authorize_entry,
 	&relay_authorize_entry,
+	&relay_ticket_entry,
 	/* local administration only */
 	&status_entry,
 	&audit_tail_entry,

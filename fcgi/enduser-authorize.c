@@ -11,8 +11,12 @@
  *
  * The WebSocket relay (/ws/{connection}/transcribe, /ws/{connection}/streams/{interactionId})
  * asks the same way ("relay.authorize"); its caller may also give the token flowgate issued it
- * as Corti's SDK does, "token=Bearer%20..." in the query, and a session cookie counts only with
- * an Origin of this site (a cross-site page cannot open a relay with a user's cookie).
+ * as Corti's SDK does, "token=Bearer%20..." in the query, or a relay ticket its app backend
+ * asked for it ("ticket=..." in the query or a subprotocol "flowgate-ticket.TICKET";
+ * single-use: relayticket.c), and a session cookie
+ * counts only with an Origin of this site (a cross-site page cannot open a relay with a
+ * user's cookie).  nginx's request id goes along, so relay.open and relay.close (relayclose.c)
+ * name the same relay.
  */
 #include "config.h"
 
@@ -29,6 +33,7 @@
 #define AUTHORIZE_PREFIX	"/api/v1/proxy/"
 #define AUTHORIZE_WS		"/ws/"
 #define AUTHORIZE_TOKEN_MAX	16384
+#define AUTHORIZE_TICKET_MAX	64
 #define AUTHORIZE_PATH_MAX	2048
 #define AUTHORIZE_HEAD_MAX	(REQUEST_HEADERS_MAX + 16384 + 4096)
 
@@ -169,6 +174,43 @@ enduser_authorize_relay(const char *uri)
 	    "kind", "streams", "interaction", ia);
 }
 
+/* The ticket of n bytes at v onto req; longer than any flowgate issues: empty, as unknown. */
+static void
+enduser_authorize_ticket(json_t *req, const char *v, size_t n)
+{
+	char t[AUTHORIZE_TICKET_MAX + 1];
+
+	if (n > AUTHORIZE_TICKET_MAX)
+		n = 0;
+	memcpy(t, v, n);
+	t[n] = '\0';
+	json_object_set_new(req, "ticket", json_string(t));
+}
+
+/*
+ * A relay's ticket onto req: "ticket=..." in the query, else a WebSocket subprotocol
+ * "flowgate-ticket.TICKET" (what a browser's WebSocket can send); the first one counts.
+ */
+static void
+enduser_authorize_relay_ticket(struct request *r, json_t *req, const char *uri)
+{
+	const char	*v, *p = request_param(r, "HTTP_SEC_WEBSOCKET_PROTOCOL");
+
+	for (v = strchr(uri, '?'); v != NULL; v = strchr(v + 1, '&')) {
+		if (strncmp(v + 1, "ticket=", 7) == 0) {
+			enduser_authorize_ticket(req, v + 8, strcspn(v + 8, "&"));
+			return;
+		}
+	}
+	for (v = p; v != NULL && *v != '\0'; v += strcspn(v, ",")) {
+		v += strspn(v, ", \t");
+		if (strncmp(v, "flowgate-ticket.", 16) == 0) {
+			enduser_authorize_ticket(req, v + 16, strcspn(v + 16, ", \t"));
+			return;
+		}
+	}
+}
+
 /* A relay's token in its query as Corti's SDK sends it (token=Bearer%20...), onto req. */
 static void
 enduser_authorize_query_token(json_t *req, const char *uri)
@@ -280,10 +322,15 @@ enduser_authorize(struct request *r)
 		    "/api/v1/proxy/{connection}/...", 0);
 		return;
 	}
-	if (relay)
+	if (relay) {
+		enduser_authorize_relay_ticket(r, req, uri);
 		enduser_authorize_query_token(req, uri);
+		if (request_param(r, "FLOWGATE_REQUEST_ID") != NULL)
+			json_object_set_new(req, "request_id",
+			    json_string(request_param(r, "FLOWGATE_REQUEST_ID")));
+	}
 	/* a malformed credential is answered there; nginx's error page says invalid_client */
-	if (json_object_get(req, "bearer") != NULL)
+	if (json_object_get(req, "bearer") != NULL || json_object_get(req, "ticket") != NULL)
 		is_session = 0;
 	else if (enduser_proxy_caller(r, req, &is_session) == -1) {
 		json_decref(req);

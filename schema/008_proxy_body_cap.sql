@@ -1,4 +1,4 @@
--- flowgate schema, version 7: each app's cap on a proxied request body, in MiB (issue 9).
+-- flowgate schema, version 8: each app's cap on a proxied request body, in MiB (issue 9).
 -- 1..200; 200 is the data plane's ceiling (nginx's client_max_body_size at /api/v1/proxy/,
 -- FG_PROXY_BODY_MAX_MIB in daemon.h) and the default, so existing apps keep what they had.
 ALTER TABLE apps ADD COLUMN proxy_body_max_mib INTEGER NOT NULL DEFAULT 200

@@ -223,6 +223,16 @@ const DRIVERS = {
       return out;
     },
   },
+  relay_ticket: {
+    successStatus: 201,
+    call: (c) => stack.http('POST', '/api/v1/relay-tickets',
+      { ...auth(c, { 'content-type': 'application/json' }), body: JSON.stringify({ connection: c.app.connection, kind: 'transcribe' }) }),
+    check: (c, r) => [
+      ...(/^[A-Za-z0-9_-]{43}$/.test(r.json?.ticket || '') ? [] : ['no ticket']),
+      ...(r.json?.expires_in > 0 ? [] : ['no expires_in']),
+      ...(r.json?.access_token ? ['a ticket answer carries an access_token'] : []),
+    ],
+  },
   login: {
     successStatus: 302,
     call: (c) => stack.http('GET', `/login/${c.app.name}`, auth(c)),

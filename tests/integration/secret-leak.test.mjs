@@ -133,3 +133,23 @@ test('no token flowgate issued is in any log or file, after the realm route and 
     }
   }
 });
+
+test('no relay ticket is in any log or file, after it was issued, used, replayed and refused', async () => {
+  const ask = (body) => stack.http('POST', '/api/v1/relay-tickets', { basic: [app.client_id, app.client_secret],
+    headers: { 'content-type': 'application/json' }, body: JSON.stringify({ connection: 'demo', ...body }) });
+  const tickets = [];
+  for (const body of [{ kind: 'transcribe' }, { kind: 'transcribe' }, { kind: 'streams', interaction: 'x' }]) {
+    const r = await ask(body);
+    assert.equal(r.status, 201, r.body);
+    tickets.push(JSON.parse(r.body).ticket);
+  }
+  // used (nginx then fails to reach this stack's upstream as a WebSocket), replayed, misused
+  await stack.http('GET', `/ws/demo/transcribe?ticket=${tickets[0]}`, { headers: { upgrade: 'websocket', connection: 'Upgrade' } });
+  await stack.http('GET', `/ws/demo/transcribe?ticket=${tickets[0]}`);
+  await stack.http('GET', `/ws/demo/streams/x?ticket=${tickets[1]}&token=Bearer%20${tickets[2]}`);
+  await stack.http('GET', `/ws/nowhere/transcribe?ticket=${tickets[2]}`);
+  for (const f of stack.instanceFiles().filter((x) => x !== stack.paths.upstreamSecretFile)) {
+    const buf = readFileSync(f);
+    for (const t of tickets) assert.equal(buf.indexOf(Buffer.from(t)), -1, `${f} holds a relay ticket`);
+  }
+});

@@ -236,6 +236,7 @@ export class Stack {
    * @param {string|null} [opts.connection='demo']  create this connection at start (null: none)
    * @param {object} [opts.upstreamConfig]     overrides for the [upstream] section
    * @param {object} [opts.auditConfig]        keys of the [audit] section (e.g. refusal_window_s)
+   * @param {object} [opts.relayConfig]        keys of the [relay] section (e.g. tickets_max)
    * @param {Array<[string,string]>} [opts.oidcUsers]  users of the OIDC server ([name, password]; passed in a file)
    * @param {object|object[]} [opts.codeClient]  extra upstream client(s) for the code flow, registered once
    *   nginx is up: {id, secret (string; null: public; omitted: random), redirectUri (string|string[];
@@ -279,6 +280,7 @@ export class Stack {
       config: join(d, 'flowgated.conf'),
       daemonRunDir: join(d, 'run'),
       daemonSocket: join(d, 'run', 'flowgated.sock'),
+      relayLogSocket: join(d, 'run', 'relay-log.sock'),
       dataDir: join(d, 'data'),
       database: join(d, 'data', 'flowgate.db'),
       databaseWal: join(d, 'data', 'flowgate.db-wal'),
@@ -494,6 +496,12 @@ export class Stack {
       '[audit]',
       ...Object.entries(this.opts.auditConfig || {}).map(([k, v]) => `${k} = ${v}`),
       '',
+      '[relay]',
+      `log_socket = ${p.relayLogSocket}`,
+      `log_group = ${NGINX_USER}`,
+      `log_users = ${NGINX_USER}`,
+      ...Object.entries(this.opts.relayConfig || {}).map(([k, v]) => `${k} = ${v}`),
+      '',
     ].join('\n');
     writeFileSync(p.config, conf, { mode: 0o644 });
   }
@@ -577,6 +585,7 @@ export class Stack {
     const site = readFileSync(join(REPO_DIR, 'contrib', 'nginx', 'flowgate.conf'), 'utf8')
       .replaceAll('127.0.0.1:8080', `127.0.0.1:${this.nginxPort}`)
       .replaceAll('/run/flowgate/fcgi.sock', p.fcgiSocket)
+      .replaceAll('/run/flowgate/relay-log.sock', p.relayLogSocket)
       .replaceAll('/var/log/nginx/flowgate.access.log', p.logs.nginxAccess)
       .replaceAll('/etc/ssl/certs/ca-certificates.crt', this.tls.caCert);
     writeFileSync(join(p.nginxDir, 'flowgate-site.conf'), site, { mode: 0o644 });
@@ -858,6 +867,9 @@ http {
 
   /** The last 50 requests the stand-in received, oldest first: {time, method, path, query, headers, body, status}. */
   cortiRequests() { return this.cortiRequest('GET', '/_control/requests'); }
+
+  /** The last 50 WebSocket upgrades the stand-in received: {path, query, headers}. */
+  cortiUpgrades() { return this.cortiRequest('GET', '/_control/upgrades'); }
 
   /** mode: normal | errorNNN (error400, error403, error500, error504, ...) | slow (delayMs) | garbage | badjson */
   cortiMode(mode, delayMs) {

@@ -87,6 +87,31 @@ main(void)
 	ASSERT_INT_EQ(load(BASE "[audit]\nsync_full = maybe\n", &cfg, err, sizeof(err)), -1);
 	TEST_DONE();
 	config_free(&cfg);
+	TEST_START("[relay]: defaults, and every key read");
+	ASSERT_INT_EQ(load(BASE, &cfg, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(cfg.relay_ticket_lifetime_s, 30);
+	ASSERT_INT_EQ(cfg.relay_tickets_max, 1024);
+	ASSERT_PTR_EQ(cfg.relay_log_socket, NULL);
+	config_free(&cfg);
+	ASSERT_INT_EQ(load(BASE "[relay]\nticket_lifetime_s = 5\ntickets_max = 8\n"
+	    "log_socket = /run/r.sock\nlog_group = root\nlog_users = 0, 33\n", &cfg, err,
+	    sizeof(err)), 0);
+	ASSERT_INT_EQ(cfg.relay_ticket_lifetime_s, 5);
+	ASSERT_INT_EQ(cfg.relay_tickets_max, 8);
+	ASSERT_STRING_EQ(cfg.relay_log_socket, "/run/r.sock");
+	ASSERT_STRING_EQ(cfg.relay_log_group, "root");
+	ASSERT_INT_EQ(cfg.n_relay_log, 2);
+	ASSERT_INT_EQ(cfg.relay_log_uids[1], 33);
+	TEST_DONE();
+	config_free(&cfg);
+	tap_ok(load(BASE "[relay]\nlog_socket = /run/r.sock\n", &cfg, err, sizeof(err)) == -1 &&
+	    strstr(err, "log_users") != NULL, "a relay log socket without log_users is refused: %s",
+	    err);
+	config_free(&cfg);
+	TEST_START("a ticket lifetime over 600 s is refused");
+	ASSERT_INT_EQ(load(BASE "[relay]\nticket_lifetime_s = 601\n", &cfg, err, sizeof(err)), -1);
+	TEST_DONE();
+	config_free(&cfg);
 	tap_ok(load(BASE "socket\n", &cfg, err, sizeof(err)) == -1, "a line without = is refused: %s", err);
 	config_free(&cfg);
 	unlink(path);

@@ -51,6 +51,7 @@
 //   GET  /_control/requests    the last 50 requests received, oldest first: {time, method, path, query,
 //                               headers (raw, including Authorization), body (parsed JSON, text, or
 //                               {length}), status}
+//   GET  /_control/upgrades    the last 50 WebSocket upgrades received: {path, query, headers}
 //   GET  /_control/stats       {"requests":N,"by_path":{..},"by_status":{..},"interactions_created":N}
 //   POST /_control/reset       forget requests, interactions and counters; mode normal
 //   GET  /_control/health      {"ok":true,...}
@@ -125,6 +126,7 @@ const state = {
   mode: 'normal',
   delayMs: 30000,
   requests: [],
+  upgrades: [],
   interactions: new Map(),
   recordings: new Map(),
   stats: null,
@@ -331,6 +333,7 @@ function record(req, url, body) {
 // ---------- control ----------
 async function control(req, res, path) {
   if (req.method === 'GET' && path === '/_control/requests') return sendJson(res, 200, state.requests);
+  if (req.method === 'GET' && path === '/_control/upgrades') return sendJson(res, 200, state.upgrades);
   if (req.method === 'GET' && path === '/_control/stats') return sendJson(res, 200, state.stats);
   if (req.method === 'GET' && path === '/_control/health') {
     return sendJson(res, 200, { ok: true, mode: state.mode, tenant: opts.tenant, issuer: opts.issuer, jwks_keys: jwks.keys.size });
@@ -344,6 +347,7 @@ async function control(req, res, path) {
   }
   if (path === '/_control/reset') {
     state.requests = [];
+    state.upgrades = [];
     state.interactions.clear();
     state.recordings.clear();
     state.mode = 'normal';
@@ -700,6 +704,8 @@ server.on('upgrade', (req, socket, head) => {
   };
   const kind = url.pathname === '/audio-bridge/v2/transcribe' ? 'transcribe'
     : /^\/api\/v2\/interactions\/[^/]+\/streams$/.test(url.pathname) ? 'streams' : null;
+  state.upgrades.push({ path: url.pathname, query: Object.fromEntries(url.searchParams), headers: { ...req.headers } });
+  if (state.upgrades.length > KEEP_REQUESTS) state.upgrades.shift();
   if (!kind) return refuse(404, 'no such WebSocket');
   checkBearer(url.searchParams.get('token') || '').then((auth) => {
     if (auth.error) return refuse(401, auth.error);
