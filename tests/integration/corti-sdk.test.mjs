@@ -8,9 +8,10 @@
 // the SDK logs a schema warning ("Failed to validate": the stand-in left Corti's shapes).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { CortiClient, CortiAuth } from '@corti/sdk';
+import WebSocket from 'ws';
+import { CortiClient, CortiAuth, serialization } from '@corti/sdk';
 import { test, useStack } from '../lib/runner.mjs';
-import { decodeJwt } from '../lib/util.mjs';
+import { decodeJwt, basicAuth } from '../lib/util.mjs';
 
 // The SDK reports a response outside its schemas with console.warn (core/schemas/utils/
 // maybeSkipValidation) and keeps going: collect what it logs, and fail the test.
@@ -302,4 +303,50 @@ sdkTest('CortiClient.stream through the relay: proxy.url names /ws/{connection}/
   const [up] = (await stack.cortiRequests()).filter((r) => r.path === `/api/v2/interactions/${id}/streams`);
   assert.equal(up.status, 101);
   await upstreamSawOnlyFlowgate();
+}, { timeout: 30000 });
+
+/** Through the relay with Basic: send each of msgs after the open, collect every answer until the close. */
+function session(path, msgs) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${stack.nginxPort}/ws/demo/${path}`,
+      { headers: { authorization: basicAuth(app.client_id, app.client_secret) } });
+    const got = [];
+    ws.on('open', () => msgs.forEach((m) => ws.send(m)));
+    ws.on('message', (d) => got.push(JSON.parse(d)));
+    ws.on('close', (code) => resolve({ code, got }));
+    ws.on('error', reject);
+  });
+}
+
+test('every message the stand-in sends passes the SDK\'s schemas strictly (config refusals, deadline, errors)', async () => {
+  const ia = (await sdkClient().interactions.create({
+    encounter: { identifier: 'sdk-shapes', status: 'planned', type: 'consultation' } })).interactionId;
+  const config = JSON.stringify({ type: 'config', configuration: { primaryLanguage: 'en' } });
+  const all = (path) => Promise.all([
+    session(path, []),	// the 10 s deadline
+    session(path, [Buffer.alloc(10)]),	// audio before the configuration
+    session(path, ['{"type":"hello"}']),	// not a configuration
+    session(path, [config, config, '{"type":"nonsense"}', 'not json', Buffer.alloc(3200), '{"type":"flush"}', '{"type":"end"}']),
+  ]);
+  const [transcribe, streams] = await Promise.all([all('transcribe'), all(`streams/${ia}`)]);
+  const sessions = { transcribe, streams };
+  const types = (k, i) => sessions[k][i].got.map((m) => m.type);
+  assert.deepEqual(types('transcribe', 0), ['CONFIG_TIMEOUT']);
+  assert.deepEqual(types('streams', 0), ['CONFIG_NOT_PROVIDED']);
+  for (const k of ['transcribe', 'streams']) {
+    assert.equal(sessions[k][0].code, 1008);
+    assert.deepEqual(types(k, 1), ['CONFIG_MISSING']);
+    assert.deepEqual(types(k, 2), ['CONFIG_DENIED']);
+    assert.deepEqual(types(k, 3), ['CONFIG_ACCEPTED', 'CONFIG_ALREADY_RECEIVED', 'error', 'error', 'transcript', 'flushed', 'usage',
+      k === 'transcribe' ? 'ended' : 'ENDED']);
+    assert.equal(sessions[k][3].code, 1000);
+  }
+  // strictly: no skipValidation, no unknown keys
+  const schema = { transcribe: serialization.TranscribeSocketResponse, streams: serialization.StreamSocketResponse };
+  for (const k of ['transcribe', 'streams']) {
+    for (const m of sessions[k].flatMap((x) => x.got)) {
+      const r = schema[k].parse(m, { unrecognizedObjectKeys: 'fail' });
+      assert.ok(r.ok, `${k} ${JSON.stringify(m)}: ${JSON.stringify(r.errors)}`);
+    }
+  }
 }, { timeout: 30000 });
