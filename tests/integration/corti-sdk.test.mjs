@@ -225,7 +225,7 @@ sdkTest('an SSE answer (A2A message:stream) through the proxy: events in order, 
   const headers = await client.getAuthHeaders();	// the SDK's bearer (flowgate's token) and Tenant-Name
   headers.set('A2A-Version', '1.0');
   headers.set('content-type', 'application/json');
-  const r = await fetch(`${environment().agents}/agentic/agents/sdk-agent/a2a/message:stream?events=4&ms=700`, {
+  const r = await fetch(`${environment().agents}/agentic/agents/sdk-agent/a2a/message:stream?events=4&ms=1000`, {
     method: 'POST', headers, body: JSON.stringify({ message: { role: 'user', parts: [{ kind: 'text', text: 'hi' }] } }),
   });
   assert.equal(r.status, 200);
@@ -244,7 +244,7 @@ sdkTest('an SSE answer (A2A message:stream) through the proxy: events in order, 
   }
   assert.deepEqual(events.map((e) => e.seq), [0, 1, 2, 3]);
   assert.deepEqual(events.map((e) => e.last), [false, false, false, true]);
-  // not buffered: the first event was here before the stand-in wrote the last (2.1 s later)
+  // not buffered: the first event was here before the stand-in wrote the last (3 s later)
   assert.ok(events[0].arrived < events[3].sentAt, JSON.stringify(events));
   await upstreamSawOnlyFlowgate();
 }, { timeout: 30000 });
