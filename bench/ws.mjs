@@ -29,9 +29,9 @@ function stream(url, options) {
     let t0 = 0;
     ws.once('open', () => ws.send(JSON.stringify({ type: 'config', configuration: { primaryLanguage: 'en' } })));
     ws.on('message', (data, binary) => {
-      if (!binary) {
-        if (JSON.parse(data).type !== 'CONFIG_ACCEPTED') reject(new Error(String(data)));
-      } else times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      const type = binary ? null : JSON.parse(data).type;	// each chunk is answered by a transcript
+      if (type === 'transcript') times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      else if (type !== 'CONFIG_ACCEPTED') reject(new Error(String(data)));
       if (times.length === MESSAGES) { ws.close(); resolve(times); return; }
       t0 = process.hrtime.bigint();
       ws.send(CHUNK);

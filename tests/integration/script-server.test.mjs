@@ -2,15 +2,20 @@
 // prompt, no bootstrap), it prints the app's credential and the admin and security passwords
 // once; when the daemon is killed it says so, starts it again and tokens work again; Ctrl-C
 // (SIGINT) stops every part and reaps every process it started: none is left, not even a zombie.
+// Every try-it line of its greeting is run as printed and works: token, stream session, proxy
+// call, recording upload, SSE answer (curl -K with the 0600 credential file: no secret in an
+// argument), and the relay page, opened in Chromium as the demo user.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 import { test, after } from '../lib/runner.mjs';
 import { buildDir, descendantPids, REPO_DIR } from '../lib/stack.mjs';
 import { freePort } from '../lib/ports.mjs';
 import { sleep, waitFor, basicAuth } from '../lib/util.mjs';
+import { launchBrowser } from '../lib/browser.mjs';
 
 const demo = mkdtempSync('/tmp/fg-ss-');
 let server;
@@ -75,6 +80,7 @@ test('script/server restarts a killed daemon, says so, and leaves nothing behind
   assert.equal((await token(id, secret)).status, 200);
   assert.equal(await loginStatus('admin', adminPw), 303, 'the admin password printed works');
   assert.equal(await loginStatus('security', securityPw), 303, 'the security password printed works');
+  await tryItLines(secret);
 
   process.kill(daemon, 'SIGKILL');
   const m = await printed(/restarted flowgated \(pid (\d+)\)/, 20000);
@@ -97,3 +103,60 @@ test('script/server restarts a killed daemon, says so, and leaves nothing behind
   const left = procs.filter(present);
   assert.deepEqual(left, [], `processes left behind (running or unreaped): ${left}`);
 }, { timeout: 180000 });
+
+/** The greeting's try-it line called name, as printed. */
+function tryLine(name) {
+  const m = new RegExp(`^ {4}${name}: +(.+)$`, 'm').exec(out);
+  assert.ok(m, `no try-it line "${name}" in:\n${out}`);
+  return m[1];
+}
+
+/** Run a printed command line as the shell would; its stdout. */
+async function run(line) {
+  const { stdout } = await promisify(execFile)('bash', ['-c', line], { timeout: 30000, maxBuffer: 1 << 20 });
+  return stdout;
+}
+
+/** Every try-it line works; none has the secret in it; the credential file is root's alone. */
+async function tryItLines(secret) {
+  const names = ['token', 'stream session', 'proxy call', 'recording', 'SSE answer', 'relay page'];
+  const lines = Object.fromEntries(names.map((n) => [n, tryLine(n)]));
+  for (const [n, l] of Object.entries(lines)) assert.ok(!l.includes(secret), `the secret is in the ${n} line`);
+  const rc = join(demo, 'try', 'backend.curlrc');
+  assert.ok(lines.token.includes(`-K ${rc} `));
+  assert.equal(statSync(rc).mode & 0o777, 0o600);
+
+  const token = JSON.parse(await run(lines.token));
+  assert.equal(token.token_type, 'Bearer', JSON.stringify(token));
+  const session = JSON.parse(await run(lines['stream session']));
+  assert.ok(session.interactionId && session.access_token && /\/streams\?/.test(session.websocketUrl), JSON.stringify(Object.keys(session)));
+  const list = JSON.parse(await run(lines['proxy call']));
+  assert.ok(list.interactions?.some((i) => i.id === session.interactionId), JSON.stringify(list));
+  const rec = JSON.parse(await run(lines.recording));
+  assert.equal(rec.bytes, 3000000, JSON.stringify(rec));
+  assert.match(rec.sha256, /^[0-9a-f]{64}$/);
+  const sse = (await run(lines['SSE answer'])).split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+  assert.deepEqual(sse.map((e) => e.seq), [0, 1, 2, 3, 4]);
+  assert.equal(sse[4].last, true);
+
+  // the relay page, in Chromium, as its line says: log in as demo, send the test recording
+  const [, url, password] = /^(http:\S+) in a browser; log in as demo \(password (\S+)\)$/.exec(lines['relay page']);
+  const browser = await launchBrowser();
+  try {
+    const page = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+    page.setDefaultTimeout(20000);
+    await page.goto(url);
+    await page.click('#login');
+    await page.fill('#username', 'demo');
+    await page.fill('#password', password);
+    await Promise.all([page.waitForURL(url), page.click('#login')]);
+    await page.waitForFunction(() => document.body.dataset.state === 'idle');
+    await page.click('#start');
+    await page.waitForFunction(() => ['refused', 'done', 'error'].includes(document.body.dataset.state));
+    const got = await page.$$eval('#log li', (els) => els.map((e) => e.textContent));
+    assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', got.join('\n'));
+    assert.equal(got.filter((l) => /^transcript: chunk \d: 8000 bytes sha256 [0-9a-f]{64}$/.test(l)).length, 4, got.join('\n'));
+  } finally {
+    await browser.close();
+  }
+}

@@ -4,6 +4,7 @@
 // user session from this site's own pages. Frames pass unchanged both ways; the upstream's
 // configuration deadline holds; no token in any log.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import WebSocket from 'ws';
 import { CortiClient } from '@corti/sdk';
 import { test, useStack } from '../lib/runner.mjs';
@@ -34,7 +35,7 @@ test('setup: a backend allowed transcribe and streams, one only transcribe', asy
   narrow = await addApp('relay-narrow', 'transcribe');
 });
 
-test('transcribe with Basic: configuration accepted, audio echoed unchanged', async () => {
+test('transcribe with Basic: configuration accepted, each audio chunk arrives unchanged (its hash in the transcript)', async () => {
   const { ws, status } = await open('/ws/demo/transcribe', { authorization: basicAuth(app.client_id, app.client_secret) });
   assert.ok(ws, `refused ${status}`);
   ws.send(JSON.stringify({ type: 'config', configuration: { primaryLanguage: 'en' } }));
@@ -42,8 +43,8 @@ test('transcribe with Basic: configuration accepted, audio echoed unchanged', as
   const chunk = Buffer.alloc(8000, 7);	// 250 ms of 16 kHz 16-bit audio
   for (let i = 0; i < 5; i++) {
     ws.send(chunk);
-    const m = await next(ws);
-    assert.ok(m.binary && Buffer.compare(m.data, chunk) === 0);
+    const m = JSON.parse((await next(ws)).data);
+    assert.equal(m.data.text, `chunk ${i + 1}: 8000 bytes sha256 ${createHash('sha256').update(chunk).digest('hex')}`);
   }
   ws.close();
 });
@@ -58,9 +59,9 @@ test('streams of an interaction, with the token flowgate issued in the query (as
   const { ws, status } = await open(`/ws/demo/streams/${id}?tenant-name=demo&token=Bearer%20${t}`);
   assert.ok(ws, `refused ${status}`);
   ws.send(JSON.stringify({ type: 'config', configuration: {} }));
-  assert.equal(JSON.parse((await next(ws)).data).kind, 'streams');
+  assert.deepEqual(JSON.parse((await next(ws)).data), { type: 'CONFIG_ACCEPTED' });	// streams: no sessionId
   ws.send('{"type":"flush"}');
-  assert.equal((await next(ws)).data.toString(), '{"type":"flush"}');
+  assert.equal((await next(ws)).data.toString(), '{"type":"flushed"}');
   ws.close();
 });
 

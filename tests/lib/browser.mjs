@@ -37,7 +37,7 @@ export async function launchBrowser() {
  *   page.dialogs      messages of every alert/confirm/prompt (each is dismissed)
  *   page.problems     page errors and console errors (CSP violations show up here)
  *   page.bodies       [{url, status, body}] of every response the page received
- * @param {object} [o]  {viewport, javaScriptEnabled, keepBodies}
+ * @param {object} [o]  {viewport, javaScriptEnabled, keepBodies, ignoreHTTPSErrors (the OIDC server's test CA)}
  */
 export async function newPage(browser, stack, o = {}) {
   const context = await browser.newContext({
@@ -45,6 +45,7 @@ export async function newPage(browser, stack, o = {}) {
     javaScriptEnabled: o.javaScriptEnabled !== false,
     baseURL: stack.baseUrl,
     permissions: ['clipboard-read', 'clipboard-write'],
+    ignoreHTTPSErrors: o.ignoreHTTPSErrors === true,
   });
   const page = await context.newPage();
   page.setDefaultTimeout(15000);

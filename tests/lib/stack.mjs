@@ -247,6 +247,8 @@ export class Stack {
    * @param {string[]} [opts.oidcArgs]         extra oidc-server.mjs arguments (e.g. ['--refresh-always'])
    * @param {boolean} [opts.cortiApi=false]    also start upstream/corti-api.mjs; the connection's api_base
    *   is then `https://127.0.0.1:PORT/api/v2`
+   * @param {string} [opts.siteLocations]      nginx locations added to the site's server block (a test
+   *   page on flowgate's origin, e.g. tests/browser/relay-page.conf)
    */
   constructor(opts = {}) {
     this.opts = {
@@ -587,7 +589,8 @@ export class Stack {
       .replaceAll('/run/flowgate/fcgi.sock', p.fcgiSocket)
       .replaceAll('/run/flowgate/relay-log.sock', p.relayLogSocket)
       .replaceAll('/var/log/nginx/flowgate.access.log', p.logs.nginxAccess)
-      .replaceAll('/etc/ssl/certs/ca-certificates.crt', this.tls.caCert);
+      .replaceAll('/etc/ssl/certs/ca-certificates.crt', this.tls.caCert)
+      .replace(/^( *listen 127\.0\.0\.1:\d+;)$/m, `$1\n${this.opts.siteLocations || ''}`);
     writeFileSync(join(p.nginxDir, 'flowgate-site.conf'), site, { mode: 0o644 });
     const conf = `# nginx for one flowgate test instance (tests/lib/stack.mjs)
 user ${NGINX_USER};

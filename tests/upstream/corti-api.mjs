@@ -36,12 +36,18 @@
 //   GET  /drip?bytes=N&ms=M    headers at once, then N bytes spread over M ms
 //   GET  /status/{code}        that status with a problem JSON body
 //   GET  /response-headers?Name=Value...   200 with those response headers set
-// WebSockets (npm ws), authenticated as Corti's: ?tenant-name=T&token=Bearer%20JWT
+//   POST /interactions/{id}/transcripts/   JSON {recordingId (of this interaction), primaryLanguage, ...}:
+//                              200 the transcript (below); GET .../transcripts/{tid} the same again:
+//                              {id, metadata, transcripts: one segment per 4 KiB of the recording, each
+//                              text 1000 characters "segment i of n of recording R. lorem ipsum ...",
+//                              usageInfo, recordingId, status:"completed"} (5 MiB of recording: 1.4 MB)
+// WebSockets (corti-ws.mjs), authenticated as Corti's: ?tenant-name=T&token=Bearer%20JWT
 //   /audio-bridge/v2/transcribe            scope transcribe
 //   /api/v2/interactions/{id}/streams      scope streams
-//   (else the upgrade is refused 401/403/404). The first message must be {"type":"config",...}
-//   within 10 s (else CONFIG_TIMEOUT, or CONFIG_DENIED for anything else), answered
-//   {"type":"CONFIG_ACCEPTED"}; every later message is echoed back unchanged (text or binary).
+//   (else the upgrade is refused 401/403/404). Only messages in the shapes @corti/sdk's schemas
+//   accept: the config within 10 s (else CONFIG_TIMEOUT / CONFIG_NOT_PROVIDED), CONFIG_ACCEPTED,
+//   a transcript "chunk N: B bytes sha256 HEX" per audio chunk, flushed, usage + ended/ENDED on
+//   "end", error for anything else; see corti-ws.mjs. Upgrades are in /_control/requests.
 // Control (this test server only, no auth):
 //   POST /_control/mode        {"mode":"normal"|"errorNNN"(e.g. error400, error403, error500, error504)|
 //                               "slow"|"garbage"|"badjson","delay_ms":N}  applies to /interactions
@@ -52,6 +58,8 @@
 //                               headers (raw, including Authorization), body (parsed JSON, text, or
 //                               {length}), status}
 //   GET  /_control/upgrades    the last 50 WebSocket upgrades received: {path, query, headers}
+//   GET  /_control/ws          the last 50 WebSocket sessions: {kind, interactionId, opened, configuration
+//                               (as received), chunks, bytes, sha256 (of all audio, once closed), closed}
 //   GET  /_control/stats       {"requests":N,"by_path":{..},"by_status":{..},"interactions_created":N}
 //   POST /_control/reset       forget requests, interactions and counters; mode normal
 //   GET  /_control/health      {"ok":true,...}
@@ -62,7 +70,7 @@
 import { createServer } from 'node:https';
 import * as https from 'node:https';
 import { readFileSync } from 'node:fs';
-import { WebSocketServer } from 'ws';
+import { serveWebSockets, wsSessions } from './corti-ws.mjs';
 import { serveUntilParentGoes } from './lifecycle.mjs';
 import { createHash, createPublicKey, verify as cryptoVerify, randomUUID } from 'node:crypto';
 
@@ -129,6 +137,7 @@ const state = {
   upgrades: [],
   interactions: new Map(),
   recordings: new Map(),
+  transcripts: new Map(),
   stats: null,
 };
 function resetStats() {
@@ -335,6 +344,7 @@ async function control(req, res, path) {
   if (req.method === 'GET' && path === '/_control/requests') return sendJson(res, 200, state.requests);
   if (req.method === 'GET' && path === '/_control/upgrades') return sendJson(res, 200, state.upgrades);
   if (req.method === 'GET' && path === '/_control/stats') return sendJson(res, 200, state.stats);
+  if (req.method === 'GET' && path === '/_control/ws') return sendJson(res, 200, wsSessions);
   if (req.method === 'GET' && path === '/_control/health') {
     return sendJson(res, 200, { ok: true, mode: state.mode, tenant: opts.tenant, issuer: opts.issuer, jwks_keys: jwks.keys.size });
   }
@@ -350,6 +360,8 @@ async function control(req, res, path) {
     state.upgrades = [];
     state.interactions.clear();
     state.recordings.clear();
+    state.transcripts.clear();
+    wsSessions.length = 0;
     state.mode = 'normal';
     state.delayMs = 30000;
     resetStats();
@@ -457,6 +469,52 @@ function recordings(req, res, sub) {
   return false;
 }
 
+const TRANSCRIPTS_RE = /^\/interactions\/([^/]+)\/transcripts\/?$/;
+const TRANSCRIPT_RE = /^\/interactions\/([^/]+)\/transcripts\/([0-9a-f-]{36})$/;
+const SEGMENT_BYTES = 4096;	// one transcript segment per 4 KiB of the recording
+const SEGMENT_TEXT = 1000;	// characters of each segment's text
+
+/** A transcript of a recording, in the SDK's TranscriptsResponse shape, made when asked. */
+function transcriptDoc(t) {
+  const rec = state.recordings.get(t.recordingId);
+  const n = Math.ceil(rec.bytes / SEGMENT_BYTES);
+  const sec = SEGMENT_BYTES / 32000;	// 16 kHz 16-bit mono
+  const transcripts = [];
+  for (let i = 0; i < n; i++) {
+    const head = `segment ${i + 1} of ${n} of recording ${rec.recordingId}.`;
+    transcripts.push({ channel: 0, participant: 0, speakerId: 0, text: head.padEnd(SEGMENT_TEXT, ' lorem ipsum'),
+      start: i * sec, end: (i + 1) * sec });
+  }
+  return { id: t.id, metadata: { participantsRoles: [{ channel: 0, role: 'multiple' }] }, transcripts,
+    usageInfo: { creditsConsumed: rec.bytes / 32000 }, recordingId: rec.recordingId, status: 'completed' };
+}
+
+/** POST /interactions/{id}/transcripts/ and GET .../transcripts/{tid}; true when it answered. */
+function transcripts(req, res, sub, body) {
+  let m = sub.match(TRANSCRIPTS_RE);
+  if (m && req.method === 'POST') {
+    let doc = null;
+    try { doc = JSON.parse(body.buf.toString('utf8')); } catch { /* answered below */ }
+    const rec = doc && state.recordings.get(doc.recordingId);
+    if (!doc || typeof doc.primaryLanguage !== 'string') {
+      problem(res, 400, 'The request body failed validation.', { validationErrors: [{ primaryLanguage: 'is required (string)' }] });
+    } else if (!rec || rec.interactionId !== m[1]) {
+      problem(res, 404, 'No such recording in this interaction.');
+    } else {
+      const t = { id: randomUUID(), interactionId: m[1], recordingId: rec.recordingId };
+      state.transcripts.set(t.id, t);
+      sendJson(res, 200, transcriptDoc(t));
+    }
+    return true;
+  }
+  m = sub.match(TRANSCRIPT_RE);
+  if (!m || req.method !== 'GET') return false;
+  const t = state.transcripts.get(m[2]);
+  if (!t || t.interactionId !== m[1]) problem(res, 404, 'No such transcript.');
+  else sendJson(res, 200, transcriptDoc(t));
+  return true;
+}
+
 /** A2A message:stream: server-sent events written one by one, ms apart. */
 async function messageStream(req, res, q) {
   if (req.headers['a2a-version'] !== '1.0') return problem(res, 400, 'Header A2A-Version: 1.0 is required.');
@@ -501,7 +559,7 @@ async function api(req, res, url, body, auth) {
         id,
         assignedUserId: doc.assignedUserId || randomUUID(),
         encounter: { ...doc.encounter, period: doc.encounter.period || { startedAt: now } },
-        patient: doc.patient || null,
+        patient: doc.patient || { identifier: '' },	// the SDK's schema requires the object
         endedAt: null,
         createdAt: now,
         updatedAt: now,
@@ -529,6 +587,7 @@ async function api(req, res, url, body, auth) {
     return sendJson(res, 200, it);
   }
 
+  if (transcripts(req, res, sub, body)) return undefined;
   if (/^\/agentic\/agents\/[^/]+\/a2a\/message:stream$/.test(sub) && req.method === 'POST') {
     return messageStream(req, res, q);
   }
@@ -669,53 +728,13 @@ const server = createServer({ cert: readFileSync(opts.cert), key: readFileSync(o
 server.requestTimeout = 0; // /slow and slow mode hold requests open on purpose
 server.headersTimeout = 60000;
 
-// ---------- WebSockets ----------
-const wss = new WebSocketServer({ noServer: true });
-const CONFIG_DEADLINE_MS = 10000;
-
-/** One relayed session: the configuration first, then an echo of every message. */
-function wsSession(ws, kind) {
-  let configured = false;
-  const timer = setTimeout(() => {
-    ws.send(JSON.stringify({ type: 'CONFIG_TIMEOUT' }));
-    ws.close(1008, 'CONFIG_TIMEOUT');
-  }, CONFIG_DEADLINE_MS);
-  ws.on('message', (data, isBinary) => {
-    if (configured) { ws.send(data, { binary: isBinary }); return; }
-    let msg = null;
-    try { msg = JSON.parse(data.toString()); } catch { /* not JSON */ }
-    clearTimeout(timer);
-    if (!msg || msg.type !== 'config') {
-      ws.send(JSON.stringify({ type: 'CONFIG_DENIED', reason: 'the first message must be the configuration' }));
-      ws.close(1008, 'CONFIG_DENIED');
-      return;
-    }
-    configured = true;
-    ws.send(JSON.stringify({ type: 'CONFIG_ACCEPTED', kind }));
-  });
-  ws.on('close', () => clearTimeout(timer));
-}
-
-server.on('upgrade', (req, socket, head) => {
-  const url = new URL(req.url, 'https://127.0.0.1');
-  const refuse = (status, why) => {
-    log(`ws ${url.pathname}: refused ${status} (${why})`);
-    socket.end(`HTTP/1.1 ${status} ${TITLES[status]}\r\nConnection: close\r\n\r\n`);
-  };
-  const kind = url.pathname === '/audio-bridge/v2/transcribe' ? 'transcribe'
-    : /^\/api\/v2\/interactions\/[^/]+\/streams$/.test(url.pathname) ? 'streams' : null;
-  state.upgrades.push({ path: url.pathname, query: Object.fromEntries(url.searchParams), headers: { ...req.headers } });
-  if (state.upgrades.length > KEEP_REQUESTS) state.upgrades.shift();
-  if (!kind) return refuse(404, 'no such WebSocket');
-  checkBearer(url.searchParams.get('token') || '').then((auth) => {
-    if (auth.error) return refuse(401, auth.error);
-    if (url.searchParams.get('tenant-name') !== opts.tenant) return refuse(403, 'tenant');
-    if (!scopesOf(auth.claims).has(kind)) return refuse(403, `scope ${kind} missing`);
+// ---------- WebSockets (corti-ws.mjs) ----------
+serveWebSockets(server, {
+  tenant: opts.tenant, checkBearer, scopesOf, log, titles: TITLES,
+  record: (req, url) => {
     bump(state.stats.by_path, url.pathname);
-    log(`ws ${url.pathname}: open`);
-    return wss.handleUpgrade(req, socket, head, (ws) => wsSession(ws, kind));
-  }).catch(() => socket.destroy());
-  return undefined;
+    return record(req, url, { buf: null, length: 0, over: false });
+  },
 });
 
 serveUntilParentGoes(server, log);
