@@ -1,6 +1,6 @@
 // Relay tickets (issue 9): an app backend asks POST /api/v1/relay-tickets for a single-use,
 // short-lived ticket bound to its connection, the relay kind and the interaction; a browser on
-// another origin opens /ws/{connection}/... with ?ticket=. Checks: frames echo through a ticket's
+// another origin opens /ws/{connection}/... with ?ticket=. Checks: frames relayed through a ticket's
 // relay; a replay, an expired ticket, a ticket for another connection or relay, a ticket of a
 // revoked app or one used during (or issued before) an emergency stop are refused; a full table
 // refuses clearly; issue and use are audited; neither the ticket nor the upstream token reaches
@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import WebSocket from 'ws';
 import { test, useStack } from '../lib/runner.mjs';
 import { sleep, waitFor, NGINX_USER } from '../lib/stack.mjs';
@@ -65,7 +66,7 @@ test('setup: a backend allowed transcribe and streams, one only transcribe, a se
   await stack.addConnection('other');
 });
 
-test('issue -> open with ?ticket= -> frames echo; the upstream sees neither the ticket nor the caller\'s query', async () => {
+test('issue -> open with ?ticket= -> frames relayed; the upstream sees neither the ticket nor the caller\'s query', async () => {
   const r = await ask(app, { connection: 'demo', kind: 'transcribe' });
   assert.equal(r.status, 201, r.body);
   assert.match(r.json.ticket, /^[A-Za-z0-9_-]{43}$/);
@@ -77,8 +78,10 @@ test('issue -> open with ?ticket= -> frames echo; the upstream sees neither the 
   assert.equal(JSON.parse((await next(ws)).data).type, 'CONFIG_ACCEPTED');
   const chunk = Buffer.alloc(4000, 3);
   ws.send(chunk);
-  const m = await next(ws);
-  assert.ok(m.binary && Buffer.compare(m.data, chunk) === 0);
+  // the stand-in answers each audio chunk with a transcript naming its size and hash
+  const m = JSON.parse((await next(ws)).data);
+  assert.equal(m.type, 'transcript');
+  assert.equal(m.data.text, `chunk 1: 4000 bytes sha256 ${createHash('sha256').update(chunk).digest('hex')}`);
   ws.close();
   const up = (await stack.cortiUpgrades()).pop();
   assert.equal(up.path, '/audio-bridge/v2/transcribe');
@@ -104,7 +107,11 @@ test('streams of an interaction with a ticket bound to it', async () => {
   const { ws, status } = await open(`/ws/demo/streams/${id}?ticket=${t}`);
   assert.ok(ws, `refused ${status}`);
   ws.send(JSON.stringify({ type: 'config', configuration: {} }));
-  assert.equal(JSON.parse((await next(ws)).data).kind, 'streams');
+  const acc = JSON.parse((await next(ws)).data);
+  assert.equal(acc.type, 'CONFIG_ACCEPTED');
+  assert.equal(acc.sessionId, undefined, 'a transcribe socket answered, not the streams one');
+  ws.send(Buffer.alloc(10, 1));
+  assert.ok(Array.isArray(JSON.parse((await next(ws)).data).data), 'not a streams transcript');
   ws.close();
 });
 
@@ -239,7 +246,7 @@ test(`a full table (tickets_max = ${TICKETS_MAX}) refuses new tickets with 503 a
 // above; a client's frames add a 4-byte mask. A close without a code is an empty frame each way.
 const frame = (len, masked) => (len < 126 ? 2 : len < 65536 ? 4 : 10) + (masked ? 4 : 0) + len;
 
-/** One relay: config, the given binary messages echoed, then a close; what went each way. */
+/** One relay: config, the given binary messages (each answered by a transcript), then a close; what went each way. */
 async function relayRun(path, headers, sizes) {
   const { ws, status } = await open(path, headers);
   assert.ok(ws, `refused ${status}`);
@@ -251,9 +258,9 @@ async function relayRun(path, headers, sizes) {
   for (const n of sizes) {
     ws.send(Buffer.alloc(n, 5));
     const m = await next(ws);
-    assert.equal(m.data.length, n);
+    assert.match(JSON.parse(m.data).data.text, new RegExp(`: ${n} bytes `));
     up += frame(n, true);
-    down += frame(n, false);
+    down += frame(m.data.length, false);
   }
   await new Promise((resolve) => { ws.once('close', resolve); ws.close(); });
   return { up: up + frame(0, true), down: down + frame(0, false) };

@@ -732,6 +732,8 @@ server.headersTimeout = 60000;
 serveWebSockets(server, {
   tenant: opts.tenant, checkBearer, scopesOf, log, titles: TITLES,
   record: (req, url) => {
+    state.upgrades.push({ path: url.pathname, query: Object.fromEntries(url.searchParams), headers: { ...req.headers } });
+    if (state.upgrades.length > KEEP_REQUESTS) state.upgrades.shift();
     bump(state.stats.by_path, url.pathname);
     return record(req, url, { buf: null, length: 0, over: false });
   },
