@@ -60,6 +60,32 @@ jwks_word(const char *s, size_t max)
 	return 1;
 }
 
+/*
+ * True when s (n bytes) is base64url cjose can decode without aborting: its decoder asserts
+ * (a crash, not an error) on a length of 4k+1 and on '=' after one character of a group.
+ */
+static int
+jwks_b64u_ok(const char *s, size_t n)
+{
+	static const char	alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				    "0123456789-_";
+	size_t			i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] == '\0' || strchr(alphabet, s[i]) == NULL)
+			return 0;
+	return n % 4 != 1;
+}
+
+/* True when member name of k is a string of base64url cjose can decode. */
+static int
+jwks_member_ok(json_t *k, const char *name)
+{
+	json_t *v = json_object_get(k, name);
+
+	return json_is_string(v) && jwks_b64u_ok(json_string_value(v), json_string_length(v));
+}
+
 /* What a JWK may verify, from its kty, crv, size and alg; 0 when flowgate cannot use it. */
 static unsigned
 jwks_key_algs(json_t *k)
@@ -71,11 +97,16 @@ jwks_key_algs(json_t *k)
 	unsigned	 algs = 0;
 
 	if (kty == NULL || (use != NULL && !(json_is_string(use) &&
-	    strcmp(json_string_value(use), "sig") == 0)) || json_object_get(k, "d") != NULL)
+	    strcmp(json_string_value(use), "sig") == 0)) || json_object_get(k, "d") != NULL ||
+	    json_object_get(k, "p") != NULL || json_object_get(k, "q") != NULL ||
+	    json_object_get(k, "dp") != NULL || json_object_get(k, "dq") != NULL ||
+	    json_object_get(k, "qi") != NULL)
 		return 0;	/* an encryption key, or a private one that has no place here */
-	if (strcmp(kty, "RSA") == 0 && n != NULL && strlen(n) >= JWKS_RSA_N_MIN)
+	if (strcmp(kty, "RSA") == 0 && n != NULL && strlen(n) >= JWKS_RSA_N_MIN &&
+	    jwks_member_ok(k, "n") && jwks_member_ok(k, "e"))
 		algs = JWKS_RSA_ALGS;
-	else if (strcmp(kty, "EC") == 0 && crv != NULL)
+	else if (strcmp(kty, "EC") == 0 && crv != NULL && jwks_member_ok(k, "x") &&
+	    jwks_member_ok(k, "y"))
 		algs = strcmp(crv, "P-256") == 0 ? JWKS_ES256 : strcmp(crv, "P-384") == 0 ?
 		    JWKS_ES384 : strcmp(crv, "P-521") == 0 ? JWKS_ES512 : 0;
 	if (alg != NULL)
@@ -205,12 +236,22 @@ jwks_find(const struct jwks_set *set, const char *kid, unsigned bit)
 	return found;
 }
 
+/* True when jwt is three parts of base64url cjose can decode, separated by dots. */
+static int
+jwks_compact_ok(const char *jwt)
+{
+	const char	*a = strchr(jwt, '.'), *b = a != NULL ? strchr(a + 1, '.') : NULL;
+
+	return b != NULL && jwks_b64u_ok(jwt, (size_t)(a - jwt)) &&
+	    jwks_b64u_ok(a + 1, (size_t)(b - a - 1)) && jwks_b64u_ok(b + 1, strlen(b + 1));
+}
+
 /* Check the signature of jwt with key; JWKS_OK or JWKS_REFUSED (why set). */
 static enum jwks_verdict
 jwks_check(const struct jwks_key *key, unsigned bit, const char *alg, const char *jwt,
     char *why, size_t whylen)
 {
-	cjose_jws_t		*jws;
+	cjose_jws_t		*jws = NULL;
 	cjose_err		 err;
 	enum jwks_verdict	 v = JWKS_REFUSED;
 
@@ -219,7 +260,7 @@ jwks_check(const struct jwks_key *key, unsigned bit, const char *alg, const char
 		    "(kid \"%s\"); refused", alg, key->kid);
 		return v;
 	}
-	if ((jws = cjose_jws_import(jwt, strlen(jwt), &err)) == NULL)
+	if (!jwks_compact_ok(jwt) || (jws = cjose_jws_import(jwt, strlen(jwt), &err)) == NULL)
 		snprintf(why, whylen, "the ID token is not a well-formed JWS");
 	else if (!cjose_jws_verify(jws, key->jwk, &err))
 		snprintf(why, whylen, "the ID token's signature does not verify with the issuer's "
