@@ -527,8 +527,8 @@ answer_claims_why(json_t *c, const char *issuer, const char *client_id, const ch
 }
 
 /*
- * Check an ID token's claims for a login (issuer, client, nonce, times; the signature is not
- * checked: see daemon/oidc.c); NULL when good, with sub and the user's name (its
+ * Check an ID token's claims for a login (issuer, client, nonce, times; its signature was
+ * checked before: daemon/idtoken.c); NULL when good, with sub and the user's name (its
  * preferred_username when that is a plain word, else sub) copied out; else why not.
  */
 const char *
