@@ -501,6 +501,7 @@ size_t	 oidc_drop_connection(int64_t conn_id);
 void	 oidc_sweep(void);
 void	 oidc_shutdown(void);
 /* discovery.c: the issuers' documents and keys (the rest in discovery.h) */
+void	 discovery_warm(void);
 void	 discovery_shutdown(void);
 
 /* oidcstore.c: user sessions in the database, each refresh token sealed to its row */

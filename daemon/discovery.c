@@ -445,6 +445,28 @@ discovery_endpoint(const struct conn_rec *c, const char *what, char *out, size_t
 	return 0;
 }
 
+static const char SQL_WARM[] =
+    "SELECT DISTINCT connection_id FROM apps WHERE revoked_at IS NULL AND redirect_uri IS NOT NULL "
+    "LIMIT 64";
+
+/*
+ * At start, fetch the documents and keys of the connections that have user logins, so that
+ * what needs an endpoint at once (a logout's revocation after a restart) finds it.
+ */
+void
+discovery_warm(void)
+{
+	sqlite3_stmt	*st = store_prepare(SQL_WARM);
+	struct conn_rec	 c;
+
+	if (st == NULL)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (connection_get_id(sqlite3_column_int64(st, 0), &c) == 0)
+			discovery_get(&c, DISCOVERY_KEYS, discovery_ignore, NULL);
+	sqlite3_reset(st);
+}
+
 /* Free every entry at exit (after upstream_shutdown failed the fetches in flight). */
 void
 discovery_shutdown(void)
