@@ -17,6 +17,8 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+const struct fg_config *fg_cfg;	/* discovery.c's fetching half links the daemon's */
+
 /* Abort unless s is "" (when it may be) or an https URL of safe characters. */
 static void
 fuzz_check_url(const char *s, int optional)
