@@ -457,7 +457,7 @@ answer_jwt_claims(const char *jwt)
 	return c;
 }
 
-/* True when the aud claim is client_id or holds it (then azp must be client_id too). */
+/* True when the aud claim is client_id or holds it (then azp must be there, checked apart). */
 static int
 answer_audience_ok(json_t *c, const char *client_id)
 {
@@ -465,8 +465,6 @@ answer_audience_ok(json_t *c, const char *client_id)
 	size_t	 i;
 	int	 found = 0;
 
-	if (azp != NULL && (!json_is_string(azp) || strcmp(json_string_value(azp), client_id) != 0))
-		return 0;
 	if (json_is_string(aud))
 		return strcmp(json_string_value(aud), client_id) == 0;
 	if (!json_is_array(aud))
@@ -510,8 +508,10 @@ answer_claims_why(json_t *c, const char *issuer, const char *client_id, const ch
 
 	if (!answer_claim_is(c, "iss", issuer))
 		return "the ID token's issuer is not the connection's realm";
+	if (json_object_get(c, "azp") != NULL && !answer_claim_is(c, "azp", client_id))
+		return "the ID token's authorized party (azp) is not this client";
 	if (!answer_audience_ok(c, client_id))
-		return "the ID token is not for this client";
+		return "the ID token's audience is not this client (or names others without azp)";
 	if (!answer_claim_is(c, "nonce", nonce))
 		return "the ID token's nonce does not match this login";
 	if (exp == -1 || iat == -1 || (json_object_get(c, "nbf") != NULL &&
@@ -527,8 +527,8 @@ answer_claims_why(json_t *c, const char *issuer, const char *client_id, const ch
 }
 
 /*
- * Check an ID token's claims for a login (issuer, client, nonce, times; the signature is not
- * checked: see daemon/oidc.c); NULL when good, with sub and the user's name (its
+ * Check an ID token's claims for a login (issuer, client, nonce, times; its signature was
+ * checked before: daemon/idtoken.c); NULL when good, with sub and the user's name (its
  * preferred_username when that is a plain word, else sub) copied out; else why not.
  */
 const char *

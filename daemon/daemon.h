@@ -233,7 +233,7 @@ struct upstream_param {
 struct upstream_call {
 	const char	*method;
 	const char	*url;
-	const char	*bearer;
+	const char	*bearer;	/* NULL: no Authorization header */
 	const char	*tenant;
 	const char	*accept;
 	const char	*content_type;
@@ -512,6 +512,9 @@ int	 oidc_session_who(const char *sid, int64_t *app_id, char *actor, size_t acto
 size_t	 oidc_drop_connection(int64_t conn_id);
 void	 oidc_sweep(void);
 void	 oidc_shutdown(void);
+/* discovery.c: the issuers' documents and keys (the rest in discovery.h) */
+void	 discovery_warm(void);
+void	 discovery_shutdown(void);
 
 /* oidcstore.c: user sessions in the database, each refresh token sealed to its row */
 struct oidc_row {

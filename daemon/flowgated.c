@@ -69,6 +69,7 @@ flowgated_start(struct fg_config *cfg)
 		fg_fatal("cannot start the password checker");
 	if (upstream_init(cfg, err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
+	discovery_warm();
 }
 
 int

@@ -7,9 +7,9 @@
  * A user's browser gets limited-scope tokens, each fetched for exactly the asked scope set by a
  * refresh (never a broader cached one).
  *
- * The ID token comes straight from the token endpoint over verified TLS, so per OIDC Core
- * 3.1.3.7 (6) TLS validates its issuer and its signature is not checked (libsodium has no RSA;
- * nothing else relies on the token).  Issuer, audience, azp, nonce, exp and iat are checked.
+ * The endpoints come from the issuer's discovery document (discovery.c); the ID token's
+ * signature is checked against the issuer's JWKS, then its issuer, audience, azp, nonce, exp
+ * and iat (idtoken.c).
  */
 #include "config.h"
 
@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "daemon.h"
+#include "discovery.h"
 #include "log.h"
 
 #define OIDC_RANDOM_LEN		43	/* 32 random bytes, base64url */
@@ -102,6 +103,13 @@ struct oidc_exchange {
 	struct oidc_app		 app;
 	char			 nonce[OIDC_RANDOM_LEN + 1];
 	char			 remote[64];
+	struct fg_secret	*id_token, *refresh;	/* from the token endpoint, being checked */
+};
+
+/* A login.begin waiting for the issuer's discovery document. */
+struct oidc_begin {
+	struct fg_reqctx	 ctx;
+	struct oidc_app		 app;
 };
 
 static struct oidc_pending	*oidc_pending_list;
@@ -145,21 +153,11 @@ oidc_app_get(const char *name, int64_t id, struct oidc_app *a)
 	return r;
 }
 
-/* The Keycloak endpoint next to the token endpoint ("auth", "revoke", ...); -1 if not Keycloak-shaped. */
+/* The issuer's endpoint ("auth", "revoke", "logout", ...; NULL: the issuer); -1 if not at hand. */
 static int
 oidc_endpoint(const struct conn_rec *c, const char *what, char *out, size_t outlen)
 {
-	static const char	 suffix[] = "/protocol/openid-connect/token";
-	size_t			 n = strlen(c->token_url), s = sizeof(suffix) - 1;
-
-	if (n <= s || strcmp(c->token_url + n - s, suffix) != 0)
-		return -1;
-	if (what == NULL)	/* the issuer: the realm's URL */
-		snprintf(out, outlen, "%.*s", (int)(n - s), c->token_url);
-	else
-		snprintf(out, outlen, "%.*s/protocol/openid-connect/%s", (int)(n - s),
-		    c->token_url, what);
-	return 0;
+	return discovery_endpoint(c, what, out, outlen);
 }
 
 /* 32 random bytes as base64url: state, nonce, verifier, session ids. */
@@ -223,31 +221,28 @@ oidc_pending_expire(void)
 	}
 }
 
-/* "login.begin": app, remote? — where to send the browser, and the state to bind to it. */
+/* The issuer's document (and keys) are at hand, or why not: where to send the browser. */
 static void
-oidc_verb_begin(const struct fg_reqctx *ctx, json_t *req)
+oidc_begin_found(void *arg, const struct discovery_view *v)
 {
-	struct oidc_app		 a;
+	struct oidc_begin	*b = arg;
+	const struct fg_reqctx	*ctx = &b->ctx;
+	const struct oidc_app	*a = &b->app;
 	struct oidc_pending	*p;
 	char			 state[OIDC_RANDOM_LEN + 1], url[8192], scope[FG_SCOPES_MAX + 32];
 	char			 challenge[OIDC_RANDOM_LEN + 1];
 	uint8_t			 h[crypto_hash_sha256_BYTES];
-	struct gate_pass	 gp = { .route = GATE_LOGIN };
 
-	if (gate_open(ctx, &gp, req) == -1)
-		return;
-	if (oidc_app_get(NULL, gp.app.id, &a) == -1 || a.redirect_uri[0] == '\0') {
-		server_reply_error(ctx, "not_found", "app %s has no redirect URI for user logins",
-		    gp.app.name);
-		return;
-	}
-	if (oidc_endpoint(&a.conn, "auth", url, sizeof(url)) == -1) {
-		server_reply_error(ctx, "temporarily_unavailable", "the connection of app %s has "
-		    "no Keycloak-style endpoints", a.name);
+	if (v->why != NULL) {
+		server_reply_error(ctx, "temporarily_unavailable", "the sign-in of app %s cannot "
+		    "start: %s", a->name, v->why);
+		free(b);
 		return;
 	}
+	snprintf(url, sizeof(url), "%s", v->doc->authorization_endpoint);
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		server_reply_error(ctx, "server_error", "out of memory");
+		free(b);
 		return;
 	}
 	oidc_random(state);
@@ -257,23 +252,55 @@ oidc_verb_begin(const struct fg_reqctx *ctx, json_t *req)
 	sodium_bin2base64(challenge, sizeof(challenge), h, sizeof(h),
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	seal_session_hash(state, OIDC_RANDOM_LEN, p->state_hash);
-	p->app_id = a.id;
+	p->app_id = a->id;
 	p->created = store_now_ms();
 	p->next = oidc_pending_list;
 	oidc_pending_list = p;
 	oidc_npending++;
 	oidc_pending_expire();	/* after the insert: the oldest goes if the table is full */
-	snprintf(scope, sizeof(scope), "%s offline_access", a.scopes);
+	snprintf(scope, sizeof(scope), "%s offline_access", a->scopes);
 	oidc_query(url, sizeof(url), "response_type", "code");
-	oidc_query(url, sizeof(url), "client_id", a.conn.client_id);
-	oidc_query(url, sizeof(url), "redirect_uri", a.redirect_uri);
+	oidc_query(url, sizeof(url), "client_id", a->conn.client_id);
+	oidc_query(url, sizeof(url), "redirect_uri", a->redirect_uri);
 	oidc_query(url, sizeof(url), "scope", scope);
 	oidc_query(url, sizeof(url), "state", state);
 	oidc_query(url, sizeof(url), "nonce", p->nonce);
 	oidc_query(url, sizeof(url), "code_challenge", challenge);
 	oidc_query(url, sizeof(url), "code_challenge_method", "S256");
 	server_reply(ctx, json_pack("{sbssss}", "ok", 1, "authorize_url", url, "state", state));
+	free(b);
 }
+
+/*
+ * "login.begin": app, remote? — where to send the browser, and the state to bind to it, once
+ * the issuer's discovery document and keys are at hand (fetched now if not cached).
+ */
+static void
+oidc_verb_begin(const struct fg_reqctx *ctx, json_t *req)
+{
+	struct oidc_begin	*b;
+	struct gate_pass	 gp = { .route = GATE_LOGIN };
+
+	if (gate_open(ctx, &gp, req) == -1)
+		return;
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		server_reply_error(ctx, "server_error", "out of memory");
+		return;
+	}
+	if (oidc_app_get(NULL, gp.app.id, &b->app) == -1 || b->app.redirect_uri[0] == '\0') {
+		server_reply_error(ctx, "not_found", "app %s has no redirect URI for user logins",
+		    gp.app.name);
+		free(b);
+		return;
+	}
+	b->ctx = *ctx;
+	if (discovery_get(&b->app.conn, DISCOVERY_KEYS, oidc_begin_found, b) == -1) {
+		server_reply_error(ctx, "temporarily_unavailable", "too many sign-ins wait on the "
+		    "issuer of app %s", b->app.name);
+		free(b);
+	}
+}
+
 
 /* Take the pending login of state (one use only); NULL if unknown, expired or unbound. */
 static struct oidc_pending *
@@ -295,19 +322,6 @@ oidc_pending_take(const char *state, const char *cookie)
 		}
 	}
 	return NULL;
-}
-
-/* Check the ID token's claims (answer.c); NULL when good, else why; fills sub and username. */
-static const char *
-oidc_check_id_token(const struct oidc_exchange *x, const char *jwt, char *sub, size_t sublen,
-    char *user, size_t userlen)
-{
-	char issuer[2049];
-
-	if (oidc_endpoint(&x->app.conn, NULL, issuer, sizeof(issuer)) == -1)
-		return "the connection's token URL names no realm to check the ID token's issuer";
-	return answer_id_claims(jwt, issuer, x->app.conn.client_id, x->nonce, time(NULL), sub,
-	    sublen, user, userlen);
 }
 
 /* Forget an Assistant token set. */
@@ -366,47 +380,48 @@ oidc_login_failed(struct oidc_exchange *x, const char *why)
 	server_reply_error(&x->ctx, "login_failed", "%s", why);
 }
 
-/* The code came back as tokens: check them and start the session. */
+/* Forget a code exchange and the tokens it still holds. */
 static void
-oidc_exchanged(void *arg, struct upstream_token *t)
+oidc_exchange_free(struct oidc_exchange *x)
+{
+	seal_secret_free(x->id_token);
+	seal_secret_free(x->refresh);
+	free(x);
+}
+
+/* The ID token was checked (idtoken.c): start the session, or tell why not. */
+static void
+oidc_id_checked(void *arg, const char *why, const char *sub, const char *user)
 {
 	struct oidc_exchange	*x = arg;
-	struct oidc_session	*s;
+	struct oidc_session	*s = NULL;
 	char			 sid[OIDC_RANDOM_LEN + 1], actor[300], detail[96];
-	const char		*why = NULL;
 	struct audit_rec	 rec = { actor, "user.login", x->app.name, x->app.conn.name, NULL,
 				    "ok", detail, NULL };
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if (why == NULL && (s = calloc(1, sizeof(*s))) == NULL)
 		why = "out of memory";
-	else if (t->outcome != UPSTREAM_OK)
-		why = t->outcome == UPSTREAM_REFUSED ? "the upstream refused the code" : t->message;
-	else if (t->id_token == NULL)
-		why = "the upstream returned no ID token";
-	else if (t->refresh_token == NULL)
-		why = "the upstream returned no refresh token (is offline_access allowed?)";
-	else
-		why = oidc_check_id_token(x, t->id_token->buf, s->sub, sizeof(s->sub),
-		    s->username, sizeof(s->username));
 	if (why != NULL || oidc_nsessions >= OIDC_SESSIONS_MAX) {
 		free(s);
 		oidc_login_failed(x, why ? why : "too many user sessions");
-		free(x);
+		oidc_exchange_free(x);
 		return;
 	}
+	snprintf(s->sub, sizeof(s->sub), "%s", sub);
+	snprintf(s->username, sizeof(s->username), "%s", user);
 	oidc_random(sid);
 	seal_session_hash(sid, OIDC_RANDOM_LEN, s->sid_hash);
 	s->app_id = x->app.id;
 	snprintf(s->app, sizeof(s->app), "%s", x->app.name);
 	s->conn_id = x->app.conn.id;
-	s->refresh = t->refresh_token;
-	t->refresh_token = NULL;
+	s->refresh = x->refresh;
+	x->refresh = NULL;
 	s->created = s->last_seen = s->seen_stored = store_now_ms();
 	if (oidc_session_store(s) == -1) {
 		sodium_memzero(sid, sizeof(sid));
 		oidc_session_free(s);
 		oidc_login_failed(x, "the session could not be stored");
-		free(x);
+		oidc_exchange_free(x);
 		return;
 	}
 	s->next = oidc_sessions;
@@ -418,7 +433,31 @@ oidc_exchanged(void *arg, struct upstream_token *t)
 	hold_reply(&x->ctx, x->app.conn.id, json_pack("{sbssssssss}", "ok", 1, "session", sid,
 	    "return_url", x->app.return_url, "user", s->username, "app", s->app));
 	sodium_memzero(sid, sizeof(sid));
-	free(x);
+	oidc_exchange_free(x);
+}
+
+/* The code came back as tokens: keep them while the ID token is checked. */
+static void
+oidc_exchanged(void *arg, struct upstream_token *t)
+{
+	struct oidc_exchange	*x = arg;
+	const char		*why = NULL;
+
+	if (t->outcome != UPSTREAM_OK)
+		why = t->outcome == UPSTREAM_REFUSED ? "the upstream refused the code" : t->message;
+	else if (t->id_token == NULL)
+		why = "the upstream returned no ID token";
+	else if (t->refresh_token == NULL)
+		why = "the upstream returned no refresh token (is offline_access allowed?)";
+	if (why != NULL) {
+		oidc_id_checked(x, why, NULL, NULL);
+		return;
+	}
+	x->id_token = t->id_token;
+	x->refresh = t->refresh_token;
+	t->id_token = t->refresh_token = NULL;
+	if (idtoken_check(&x->app.conn, x->id_token->buf, x->nonce, oidc_id_checked, x) == -1)
+		oidc_id_checked(x, "too many logins wait on the issuer's keys", NULL, NULL);
 }
 
 /* "login.callback": code, state, state_cookie, remote? — exchange the code (PKCE). */

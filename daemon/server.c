@@ -672,6 +672,7 @@ server_loop(const struct fg_config *cfg)
 	upstream_shutdown();
 	pwhash_shutdown();
 	oidc_shutdown();
+	discovery_shutdown();
 	refusal_sweep(1);
 	backup_shutdown();
 	hold_shutdown();

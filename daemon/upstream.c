@@ -367,6 +367,8 @@ upstream_call_headers(const struct upstream_call *c)
 	size_t			 i;
 
 	for (i = 0; i < 5; i++) {
+		if (i == 0 && c->bearer == NULL)
+			continue;	/* a public document (discovery, JWKS) */
 		if (i == 0)
 			snprintf(line, sizeof(line), "Authorization: Bearer %s", c->bearer);
 		else if (values[i] == NULL)

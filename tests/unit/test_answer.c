@@ -325,6 +325,17 @@ jwt(const char *payload)
 	return out;
 }
 
+/* The reason claims are refused against issuer I, client C, nonce N at time 1000000, or "". */
+static const char *
+claims_why(const char *token)
+{
+	char		 sub[256], user[128];
+	const char	*why = answer_id_claims(token, "I", "C", "N", 1000000, sub, sizeof(sub), user,
+			    sizeof(user));
+
+	return why != NULL ? why : "";
+}
+
 /* Check claims against issuer I, client C, nonce N at time 1000000; want the user or NULL. */
 static int
 claims(const char *token, const char *want_user)
@@ -339,6 +350,31 @@ claims(const char *token, const char *want_user)
 }
 
 #define GOOD	"\"iss\":\"I\",\"aud\":\"C\",\"nonce\":\"N\",\"exp\":1000100,\"iat\":999990"
+
+/* Each refusal names what was wrong. */
+static void
+id_claims_reasons(void)
+{
+	static const struct {
+		const char	*name, *payload, *why_has;
+	} c[] = {
+		{ "issuer", "{\"iss\":\"J\",\"aud\":\"C\",\"nonce\":\"N\",\"exp\":1000100,"
+		    "\"iat\":999990,\"sub\":\"u\"}", "issuer" },
+		{ "audience", "{\"iss\":\"I\",\"aud\":\"D\",\"nonce\":\"N\",\"exp\":1000100,"
+		    "\"iat\":999990,\"sub\":\"u\"}", "audience" },
+		{ "azp", "{\"iss\":\"I\",\"aud\":\"C\",\"azp\":\"D\",\"nonce\":\"N\","
+		    "\"exp\":1000100,\"iat\":999990,\"sub\":\"u\"}", "authorized party (azp)" },
+		{ "nonce", "{\"iss\":\"I\",\"aud\":\"C\",\"nonce\":\"M\",\"exp\":1000100,"
+		    "\"iat\":999990,\"sub\":\"u\"}", "nonce" },
+		{ "expiry", "{\"iss\":\"I\",\"aud\":\"C\",\"nonce\":\"N\",\"exp\":999000,"
+		    "\"iat\":999990,\"sub\":\"u\"}", "expired" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		tap_ok(strstr(claims_why(jwt(c[i].payload)), c[i].why_has) != NULL,
+		    "claims: a wrong %s is named as such", c[i].name);
+}
 
 static void
 id_claims(void)
@@ -410,5 +446,6 @@ main(void)
 	token_edges();
 	interactions();
 	id_claims();
+	id_claims_reasons();
 	return tap_done();
 }

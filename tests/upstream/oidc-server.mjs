@@ -49,6 +49,12 @@
 //   POST /_control/users                 {"username","password"}  add (or replace) a user
 //   POST /_control/users/{name}/logout   revoke every grant (all its tokens) and session of that user
 //   GET  /_control/health                {"ok":true}
+//   POST /_control/discovery             {"mode":"normal"|"wrong-issuer"|"oversized"|"garbage"|"error500"}
+//                                        what every realm's discovery document is from now on
+//   POST /_control/rotate                a new RS256 signing key (new kid) published in the JWKS beside
+//                                        the old one; ID tokens from the token endpoint are signed with it
+//   POST /_control/idtoken               {"mode":"normal"|"foreign-key"|"forged"|"tamper"|"none"|"hs256"|"rs384"}
+//                                        how the ID tokens of token answers are spoiled from now on
 // by_scope keys are the requested scope set, de-duplicated and sorted ("openid streams").
 
 import { createServer } from 'node:https';
@@ -56,6 +62,7 @@ import { readFileSync } from 'node:fs';
 import { serveUntilParentGoes } from './lifecycle.mjs';
 import {
   randomBytes, generateKeyPairSync, createHash, timingSafeEqual, createPublicKey, verify as cryptoVerify,
+  createPrivateKey, createHmac, sign as cryptoSign,
 } from 'node:crypto';
 import * as querystring from 'node:querystring';
 import Provider, { errors as oidcErrors } from 'oidc-provider';
@@ -246,13 +253,16 @@ const state = {
   ttl: opts.ttl,
   refreshTtl: opts.refreshTtl,
   stats: null,
+  discoveryMode: 'normal', // what the discovery documents are (/_control/discovery)
+  idtokenMode: 'normal', // how ID tokens are spoiled (/_control/idtoken)
+  rotated: [], // signing keys added by /_control/rotate, newest last (private JWKs)
 };
 
 function resetStats() {
   state.stats = {
     token_requests: 0, tls_handshakes: 0, by_client: {}, by_scope: {}, by_status: {}, by_realm: {},
     by_grant: Object.fromEntries(KNOWN_GRANTS.map((g) => [g, 0])),
-    logins: 0, login_failures: 0, revocations: 0,
+    logins: 0, login_failures: 0, revocations: 0, discovery_requests: 0, jwks_requests: 0,
   };
 }
 resetStats();
@@ -377,10 +387,11 @@ function makeAdapter(realm) {
 }
 
 // ---------- one provider per realm ----------
-const signingKey = (() => {
+function newSigningKey() {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   return { ...privateKey.export({ format: 'jwk' }), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
-})();
+}
+const signingKey = newSigningKey();
 
 function clientMetadata(c) {
   // Default grants: client_credentials; plus authorization_code + refresh_token for a client given
@@ -753,6 +764,26 @@ async function control(req, res, path) {
     void omit;
     return sendJson(res, 200, { ok: true, realm: realm.name, client: shown });
   }
+  if (path === '/_control/discovery') {
+    const modes = ['normal', 'wrong-issuer', 'oversized', 'garbage', 'error500'];
+    if (!modes.includes(body.mode)) return sendJson(res, 400, { error: 'bad_mode', modes });
+    state.discoveryMode = body.mode;
+    log(`control: discovery documents ${state.discoveryMode}`);
+    return sendJson(res, 200, { ok: true, mode: state.discoveryMode });
+  }
+  if (path === '/_control/idtoken') {
+    const modes = ['normal', 'foreign-key', 'forged', 'tamper', 'none', 'hs256', 'rs384'];
+    if (!modes.includes(body.mode)) return sendJson(res, 400, { error: 'bad_mode', modes });
+    state.idtokenMode = body.mode;
+    log(`control: ID tokens ${state.idtokenMode}`);
+    return sendJson(res, 200, { ok: true, mode: state.idtokenMode });
+  }
+  if (path === '/_control/rotate') {
+    const k = newSigningKey();
+    state.rotated.push(k);
+    log(`control: new signing key ${k.kid}`);
+    return sendJson(res, 200, { ok: true, kid: k.kid });
+  }
   const m = path.match(/^\/_control\/clients\/([^/]+)\/secret$/);
   if (m) {
     const id = decodeURIComponent(m[1]);
@@ -825,7 +856,96 @@ async function tokenEndpoint(req, res, realm) {
   }
   // hand the already-read body to oidc-provider (it uses req.body when the stream is consumed)
   req.body = raw;
+  if (state.idtokenMode !== 'normal' || state.rotated.length) respoilIdTokens(res);
   realm.handler(req, res);
+}
+
+// ---------- ID tokens re-signed or spoiled (/_control/rotate, /_control/idtoken) ----------
+const b64u = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+const publicJwk = ({ kty, n, e, kid, alg, use }) => ({ kty, n, e, kid, alg, use });
+
+// Sign header.payload with a private JWK (RS256 or RS384).
+function signJwt(header, payload, jwk) {
+  const data = `${b64u(header)}.${b64u(payload)}`;
+  const hash = header.alg === 'RS384' ? 'sha384' : 'sha256';
+  return `${data}.${cryptoSign(hash, Buffer.from(data), createPrivateKey({ key: jwk, format: 'jwk' })).toString('base64url')}`;
+}
+
+// What the ID token becomes in the current modes.
+function respoil(idToken) {
+  const [h, p, sig] = idToken.split('.');
+  const header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8'));
+  const payload = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+  const signer = state.rotated.length ? state.rotated[state.rotated.length - 1] : signingKey;
+  switch (state.idtokenMode) {
+    case 'foreign-key': { // a key nobody published, under its own kid
+      const k = newSigningKey();
+      return signJwt({ ...header, kid: k.kid }, payload, k);
+    }
+    case 'forged': // a key nobody published, claiming the real key's kid
+      return signJwt({ ...header, kid: signer.kid }, payload, newSigningKey());
+    case 'tamper': // the real signature over other claims
+      return `${h}.${b64u({ ...payload, preferred_username: 'mallory' })}.${sig}`;
+    case 'none':
+      return `${b64u({ alg: 'none', typ: 'JWT' })}.${p}.`;
+    case 'hs256': { // HMAC keyed with the public key's PEM: the algorithm-confusion forgery
+      const hdr = b64u({ alg: 'HS256', typ: 'JWT', kid: signer.kid });
+      const pem = createPublicKey({ key: signer, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+      return `${hdr}.${p}.${createHmac('sha256', pem).update(`${hdr}.${p}`).digest('base64url')}`;
+    }
+    case 'rs384': // the real key, an algorithm the discovery document does not offer
+      return signJwt({ ...header, alg: 'RS384', kid: signer.kid }, payload, signer);
+    default:
+      return signJwt({ ...header, kid: signer.kid }, payload, signer);
+  }
+}
+
+// Rewrite the id_token of the JSON answer oidc-provider is about to send on res.
+function respoilIdTokens(res) {
+  const end = res.end.bind(res);
+  res.end = (chunk, ...rest) => {
+    try {
+      const body = JSON.parse(Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk));
+      if (typeof body.id_token === 'string') {
+        body.id_token = respoil(body.id_token);
+        const out = JSON.stringify(body);
+        if (!res.headersSent) res.setHeader('content-length', Buffer.byteLength(out));
+        return end(out, ...rest);
+      }
+    } catch { /* not a JSON answer: leave it */ }
+    return end(chunk, ...rest);
+  };
+}
+
+// ---------- discovery documents and JWKS (counted; /_control/discovery, /_control/rotate) ----------
+function discovery(res, realm) {
+  state.stats.discovery_requests++;
+  const mode = state.discoveryMode;
+  if (mode === 'normal') return false;
+  const iss = realm.provider.issuer;
+  const doc = {
+    issuer: mode === 'wrong-issuer' ? `${iss}-evil` : iss,
+    authorization_endpoint: `${iss}${AUTH_PATH}`, token_endpoint: `${iss}${TOKEN_PATH}`,
+    jwks_uri: `${iss}/protocol/openid-connect/certs`, id_token_signing_alg_values_supported: ['RS256'],
+  };
+  if (mode === 'oversized') doc.x_padding = 'x'.repeat(70 * 1024);
+  if (mode === 'garbage') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('<html>this is not a discovery document');
+  } else if (mode === 'error500') {
+    res.writeHead(500, { 'content-type': 'text/html' });
+    res.end('<html>500</html>');
+  } else {
+    sendJson(res, 200, doc);
+  }
+  return true;
+}
+
+function jwks(res) {
+  state.stats.jwks_requests++;
+  if (!state.rotated.length) return false;
+  sendJson(res, 200, { keys: [signingKey, ...state.rotated].map(publicJwk) });
+  return true;
 }
 
 // ---------- userinfo for our JWT access tokens ----------
@@ -996,6 +1116,8 @@ const server = createServer({
       req.originalUrl = prefix + req.url; // oidc-provider derives its mount path from the two
     }
     if (req.method === 'POST' && sub === REVOKE_PATH) state.stats.revocations++;
+    if (req.method === 'GET' && sub === '/.well-known/openid-configuration' && discovery(res, realm)) return undefined;
+    if (req.method === 'GET' && sub === '/protocol/openid-connect/certs' && jwks(res)) return undefined;
     if ((req.method === 'GET' || req.method === 'POST') && sub === USERINFO_PATH && userinfo(req, res, realm)) return undefined;
     return realm.handler(req, res);
   } catch (err) {
