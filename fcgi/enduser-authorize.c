@@ -9,7 +9,8 @@
  * Content-Length (or that its body is chunked) goes to the daemon as nginx gave it: the app's
  * body cap is the daemon's to check, and so is the value itself.
  *
- * The WebSocket relay (/ws/{connection}/transcribe, /ws/{connection}/streams/{interactionId})
+ * The WebSocket relay (/ws/{connection}/transcribe, /ws/{connection}/streams/{interactionId}
+ * or, as Corti's SDK names it, /ws/{connection}/interactions/{interactionId}/streams)
  * asks the same way ("relay.authorize"); its caller may also give the token flowgate issued it
  * as Corti's SDK does, "token=Bearer%20..." in the query, or a relay ticket its app backend
  * asked for it ("ticket=..." in the query or a subprotocol "flowgate-ticket.TICKET";
@@ -149,8 +150,9 @@ enduser_authorize_request(struct request *r)
 static json_t *
 enduser_authorize_relay(const char *uri)
 {
-	char	 conn[FG_NAME_MAX + 1], ia[FG_NAME_MAX + 1];
-	size_t	 n, m;
+	char		 conn[FG_NAME_MAX + 1], ia[FG_NAME_MAX + 1];
+	const char	*id, *end;
+	size_t		 n, m;
 
 	uri += strlen(AUTHORIZE_WS);
 	n = strcspn(uri, "/?");
@@ -162,13 +164,21 @@ enduser_authorize_relay(const char *uri)
 	if (strncmp(uri, "/transcribe", 11) == 0 && (uri[11] == '\0' || uri[11] == '?'))
 		return json_pack("{s:s,s:s,s:s}", "verb", "relay.authorize", "connection", conn,
 		    "kind", "transcribe");
-	if (strncmp(uri, "/streams/", 9) != 0)
+	/* /streams/{id}, or Corti's own layout, which its SDK builds from its wss base */
+	if (strncmp(uri, "/streams/", 9) == 0) {
+		id = uri + 9;
+		end = id + (m = strcspn(id, "/?"));
+	} else if (strncmp(uri, "/interactions/", 14) == 0) {
+		id = uri + 14;
+		end = id + (m = strcspn(id, "/?"));
+		if (strncmp(end, "/streams", 8) != 0)
+			return NULL;
+		end += 8;
+	} else
 		return NULL;
-	m = strcspn(uri + 9, "/?");
-	if (m > FG_NAME_MAX || !fg_name_ok(uri + 9, m) || (uri[9 + m] != '\0' &&
-	    uri[9 + m] != '?'))
+	if (m > FG_NAME_MAX || !fg_name_ok(id, m) || (*end != '\0' && *end != '?'))
 		return NULL;
-	memcpy(ia, uri + 9, m);
+	memcpy(ia, id, m);
 	ia[m] = '\0';
 	return json_pack("{s:s,s:s,s:s,s:s}", "verb", "relay.authorize", "connection", conn,
 	    "kind", "streams", "interaction", ia);

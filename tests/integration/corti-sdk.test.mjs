@@ -280,15 +280,13 @@ sdkTest('CortiClient.transcribe through the relay: the SDK\'s token in the query
   await upstreamSawOnlyFlowgate();
 }, { timeout: 30000 });
 
-sdkTest('CortiClient.stream through the relay: proxy.url names /ws/{connection}/streams/{id}, the SDK\'s headers authenticate', async () => {
+sdkTest('CortiClient.stream through the relay at the SDK\'s own path ({wss}/interactions/{id}/streams), authenticated as the SDK does it', async () => {
   await stack.cortiReset();
   const client = sdkClient();
   const id = (await client.interactions.create({
     encounter: { identifier: 'sdk-stream', status: 'in-progress', type: 'consultation' },
   })).interactionId;
-  // the SDK's own stream URL is {wss}/interactions/{id}/streams: not a relay path of flowgate's
-  const headers = Object.fromEntries(await client.getAuthHeaders());
-  const socket = await client.stream.connect({ id, headers, proxy: { url: `${environment().wss}/streams/${id}` },
+  const socket = await client.stream.connect({ id,
     configuration: { transcription: { primaryLanguage: 'en', participants: [{ channel: 0, role: 'multiple' }] },
       mode: { type: 'transcription' } } });
   const got = [];
