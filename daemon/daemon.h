@@ -500,6 +500,7 @@ int	 oidc_session_who(const char *sid, int64_t *app_id, char *actor, size_t acto
 size_t	 oidc_drop_connection(int64_t conn_id);
 void	 oidc_sweep(void);
 void	 oidc_shutdown(void);
+int	 oidc_session_end(int64_t row, const char *cause);
 
 /* oidcstore.c: user sessions in the database, each refresh token sealed to its row */
 struct oidc_row {
@@ -513,7 +514,9 @@ int	 oidcstore_load(const uint8_t hash[32], struct oidc_row *r);
 int	 oidcstore_rotate(struct oidc_row *r, const struct fg_secret *refresh);
 void	 oidcstore_touch(int64_t id, int64_t now);
 void	 oidcstore_delete(int64_t id);
-void	 oidcstore_expire(int64_t idle_before, int64_t created_before);
+int	 oidcstore_load_id(int64_t id, struct oidc_row *r);
+size_t	 oidcstore_expired(int64_t idle_before, int64_t created_before, int64_t *rows,
+	     size_t max);
 
 /* proxy.c: the backend proxy, and the data plane's authorisation (proxy.authorize) */
 int	 proxy_path_ok(const char *path);
