@@ -587,6 +587,8 @@ extern const struct verb_entry account_add_entry, account_list_entry, account_se
 extern const struct verb_entry token_verb_entry, stream_create_entry, transcribe_create_entry,
     proxy_entry, oidc_begin_entry, oidc_callback_entry, oidc_token_entry, oidc_logout_entry;
 extern const struct verb_entry oidc_assistant_entry, embed_entry;
+extern const struct verb_entry user_session_list_entry, user_session_revoke_entry,
+    user_session_revoke_all_entry;
 
 /* page.c: list replies a page at a time, each page within one frame */
 struct page {
