@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { test, useStack } from '../lib/runner.mjs';
 import { waitFor } from '../lib/stack.mjs';
 import { basicAuth } from '../lib/util.mjs';
-import { scriptedLogin } from '../lib/oidc-login.mjs';
+import { userLogin } from '../lib/oidc-login.mjs';
 import { httpLogin } from '../lib/browser.mjs';
 
 const DANA = ['dana', 'dana-password-1'];
@@ -20,26 +20,13 @@ const stack = useStack({
   oidcUsers: [DANA, ERIN],
   upstreamClient: { grants: ['client_credentials', 'authorization_code', 'refresh_token'] },
 });
-const setCookies = (r) => [].concat(r.headers['set-cookie'] || []);
 const xhr = (cookie) => ({ headers: { cookie, 'x-requested-with': 'fetch' } });
 const creds = (cookie) => stack.http('POST', '/api/v1/session/assistant-credentials', xhr(cookie));
 const s = {};	// browsers: {cookie, refresh}
 
-/** Log user in to app name; returns the fg_user cookie ("fg_user=..."). */
-async function login(name, [user, password]) {
-  const begin = await stack.http('GET', `/login/${name}`);
-  assert.equal(begin.status, 302, begin.body);
-  const state = setCookies(begin).find((c) => c.startsWith('fg_login=')).split(';')[0].slice(9);
-  const back = await scriptedLogin(begin.headers.location, user, password,
-    { caFile: stack.tls.caCert, returnPrefix: `${stack.baseUrl}/callback` });
-  const cb = await stack.http('GET', `/callback${new URL(back.url).search}`, { headers: { cookie: `fg_login=${state}` } });
-  assert.equal(cb.status, 302, cb.body);
-  return setCookies(cb).find((c) => c.startsWith('fg_user=')).split(';')[0];
-}
-
 /** A browser of user at app: its cookie and, for the Assistant, the refresh token it was given. */
 async function browser(app, user) {
-  const cookie = await login(app, user);
+  const cookie = await userLogin(stack, app, ...user);
   const c = await creds(cookie);
   if (app === 'embed') assert.equal(c.status, 200, c.body);
   return { cookie, refresh: c.json && c.json.refresh_token };
