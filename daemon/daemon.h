@@ -252,6 +252,8 @@ int	 upstream_init(const struct fg_config *cfg, char *err, size_t errlen);
 void	 upstream_shutdown(void);
 int	 upstream_token(const char *url, const char *client_id, const struct fg_secret *secret,
 	     const struct upstream_param *params, size_t nparams, upstream_cb cb, void *arg);
+int	 upstream_revoke(const char *url, const char *client_id, const struct fg_secret *secret,
+	     const struct upstream_param *params, size_t nparams, upstream_cb cb, void *arg);
 int	 upstream_request_token(const char *url, const char *client_id,
 	     const struct fg_secret *secret, const char *scope, upstream_cb cb, void *arg);
 int	 upstream_http(const struct upstream_call *c, upstream_http_cb cb, void *arg);

@@ -546,13 +546,13 @@ oidc_revoke_audit(const struct oidc_revoke *v, const char *failed)
 	audit_append(&rec);
 }
 
-/* The upstream answered a revocation: RFC 7009 says 200, whatever the token's state. */
+/* The upstream answered a revocation (or could not be reached). */
 static void
 oidc_revoked(void *arg, struct upstream_token *t)
 {
 	struct oidc_revoke *v = arg;
 
-	oidc_revoke_audit(v, t->http_status == 200 ? NULL : t->message[0] ? t->message :
+	oidc_revoke_audit(v, t->outcome == UPSTREAM_OK ? NULL : t->message[0] ? t->message :
 	    "the upstream refused the revocation");
 	free(v);
 }
@@ -581,7 +581,7 @@ oidc_revoke_start(struct oidc_revoke *v, int64_t app_id, const struct fg_secret 
 		return "out of memory";
 	*copy = *v;
 	r = connection_open_secret(&a.conn, &secret) == -1 ? -2 :
-	    upstream_token(url, a.conn.client_id, secret, p, 2, oidc_revoked, copy);
+	    upstream_revoke(url, a.conn.client_id, secret, p, 2, oidc_revoked, copy);
 	seal_secret_free(secret);
 	if (r != 0)
 		free(copy);

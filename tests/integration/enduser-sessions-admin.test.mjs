@@ -152,6 +152,10 @@ test('revoke one (security, admin UI): that browser fails at once, the others go
   const up = recs.find((x) => x.event === 'user.revoke_upstream' && x.detail.includes(`session=${id1} `));
   assert.equal(up.outcome, 'ok', JSON.stringify(up));
   assert.match(up.detail, /user=dana .*cause=admin/);
+  // a revocation's empty 200 answer is a success, not an upstream failure in /healthz
+  const health = await stack.http('GET', '/healthz');
+  assert.equal(health.json.upstream.status, 'ok', health.body);
+  assert.doesNotMatch(readFileSync(stack.paths.logs.daemon, 'utf8'), /upstream token request failed/);
   assertNoSecrets(JSON.stringify(recs), 'the audit log');
   // a second revocation of the same session: not found
   const again = await stack.ctl(['user-session', 'revoke', String(id1)], { expect: 1 });
