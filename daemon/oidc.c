@@ -534,7 +534,7 @@ static void
 oidc_revoke_audit(const struct oidc_revoke *v, const char *failed)
 {
 	char			 detail[400];
-	struct audit_rec	 rec = { "flowgated", "user.revoke_upstream",
+	struct audit_rec	 rec = { "daemon", "user.revoke_upstream",
 				    v->app[0] ? v->app : NULL, v->conn[0] ? v->conn : NULL, NULL,
 				    failed ? "failed" : "ok", detail, NULL };
 

@@ -152,6 +152,7 @@ test('revoke one (security, admin UI): that browser fails at once, the others go
   const up = recs.find((x) => x.event === 'user.revoke_upstream' && x.detail.includes(`session=${id1} `));
   assert.equal(up.outcome, 'ok', JSON.stringify(up));
   assert.match(up.detail, /user=dana .*cause=admin/);
+  assert.equal(up.actor, 'daemon');
   // a revocation's empty 200 answer is a success, not an upstream failure in /healthz
   const health = await stack.http('GET', '/healthz');
   assert.equal(health.json.upstream.status, 'ok', health.body);
