@@ -259,6 +259,8 @@ int	 upstream_init(const struct fg_config *cfg, char *err, size_t errlen);
 void	 upstream_shutdown(void);
 int	 upstream_token(const char *url, const char *client_id, const struct fg_secret *secret,
 	     const struct upstream_param *params, size_t nparams, upstream_cb cb, void *arg);
+int	 upstream_revoke(const char *url, const char *client_id, const struct fg_secret *secret,
+	     const struct upstream_param *params, size_t nparams, upstream_cb cb, void *arg);
 int	 upstream_request_token(const char *url, const char *client_id,
 	     const struct fg_secret *secret, const char *scope, upstream_cb cb, void *arg);
 int	 upstream_http(const struct upstream_call *c, upstream_http_cb cb, void *arg);
@@ -512,6 +514,7 @@ int	 oidc_session_who(const char *sid, int64_t *app_id, char *actor, size_t acto
 size_t	 oidc_drop_connection(int64_t conn_id);
 void	 oidc_sweep(void);
 void	 oidc_shutdown(void);
+int	 oidc_session_end(int64_t row, const char *cause);
 /* discovery.c: the issuers' documents and keys (the rest in discovery.h) */
 void	 discovery_warm(void);
 void	 discovery_shutdown(void);
@@ -528,7 +531,9 @@ int	 oidcstore_load(const uint8_t hash[32], struct oidc_row *r);
 int	 oidcstore_rotate(struct oidc_row *r, const struct fg_secret *refresh);
 void	 oidcstore_touch(int64_t id, int64_t now);
 void	 oidcstore_delete(int64_t id);
-void	 oidcstore_expire(int64_t idle_before, int64_t created_before);
+int	 oidcstore_load_id(int64_t id, struct oidc_row *r);
+size_t	 oidcstore_expired(int64_t idle_before, int64_t created_before, int64_t *rows,
+	     size_t max);
 
 /* proxy.c: the backend proxy, and the data plane's authorisation (proxy.authorize) */
 /* each app's cap on a proxied body, 1..this MiB: nginx's client_max_body_size at the proxy */
@@ -627,6 +632,8 @@ extern const struct verb_entry account_add_entry, account_list_entry, account_se
 extern const struct verb_entry token_verb_entry, stream_create_entry, transcribe_create_entry,
     proxy_entry, oidc_begin_entry, oidc_callback_entry, oidc_token_entry, oidc_logout_entry;
 extern const struct verb_entry oidc_assistant_entry, embed_entry;
+extern const struct verb_entry user_session_list_entry, user_session_revoke_entry,
+    user_session_revoke_all_entry;
 
 /* page.c: list replies a page at a time, each page within one frame */
 struct page {

@@ -25,11 +25,8 @@
 #include "client.h"
 #include "daemon.h"
 #include "fg-protocol.h"
+#include "flowgatectl.h"
 #include "log.h"
-
-#define CTL_EXIT_REFUSED	1
-#define CTL_EXIT_USAGE		2
-#define CTL_EXIT_UNREACHABLE	3
 
 const struct fg_config *fg_cfg;
 
@@ -48,7 +45,7 @@ ctl_json_free(void *p)
 	}
 }
 
-static void __attribute__((noreturn))
+void
 ctl_usage(const char *why)
 {
 	if (why != NULL)
@@ -78,6 +75,7 @@ ctl_usage(const char *why)
 	    "  audit query [--app A] [--connection C] [--actor X] [--event E] [--outcome O]\n"
 	    "              [--from MS] [--to MS] [-n N]   (newest first; all matching by default)\n"
 	    "  backup PATH            (an online copy of the database, written by the daemon)\n"
+	    "  user-session list [--app A] [--user U] | revoke ID | revoke-all USER [--app A]\n"
 	    "secrets are read from stdin (or --secret-file), never from the command line\n");
 	exit(CTL_EXIT_USAGE);
 }
@@ -136,7 +134,7 @@ ctl_read_secret(void)
 }
 
 /* Send one request to the daemon (req is consumed); exits 3 when it cannot be reached. */
-static json_t *
+json_t *
 ctl_call(json_t *req)
 {
 	json_t	*reply;
@@ -206,7 +204,7 @@ ctl_print_object(json_t *o)
 }
 
 /* Print a successful reply (JSON, or readable); 0. */
-static int
+int
 ctl_done(json_t *reply, const char *key)
 {
 	char *s;
@@ -272,7 +270,7 @@ ctl_print_row(json_t *row, const char *const *cols, long n)
  * is one document, {"KEY":[rows...],"ok":true}, or ends with "ok":false and the error when a
  * later page is refused.
  */
-static int
+int
 ctl_list(json_t *req, const char *key, const char *const *cols, const char *cursor, long max)
 {
 	json_t	*reply, *next = NULL, *row;
@@ -361,13 +359,7 @@ ctl_init(void)
 }
 
 /* Parse --long options of a subcommand into req. */
-struct ctl_opt {
-	const char	*flag;
-	const char	*field;		/* NULL: handled by the caller */
-	int		 kind;		/* 0 string, 1 integer, 2 sets true, 3 sets false */
-};
-
-static void
+void
 ctl_options(int argc, char **argv, const struct ctl_opt *opts, json_t *req)
 {
 	const struct ctl_opt	*o;
@@ -753,6 +745,8 @@ main(int argc, char *argv[])
 	/* "user" was its name before end users came; kept so existing scripts still work */
 	if (strcmp(argv[0], "account") == 0 || strcmp(argv[0], "user") == 0)
 		return ctl_account(argc - 1, argv + 1);
+	if (strcmp(argv[0], "user-session") == 0)
+		return ctl_user_session(argc - 1, argv + 1);
 	if (strcmp(argv[0], "backup") == 0 && argc == 2)
 		return ctl_done(ctl_call(json_pack("{ssss}", "verb", "backup", "path", argv[1])),
 		    NULL);

@@ -30,6 +30,7 @@
 #define OIDC_SESSIONS_MAX	16384
 #define OIDC_CACHE		4	/* scope sets cached per user session */
 #define OIDC_TOUCH_MS		10000	/* write last_seen at most this often */
+#define OIDC_REVOKE_BATCH	64	/* expired sessions revoked upstream per sweep */
 
 struct oidc_app {
 	int64_t		 id;
@@ -558,6 +559,97 @@ oidc_session_drop(struct oidc_session *s)
 	oidc_session_unlink(s);
 }
 
+/* An upstream revocation in flight: what its audit record names. */
+struct oidc_revoke {
+	int64_t	 row;
+	char	 app[FG_NAME_MAX + 1];
+	char	 conn[FG_NAME_MAX + 1];
+	char	 username[128];
+	char	 cause[16];
+};
+
+/* Audit an upstream revocation's outcome; a failure is logged too (the local end stands). */
+static void
+oidc_revoke_audit(const struct oidc_revoke *v, const char *failed)
+{
+	char			 detail[400];
+	struct audit_rec	 rec = { "daemon", "user.revoke_upstream",
+				    v->app[0] ? v->app : NULL, v->conn[0] ? v->conn : NULL, NULL,
+				    failed ? "failed" : "ok", detail, NULL };
+
+	snprintf(detail, sizeof(detail), "user=%s session=%lld cause=%s%s%s", v->username,
+	    (long long)v->row, v->cause, failed ? " error=" : "", failed ? failed : "");
+	if (failed != NULL)
+		fg_log_warn("could not revoke user session %lld of app %s upstream: %s",
+		    (long long)v->row, v->app, failed);
+	audit_append(&rec);
+}
+
+/* The upstream answered a revocation (or could not be reached). */
+static void
+oidc_revoked(void *arg, struct upstream_token *t)
+{
+	struct oidc_revoke *v = arg;
+
+	oidc_revoke_audit(v, t->outcome == UPSTREAM_OK ? NULL : t->message[0] ? t->message :
+	    "the upstream refused the revocation");
+	free(v);
+}
+
+/* Start revoking refresh upstream with v's names filled in; NULL, or why it did not start. */
+static const char *
+oidc_revoke_start(struct oidc_revoke *v, int64_t app_id, const struct fg_secret *refresh)
+{
+	struct oidc_app		 a;
+	struct oidc_revoke	*copy;
+	struct fg_secret	*secret = NULL;
+	char			 url[2100];
+	int			 r;
+	struct upstream_param	 p[] = {
+		{ "token", refresh->buf, refresh->len },
+		{ "token_type_hint", "refresh_token", 13 },
+	};
+
+	if (oidc_app_get(NULL, app_id, &a) == -1)
+		return "the app or its connection is gone";
+	snprintf(v->app, sizeof(v->app), "%s", a.name);
+	snprintf(v->conn, sizeof(v->conn), "%s", a.conn.name);
+	if (oidc_endpoint(&a.conn, "revoke", url, sizeof(url)) == -1)
+		return "the connection has no Keycloak-style revocation endpoint";
+	if ((copy = malloc(sizeof(*copy))) == NULL)
+		return "out of memory";
+	*copy = *v;
+	r = connection_open_secret(&a.conn, &secret) == -1 ? -2 :
+	    upstream_revoke(url, a.conn.client_id, secret, p, 2, oidc_revoked, copy);
+	seal_secret_free(secret);
+	if (r != 0)
+		free(copy);
+	return r == 0 ? NULL : r == -2 ? "the connection's secret does not open" :
+	    "too many upstream requests in flight";
+}
+
+/* Revoke a user's refresh token upstream, never waiting for the answer; cause: why it ends. */
+static void
+oidc_revoke_upstream(int64_t app_id, int64_t row, const char *username,
+    const struct fg_secret *refresh, const char *cause)
+{
+	struct oidc_revoke	 v = { .row = row };
+	const char		*why;
+
+	snprintf(v.username, sizeof(v.username), "%s", username);
+	snprintf(v.cause, sizeof(v.cause), "%s", cause);
+	if ((why = oidc_revoke_start(&v, app_id, refresh)) != NULL)
+		oidc_revoke_audit(&v, why);
+}
+
+/* End s now (logout, revocation, timeout) and revoke its refresh token upstream. */
+static void
+oidc_session_revoke(struct oidc_session *s, const char *cause)
+{
+	oidc_revoke_upstream(s->app_id, s->row, s->username, s->refresh, cause);
+	oidc_session_drop(s);
+}
+
 /* The stored session of hash h, back in memory after a restart; NULL if none. */
 static struct oidc_session *
 oidc_session_load(const uint8_t h[32])
@@ -608,7 +700,7 @@ oidc_session_get(const char *sid)
 		return NULL;
 	if (!s->busy && (now - s->last_seen > fg_cfg->session_idle_s * 1000 ||
 	    now - s->created > fg_cfg->session_max_s * 1000)) {
-		oidc_session_drop(s);
+		oidc_session_revoke(s, "expired");
 		return NULL;
 	}
 	s->last_seen = now;
@@ -774,6 +866,9 @@ oidc_refreshed(void *arg, struct upstream_token *t)
 
 	s->busy = 0;
 	if (s->dead) {		/* logged out meanwhile; its queue was answered */
+		if (t->refresh_token != NULL)	/* rotated after the old one was revoked */
+			oidc_revoke_upstream(s->app_id, s->row, s->username, t->refresh_token,
+			    "rotated");
 		oidc_session_free(s);
 		return;
 	}
@@ -939,71 +1034,81 @@ oidc_verb_assistant(const struct fg_reqctx *ctx, json_t *req)
 	sodium_memzero(&gp, sizeof(gp));
 }
 
-/* The upstream answered a revocation; nothing depends on it. */
-static void
-oidc_revoked(void *arg, struct upstream_token *t)
-{
-	(void)arg;
-	(void)t;
-}
-
 /* "enduser.logout": session — ends it here and revokes its refresh token upstream. */
 static void
 oidc_verb_logout(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct oidc_session	*s = oidc_session_get(json_string_value(json_object_get(req,
 				    "session")));
-	struct oidc_app		 a;
-	struct fg_secret	*secret = NULL;
 	const char		*remote = json_string_value(json_object_get(req, "remote"));
-	char			 url[2100], actor[160], detail[80];
+	char			 actor[160], detail[80];
 	struct audit_rec	 rec = { actor, "user.logout", NULL, NULL, NULL, "ok", NULL, NULL };
 
 	if (s == NULL) {
 		server_reply_error(ctx, "unauthenticated", "no user session");
 		return;
 	}
-	if (oidc_app_get(NULL, s->app_id, &a) == 0 &&
-	    oidc_endpoint(&a.conn, "revoke", url, sizeof(url)) == 0 &&
-	    connection_open_secret(&a.conn, &secret) == 0) {
-		struct upstream_param p[] = {
-			{ "token", s->refresh->buf, s->refresh->len },
-			{ "token_type_hint", "refresh_token", 13 },
-		};
-
-		if (upstream_token(url, a.conn.client_id, secret, p, 2, oidc_revoked, NULL) == -1)
-			fg_log_warn("could not start revoking a refresh token of app %s", s->app);
-	}
-	seal_secret_free(secret);
 	snprintf(actor, sizeof(actor), "oidc:%s", s->username);
 	snprintf(detail, sizeof(detail), "remote=%s", remote ? remote : "-");
 	rec.app = s->app;
 	rec.detail = detail;
 	audit_append(&rec);
-	oidc_session_drop(s);
+	oidc_session_revoke(s, "logout");
 	server_reply(ctx, json_pack("{sb}", "ok", 1));
 }
 
-/* Drop idle and too old sessions and stale pending logins (once a minute). */
+/*
+ * End the user session of row (an admin's revocation, a timeout) at once, here and in the
+ * database, and revoke its refresh token upstream; -1 if there is no such session.
+ */
+int
+oidc_session_end(int64_t row, const char *cause)
+{
+	struct oidc_session	*s;
+	struct oidc_row		 r;
+
+	for (s = oidc_sessions; s != NULL && s->row != row; s = s->next)
+		;
+	if (s != NULL) {
+		oidc_session_revoke(s, cause);
+		return 0;
+	}
+	if (oidcstore_load_id(row, &r) == -1 && r.id == 0)
+		return -1;
+	if (r.refresh != NULL)	/* else its seal did not open: nothing to revoke */
+		oidc_revoke_upstream(r.app_id, r.id, r.username, r.refresh, cause);
+	seal_secret_free(r.refresh);
+	oidcstore_delete(row);
+	return 0;
+}
+
+/*
+ * Drop idle and too old sessions and stale pending logins (once a minute).  Expired sessions
+ * leave memory here; their rows end a batch a sweep, each refresh token revoked upstream, so a
+ * wave of timeouts never floods the upstream (an expired row is never used meanwhile).
+ */
 void
 oidc_sweep(void)
 {
 	struct oidc_session	*s, *next;
-	int64_t			 now = store_now_ms();
+	int64_t			 now = store_now_ms(), rows[OIDC_REVOKE_BATCH];
+	size_t			 i, n;
 
 	oidc_pending_expire();
 	for (s = oidc_sessions; s != NULL; s = next) {
 		next = s->next;
 		if (!s->busy && (now - s->last_seen > fg_cfg->session_idle_s * 1000 ||
 		    now - s->created > fg_cfg->session_max_s * 1000))
-			oidc_session_drop(s);
+			oidc_session_unlink(s);
 		else if (s->last_seen > s->seen_stored) {
 			oidcstore_touch(s->row, s->last_seen);
 			s->seen_stored = s->last_seen;
 		}
 	}
-	/* stored sessions not in memory (none is busy: a busy one is in memory and was used) */
-	oidcstore_expire(now - fg_cfg->session_idle_s * 1000, now - fg_cfg->session_max_s * 1000);
+	n = oidcstore_expired(now - fg_cfg->session_idle_s * 1000,
+	    now - fg_cfg->session_max_s * 1000, rows, OIDC_REVOKE_BATCH);
+	for (i = 0; i < n; i++)
+		oidc_session_end(rows[i], "expired");
 }
 
 /* Free everything at exit (after upstream_shutdown answered the refreshes); stored ones stay. */

@@ -24,10 +24,13 @@ static const char SQL_SEAL[] =
 static const char SQL_GET[] =
     "SELECT id, app_id, conn_id, username, sub, refresh, refresh_gen, created_at, last_seen "
     "FROM user_sessions WHERE id_hash = ?1";
+static const char SQL_GET_ID[] =
+    "SELECT id, app_id, conn_id, username, sub, refresh, refresh_gen, created_at, last_seen "
+    "FROM user_sessions WHERE id = ?1";
 static const char SQL_TOUCH[] = "UPDATE user_sessions SET last_seen = ?1 WHERE id = ?2";
 static const char SQL_DELETE[] = "DELETE FROM user_sessions WHERE id = ?1";
-static const char SQL_EXPIRE[] =
-    "DELETE FROM user_sessions WHERE last_seen < ?1 OR created_at < ?2";
+static const char SQL_EXPIRED[] =
+    "SELECT id FROM user_sessions WHERE last_seen < ?1 OR created_at < ?2 ORDER BY id LIMIT ?3";
 
 /* Run a statement binding two integers (?1, ?2); 0 when done. */
 static int
@@ -104,17 +107,12 @@ oidcstore_insert(const uint8_t hash[32], struct oidc_row *r)
 	return ok ? 0 : -1;
 }
 
-/* The stored session of hash, its refresh token opened; -1 if none or it does not open. */
-int
-oidcstore_load(const uint8_t hash[32], struct oidc_row *r)
+/* The row st was bound to, its refresh token opened; -1 if none (r->id 0) or it does not open. */
+static int
+oidcstore_read(sqlite3_stmt *st, struct oidc_row *r)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_GET);
-	int		 rc = -1;
+	int rc = -1;
 
-	memset(r, 0, sizeof(*r));
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		r->id = sqlite3_column_int64(st, 0);
 		r->app_id = sqlite3_column_int64(st, 1);
@@ -132,6 +130,32 @@ oidcstore_load(const uint8_t hash[32], struct oidc_row *r)
 	}
 	sqlite3_reset(st);
 	return rc;
+}
+
+/* The stored session of hash, its refresh token opened; -1 if none or it does not open. */
+int
+oidcstore_load(const uint8_t hash[32], struct oidc_row *r)
+{
+	sqlite3_stmt *st = store_prepare(SQL_GET);
+
+	memset(r, 0, sizeof(*r));
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+	return oidcstore_read(st, r);
+}
+
+/* The stored session of row id, as oidcstore_load (r->id is 0 when there is none). */
+int
+oidcstore_load_id(int64_t id, struct oidc_row *r)
+{
+	sqlite3_stmt *st = store_prepare(SQL_GET_ID);
+
+	memset(r, 0, sizeof(*r));
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	return oidcstore_read(st, r);
 }
 
 /* The upstream rotated the refresh token: seal the new one at the next generation. */
@@ -165,9 +189,20 @@ oidcstore_delete(int64_t id)
 	oidcstore_exec(SQL_DELETE, id, 0);
 }
 
-/* Forget every stored session idle since idle_before or created before created_before. */
-void
-oidcstore_expire(int64_t idle_before, int64_t created_before)
+/* Up to max stored sessions idle since idle_before or created before created_before. */
+size_t
+oidcstore_expired(int64_t idle_before, int64_t created_before, int64_t *rows, size_t max)
 {
-	oidcstore_exec(SQL_EXPIRE, idle_before, created_before);
+	sqlite3_stmt	*st = store_prepare(SQL_EXPIRED);
+	size_t		 n = 0;
+
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, idle_before);
+	sqlite3_bind_int64(st, 2, created_before);
+	sqlite3_bind_int64(st, 3, (int64_t)max);
+	while (n < max && sqlite3_step(st) == SQLITE_ROW)
+		rows[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
 }

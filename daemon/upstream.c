@@ -35,6 +35,7 @@ struct upstream_req {
 	char			*resp;
 	size_t			 resplen, respmax;
 	int			 overflow;
+	int			 revoke;	/* an RFC 7009 revocation: 200 is the answer */
 	long			 timeout_ms;
 	int64_t			 conn_id;	/* API calls: the connection they count against */
 	char			 content_type[128];
@@ -316,13 +317,10 @@ upstream_start(struct upstream_req *r, const char *method, const char *url, long
 	return 0;
 }
 
-/*
- * Start a token request with the given grant parameters; cb(arg, result) runs from
- * upstream_run() when it ends, whatever the outcome.  -1 if it could not even be started.
- */
-int
-upstream_token(const char *url, const char *client_id, const struct fg_secret *secret,
-    const struct upstream_param *params, size_t nparams, upstream_cb cb, void *arg)
+/* A client-authenticated form POST to a token-style endpoint; -1 if it could not start. */
+static int
+upstream_form(const char *url, const char *client_id, const struct fg_secret *secret,
+    const struct upstream_param *params, size_t nparams, int revoke, upstream_cb cb, void *arg)
 {
 	struct upstream_req *r;
 
@@ -330,6 +328,7 @@ upstream_token(const char *url, const char *client_id, const struct fg_secret *s
 	    (r = calloc(1, sizeof(*r))) == NULL)
 		return -1;
 	r->kind = UPSTREAM_KIND_TOKEN;
+	r->revoke = revoke;
 	r->token_cb = cb;
 	r->arg = arg;
 	r->respmax = UPSTREAM_TOKEN_RESPONSE_MAX;
@@ -339,6 +338,28 @@ upstream_token(const char *url, const char *client_id, const struct fg_secret *s
 		return -1;
 	}
 	return upstream_start(r, "POST", url, upstream_cfg->timeout_ms);
+}
+
+/*
+ * Start a token request with the given grant parameters; cb(arg, result) runs from
+ * upstream_run() when it ends, whatever the outcome.  -1 if it could not even be started.
+ */
+int
+upstream_token(const char *url, const char *client_id, const struct fg_secret *secret,
+    const struct upstream_param *params, size_t nparams, upstream_cb cb, void *arg)
+{
+	return upstream_form(url, client_id, secret, params, nparams, 0, cb, arg);
+}
+
+/*
+ * Start an RFC 7009 revocation the same way; its 200 has no body and is UPSTREAM_OK (the
+ * answer whatever the token's state), anything else fails as a grant would.
+ */
+int
+upstream_revoke(const char *url, const char *client_id, const struct fg_secret *secret,
+    const struct upstream_param *params, size_t nparams, upstream_cb cb, void *arg)
+{
+	return upstream_form(url, client_id, secret, params, nparams, 1, cb, arg);
 }
 
 /* A client-credentials token for scope: the common case. */
@@ -502,6 +523,11 @@ upstream_token_result(struct upstream_req *r, CURLcode cc, struct upstream_token
 		return;
 	}
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (r->revoke && status == 200) {
+		t->outcome = UPSTREAM_OK;
+		t->http_status = status;
+		return;
+	}
 	answer_token(status, r->resp, r->resplen, r->retry_after[0] ? r->retry_after : NULL, t);
 }
 

@@ -66,6 +66,9 @@ static const struct verb_entry *const verbs_table[] = {
 	&account_disable_entry,
 	&account_enable_entry,
 	&account_password_entry,
+	&user_session_list_entry,
+	&user_session_revoke_entry,
+	&user_session_revoke_all_entry,
 };
 
 /* Check one value against its field. */

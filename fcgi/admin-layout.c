@@ -38,6 +38,12 @@ static const struct flash {
 	{ "user_disabled", "The user was disabled and their sessions ended.", NULL },
 	{ "user_enabled", "The user was enabled.", NULL },
 	{ "password_changed", "Your password was changed.", NULL },
+	{ "session_revoked", "The user session was revoked: that browser is logged out now and "
+	    "its refresh token is being revoked upstream.", "warn" },
+	{ "user_sessions_revoked", "The user's sessions were revoked: their browsers are logged "
+	    "out now and their refresh tokens are being revoked upstream.", "warn" },
+	{ "user_sessions_more", "Many of the user's sessions were revoked, but more remain: "
+	    "submit the form again.", "warn" },
 };
 
 static struct buf	page_buf, layout_buf, list_buf;

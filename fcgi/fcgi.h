@@ -344,6 +344,7 @@ extern const struct route	 admin_apps_routes[];
 extern const struct route	 admin_connections_routes[];
 extern const struct route	 admin_audit_routes[];
 extern const struct route	 admin_accounts_routes[];
+extern const struct route	 admin_endusers_routes[];
 
 /* enduser.c: what the end users' routes share (pages, errors, the caller, daemon calls). */
 #define ENDUSER_COOKIE_MAX	64	/* fg_login / fg_user values: the daemon takes 64 at most */

@@ -30,6 +30,7 @@ static const struct route *const route_table[] = {
 	admin_connections_routes,
 	admin_audit_routes,
 	admin_accounts_routes,
+	admin_endusers_routes,
 	NULL
 };
 

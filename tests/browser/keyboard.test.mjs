@@ -109,7 +109,8 @@ test('every form control on every page has a label, every button a name, every p
   for (const [user, pages] of [
     ['alice', ['/admin/', '/admin/wizard', '/admin/wizard?user_present=yes&browser_client=no&backend_secret=no&can_redirect=yes',
       '/admin/apps', '/admin/apps/new', '/admin/apps/kb-app', '/admin/connections', '/admin/connections/new',
-      '/admin/connections/demo', '/admin/audit', '/admin/users', '/admin/account', '/admin/nope']],
+      '/admin/connections/demo', '/admin/audit', '/admin/users', '/admin/account', '/admin/nope',
+      '/admin/sessions']],
     ['sam', ['/admin/rotation', '/admin/rotation/demo']],
   ]) {
     const page = await newPage(browser, stack);

@@ -15,6 +15,7 @@ const APPS_NOTE = 'Registering and changing apps is for the admin role.';
 const CONN_NOTE = 'Adding and removing connections is for the admin role.';
 const ROT_NOTE = 'Rotation and the emergency stop are for the security role.';
 const USERS_NOTE = 'Users and their roles are managed by the admin role.';
+const SESSIONS_NOTE = 'Revoking user sessions is for the admin and security roles.';
 
 let browser;
 
@@ -98,6 +99,12 @@ async function checkRole(role) {
   assert.equal(/Paste it here/.test(v.text), isSecurity, `${role}: the paste step only beside its field`);
   assert.equal(v.note, isSecurity ? null : ROT_NOTE, `${role}: rotation note`);
   await shot(page, `roles-${role}-rotation`);
+
+  v = await visit(page, '/admin/sessions');
+  assert.equal(v.status, 200, `${role}: user sessions page status`);
+  assert.equal(await v.has('#revoke-all-form'), role !== 'auditor', `${role}: revoke-all form`);
+  assert.equal(v.note, role === 'auditor' ? SESSIONS_NOTE : null, `${role}: user sessions note`);
+  if (role === 'auditor') await shot(page, `roles-${role}-sessions`);
 
   v = await visit(page, '/admin/users');
   assert.equal(v.status, isAdmin ? 200 : 403, `${role}: users page status`);

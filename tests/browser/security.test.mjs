@@ -66,7 +66,8 @@ test('every admin page, form answer and static file carries the security headers
     '/admin/wizard?user_present=no', '/admin/apps', '/admin/apps/new', '/admin/apps/nope',
     '/admin/connections', '/admin/connections/new', '/admin/connections/demo', '/admin/rotation',
     '/admin/rotation/demo', '/admin/audit', '/admin/audit?app=x', '/admin/audit/export', '/admin/users',
-    '/admin/account', '/admin/nope', '/admin/wizard?user_present=maybe'];
+    '/admin/account', '/admin/nope', '/admin/wizard?user_present=maybe', '/admin/sessions',
+    '/admin/sessions?app=x&user=y', '/admin/sessions?after=zz'];
   for (const p of anon) assertHeaders(await stack.http('GET', p), `anonymous GET ${p}`);
   for (const p of authed) {
     const r = await stack.http('GET', p, { headers: { cookie } });
@@ -168,6 +169,8 @@ test('an auditor cannot rotate, stop or register, even with a hand-made POST car
     ['/admin/rotation/demo/retire', {}, 'connection.retire'],
     ['/admin/apps', { name: 'auditor-app', flow: 'client_credentials', connection: 'demo', kind: 'backend', scope_streams: 'on' }, 'app.add'],
     ['/admin/users', { name: 'mallory', role: 'admin', password: 'mallory-password-1' }, 'account.add'],
+    ['/admin/sessions/1/revoke', {}, 'user_session.revoke'],
+    ['/admin/sessions/revoke-all', { user: 'dana' }, 'user_session.revoke_all'],
   ];
   for (const [p, form, verb] of attempts) {
     const r = await stack.http('POST', p, { form: { ...form, csrf: audrey.csrf }, headers: { cookie: audrey.cookie } });
@@ -250,6 +253,12 @@ test('XSS payloads in every text field are shown as text and never run', async (
   await admin.goto('/admin/audit?app=xss-ropc');
   assert.ok((await admin.textContent('#audit-table')).includes('xss-ropc'));
   await assertInert(admin, 'audit');
+
+  // the user sessions filter comes back in its fields and the revoke-all form
+  await admin.goto(`/admin/sessions?user=${encodeURIComponent(P1)}&app=${encodeURIComponent(P2)}`);
+  assert.equal(await admin.inputValue('#f-user'), P1);
+  assert.equal(await admin.inputValue('#ra-app'), P2);
+  await assertInert(admin, 'user sessions');
 
   // connection form, refused: the fields come back; the secret never does
   await admin.goto('/admin/connections/new');

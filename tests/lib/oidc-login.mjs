@@ -54,3 +54,19 @@ export async function scriptedLogin(authorizeUrl, user, password, { caFile, retu
   }
   throw new Error('too many redirects during the login');
 }
+
+/**
+ * Log user in to flowgate's app name through the real login routes (GET /login/APP, the OIDC
+ * server's form, GET /callback); returns the end user's cookie, "fg_user=...".
+ */
+export async function userLogin(stack, name, user, password) {
+  const cookies = (r) => [].concat(r.headers['set-cookie'] || []);
+  const begin = await stack.http('GET', `/login/${name}`);
+  if (begin.status !== 302) throw new Error(`GET /login/${name}: ${begin.status} ${begin.body}`);
+  const state = cookies(begin).find((c) => c.startsWith('fg_login=')).split(';')[0].slice(9);
+  const back = await scriptedLogin(begin.headers.location, user, password,
+    { caFile: stack.tls.caCert, returnPrefix: `${stack.baseUrl}/callback` });
+  const cb = await stack.http('GET', `/callback${new URL(back.url).search}`, { headers: { cookie: `fg_login=${state}` } });
+  if (cb.status !== 302) throw new Error(`GET /callback: ${cb.status} ${cb.body}`);
+  return cookies(cb).find((c) => c.startsWith('fg_user=')).split(';')[0];
+}

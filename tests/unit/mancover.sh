@@ -45,15 +45,15 @@ report 4 "flowgate-fcgi.8 describes every flag of fcgi/flowgate-fcgi.c" "$missin
 
 # flowgatectl(8): every command word (strcmp on argv) and every --option
 missing=""
-words=$(grep -o 'strcmp(argv\[[0-9]\], "[a-z-]*")' "$srcdir/daemon/flowgatectl.c" |
+words=$(grep -ho 'strcmp(argv\[[0-9]\], "[a-z-]*")' "$srcdir"/daemon/flowgatectl*.c |
 	sed 's/.*"\(.*\)".*/\1/' | sort -u)
 for w in $words; do
 	case $w in -*) continue ;; esac
 	grep 'Cm' "$man/flowgatectl.8" | grep -qw -- "$w" || missing="$missing $w"
 done
 # options: "--long" anywhere in the source, "-x" where a command word is compared
-for o in $(grep -o '"--[a-z-]*"' "$srcdir/daemon/flowgatectl.c" | tr -d '"' | sort -u) \
+for o in $(grep -ho '"--[a-z-]*"' "$srcdir"/daemon/flowgatectl*.c | tr -d '"' | sort -u) \
 	$(echo "$words" | grep -E '^-[a-z]$'); do
 	grep -qE -- "Fl ${o#-}( |$)" "$man/flowgatectl.8" || missing="$missing $o"
 done
-report 5 "flowgatectl.8 describes every command and option of daemon/flowgatectl.c" "$missing"
+report 5 "flowgatectl.8 describes every command and option of daemon/flowgatectl*.c" "$missing"

@@ -103,6 +103,16 @@ upstream_token(const char *url, const char *client_id, const struct fg_secret *s
 	return double_record(url, client_id, secret, NULL, cb, arg);
 }
 
+/* A revocation (logouts, ended sessions): recorded like a grant without a scope. */
+int
+upstream_revoke(const char *url, const char *client_id, const struct fg_secret *secret,
+    const struct upstream_param *params, size_t nparams, upstream_cb cb, void *arg)
+{
+	(void)params;
+	(void)nparams;
+	return double_record(url, client_id, secret, NULL, cb, arg);
+}
+
 /* A client credentials request: recorded, answered by double_answer(). */
 int
 upstream_request_token(const char *url, const char *client_id, const struct fg_secret *secret,

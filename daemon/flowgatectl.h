@@ -1,0 +1,28 @@
+/* flowgatectl's helpers shared by its command groups (daemon/flowgatectl*.c). */
+#ifndef FLOWGATECTL_H
+#define FLOWGATECTL_H
+
+#include <jansson.h>
+
+#define CTL_EXIT_REFUSED	1
+#define CTL_EXIT_USAGE		2
+#define CTL_EXIT_UNREACHABLE	3
+
+/* a --long option of a subcommand, copied into the request by ctl_options() */
+struct ctl_opt {
+	const char	*flag;
+	const char	*field;		/* NULL: handled by the caller */
+	int		 kind;		/* 0 string, 1 integer, 2 sets true, 3 sets false */
+};
+
+void	 ctl_usage(const char *why) __attribute__((noreturn));
+json_t	*ctl_call(json_t *req);
+int	 ctl_done(json_t *reply, const char *key);
+int	 ctl_list(json_t *req, const char *key, const char *const *cols, const char *cursor,
+	     long max);
+void	 ctl_options(int argc, char **argv, const struct ctl_opt *opts, json_t *req);
+
+/* flowgatectl-session.c: end users' sessions */
+int	 ctl_user_session(int argc, char **argv);
+
+#endif
