@@ -16,67 +16,27 @@
 #include "log.h"
 #include "util.h"
 
-#define BEARER_BUCKETS	256
 #define BEARER_MAX	4096	/* issuances remembered at once */
 
-struct bearer_rec {
-	char			 fp[FG_FP_LEN];
-	int64_t			 app_id, conn_id;
-	time_t			 expires_at;	/* monotonic seconds */
-	struct bearer_rec	*next;
-};
-
-static struct bearer_rec	*bearer_table[BEARER_BUCKETS];
-static size_t			 bearer_n;
-
-/* The bucket of a fingerprint (its hex digits are already uniform). */
-static unsigned int
-bearer_bucket(const char *fp)
-{
-	return (unsigned int)strtoul(fp + strlen(fp) - 4, NULL, 16) % BEARER_BUCKETS;
-}
-
-/* Drop the records of conn_id (or, with conn_id 0, the expired ones). */
-static void
-bearer_sweep(int64_t conn_id)
-{
-	struct bearer_rec	**pp, *b;
-	time_t			  now = monotime();
-	int			  i;
-
-	for (i = 0; i < BEARER_BUCKETS; i++) {
-		for (pp = &bearer_table[i]; (b = *pp) != NULL;) {
-			if (conn_id != 0 ? b->conn_id == conn_id : b->expires_at <= now) {
-				*pp = b->next;
-				free(b);
-				bearer_n--;
-			} else
-				pp = &b->next;
-		}
-	}
-}
+static struct fptable	bearer_table = { .max = BEARER_MAX };
 
 /* Note that the token with fingerprint fp went to app_id, valid for expires_in seconds. */
 void
 bearer_note(const char *fp, int64_t app_id, int64_t conn_id, long expires_in)
 {
-	unsigned int		 h = bearer_bucket(fp);
-	struct bearer_rec	*b;
+	struct fpent *e;
 
-	for (b = bearer_table[h]; b != NULL; b = b->next)
-		if (b->app_id == app_id && strcmp(b->fp, fp) == 0)
+	for (e = fptable_find(&bearer_table, fp); e != NULL; e = fptable_next(e))
+		if (e->app_id == app_id)
 			return;
-	if (bearer_n >= BEARER_MAX)
-		bearer_sweep(0);
-	if (bearer_n >= BEARER_MAX || (b = calloc(1, sizeof(*b))) == NULL)
-		return;		/* the token still works upstream; only not as a proxy credential */
-	snprintf(b->fp, sizeof(b->fp), "%s", fp);
-	b->app_id = app_id;
-	b->conn_id = conn_id;
-	b->expires_at = monotime() + expires_in;
-	b->next = bearer_table[h];
-	bearer_table[h] = b;
-	bearer_n++;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return;
+	snprintf(e->fp, sizeof(e->fp), "%s", fp);
+	e->app_id = app_id;
+	e->conn_id = conn_id;
+	e->expires_at = monotime() + expires_in;
+	if (fptable_add(&bearer_table, e) == -1)
+		free(e);	/* the token still works upstream; only not as a proxy credential */
 }
 
 /*
@@ -86,22 +46,22 @@ bearer_note(const char *fp, int64_t app_id, int64_t conn_id, long expires_in)
 int
 bearer_find(const char *token, int64_t *app_id, const char **why)
 {
-	char			 fp[FG_FP_LEN];
-	struct bearer_rec	*b;
-	time_t			 now = monotime();
-	int			 found = 0;
+	char		 fp[FG_FP_LEN];
+	struct fpent	*e;
+	time_t		 now = monotime();
+	int		 found = 0;
 
 	seal_fingerprint(token, strlen(token), fp);
 	*why = "the bearer token is not one flowgate issued, or it expired";
-	for (b = bearer_table[bearer_bucket(fp)]; b != NULL; b = b->next) {
-		if (strcmp(b->fp, fp) != 0 || b->expires_at <= now)
+	for (e = fptable_find(&bearer_table, fp); e != NULL; e = fptable_next(e)) {
+		if (e->expires_at <= now)
 			continue;
 		if (found++ > 0) {
 			*why = "the bearer token was issued to several apps; authenticate with the "
 			    "app's credential instead";
 			return -1;
 		}
-		*app_id = b->app_id;
+		*app_id = e->app_id;
 	}
 	return found == 1 ? 0 : -1;
 }
@@ -111,22 +71,12 @@ void
 bearer_drop_connection(int64_t conn_id)
 {
 	if (conn_id != 0)
-		bearer_sweep(conn_id);
+		fptable_sweep(&bearer_table, conn_id);
 }
 
 /* Free every record at exit. */
 void
 bearer_shutdown(void)
 {
-	struct bearer_rec	*b, *next;
-	int			 i;
-
-	for (i = 0; i < BEARER_BUCKETS; i++) {
-		for (b = bearer_table[i]; b != NULL; b = next) {
-			next = b->next;
-			free(b);
-		}
-		bearer_table[i] = NULL;
-	}
-	bearer_n = 0;
+	fptable_clear(&bearer_table);
 }

@@ -563,6 +563,25 @@ void	 relayclose_note(const char *request_id, const char *actor, const char *app
 	     const char *conn, const char *detail);
 void	 relayclose_shutdown(void);
 
+/* fptable.c: a bounded table of handed-out fingerprints, by app, connection and expiry */
+#define FPTABLE_BUCKETS	1024
+struct fpent {				/* the head of each entry, allocated by the caller */
+	char		 fp[FG_FP_LEN];
+	int64_t		 app_id, conn_id;
+	time_t		 expires_at;	/* monotonic seconds */
+	struct fpent	*next;
+};
+struct fptable {
+	struct fpent	*bucket[FPTABLE_BUCKETS];
+	size_t		 n, max;
+};
+struct fpent	*fptable_find(struct fptable *t, const char *fp);
+struct fpent	*fptable_next(struct fpent *e);
+int		 fptable_add(struct fptable *t, struct fpent *e);
+struct fpent	*fptable_take(struct fptable *t, const char *fp);
+void		 fptable_sweep(struct fptable *t, int64_t conn_id);
+void		 fptable_clear(struct fptable *t);
+
 /* relayticket.c: single-use tickets for the relay (relay.ticket) */
 int	 relayticket_take(const struct fg_reqctx *ctx, json_t *req, int64_t *app_id,
 	     char fp[FG_FP_LEN]);

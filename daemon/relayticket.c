@@ -19,65 +19,17 @@
 #include "log.h"
 #include "util.h"
 
-#define RELAYTICKET_BUCKETS	1024
 #define RELAYTICKET_BYTES	32	/* random bytes of a ticket: 43 base64url characters */
 #define RELAYTICKET_LEN		sodium_base64_ENCODED_LEN(RELAYTICKET_BYTES, \
 				    sodium_base64_VARIANT_URLSAFE_NO_PADDING)
 
 struct relayticket {
-	char			 fp[FG_FP_LEN];
-	int64_t			 app_id, conn_id;
-	char			 kind[16];
-	char			 interaction[FG_NAME_MAX + 1];
-	time_t			 expires_at;	/* monotonic seconds */
-	struct relayticket	*next;
+	struct fpent	 e;		/* fingerprint, app, connection, expiry */
+	char		 kind[16];
+	char		 interaction[FG_NAME_MAX + 1];
 };
 
-static struct relayticket	*relayticket_table[RELAYTICKET_BUCKETS];
-static size_t			 relayticket_n;
-
-/* The bucket of a fingerprint (its hex digits are already uniform). */
-static unsigned int
-relayticket_bucket(const char *fp)
-{
-	return (unsigned int)strtoul(fp + strlen(fp) - 4, NULL, 16) % RELAYTICKET_BUCKETS;
-}
-
-/* Drop the tickets of conn_id (or, with conn_id 0, the expired ones). */
-static void
-relayticket_sweep(int64_t conn_id)
-{
-	struct relayticket	**pp, *t;
-	time_t			  now = monotime();
-	int			  i;
-
-	for (i = 0; i < RELAYTICKET_BUCKETS; i++) {
-		for (pp = &relayticket_table[i]; (t = *pp) != NULL;) {
-			if (conn_id != 0 ? t->conn_id == conn_id : t->expires_at <= now) {
-				*pp = t->next;
-				free(t);
-				relayticket_n--;
-			} else
-				pp = &t->next;
-		}
-	}
-}
-
-/* Unlink and return the ticket with fingerprint fp (the caller frees it), or NULL. */
-static struct relayticket *
-relayticket_unlink(const char *fp)
-{
-	struct relayticket	**pp, *t;
-
-	for (pp = &relayticket_table[relayticket_bucket(fp)]; (t = *pp) != NULL; pp = &t->next) {
-		if (strcmp(t->fp, fp) == 0) {
-			*pp = t->next;
-			relayticket_n--;
-			return t;
-		}
-	}
-	return NULL;
-}
+static struct fptable	relayticket_table;
 
 /* Refuse a ticket at use: audited with the app once known (else as an anonymous refusal). */
 static int
@@ -120,17 +72,17 @@ relayticket_take(const struct fg_reqctx *ctx, json_t *req, int64_t *app_id, char
 	int			 fits;
 
 	seal_fingerprint(ticket, strlen(ticket), fp);
-	if ((t = relayticket_unlink(fp)) == NULL)
+	if ((t = (struct relayticket *)fptable_take(&relayticket_table, fp)) == NULL)
 		return relayticket_refuse(ctx, remote, NULL, NULL, NULL, fp, "invalid_client",
 		    "the relay ticket is unknown or was used already");
 	fits = strcmp(t->kind, kind) == 0 && strcmp(t->interaction, ia ? ia : "") == 0 &&
-	    connection_get_id(t->conn_id, &c) == 0 && strcmp(c.name, conn) == 0;
-	*app_id = t->app_id;
-	if (app_lookup(NULL, t->app_id, &a) == -1) {
+	    connection_get_id(t->e.conn_id, &c) == 0 && strcmp(c.name, conn) == 0;
+	*app_id = t->e.app_id;
+	if (app_lookup(NULL, t->e.app_id, &a) == -1) {
 		snprintf(a.name, sizeof(a.name), "-");
 		snprintf(a.client_id, sizeof(a.client_id), "-");
 	}
-	if (t->expires_at <= monotime()) {
+	if (t->e.expires_at <= monotime()) {
 		free(t);
 		return relayticket_refuse(ctx, remote, a.name, a.client_id, conn, fp,
 		    "invalid_client", "the relay ticket expired");
@@ -148,24 +100,14 @@ void
 relayticket_drop_connection(int64_t conn_id)
 {
 	if (conn_id != 0)
-		relayticket_sweep(conn_id);
+		fptable_sweep(&relayticket_table, conn_id);
 }
 
 /* Free every ticket at exit. */
 void
 relayticket_shutdown(void)
 {
-	struct relayticket	*t, *next;
-	int			 i;
-
-	for (i = 0; i < RELAYTICKET_BUCKETS; i++) {
-		for (t = relayticket_table[i]; t != NULL; t = next) {
-			next = t->next;
-			free(t);
-		}
-		relayticket_table[i] = NULL;
-	}
-	relayticket_n = 0;
+	fptable_clear(&relayticket_table);
 }
 
 /* A new ticket for the pass's app, kept by fingerprint; -1 when the table is full. */
@@ -175,28 +117,25 @@ relayticket_new(const struct gate_pass *gp, const char *kind, const char *ia, lo
 {
 	uint8_t			 raw[RELAYTICKET_BYTES];
 	struct relayticket	*t;
-	unsigned int		 h;
 
-	if (relayticket_n >= (size_t)fg_cfg->relay_tickets_max)
-		relayticket_sweep(0);
-	if (relayticket_n >= (size_t)fg_cfg->relay_tickets_max ||
-	    (t = calloc(1, sizeof(*t))) == NULL)
+	relayticket_table.max = (size_t)fg_cfg->relay_tickets_max;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return -1;
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2base64(out, RELAYTICKET_LEN, raw, sizeof(raw),
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(raw, sizeof(raw));
 	seal_fingerprint(out, strlen(out), fp);
-	snprintf(t->fp, sizeof(t->fp), "%s", fp);
-	t->app_id = gp->app.id;
-	t->conn_id = gp->app.connection_id;
+	snprintf(t->e.fp, sizeof(t->e.fp), "%s", fp);
+	t->e.app_id = gp->app.id;
+	t->e.conn_id = gp->app.connection_id;
 	snprintf(t->kind, sizeof(t->kind), "%s", kind);
 	snprintf(t->interaction, sizeof(t->interaction), "%s", ia ? ia : "");
-	t->expires_at = monotime() + life;
-	h = relayticket_bucket(fp);
-	t->next = relayticket_table[h];
-	relayticket_table[h] = t;
-	relayticket_n++;
+	t->e.expires_at = monotime() + life;
+	if (fptable_add(&relayticket_table, &t->e) == -1) {
+		free(t);
+		return -1;
+	}
 	return 0;
 }
 
