@@ -561,11 +561,13 @@ oidc_session_drop(struct oidc_session *s)
 
 /* An upstream revocation in flight: what its audit record names. */
 struct oidc_revoke {
-	int64_t	 row;
-	char	 app[FG_NAME_MAX + 1];
-	char	 conn[FG_NAME_MAX + 1];
-	char	 username[128];
-	char	 cause[16];
+	int64_t			 row;
+	char			 app[FG_NAME_MAX + 1];
+	char			 conn[FG_NAME_MAX + 1];
+	char			 username[128];
+	char			 cause[16];
+	int64_t			 app_id;	/* while it waits for the issuer's document: */
+	struct fg_secret	*refresh;	/* its copy of the refresh token */
 };
 
 /* Audit an upstream revocation's outcome; a failure is logged too (the local end stands). */
@@ -596,9 +598,49 @@ oidc_revoked(void *arg, struct upstream_token *t)
 	free(v);
 }
 
-/* Start revoking refresh upstream with v's names filled in; NULL, or why it did not start. */
+static const char *oidc_revoke_start(struct oidc_revoke *, int64_t, const struct fg_secret *,
+    int);
+
+/* The issuer's document came (a revocation right after a start): revoke now, or say why not. */
+static void
+oidc_revoke_found(void *arg, const struct discovery_view *dv)
+{
+	struct oidc_revoke	*v = arg;
+	const char		*why;
+
+	why = dv->why != NULL ? dv->why : oidc_revoke_start(v, v->app_id, v->refresh, 0);
+	if (why != NULL)
+		oidc_revoke_audit(v, why);
+	seal_secret_free(v->refresh);
+	free(v);
+}
+
+/* Wait for the issuer's document (not fetched yet) with a copy of refresh; NULL, or why not. */
 static const char *
-oidc_revoke_start(struct oidc_revoke *v, int64_t app_id, const struct fg_secret *refresh)
+oidc_revoke_wait(const struct oidc_revoke *v, const struct conn_rec *c, int64_t app_id,
+    const struct fg_secret *refresh)
+{
+	struct oidc_revoke *w;
+
+	if ((w = malloc(sizeof(*w))) == NULL)
+		return "out of memory";
+	*w = *v;
+	w->app_id = app_id;
+	if ((w->refresh = seal_secret_from(refresh->buf, refresh->len)) != NULL &&
+	    discovery_get(c, 0, oidc_revoke_found, w) == 0)
+		return NULL;
+	seal_secret_free(w->refresh);
+	free(w);
+	return "the issuer's discovery document is not at hand";
+}
+
+/*
+ * Start revoking refresh upstream with v's names filled in; NULL, or why it did not start.
+ * may_wait: when the issuer's document is not fetched yet, fetch it first.
+ */
+static const char *
+oidc_revoke_start(struct oidc_revoke *v, int64_t app_id, const struct fg_secret *refresh,
+    int may_wait)
 {
 	struct oidc_app		 a;
 	struct oidc_revoke	*copy;
@@ -615,10 +657,14 @@ oidc_revoke_start(struct oidc_revoke *v, int64_t app_id, const struct fg_secret 
 	snprintf(v->app, sizeof(v->app), "%s", a.name);
 	snprintf(v->conn, sizeof(v->conn), "%s", a.conn.name);
 	if (oidc_endpoint(&a.conn, "revoke", url, sizeof(url)) == -1)
-		return "the connection has no Keycloak-style revocation endpoint";
+		/* no token endpoint either: the document is not fetched yet (a start) */
+		return may_wait && oidc_endpoint(&a.conn, "token", url, sizeof(url)) == -1 ?
+		    oidc_revoke_wait(v, &a.conn, app_id, refresh) :
+		    "the issuer names no revocation endpoint";
 	if ((copy = malloc(sizeof(*copy))) == NULL)
 		return "out of memory";
 	*copy = *v;
+	copy->refresh = NULL;
 	r = connection_open_secret(&a.conn, &secret) == -1 ? -2 :
 	    upstream_revoke(url, a.conn.client_id, secret, p, 2, oidc_revoked, copy);
 	seal_secret_free(secret);
@@ -638,7 +684,7 @@ oidc_revoke_upstream(int64_t app_id, int64_t row, const char *username,
 
 	snprintf(v.username, sizeof(v.username), "%s", username);
 	snprintf(v.cause, sizeof(v.cause), "%s", cause);
-	if ((why = oidc_revoke_start(&v, app_id, refresh)) != NULL)
+	if ((why = oidc_revoke_start(&v, app_id, refresh, 1)) != NULL)
 		oidc_revoke_audit(&v, why);
 }
 

@@ -94,6 +94,21 @@ test('logout deletes the row and revokes upstream; a restart does not bring the 
   assert.equal(after.status, 401, after.body);
 });
 
+test('a logout before the issuer\'s document is fetched again (a start while it failed) still revokes upstream', async () => {
+  const c = await login('ui');
+  await stack.upstreamRequest('POST', '/_control/discovery', { mode: 'error500' });
+  try {
+    await stack.killDaemon('SIGTERM');
+    await stack.startDaemon();	// its warm-up fetch of the document fails
+  } finally {
+    await stack.upstreamRequest('POST', '/_control/discovery', { mode: 'normal' });
+  }
+  await stack.upstreamReset();
+  assert.equal((await stack.http('POST', '/logout', { headers: { cookie: c } })).status, 302);
+  await waitFor(async () => (await stack.upstreamStats()).revocations >= 1,
+    { timeoutMs: 5000, what: 'the upstream revocation, after the document was fetched' });
+});
+
 const creds = (c) => stack.http('POST', '/api/v1/session/assistant-credentials', xhr(c));
 let acookie;
 
