@@ -499,7 +499,7 @@ answer_claim_is(json_t *c, const char *name, const char *want)
 	    strcmp(json_string_value(v), want) == 0;
 }
 
-/* Why the claims c are not a valid ID token for this login; NULL when they are. */
+/* Why the claims c are not a valid ID token for this login (nonce NULL: a refresh); or NULL. */
 static const char *
 answer_claims_why(json_t *c, const char *issuer, const char *client_id, const char *nonce,
     time_t now)
@@ -512,7 +512,7 @@ answer_claims_why(json_t *c, const char *issuer, const char *client_id, const ch
 		return "the ID token's authorized party (azp) is not this client";
 	if (!answer_audience_ok(c, client_id))
 		return "the ID token's audience is not this client (or names others without azp)";
-	if (!answer_claim_is(c, "nonce", nonce))
+	if (nonce != NULL && !answer_claim_is(c, "nonce", nonce))
 		return "the ID token's nonce does not match this login";
 	if (exp == -1 || iat == -1 || (json_object_get(c, "nbf") != NULL &&
 	    answer_time(c, "nbf") == -1))
@@ -529,7 +529,8 @@ answer_claims_why(json_t *c, const char *issuer, const char *client_id, const ch
 /*
  * Check an ID token's claims for a login (issuer, client, nonce, times; its signature was
  * checked before: daemon/idtoken.c); NULL when good, with sub and the user's name (its
- * preferred_username when that is a plain word, else sub) copied out; else why not.
+ * preferred_username when that is a plain word, else sub) copied out; else why not.  A NULL
+ * nonce (a refresh's ID token, OIDC Core 12.2) leaves the nonce claim unchecked.
  */
 const char *
 answer_id_claims(const char *jwt, const char *issuer, const char *client_id, const char *nonce,

@@ -70,9 +70,11 @@ int	 discovery_get(const struct conn_rec *c, int flags, discovery_cb cb, void *a
 int	 discovery_issuer(const struct conn_rec *c, char *out, size_t outlen);
 int	 discovery_endpoint(const struct conn_rec *c, const char *what, char *out, size_t outlen);
 
-/* The ID token of a login, checked: signature against the issuer's keys, then its claims. */
+/* The ID token of a login or refresh, checked: signature against the issuer's keys, claims. */
 typedef void (*idtoken_cb)(void *arg, const char *why, const char *sub, const char *user);
 int	 idtoken_check(const struct conn_rec *c, const char *jwt, const char *nonce,
+	     idtoken_cb cb, void *arg);
+int	 idtoken_check_refresh(const struct conn_rec *c, const char *jwt, const char *sub,
 	     idtoken_cb cb, void *arg);
 
 #endif

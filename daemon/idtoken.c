@@ -4,6 +4,9 @@
  * azp, nonce, times: answer_id_claims).  A token naming a key we lack makes us refetch the
  * issuer's document and keys once (discovery.c rate-limits it), so a rotated signing key is
  * picked up without a restart; a key still unknown after that is refused.
+ * The ID token of a refresh is checked the same way (OIDC Core 12.2), but its subject must be
+ * the login's and its nonce is not checked: the session does not keep the login's nonce, and a
+ * refresh answer comes straight from the token endpoint, where no replay it guards against fits.
  */
 #include "config.h"
 
@@ -22,7 +25,9 @@ struct idtoken_req {
 	struct conn_rec	 conn;
 	const char	*jwt;		/* the caller's, alive until cb */
 	char		 nonce[128];
-	int		 refreshed;
+	int		 refresh;	/* a refresh's ID token: no nonce, the sub below */
+	char		 sub[IDTOKEN_SUB_MAX];
+	int		 refreshed;	/* the keys were fetched again */
 	idtoken_cb	 cb;
 	void		*arg;
 };
@@ -61,9 +66,34 @@ idtoken_keys(void *arg, const struct discovery_view *v)
 		idtoken_done(r, why, NULL, NULL);
 		return;
 	}
-	bad = answer_id_claims(r->jwt, v->doc->issuer, r->conn.client_id, r->nonce, time(NULL),
-	    sub, sizeof(sub), user, sizeof(user));
+	bad = answer_id_claims(r->jwt, v->doc->issuer, r->conn.client_id,
+	    r->refresh ? NULL : r->nonce, time(NULL), sub, sizeof(sub), user, sizeof(user));
+	if (bad == NULL && r->refresh && strcmp(sub, r->sub) != 0)
+		bad = "the refreshed ID token names another subject than the login's";
 	idtoken_done(r, bad, bad == NULL ? sub : NULL, bad == NULL ? user : NULL);
+}
+
+/* Start checking jwt for c: with nonce for a login, with sub (nonce NULL) for a refresh. */
+static int
+idtoken_start(const struct conn_rec *c, const char *jwt, const char *nonce, const char *sub,
+    idtoken_cb cb, void *arg)
+{
+	struct idtoken_req *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -1;
+	r->conn = *c;
+	r->jwt = jwt;
+	r->refresh = nonce == NULL;
+	snprintf(r->nonce, sizeof(r->nonce), "%s", nonce != NULL ? nonce : "");
+	snprintf(r->sub, sizeof(r->sub), "%s", sub != NULL ? sub : "");
+	r->cb = cb;
+	r->arg = arg;
+	if (discovery_get(c, DISCOVERY_KEYS, idtoken_keys, r) == -1) {
+		free(r);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -75,18 +105,13 @@ int
 idtoken_check(const struct conn_rec *c, const char *jwt, const char *nonce, idtoken_cb cb,
     void *arg)
 {
-	struct idtoken_req *r;
+	return idtoken_start(c, jwt, nonce, NULL, cb, arg);
+}
 
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return -1;
-	r->conn = *c;
-	r->jwt = jwt;
-	snprintf(r->nonce, sizeof(r->nonce), "%s", nonce);
-	r->cb = cb;
-	r->arg = arg;
-	if (discovery_get(c, DISCOVERY_KEYS, idtoken_keys, r) == -1) {
-		free(r);
-		return -1;
-	}
-	return 0;
+/* The same for the ID token of a refresh of the login of subject sub (any nonce). */
+int
+idtoken_check_refresh(const struct conn_rec *c, const char *jwt, const char *sub,
+    idtoken_cb cb, void *arg)
+{
+	return idtoken_start(c, jwt, NULL, sub, cb, arg);
 }

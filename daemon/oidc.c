@@ -9,7 +9,8 @@
  *
  * The endpoints come from the issuer's discovery document (discovery.c); the ID token's
  * signature is checked against the issuer's JWKS, then its issuer, audience, azp, nonce, exp
- * and iat (idtoken.c).
+ * and iat (idtoken.c); so is the ID token of every refreshed Assistant set, whose subject must
+ * be the session's, before the set is kept or handed out.
  */
 #include "config.h"
 
@@ -90,6 +91,7 @@ struct oidc_session {
 	struct fg_secret	*refresh;
 	struct oidc_cached	 cache[OIDC_CACHE];
 	struct oidc_set		 set;
+	struct oidc_set		 fresh;		/* refreshed, its ID token being checked */
 	int64_t			 row, gen;	/* its row in user_sessions (oidcstore.c) */
 	int64_t			 created, last_seen, seen_stored;
 	int			 busy;		/* a refresh is in flight */
@@ -344,6 +346,7 @@ oidc_session_free(struct oidc_session *s)
 	for (i = 0; i < OIDC_CACHE; i++)
 		seal_secret_free(s->cache[i].token);
 	oidc_set_clear(&s->set);
+	oidc_set_clear(&s->fresh);
 	sodium_memzero(s, sizeof(*s));
 	free(s);
 }
@@ -831,24 +834,78 @@ oidc_set_live(const struct oidc_session *s)
 	    (s->set.expires_ms - store_now_ms()) * 10 > s->set.life_ms * 6;
 }
 
-/* Keep a fresh set from a refresh; -1 (and why in t) when the upstream sent no ID token. */
+/* Take a refresh's set into set; -1 (and why in t) when the upstream sent no ID token. */
 static int
-oidc_set_put(struct oidc_session *s, struct upstream_token *t)
+oidc_set_put(struct oidc_set *set, struct upstream_token *t)
 {
 	if (t->id_token == NULL) {
 		snprintf(t->message, sizeof(t->message), "the upstream's refresh answer has no "
 		    "ID token, which the Assistant requires");
 		return -1;
 	}
-	oidc_set_clear(&s->set);
-	s->set.access = t->access_token;
-	s->set.id_token = t->id_token;
+	oidc_set_clear(set);
+	set->access = t->access_token;
+	set->id_token = t->id_token;
 	t->access_token = t->id_token = NULL;
-	snprintf(s->set.scope, sizeof(s->set.scope), "%s", t->scope_given ? t->scope : "openid");
-	seal_fingerprint(s->set.access->buf, s->set.access->len, s->set.fp);
-	s->set.life_ms = (int64_t)t->expires_in * 1000;
-	s->set.expires_ms = store_now_ms() + s->set.life_ms;
+	snprintf(set->scope, sizeof(set->scope), "%s", t->scope_given ? t->scope : "openid");
+	seal_fingerprint(set->access->buf, set->access->len, set->fp);
+	set->life_ms = (int64_t)t->expires_in * 1000;
+	set->expires_ms = store_now_ms() + set->life_ms;
 	return 0;
+}
+
+static void oidc_next(struct oidc_session *s);
+
+/*
+ * The refreshed set's ID token was checked (idtoken.c): it replaces the held set and goes to
+ * the first waiter, or that waiter is refused and the held set stays.
+ */
+static void
+oidc_set_checked(void *arg, const char *why, const char *sub, const char *user)
+{
+	struct oidc_session	*s = arg;
+	struct oidc_waiter	*q = s->queue;
+	char			 msg[400];
+	/* the grant stands (the upstream took its refresh token) but this answer does not: a
+	   retry refreshes and checks anew; "log in again" would not cure an issuer's keys */
+	struct token_fail	 f = { "temporarily_unavailable", msg, 0 };
+
+	(void)sub;
+	(void)user;
+	s->busy = 0;
+	if (s->dead) {		/* ended meanwhile; its queue, this waiter too, was answered */
+		oidc_session_free(s);
+		return;
+	}
+	s->queue = q->next;
+	if (why == NULL) {
+		oidc_set_clear(&s->set);
+		s->set = s->fresh;
+		memset(&s->fresh, 0, sizeof(s->fresh));
+		oidc_issue_set(s, &q->w, "upstream");
+	} else {
+		oidc_set_clear(&s->fresh);
+		snprintf(msg, sizeof(msg), "the refreshed token set is refused: %s", why);
+		token_refused(&q->w, NULL, q->scopes, &f);
+	}
+	free(q);
+	oidc_next(s);
+}
+
+/* Check the ID token of a refresh's set (t) before s keeps it; its waiter stays first. */
+static void
+oidc_set_check(struct oidc_session *s, struct upstream_token *t)
+{
+	struct oidc_app a;
+
+	s->busy = 1;	/* single flight until the check ends */
+	if (oidc_set_put(&s->fresh, t) == -1)
+		oidc_set_checked(s, t->message, NULL, NULL);
+	else if (oidc_app_get(NULL, s->app_id, &a) == -1)
+		oidc_set_checked(s, "the app or its connection is gone", NULL, NULL);
+	else if (idtoken_check_refresh(&a.conn, s->fresh.id_token->buf, s->sub,
+	    oidc_set_checked, s) == -1)
+		oidc_set_checked(s, "too many requests wait on the issuer's keys", NULL, NULL);
 }
 
 /* The cached token of s for scopes with enough life left, or NULL. */
@@ -863,8 +920,6 @@ oidc_cached(struct oidc_session *s, const char *scopes)
 			return &s->cache[i];
 	return NULL;
 }
-
-static void oidc_next(struct oidc_session *s);
 
 /* Keep a fresh token in the session's cache (replacing the one with least life). */
 static struct oidc_cached *
@@ -918,7 +973,6 @@ oidc_refreshed(void *arg, struct upstream_token *t)
 		oidc_session_free(s);
 		return;
 	}
-	s->queue = q->next;
 	if (t->outcome == UPSTREAM_OK && t->scope_given && !q->full &&
 	    !scope_subset(t->scope, q->scopes, missing, sizeof(missing))) {
 		t->outcome = UPSTREAM_BAD_RESPONSE;	/* broader than asked: never handed out */
@@ -928,13 +982,13 @@ oidc_refreshed(void *arg, struct upstream_token *t)
 	if (t->refresh_token != NULL) {		/* rotation: the old one is dead now */
 		oidc_session_rotate(s, t);
 	}
-	if (t->outcome == UPSTREAM_OK && q->full && oidc_set_put(s, t) == -1)
-		t->outcome = UPSTREAM_BAD_RESPONSE;
-	else if (t->outcome == UPSTREAM_OK) {
-		if (q->full)
-			oidc_issue_set(s, &q->w, "upstream");
-		else
-			oidc_issue(s, &q->w, oidc_cache_put(s, q->scopes, t), "upstream");
+	if (t->outcome == UPSTREAM_OK && q->full) {
+		oidc_set_check(s, t);
+		return;
+	}
+	s->queue = q->next;
+	if (t->outcome == UPSTREAM_OK) {
+		oidc_issue(s, &q->w, oidc_cache_put(s, q->scopes, t), "upstream");
 		free(q);
 		oidc_next(s);
 		return;

@@ -376,6 +376,26 @@ id_claims_reasons(void)
 		    "claims: a wrong %s is named as such", c[i].name);
 }
 
+/* A refresh's ID token (nonce NULL): any nonce or none; a login's must carry its own. */
+static void
+id_claims_refresh(void)
+{
+	char		 sub[256], user[128];
+	const char	*none = jwt("{\"iss\":\"I\",\"aud\":\"C\",\"exp\":1000100,"
+			    "\"iat\":999990,\"sub\":\"u\"}");
+
+	tap_ok(answer_id_claims(none, "I", "C", NULL, 1000000, sub, sizeof(sub), user,
+	    sizeof(user)) == NULL && strcmp(sub, "u") == 0, "claims: a refresh's without nonce");
+	tap_ok(strstr(claims_why(none), "nonce") != NULL, "claims: a login's without nonce is "
+	    "refused");
+	tap_ok(answer_id_claims(jwt("{\"iss\":\"I\",\"aud\":\"C\",\"nonce\":\"M\",\"exp\":"
+	    "1000100,\"iat\":999990,\"sub\":\"u\"}"), "I", "C", NULL, 1000000, sub, sizeof(sub),
+	    user, sizeof(user)) == NULL, "claims: a refresh's nonce is not checked");
+	tap_ok(answer_id_claims(jwt("{\"iss\":\"I\",\"aud\":\"D\",\"exp\":1000100,"
+	    "\"iat\":999990,\"sub\":\"u\"}"), "I", "C", NULL, 1000000, sub, sizeof(sub), user,
+	    sizeof(user)) != NULL, "claims: a refresh's for another audience is refused");
+}
+
 static void
 id_claims(void)
 {
@@ -447,5 +467,6 @@ main(void)
 	interactions();
 	id_claims();
 	id_claims_reasons();
+	id_claims_refresh();
 	return tap_done();
 }

@@ -53,8 +53,10 @@
 //                                        what every realm's discovery document is from now on
 //   POST /_control/rotate                a new RS256 signing key (new kid) published in the JWKS beside
 //                                        the old one; ID tokens from the token endpoint are signed with it
-//   POST /_control/idtoken               {"mode":"normal"|"foreign-key"|"forged"|"tamper"|"none"|"hs256"|"rs384"}
-//                                        how the ID tokens of token answers are spoiled from now on
+//   POST /_control/idtoken               {"mode":"normal"|"foreign-key"|"forged"|"tamper"|"none"|"hs256"|"rs384"
+//                                                |"other-sub"|"wrong-aud"|"no-nonce"}
+//                                        how the ID tokens of token answers (code and refresh) are spoiled
+//                                        from now on
 // by_scope keys are the requested scope set, de-duplicated and sorted ("openid streams").
 
 import { createServer } from 'node:https';
@@ -772,7 +774,8 @@ async function control(req, res, path) {
     return sendJson(res, 200, { ok: true, mode: state.discoveryMode });
   }
   if (path === '/_control/idtoken') {
-    const modes = ['normal', 'foreign-key', 'forged', 'tamper', 'none', 'hs256', 'rs384'];
+    const modes = ['normal', 'foreign-key', 'forged', 'tamper', 'none', 'hs256', 'rs384', 'other-sub', 'wrong-aud',
+      'no-nonce'];
     if (!modes.includes(body.mode)) return sendJson(res, 400, { error: 'bad_mode', modes });
     state.idtokenMode = body.mode;
     log(`control: ID tokens ${state.idtokenMode}`);
@@ -895,6 +898,15 @@ function respoil(idToken) {
     }
     case 'rs384': // the real key, an algorithm the discovery document does not offer
       return signJwt({ ...header, alg: 'RS384', kid: signer.kid }, payload, signer);
+    case 'other-sub': // validly signed, about another user
+      return signJwt({ ...header, kid: signer.kid }, { ...payload, sub: `${payload.sub}-other` }, signer);
+    case 'wrong-aud': // validly signed, for another client
+      return signJwt({ ...header, kid: signer.kid }, { ...payload, aud: 'another-client' }, signer);
+    case 'no-nonce': { // validly signed, without the nonce (a refresh may leave it out: OIDC Core 12.2)
+      const { nonce, ...rest } = payload;
+      void nonce;
+      return signJwt({ ...header, kid: signer.kid }, rest, signer);
+    }
     default:
       return signJwt({ ...header, kid: signer.kid }, payload, signer);
   }
