@@ -878,6 +878,8 @@ oidc_set_checked(void *arg, const char *why, const char *sub, const char *user)
 		return;
 	}
 	s->queue = q->next;
+	if (why == NULL)	/* stopped or revoked while checked: the set is not kept */
+		why = gate_still(q->w.app_id, q->w.epoch);
 	if (why == NULL) {
 		oidc_set_clear(&s->set);
 		s->set = s->fresh;
@@ -982,6 +984,9 @@ oidc_refreshed(void *arg, struct upstream_token *t)
 	if (t->refresh_token != NULL) {		/* rotation: the old one is dead now */
 		oidc_session_rotate(s, t);
 	}
+	/* stopped or revoked while in flight: nothing of the answer is kept, or served later */
+	if (t->outcome == UPSTREAM_OK && (f.message = gate_still(q->w.app_id, q->w.epoch)) != NULL)
+		t->outcome = UPSTREAM_REFUSED;
 	if (t->outcome == UPSTREAM_OK && q->full) {
 		oidc_set_check(s, t);
 		return;

@@ -95,6 +95,24 @@ test('a token request in flight when the stop comes: its upstream answer is drop
     'an issuance was recorded for the dropped answer');
 });
 
+test('a user\'s refresh in flight when the stop comes: its answer is neither handed out nor kept for after the resume', async () => {
+  await stack.upstreamMode('slow', 1500);
+  // a scope the session has no token for: the request waits on an upstream refresh
+  const pending = stack.http('POST', '/api/v1/session/token', { headers: fetchHdr(), form: { scope: 'transcribe' } });
+  await sleep(400);
+  await stack.ctl(['connection', 'stop', 'demo']);
+  const r = await pending;
+  await stack.upstreamMode('normal');
+  assert.equal(r.status, 503, r.body);
+  assert.ok(!/access_token/.test(r.body), r.body);
+  await stack.ctl(['connection', 'resume', 'demo']);
+  await stack.upstreamReset();
+  const after = await stack.http('POST', '/api/v1/session/token', { headers: fetchHdr(), form: { scope: 'transcribe' } });
+  assert.equal(after.status, 200, after.body);
+  assert.equal((await stack.upstreamStats()).token_requests, 1,
+    'the token that came while the connection was stopped was served from the session after the resume');
+});
+
 test('an API call in flight when the stop comes: its answer is dropped (503), not passed on', async () => {
   await stack.cortiMode('slow', 1500);
   const pending = stack.http('POST', '/api/v1/stream-sessions', { ...json(ENCOUNTER), basic: basic('backend') });
