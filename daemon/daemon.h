@@ -649,7 +649,8 @@ extern const struct verb_entry status_health_entry, status_stats_entry, status_e
 extern const struct verb_entry account_add_entry, account_list_entry, account_set_role_entry,
     account_disable_entry, account_enable_entry, account_password_entry;
 extern const struct verb_entry token_verb_entry, stream_create_entry, transcribe_create_entry,
-    proxy_entry, oidc_begin_entry, oidc_callback_entry, oidc_token_entry, oidc_logout_entry;
+    proxy_entry, oidclogin_begin_entry, oidclogin_callback_entry, oidc_token_entry,
+    oidc_logout_entry;
 extern const struct verb_entry oidc_assistant_entry, embed_entry;
 extern const struct verb_entry user_session_list_entry, user_session_revoke_entry,
     user_session_revoke_all_entry;

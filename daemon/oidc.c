@@ -1,16 +1,12 @@
 /*
- * User-present flows: Authorization Code with PKCE (S256) as a token-mediating backend.  The
- * daemon makes state, nonce and verifier, exchanges the code with the connection's secret,
- * keeps the user's refresh token in guarded memory and gives the browser only a session id.
- * Sessions are written through to the database (oidcstore.c, the refresh token sealed to its
- * row), so a restart keeps them: a session not in memory is loaded on its first use.
- * A user's browser gets limited-scope tokens, each fetched for exactly the asked scope set by a
- * refresh (never a broader cached one).
- *
- * The endpoints come from the issuer's discovery document (discovery.c); the ID token's
- * signature is checked against the issuer's JWKS, then its issuer, audience, azp, nonce, exp
- * and iat (idtoken.c); so is the ID token of every refreshed Assistant set, whose subject must
- * be the session's, before the set is kept or handed out.
+ * User sessions of the user-present flows (the login that starts one is oidclogin.c's): the
+ * daemon keeps the user's refresh token in guarded memory and gives the browser only a session
+ * id.  Sessions are written through to the database (oidcstore.c, the refresh token sealed to
+ * its row), so a restart keeps them: a session not in memory is loaded on its first use.  A
+ * user's browser gets limited-scope tokens, each fetched for exactly the asked scope set by a
+ * refresh (never a broader cached one); an embedded Assistant gets the user's whole set, whose
+ * refreshed ID token is checked like a login's (idtoken.c, the same subject) before it is kept
+ * or handed out.  Logout, an admin's revocation and expiry revoke the refresh token upstream.
  */
 #include "config.h"
 
@@ -24,99 +20,12 @@
 #include "daemon.h"
 #include "discovery.h"
 #include "log.h"
+#include "oidc.h"
 
-#define OIDC_RANDOM_LEN		43	/* 32 random bytes, base64url */
-#define OIDC_PENDING_MAX	4096
-#define OIDC_PENDING_MS		600000	/* a login must come back within 10 minutes */
 #define OIDC_SESSIONS_MAX	16384
-#define OIDC_CACHE		4	/* scope sets cached per user session */
 #define OIDC_TOUCH_MS		10000	/* write last_seen at most this often */
 #define OIDC_REVOKE_BATCH	64	/* expired sessions revoked upstream per sweep */
 
-struct oidc_app {
-	int64_t		 id;
-	char		 name[FG_NAME_MAX + 1];
-	char		 flow[32];
-	char		 scopes[FG_SCOPES_MAX];
-	char		 redirect_uri[2049];
-	char		 return_url[2049];
-	struct conn_rec	 conn;
-	char		 tenant[FG_NAME_MAX + 1];
-};
-
-struct oidc_pending {
-	uint8_t			 state_hash[32];
-	int64_t			 app_id;
-	char			 nonce[OIDC_RANDOM_LEN + 1];
-	char			 verifier[OIDC_RANDOM_LEN + 1];
-	int64_t			 created;
-	struct oidc_pending	*next;
-};
-
-struct oidc_cached {
-	char			 scopes[FG_SCOPES_MAX];		/* asked */
-	char			 granted[FG_SCOPES_MAX];
-	struct fg_secret	*token;
-	char			 fp[FG_FP_LEN];
-	int64_t			 expires_ms;
-};
-
-/*
- * The token set an embedded Corti Assistant is given: the user's own, refreshed without
- * narrowing the scope (Corti requires the access, refresh and ID tokens of the user).
- */
-struct oidc_set {
-	struct fg_secret	*access;
-	struct fg_secret	*id_token;
-	char			 scope[FG_SCOPES_MAX];
-	char			 fp[FG_FP_LEN];
-	int64_t			 expires_ms, life_ms;
-};
-
-/* A token request queued on a user session. */
-struct oidc_waiter {
-	struct token_req	 w;
-	char			 scopes[FG_SCOPES_MAX];
-	int			 full;		/* the Assistant's whole set */
-	struct oidc_waiter	*next;
-};
-
-struct oidc_session {
-	uint8_t			 sid_hash[32];
-	int64_t			 app_id;
-	int64_t			 conn_id;
-	char			 app[FG_NAME_MAX + 1];
-	char			 username[128];
-	char			 sub[256];
-	struct fg_secret	*refresh;
-	struct oidc_cached	 cache[OIDC_CACHE];
-	struct oidc_set		 set;
-	struct oidc_set		 fresh;		/* refreshed, its ID token being checked */
-	int64_t			 row, gen;	/* its row in user_sessions (oidcstore.c) */
-	int64_t			 created, last_seen, seen_stored;
-	int			 busy;		/* a refresh is in flight */
-	int			 dead;		/* ended while busy: freed when it returns */
-	struct oidc_waiter	*queue;		/* waiting, oldest first */
-	struct oidc_session	*next;
-};
-
-/* A code exchange in flight. */
-struct oidc_exchange {
-	struct fg_reqctx	 ctx;
-	struct oidc_app		 app;
-	char			 nonce[OIDC_RANDOM_LEN + 1];
-	char			 remote[64];
-	struct fg_secret	*id_token, *refresh;	/* from the token endpoint, being checked */
-};
-
-/* A login.begin waiting for the issuer's discovery document. */
-struct oidc_begin {
-	struct fg_reqctx	 ctx;
-	struct oidc_app		 app;
-};
-
-static struct oidc_pending	*oidc_pending_list;
-static size_t			 oidc_npending;
 static struct oidc_session	*oidc_sessions;
 static size_t			 oidc_nsessions;
 
@@ -126,7 +35,7 @@ static const char SQL_APP[] =
     "WHERE a.revoked_at IS NULL AND (a.name = ?1 OR a.id = ?2)";
 
 /* A user-flow app by name (or id when name is NULL), with its connection; -1 if none. */
-static int
+int
 oidc_app_get(const char *name, int64_t id, struct oidc_app *a)
 {
 	sqlite3_stmt	*st = store_prepare(SQL_APP);
@@ -164,7 +73,7 @@ oidc_endpoint(const struct conn_rec *c, const char *what, char *out, size_t outl
 }
 
 /* 32 random bytes as base64url: state, nonce, verifier, session ids. */
-static void
+void
 oidc_random(char out[OIDC_RANDOM_LEN + 1])
 {
 	uint8_t r[32];
@@ -175,157 +84,11 @@ oidc_random(char out[OIDC_RANDOM_LEN + 1])
 	sodium_memzero(r, sizeof(r));
 }
 
-/* Append "&name=value" to a URL, form-encoding the value. */
-static void
-oidc_query(char *url, size_t cap, const char *name, const char *value)
-{
-	static const char	hex[] = "0123456789ABCDEF";
-	size_t			o = strlen(url);
-
-	o += (size_t)snprintf(url + o, cap - o, "%c%s=", strchr(url, '?') ? '&' : '?', name);
-	for (; *value != '\0' && o + 4 < cap; value++) {
-		unsigned char c = (unsigned char)*value;
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~')
-			url[o++] = (char)c;
-		else {
-			url[o++] = '%';
-			url[o++] = hex[c >> 4];
-			url[o++] = hex[c & 15];
-		}
-	}
-	url[o] = '\0';
-}
-
-/*
- * Drop pending logins older than the limit, and the oldest beyond OIDC_PENDING_MAX: the list
- * is newest first, so those are at its tail.  A full table makes room for a new login by
- * forgetting the one started longest ago, never the new one, or every real login would fail
- * once someone had started enough of them.
- */
-static void
-oidc_pending_expire(void)
-{
-	struct oidc_pending	**pp, *p;
-	int64_t			  now = store_now_ms();
-	size_t			  kept = 0;
-
-	for (pp = &oidc_pending_list; (p = *pp) != NULL;) {
-		if (now - p->created > OIDC_PENDING_MS || kept == OIDC_PENDING_MAX) {
-			*pp = p->next;
-			sodium_memzero(p, sizeof(*p));
-			free(p);
-			oidc_npending--;
-		} else {
-			kept++;
-			pp = &p->next;
-		}
-	}
-}
-
-/* The issuer's document (and keys) are at hand, or why not: where to send the browser. */
-static void
-oidc_begin_found(void *arg, const struct discovery_view *v)
-{
-	struct oidc_begin	*b = arg;
-	const struct fg_reqctx	*ctx = &b->ctx;
-	const struct oidc_app	*a = &b->app;
-	struct oidc_pending	*p;
-	char			 state[OIDC_RANDOM_LEN + 1], url[8192], scope[FG_SCOPES_MAX + 32];
-	char			 challenge[OIDC_RANDOM_LEN + 1];
-	uint8_t			 h[crypto_hash_sha256_BYTES];
-
-	if (v->why != NULL) {
-		server_reply_error(ctx, "temporarily_unavailable", "the sign-in of app %s cannot "
-		    "start: %s", a->name, v->why);
-		free(b);
-		return;
-	}
-	snprintf(url, sizeof(url), "%s", v->doc->authorization_endpoint);
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		server_reply_error(ctx, "server_error", "out of memory");
-		free(b);
-		return;
-	}
-	oidc_random(state);
-	oidc_random(p->nonce);
-	oidc_random(p->verifier);
-	crypto_hash_sha256(h, (const uint8_t *)p->verifier, OIDC_RANDOM_LEN);
-	sodium_bin2base64(challenge, sizeof(challenge), h, sizeof(h),
-	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	seal_session_hash(state, OIDC_RANDOM_LEN, p->state_hash);
-	p->app_id = a->id;
-	p->created = store_now_ms();
-	p->next = oidc_pending_list;
-	oidc_pending_list = p;
-	oidc_npending++;
-	oidc_pending_expire();	/* after the insert: the oldest goes if the table is full */
-	snprintf(scope, sizeof(scope), "%s offline_access", a->scopes);
-	oidc_query(url, sizeof(url), "response_type", "code");
-	oidc_query(url, sizeof(url), "client_id", a->conn.client_id);
-	oidc_query(url, sizeof(url), "redirect_uri", a->redirect_uri);
-	oidc_query(url, sizeof(url), "scope", scope);
-	oidc_query(url, sizeof(url), "state", state);
-	oidc_query(url, sizeof(url), "nonce", p->nonce);
-	oidc_query(url, sizeof(url), "code_challenge", challenge);
-	oidc_query(url, sizeof(url), "code_challenge_method", "S256");
-	server_reply(ctx, json_pack("{sbssss}", "ok", 1, "authorize_url", url, "state", state));
-	free(b);
-}
-
-/*
- * "login.begin": app, remote? — where to send the browser, and the state to bind to it, once
- * the issuer's discovery document and keys are at hand (fetched now if not cached).
- */
-static void
-oidc_verb_begin(const struct fg_reqctx *ctx, json_t *req)
-{
-	struct oidc_begin	*b;
-	struct gate_pass	 gp = { .route = GATE_LOGIN };
-
-	if (gate_open(ctx, &gp, req) == -1)
-		return;
-	if ((b = calloc(1, sizeof(*b))) == NULL) {
-		server_reply_error(ctx, "server_error", "out of memory");
-		return;
-	}
-	if (oidc_app_get(NULL, gp.app.id, &b->app) == -1 || b->app.redirect_uri[0] == '\0') {
-		server_reply_error(ctx, "not_found", "app %s has no redirect URI for user logins",
-		    gp.app.name);
-		free(b);
-		return;
-	}
-	b->ctx = *ctx;
-	if (discovery_get(&b->app.conn, DISCOVERY_KEYS, oidc_begin_found, b) == -1) {
-		server_reply_error(ctx, "temporarily_unavailable", "too many sign-ins wait on the "
-		    "issuer of app %s", b->app.name);
-		free(b);
-	}
-}
 
 
-/* Take the pending login of state (one use only); NULL if unknown, expired or unbound. */
-static struct oidc_pending *
-oidc_pending_take(const char *state, const char *cookie)
-{
-	struct oidc_pending	**pp, *p;
-	uint8_t			  h[32];
 
-	if (state == NULL || cookie == NULL || strlen(state) != OIDC_RANDOM_LEN ||
-	    strlen(cookie) != OIDC_RANDOM_LEN || sodium_memcmp(state, cookie, OIDC_RANDOM_LEN) != 0)
-		return NULL;
-	oidc_pending_expire();
-	seal_session_hash(state, OIDC_RANDOM_LEN, h);
-	for (pp = &oidc_pending_list; (p = *pp) != NULL; pp = &p->next) {
-		if (sodium_memcmp(p->state_hash, h, 32) == 0) {
-			*pp = p->next;
-			oidc_npending--;
-			return p;
-		}
-	}
-	return NULL;
-}
+
+
 
 /* Forget an Assistant token set. */
 static void
@@ -371,152 +134,44 @@ oidc_session_store(struct oidc_session *s)
 	return 0;
 }
 
-/* Record a failed login and tell the browser's front end. */
-static void
-oidc_login_failed(struct oidc_exchange *x, const char *why)
+
+
+
+
+
+/*
+ * A new session for a user who just logged in to a: it takes *refresh and writes sid, the
+ * browser's session id; NULL, and *why, when it cannot be kept.
+ */
+struct oidc_session *
+oidc_session_start(const struct oidc_app *a, const char *sub, const char *user,
+    struct fg_secret **refresh, char sid[OIDC_RANDOM_LEN + 1], const char **why)
 {
-	char			 detail[400];
-	struct audit_rec	 rec = { "oidc:-", "user.login", x->app.name, x->app.conn.name,
-				    NULL, "failed", detail, NULL };
+	struct oidc_session *s;
 
-	snprintf(detail, sizeof(detail), "%s remote=%s", why, x->remote);
-	audit_append(&rec);
-	server_reply_error(&x->ctx, "login_failed", "%s", why);
-}
-
-/* Forget a code exchange and the tokens it still holds. */
-static void
-oidc_exchange_free(struct oidc_exchange *x)
-{
-	seal_secret_free(x->id_token);
-	seal_secret_free(x->refresh);
-	free(x);
-}
-
-/* The ID token was checked (idtoken.c): start the session, or tell why not. */
-static void
-oidc_id_checked(void *arg, const char *why, const char *sub, const char *user)
-{
-	struct oidc_exchange	*x = arg;
-	struct oidc_session	*s = NULL;
-	char			 sid[OIDC_RANDOM_LEN + 1], actor[300], detail[96];
-	struct audit_rec	 rec = { actor, "user.login", x->app.name, x->app.conn.name, NULL,
-				    "ok", detail, NULL };
-
-	if (why == NULL && (s = calloc(1, sizeof(*s))) == NULL)
-		why = "out of memory";
-	if (why != NULL || oidc_nsessions >= OIDC_SESSIONS_MAX) {
-		free(s);
-		oidc_login_failed(x, why ? why : "too many user sessions");
-		oidc_exchange_free(x);
-		return;
-	}
+	*why = oidc_nsessions >= OIDC_SESSIONS_MAX ? "too many user sessions" : "out of memory";
+	if (oidc_nsessions >= OIDC_SESSIONS_MAX || (s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
 	snprintf(s->sub, sizeof(s->sub), "%s", sub);
 	snprintf(s->username, sizeof(s->username), "%s", user);
 	oidc_random(sid);
 	seal_session_hash(sid, OIDC_RANDOM_LEN, s->sid_hash);
-	s->app_id = x->app.id;
-	snprintf(s->app, sizeof(s->app), "%s", x->app.name);
-	s->conn_id = x->app.conn.id;
-	s->refresh = x->refresh;
-	x->refresh = NULL;
+	s->app_id = a->id;
+	snprintf(s->app, sizeof(s->app), "%s", a->name);
+	s->conn_id = a->conn.id;
+	s->refresh = *refresh;
+	*refresh = NULL;
 	s->created = s->last_seen = s->seen_stored = store_now_ms();
 	if (oidc_session_store(s) == -1) {
-		sodium_memzero(sid, sizeof(sid));
+		sodium_memzero(sid, OIDC_RANDOM_LEN + 1);
 		oidc_session_free(s);
-		oidc_login_failed(x, "the session could not be stored");
-		oidc_exchange_free(x);
-		return;
+		*why = "the session could not be stored";
+		return NULL;
 	}
 	s->next = oidc_sessions;
 	oidc_sessions = s;
 	oidc_nsessions++;
-	snprintf(actor, sizeof(actor), "oidc:%s", s->username);
-	snprintf(detail, sizeof(detail), "remote=%s", x->remote);
-	audit_append(&rec);
-	hold_reply(&x->ctx, x->app.conn.id, json_pack("{sbssssssss}", "ok", 1, "session", sid,
-	    "return_url", x->app.return_url, "user", s->username, "app", s->app));
-	sodium_memzero(sid, sizeof(sid));
-	oidc_exchange_free(x);
-}
-
-/* The code came back as tokens: keep them while the ID token is checked. */
-static void
-oidc_exchanged(void *arg, struct upstream_token *t)
-{
-	struct oidc_exchange	*x = arg;
-	const char		*why = NULL;
-
-	if (t->outcome != UPSTREAM_OK)
-		why = t->outcome == UPSTREAM_REFUSED ? "the upstream refused the code" : t->message;
-	else if (t->id_token == NULL)
-		why = "the upstream returned no ID token";
-	else if (t->refresh_token == NULL)
-		why = "the upstream returned no refresh token (is offline_access allowed?)";
-	if (why != NULL) {
-		oidc_id_checked(x, why, NULL, NULL);
-		return;
-	}
-	x->id_token = t->id_token;
-	x->refresh = t->refresh_token;
-	t->id_token = t->refresh_token = NULL;
-	if (idtoken_check(&x->app.conn, x->id_token->buf, x->nonce, oidc_id_checked, x) == -1)
-		oidc_id_checked(x, "too many logins wait on the issuer's keys", NULL, NULL);
-}
-
-/* "login.callback": code, state, state_cookie, remote? — exchange the code (PKCE). */
-static void
-oidc_verb_callback(const struct fg_reqctx *ctx, json_t *req)
-{
-	struct oidc_pending	*p;
-	struct oidc_exchange	*x;
-	struct fg_secret	*secret = NULL;
-	const char		*code = json_string_value(json_object_get(req, "code"));
-	const char		*remote = json_string_value(json_object_get(req, "remote"));
-	struct gate_pass	 gp = { .route = GATE_LOGIN };
-	int			 r = -1;
-
-	p = oidc_pending_take(json_string_value(json_object_get(req, "state")),
-	    json_string_value(json_object_get(req, "state_cookie")));
-	if (p == NULL) {
-		server_reply_error(ctx, "invalid_state", "this login is unknown, expired, already "
-		    "used, or was started in another browser");
-		return;
-	}
-	gp.login_app_id = p->app_id;
-	if (gate_open(ctx, &gp, req) == -1) {
-		sodium_memzero(p, sizeof(*p));
-		free(p);
-		return;
-	}
-	if ((x = calloc(1, sizeof(*x))) == NULL || oidc_app_get(NULL, p->app_id, &x->app) == -1) {
-		free(x);
-		sodium_memzero(p, sizeof(*p));
-		free(p);
-		server_reply_error(ctx, "not_found", "the app of this login is gone");
-		return;
-	}
-	x->ctx = *ctx;
-	snprintf(x->nonce, sizeof(x->nonce), "%s", p->nonce);
-	snprintf(x->remote, sizeof(x->remote), "%s", remote ? remote : "-");
-	if (connection_open_secret(&x->app.conn, &secret) == 0) {
-		struct upstream_param q[] = {
-			{ "grant_type", "authorization_code", 18 },
-			{ "code", code, strlen(code) },
-			{ "redirect_uri", x->app.redirect_uri, strlen(x->app.redirect_uri) },
-			{ "code_verifier", p->verifier, OIDC_RANDOM_LEN },
-		};
-
-		r = upstream_token(x->app.conn.token_url, x->app.conn.client_id, secret, q, 4,
-		    oidc_exchanged, x);
-	}
-	seal_secret_free(secret);
-	sodium_memzero(p, sizeof(*p));
-	free(p);
-	if (r == -1) {
-		free(x);
-		server_reply_error(ctx, "temporarily_unavailable", "cannot reach the upstream");
-	}
+	return s;
 }
 
 /* Answer every queued request of s with the session's end. */
@@ -1199,7 +854,7 @@ oidc_sweep(void)
 	int64_t			 now = store_now_ms(), rows[OIDC_REVOKE_BATCH];
 	size_t			 i, n;
 
-	oidc_pending_expire();
+	oidclogin_sweep();
 	for (s = oidc_sessions; s != NULL; s = next) {
 		next = s->next;
 		if (!s->busy && (now - s->last_seen > fg_cfg->session_idle_s * 1000 ||
@@ -1220,16 +875,9 @@ oidc_sweep(void)
 void
 oidc_shutdown(void)
 {
-	struct oidc_pending *p;
-
 	while (oidc_sessions != NULL)
 		oidc_session_unlink(oidc_sessions);
-	while ((p = oidc_pending_list) != NULL) {
-		oidc_pending_list = p->next;
-		sodium_memzero(p, sizeof(*p));
-		free(p);
-	}
-	oidc_npending = 0;
+	oidclogin_shutdown();
 }
 
 /* Who a session is (its app and audit actor), for the gate; -1 without a live session. */
@@ -1267,25 +915,6 @@ oidc_drop_connection(int64_t conn_id)
 }
 
 /* The entries of the user-login verbs (verbs.c). */
-static const struct verb_field oidc_begin_fields[] = {
-	{ "app", VERB_STR, 1, FG_NAME_MAX }, { "remote", VERB_STR, 0, 64 }, VERB_FIELDS_END
-};
-const struct verb_entry oidc_begin_entry = {
-	.name = "login.begin",
-	.peers = PEER_WEB,
-	.fn = oidc_verb_begin,
-	.fields = oidc_begin_fields
-};
-static const struct verb_field oidc_callback_fields[] = {
-	{ "code", VERB_STR, 1, 2048 }, { "state", VERB_STR, 1, 64 },
-	{ "state_cookie", VERB_STR, 1, 64 }, { "remote", VERB_STR, 0, 64 }, VERB_FIELDS_END
-};
-const struct verb_entry oidc_callback_entry = {
-	.name = "login.callback",
-	.peers = PEER_WEB,
-	.fn = oidc_verb_callback,
-	.fields = oidc_callback_fields
-};
 static const struct verb_field oidc_token_fields[] = {
 	{ "session", VERB_STR, 1, 64 }, { "scope", VERB_STR, 0, 512 }, { "remote", VERB_STR, 0, 64 },
 	VERB_FIELDS_END

@@ -22,8 +22,8 @@ static const struct verb_entry *const verbs_table[] = {
 	&session_session_entry,
 	&session_logout_entry,
 	/* end users of user-present apps: their browser's session id is the credential */
-	&oidc_begin_entry,
-	&oidc_callback_entry,
+	&oidclogin_begin_entry,
+	&oidclogin_callback_entry,
 	&oidc_token_entry,
 	&oidc_logout_entry,
 	&oidc_assistant_entry,
