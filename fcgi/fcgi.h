@@ -12,7 +12,7 @@
 
 #include "util.h"
 
-#define FCGI_WORKERS_DEFAULT	4
+#define FCGI_WORKERS_DEFAULT	12	/* a token request mostly waits on the daemon */
 #define FCGI_WORKERS_MAX	256
 #define HTTP_BODY_DEFAULT	8192
 #define HTTP_BODY_MIN		256
