@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -61,6 +62,7 @@ static struct {
 } server_st;
 static long long		 server_last_request;	/* monotime_ns of the last turn with requests */
 static long long		 server_slow_after;	/* while busy, no slow work before this */
+static int			 server_slow_was;	/* slow work ran last turn */
 
 /*
  * A unix socket of type at path, made under a tight umask (0660), owned by the daemon's user
@@ -584,6 +586,12 @@ server_slow_work(int requested)
 		server_last_request = now;
 	if (!writer_idle())
 		return;
+	/* a walk or a backup filled the page cache and the heap: give that back, not keep it */
+	if (server_slow_was && !(verify_busy() || backup_busy() || archive_busy())) {
+		sqlite3_db_release_memory(store_db());
+		malloc_trim(0);
+	}
+	server_slow_was = verify_busy() || backup_busy() || archive_busy();
 	busy = now - server_last_request < SERVER_QUIET_NS;
 	if (busy && now < server_slow_after)
 		return;
