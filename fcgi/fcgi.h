@@ -223,6 +223,8 @@ struct route {
 	void			(*handler)(struct request *);
 };
 
+const struct route *route_lookup(struct request *r, const struct route **other, char *allow,
+		     size_t allowlen);
 void		 route_dispatch(FCGX_Request *fcgi, size_t max_body);
 void		 route_print(FILE *f);
 

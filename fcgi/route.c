@@ -163,14 +163,18 @@ route_refuse(struct request *r, const struct route *area, int status)
 	}
 }
 
-/* The row for the request; NULL after answering 404 or 405 (with Allow: every method). */
-static const struct route *
-route_find(struct request *r)
+/*
+ * The row for the request's method and path, or NULL; then *other is a row for the path with
+ * other methods (or NULL), and allow lists every method the path has (allowlen bytes).
+ */
+const struct route *
+route_lookup(struct request *r, const struct route **other, char *allow, size_t allowlen)
 {
 	const struct route *const	*g;
-	const struct route		*rt, *other = NULL;
-	char				 allow[128] = "";
+	const struct route		*rt;
 
+	*other = NULL;
+	allow[0] = '\0';
 	for (g = route_table; *g != NULL; g++) {
 		for (rt = *g; rt->pattern != NULL; rt++) {
 			if (!route_match(r, rt->pattern, r->path))
@@ -178,13 +182,25 @@ route_find(struct request *r)
 			if (route_method_ok(rt->method, r->method))
 				return rt;
 			if (!route_method_ok(allow, rt->method) &&
-			    strlen(allow) + strlen(rt->method) + 3 < sizeof(allow))
-				snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow),
+			    strlen(allow) + strlen(rt->method) + 3 < allowlen)
+				snprintf(allow + strlen(allow), allowlen - strlen(allow),
 				    "%s%s",
 				    allow[0] != '\0' ? ", " : "", rt->method);
-			other = rt;
+			*other = rt;
 		}
 	}
+	return NULL;
+}
+
+/* The row for the request; NULL after answering 404 or 405 (with Allow: every method). */
+static const struct route *
+route_find(struct request *r)
+{
+	const struct route	*rt, *other;
+	char			 allow[128];
+
+	if ((rt = route_lookup(r, &other, allow, sizeof(allow))) != NULL)
+		return rt;
 	if (other != NULL) {
 		request_header(r, "Allow: %s", allow);
 		route_refuse(r, other, 405);
