@@ -8,31 +8,21 @@ import { test, useStack } from '../lib/runner.mjs';
 import { sleep } from '../lib/stack.mjs';
 import { decodeJwt } from '../lib/util.mjs';
 import { web } from '../lib/web.mjs';
-import { scriptedLogin } from '../lib/oidc-login.mjs';
+import { scriptedLogin, userLogin } from '../lib/oidc-login.mjs';
 
 const DANA = ['dana', 'dana-password-1'];
 const stack = useStack({
   oidcUsers: [DANA],
   upstreamClient: { grants: ['client_credentials', 'authorization_code', 'refresh_token'] },
 });
-const setCookies = (r) => [].concat(r.headers['set-cookie'] || []);
 const idtoken = (mode) => stack.upstreamRequest('POST', '/_control/idtoken', { mode });
 const creds = () => stack.http('POST', '/api/v1/session/assistant-credentials',
   { headers: { cookie, 'x-requested-with': 'fetch' } });
 const refreshes = async () => (await stack.upstreamStats()).by_grant.refresh_token || 0;
 let cookie, sub, clientId;
 
-/** Log DANA in to app name through the routes; returns the fg_user cookie. */
-async function login(name) {
-  const begin = await stack.http('GET', `/login/${name}`);
-  assert.equal(begin.status, 302, begin.body);
-  const state = setCookies(begin).find((c) => c.startsWith('fg_login=')).split(';')[0].slice(9);
-  const back = await scriptedLogin(begin.headers.location, DANA[0], DANA[1],
-    { caFile: stack.tls.caCert, returnPrefix: `${stack.baseUrl}/callback` });
-  const cb = await stack.http('GET', `/callback${new URL(back.url).search}`, { headers: { cookie: `fg_login=${state}` } });
-  assert.equal(cb.status, 302, cb.body);
-  return setCookies(cb).find((c) => c.startsWith('fg_user=')).split(';')[0];
-}
+/** Log DANA in to app name through the real login routes; the fg_user cookie. */
+const login = (name) => userLogin(stack, name, DANA[0], DANA[1]);
 
 /** The last n audit records. */
 async function audit(n) {

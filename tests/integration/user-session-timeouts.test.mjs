@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test, useStack } from '../lib/runner.mjs';
 import { sleep } from '../lib/stack.mjs';
-import { scriptedLogin } from '../lib/oidc-login.mjs';
+import { userLogin } from '../lib/oidc-login.mjs';
 
 const DANA = ['dana', 'dana-password-1'];
 const stack = useStack({
@@ -11,19 +11,10 @@ const stack = useStack({
   upstreamClient: { grants: ['client_credentials', 'authorization_code', 'refresh_token'] },
   adminConfig: { session_idle_s: 10, session_max_s: 20 },
 });
-const setCookies = (r) => [].concat(r.headers['set-cookie'] || []);
 const token = (cookie) => stack.http('POST', '/api/v1/session/token', { headers: { cookie, 'x-requested-with': 'fetch' } });
 
-/** Log DANA in to app ui; returns the fg_user cookie. */
-async function login() {
-  const begin = await stack.http('GET', '/login/ui');
-  const state = setCookies(begin).find((c) => c.startsWith('fg_login=')).split(';')[0].slice(9);
-  const back = await scriptedLogin(begin.headers.location, DANA[0], DANA[1],
-    { caFile: stack.tls.caCert, returnPrefix: `${stack.baseUrl}/callback` });
-  const cb = await stack.http('GET', `/callback${new URL(back.url).search}`, { headers: { cookie: `fg_login=${state}` } });
-  assert.equal(cb.status, 302, cb.body);
-  return setCookies(cb).find((c) => c.startsWith('fg_user=')).split(';')[0];
-}
+/** Log DANA in to app ui through the real login routes; the fg_user cookie. */
+const login = () => userLogin(stack, 'ui', DANA[0], DANA[1]);
 
 test('setup: a user-facing PKCE app', async () => {
   const r = await stack.ctl(['--json', 'app', 'add', 'ui', '--connection', 'demo', '--flow', 'authorization_code_pkce',

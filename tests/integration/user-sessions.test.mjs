@@ -8,29 +8,18 @@ import { readFileSync, existsSync } from 'node:fs';
 import { test, useStack } from '../lib/runner.mjs';
 import { waitFor, sleep } from '../lib/stack.mjs';
 import { decodeJwt } from '../lib/util.mjs';
-import { scriptedLogin } from '../lib/oidc-login.mjs';
+import { userLogin } from '../lib/oidc-login.mjs';
 
 const DANA = ['dana', 'dana-password-1'];
 const stack = useStack({
   oidcUsers: [DANA],
   upstreamClient: { grants: ['client_credentials', 'authorization_code', 'refresh_token'] },
 });
-const setCookies = (r) => [].concat(r.headers['set-cookie'] || []);
 const xhr = (cookie) => ({ headers: { cookie, 'x-requested-with': 'fetch' } });
 let cookie;
 
-/** Log DANA in to app name; returns the fg_user cookie ("fg_user=..."). */
-async function login(name) {
-  const begin = await stack.http('GET', `/login/${name}`);
-  assert.equal(begin.status, 302, begin.body);
-  const state = setCookies(begin).find((c) => c.startsWith('fg_login=')).split(';')[0].slice(9);
-  const back = await scriptedLogin(begin.headers.location, DANA[0], DANA[1],
-    { caFile: stack.tls.caCert, returnPrefix: `${stack.baseUrl}/callback` });
-  const u = new URL(back.url);
-  const cb = await stack.http('GET', `/callback${u.search}`, { headers: { cookie: `fg_login=${state}` } });
-  assert.equal(cb.status, 302, cb.body);
-  return setCookies(cb).find((c) => c.startsWith('fg_user=')).split(';')[0];
-}
+/** Log DANA in to app name through the real login routes; the fg_user cookie. */
+const login = (name) => userLogin(stack, name, DANA[0], DANA[1]);
 
 /** Rows of the user_sessions table (sqlite3 CLI; the daemon is stopped: it locks the file). */
 function rows() {
