@@ -15,12 +15,18 @@ struct ctl_opt {
 	int		 kind;		/* 0 string, 1 integer, 2 sets true, 3 sets false */
 };
 
+extern int	 ctl_json;	/* --json: print the daemon's answers as they are */
+
 void	 ctl_usage(const char *why) __attribute__((noreturn));
+int	 ctl_refused(json_t *reply);
 json_t	*ctl_call(json_t *req);
 int	 ctl_done(json_t *reply, const char *key);
 int	 ctl_list(json_t *req, const char *key, const char *const *cols, const char *cursor,
 	     long max);
 void	 ctl_options(int argc, char **argv, const struct ctl_opt *opts, json_t *req);
+
+/* flowgatectl-audit.c: the audit log */
+int	 ctl_audit(int argc, char **argv);
 
 /* flowgatectl-session.c: end users' sessions */
 int	 ctl_user_session(int argc, char **argv);
