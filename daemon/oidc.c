@@ -65,13 +65,6 @@ oidc_app_get(const char *name, int64_t id, struct oidc_app *a)
 	return r;
 }
 
-/* The issuer's endpoint ("auth", "revoke", "logout", ...; NULL: the issuer); -1 if not at hand. */
-static int
-oidc_endpoint(const struct conn_rec *c, const char *what, char *out, size_t outlen)
-{
-	return discovery_endpoint(c, what, out, outlen);
-}
-
 /* 32 random bytes as base64url: state, nonce, verifier, session ids. */
 void
 oidc_random(char out[OIDC_RANDOM_LEN + 1])
@@ -217,137 +210,8 @@ oidc_session_drop(struct oidc_session *s)
 	oidc_session_unlink(s);
 }
 
-/* An upstream revocation in flight: what its audit record names. */
-struct oidc_revoke {
-	int64_t			 row;
-	char			 app[FG_NAME_MAX + 1];
-	char			 conn[FG_NAME_MAX + 1];
-	char			 username[128];
-	char			 cause[16];
-	int64_t			 app_id;	/* while it waits for the issuer's document: */
-	struct fg_secret	*refresh;	/* its copy of the refresh token */
-};
-
-/* Audit an upstream revocation's outcome; a failure is logged too (the local end stands). */
-static void
-oidc_revoke_audit(const struct oidc_revoke *v, const char *failed)
-{
-	char			 detail[400];
-	struct audit_rec	 rec = { "daemon", "user.revoke_upstream",
-				    v->app[0] ? v->app : NULL, v->conn[0] ? v->conn : NULL, NULL,
-				    failed ? "failed" : "ok", detail, NULL };
-
-	snprintf(detail, sizeof(detail), "user=%s session=%lld cause=%s%s%s", v->username,
-	    (long long)v->row, v->cause, failed ? " error=" : "", failed ? failed : "");
-	if (failed != NULL)
-		fg_log_warn("could not revoke user session %lld of app %s upstream: %s",
-		    (long long)v->row, v->app, failed);
-	audit_append(&rec);
-}
-
-/* The upstream answered a revocation (or could not be reached). */
-static void
-oidc_revoked(void *arg, struct upstream_token *t)
-{
-	struct oidc_revoke *v = arg;
-
-	oidc_revoke_audit(v, t->outcome == UPSTREAM_OK ? NULL : t->message[0] ? t->message :
-	    "the upstream refused the revocation");
-	free(v);
-}
-
-static const char *oidc_revoke_start(struct oidc_revoke *, int64_t, const struct fg_secret *,
-    int);
-
-/* The issuer's document came (a revocation right after a start): revoke now, or say why not. */
-static void
-oidc_revoke_found(void *arg, const struct discovery_view *dv)
-{
-	struct oidc_revoke	*v = arg;
-	const char		*why;
-
-	why = dv->why != NULL ? dv->why : oidc_revoke_start(v, v->app_id, v->refresh, 0);
-	if (why != NULL)
-		oidc_revoke_audit(v, why);
-	seal_secret_free(v->refresh);
-	free(v);
-}
-
-/* Wait for the issuer's document (not fetched yet) with a copy of refresh; NULL, or why not. */
-static const char *
-oidc_revoke_wait(const struct oidc_revoke *v, const struct conn_rec *c, int64_t app_id,
-    const struct fg_secret *refresh)
-{
-	struct oidc_revoke *w;
-
-	if ((w = malloc(sizeof(*w))) == NULL)
-		return "out of memory";
-	*w = *v;
-	w->app_id = app_id;
-	if ((w->refresh = seal_secret_from(refresh->buf, refresh->len)) != NULL &&
-	    discovery_get(c, 0, oidc_revoke_found, w) == 0)
-		return NULL;
-	seal_secret_free(w->refresh);
-	free(w);
-	return "the issuer's discovery document is not at hand";
-}
-
-/*
- * Start revoking refresh upstream with v's names filled in; NULL, or why it did not start.
- * may_wait: when the issuer's document is not fetched yet, fetch it first.
- */
-static const char *
-oidc_revoke_start(struct oidc_revoke *v, int64_t app_id, const struct fg_secret *refresh,
-    int may_wait)
-{
-	struct oidc_app		 a;
-	struct oidc_revoke	*copy;
-	struct fg_secret	*secret = NULL;
-	char			 url[2100];
-	int			 r;
-	struct upstream_param	 p[] = {
-		{ "token", refresh->buf, refresh->len },
-		{ "token_type_hint", "refresh_token", 13 },
-	};
-
-	if (oidc_app_get(NULL, app_id, &a) == -1)
-		return "the app or its connection is gone";
-	snprintf(v->app, sizeof(v->app), "%s", a.name);
-	snprintf(v->conn, sizeof(v->conn), "%s", a.conn.name);
-	if (oidc_endpoint(&a.conn, "revoke", url, sizeof(url)) == -1)
-		/* no token endpoint either: the document is not fetched yet (a start) */
-		return may_wait && oidc_endpoint(&a.conn, "token", url, sizeof(url)) == -1 ?
-		    oidc_revoke_wait(v, &a.conn, app_id, refresh) :
-		    "the issuer names no revocation endpoint";
-	if ((copy = malloc(sizeof(*copy))) == NULL)
-		return "out of memory";
-	*copy = *v;
-	copy->refresh = NULL;
-	r = connection_open_secret(&a.conn, &secret) == -1 ? -2 :
-	    upstream_revoke(url, a.conn.client_id, secret, p, 2, oidc_revoked, copy);
-	seal_secret_free(secret);
-	if (r != 0)
-		free(copy);
-	return r == 0 ? NULL : r == -2 ? "the connection's secret does not open" :
-	    "too many upstream requests in flight";
-}
-
-/* Revoke a user's refresh token upstream, never waiting for the answer; cause: why it ends. */
-static void
-oidc_revoke_upstream(int64_t app_id, int64_t row, const char *username,
-    const struct fg_secret *refresh, const char *cause)
-{
-	struct oidc_revoke	 v = { .row = row };
-	const char		*why;
-
-	snprintf(v.username, sizeof(v.username), "%s", username);
-	snprintf(v.cause, sizeof(v.cause), "%s", cause);
-	if ((why = oidc_revoke_start(&v, app_id, refresh, 1)) != NULL)
-		oidc_revoke_audit(&v, why);
-}
-
 /* End s now (logout, revocation, timeout) and revoke its refresh token upstream. */
-static void
+void
 oidc_session_revoke(struct oidc_session *s, const char *cause)
 {
 	oidc_revoke_upstream(s->app_id, s->row, s->username, s->refresh, cause);
@@ -387,7 +251,7 @@ oidc_session_load(const uint8_t h[32])
 }
 
 /* The live session of sid, or NULL (an idle or too old one is dropped on the way). */
-static struct oidc_session *
+struct oidc_session *
 oidc_session_get(const char *sid)
 {
 	struct oidc_session	*s;
@@ -715,7 +579,7 @@ oidc_next(struct oidc_session *s)
 }
 
 /* Queue w (copied) on the session of sid: a token for scopes, or the whole set (full). */
-static void
+void
 oidc_queue(const char *sid, const struct token_req *w, const char *scopes, int full)
 {
 	struct oidc_session	*s = oidc_session_get(sid);
@@ -735,86 +599,6 @@ oidc_queue(const char *sid, const struct token_req *w, const char *scopes, int f
 		;
 	*tail = q;
 	oidc_next(s);
-}
-
-/*
- * A token for the user of session sid, for a scope set the gate checked; w (copied) says what
- * happens next.  Called by gate_token only.
- */
-void
-oidc_user_token(const char *sid, const struct token_req *w, const char *scopes)
-{
-	oidc_queue(sid, w, scopes, 0);
-}
-
-/*
- * The embedded Assistant's credentials: the user's whole token set, refreshed once however
- * many tabs ask (the session's queue); its failures end in w->done.  Called by gate_token only.
- */
-void
-oidc_assistant_token(const char *sid, const struct token_req *w)
-{
-	oidc_queue(sid, w, "", 1);
-}
-
-/* The "enduser.token" verb's ending: an RFC 6749-shaped answer, held until the audit commit. */
-static void
-oidc_reply(const struct token_req *w, const struct token_grant *g, const struct token_fail *f)
-{
-	if (g == NULL) {
-		token_fail_reply(&w->ctx, f);
-		return;
-	}
-	hold_reply(&w->ctx, g->conn_id, json_pack("{sbsssssIss}", "ok", 1, "access_token",
-	    g->token, "token_type", "Bearer", "expires_in", (json_int_t)g->expires_in, "scope",
-	    g->scopes));
-}
-
-/* "enduser.token": session, scope?, remote? — a limited-scope token for the logged-in user. */
-static void
-oidc_verb_token(const struct fg_reqctx *ctx, json_t *req)
-{
-	struct gate_pass gp = { .route = GATE_SESSION_TOKEN };
-
-	if (json_object_get(req, "scope") == NULL)
-		json_object_set_new(req, "scope", json_string("transcribe streams"));
-	if (gate_open(ctx, &gp, req) == 0)
-		gate_token(&gp, oidc_reply, NULL, req, 1);
-	sodium_memzero(&gp, sizeof(gp));
-}
-
-/* "enduser.assistant": session, remote? — the Assistant's credentials for the logged-in user. */
-static void
-oidc_verb_assistant(const struct fg_reqctx *ctx, json_t *req)
-{
-	struct gate_pass gp = { .route = GATE_ASSISTANT };
-
-	if (gate_open(ctx, &gp, req) == 0)
-		gate_token(&gp, oidc_reply, NULL, req, 1);
-	sodium_memzero(&gp, sizeof(gp));
-}
-
-/* "enduser.logout": session — ends it here and revokes its refresh token upstream. */
-static void
-oidc_verb_logout(const struct fg_reqctx *ctx, json_t *req)
-{
-	struct oidc_session	*s = oidc_session_get(json_string_value(json_object_get(req,
-				    "session")));
-	const char		*remote = json_string_value(json_object_get(req, "remote"));
-	char			 actor[160], detail[80];
-	struct audit_rec	 rec = { actor, "user.logout", NULL, NULL, NULL, "ok", NULL, NULL };
-
-	if (s == NULL) {
-		server_reply_error(ctx, "unauthenticated", "no user session");
-		return;
-	}
-	snprintf(actor, sizeof(actor), "oidc:%s", s->username);
-	snprintf(detail, sizeof(detail), "remote=%s", remote ? remote : "-");
-	rec.app = s->app;
-	rec.detail = detail;
-	audit_append(&rec);
-	oidc_session_revoke(s, "logout");
-	server_reply(ctx, json_pack("{sb}", "ok", 1));
 }
 
 /*
@@ -913,33 +697,3 @@ oidc_drop_connection(int64_t conn_id)
 	}
 	return n;
 }
-
-/* The entries of the user-login verbs (verbs.c). */
-static const struct verb_field oidc_token_fields[] = {
-	{ "session", VERB_STR, 1, 64 }, { "scope", VERB_STR, 0, 512 }, { "remote", VERB_STR, 0, 64 },
-	VERB_FIELDS_END
-};
-const struct verb_entry oidc_token_entry = {
-	.name = "enduser.token",
-	.peers = PEER_WEB,
-	.fn = oidc_verb_token,
-	.fields = oidc_token_fields
-};
-static const struct verb_field oidc_logout_fields[] = {
-	{ "session", VERB_STR, 1, 64 }, { "remote", VERB_STR, 0, 64 }, VERB_FIELDS_END
-};
-const struct verb_entry oidc_logout_entry = {
-	.name = "enduser.logout",
-	.peers = PEER_WEB,
-	.fn = oidc_verb_logout,
-	.fields = oidc_logout_fields
-};
-static const struct verb_field oidc_assistant_fields[] = {
-	{ "session", VERB_STR, 1, 64 }, { "remote", VERB_STR, 0, 64 }, VERB_FIELDS_END
-};
-const struct verb_entry oidc_assistant_entry = {
-	.name = "enduser.assistant",
-	.peers = PEER_WEB,
-	.fn = oidc_verb_assistant,
-	.fields = oidc_assistant_fields
-};

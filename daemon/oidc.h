@@ -72,6 +72,11 @@ void	 oidc_random(char out[OIDC_RANDOM_LEN + 1]);
 struct oidc_session *oidc_session_start(const struct oidc_app *a, const char *sub,
 	     const char *user, struct fg_secret **refresh, char sid[OIDC_RANDOM_LEN + 1],
 	     const char **why);
+struct oidc_session *oidc_session_get(const char *sid);
+void	 oidc_session_revoke(struct oidc_session *s, const char *cause);
+void	 oidc_queue(const char *sid, const struct token_req *w, const char *scopes, int full);
+void	 oidc_revoke_upstream(int64_t app_id, int64_t row, const char *username,
+	     const struct fg_secret *refresh, const char *cause);
 void	 oidclogin_sweep(void);
 void	 oidclogin_shutdown(void);
 
