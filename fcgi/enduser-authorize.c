@@ -101,6 +101,20 @@ enduser_authorize_refuse(struct request *r, const char *error, const char *descr
 	json_decref(j);
 }
 
+/* Take the connection segment of *uri ("name/..."), a valid name, into conn; -1 if not one. */
+static int
+enduser_authorize_conn(const char **uri, char conn[FG_NAME_MAX + 1])
+{
+	size_t n = strcspn(*uri, "/?");
+
+	if (n > FG_NAME_MAX || !fg_name_ok(*uri, n) || (*uri)[n] != '/')
+		return -1;
+	memcpy(conn, *uri, n);
+	conn[n] = '\0';
+	*uri += n;
+	return 0;
+}
+
 /* The daemon's "proxy.authorize" request for the original call; NULL when it is malformed. */
 static json_t *
 enduser_authorize_request(struct request *r)
@@ -111,20 +125,15 @@ enduser_authorize_request(struct request *r)
 	const char	*length = request_param(r, "FLOWGATE_CONTENT_LENGTH");
 	const char	*te = request_param(r, "FLOWGATE_TRANSFER_ENCODING");
 	char		 conn[FG_NAME_MAX + 1], path[AUTHORIZE_PATH_MAX + 1];
-	size_t		 n, p;
+	size_t		 p;
 	json_t		*req;
 
 	if (uri == NULL || method == NULL ||
 	    strncmp(uri, AUTHORIZE_PREFIX, strlen(AUTHORIZE_PREFIX)) != 0)
 		return NULL;
 	uri += strlen(AUTHORIZE_PREFIX);
-	n = strcspn(uri, "/?");
-	if (n > FG_NAME_MAX || !fg_name_ok(uri, n) || uri[n] != '/')
-		return NULL;
-	memcpy(conn, uri, n);
-	conn[n] = '\0';
-	uri += n;
-	if ((p = strcspn(uri, "?")) > AUTHORIZE_PATH_MAX)
+	if (enduser_authorize_conn(&uri, conn) == -1 ||
+	    (p = strcspn(uri, "?")) > AUTHORIZE_PATH_MAX)
 		return NULL;
 	memcpy(path, uri, p);
 	path[p] = '\0';
@@ -152,15 +161,11 @@ enduser_authorize_relay(const char *uri)
 {
 	char		 conn[FG_NAME_MAX + 1], ia[FG_NAME_MAX + 1];
 	const char	*id, *end;
-	size_t		 n, m;
+	size_t		 m;
 
 	uri += strlen(AUTHORIZE_WS);
-	n = strcspn(uri, "/?");
-	if (n > FG_NAME_MAX || !fg_name_ok(uri, n) || uri[n] != '/')
+	if (enduser_authorize_conn(&uri, conn) == -1)
 		return NULL;
-	memcpy(conn, uri, n);
-	conn[n] = '\0';
-	uri += n;
 	if (strncmp(uri, "/transcribe", 11) == 0 && (uri[11] == '\0' || uri[11] == '?'))
 		return json_pack("{s:s,s:s,s:s}", "verb", "relay.authorize", "connection", conn,
 		    "kind", "transcribe");
