@@ -81,13 +81,13 @@ static void
 account_rehashed(void *arg, int ok, const char *hash)
 {
 	int64_t		*id = arg;
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 
 	if (ok && hash != NULL && (st = store_prepare(SQL_SET_HASH)) != NULL) {
-		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, *id);
-		sqlite3_step(st);
-		sqlite3_reset(st);
+		db_bind_text(st, 1, hash, -1, DB_STATIC);
+		db_bind_int64(st, 2, *id);
+		db_step(st);
+		db_reset(st);
 	}
 	free(id);
 }
@@ -133,7 +133,7 @@ static void
 account_login_checked(void *arg, int ok, const char *unused)
 {
 	struct account_attempt	*a = arg;
-	sqlite3_stmt		*st;
+	struct db_stmt		*st;
 
 	(void)unused;
 	if (!a->found || !ok || a->disabled || a->role == 0)
@@ -142,10 +142,10 @@ account_login_checked(void *arg, int ok, const char *unused)
 		loginlimit_right(a->name, a->remote, time(NULL));
 		account_rehash(a->user_id, a->stored, a->password->buf);
 		if ((st = store_prepare(SQL_LAST_LOGIN)) != NULL) {
-			sqlite3_bind_int64(st, 1, store_now_ms());
-			sqlite3_bind_int64(st, 2, a->user_id);
-			sqlite3_step(st);
-			sqlite3_reset(st);
+			db_bind_int64(st, 1, store_now_ms());
+			db_bind_int64(st, 2, a->user_id);
+			db_step(st);
+			db_reset(st);
 		}
 		a->cb(a->arg, 0, a->user_id, a->role, 0);
 	}
@@ -158,19 +158,19 @@ account_login_checked(void *arg, int ok, const char *unused)
 static void
 account_attempt_lookup(struct account_attempt *a)
 {
-	sqlite3_stmt *st = store_prepare(SQL_BY_NAME);
+	struct db_stmt *st = store_prepare(SQL_BY_NAME);
 
 	if (st == NULL)
 		return;
-	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	db_bind_text(st, 1, a->name, -1, DB_STATIC);
+	if (db_step(st) == DB_ROW) {
 		a->found = 1;
-		a->user_id = sqlite3_column_int64(st, 0);
-		a->role = account_role_parse((const char *)sqlite3_column_text(st, 1));
-		snprintf(a->stored, sizeof(a->stored), "%s", sqlite3_column_text(st, 2));
-		a->disabled = sqlite3_column_int(st, 3);
+		a->user_id = db_column_int64(st, 0);
+		a->role = account_role_parse((const char *)db_column_text(st, 1));
+		snprintf(a->stored, sizeof(a->stored), "%s", db_column_text(st, 2));
+		a->disabled = db_column_int(st, 3);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 }
 
 /*
@@ -252,21 +252,21 @@ static int
 account_apply(void *arg)
 {
 	struct account_change	*c = arg;
-	sqlite3_stmt		*st = store_prepare(c->sql);
+	struct db_stmt		*st = store_prepare(c->sql);
 
 	if (st == NULL)
 		return -1;
 	if (c->text != NULL)
-		sqlite3_bind_text(st, 1, c->text, -1, SQLITE_STATIC);
+		db_bind_text(st, 1, c->text, -1, DB_STATIC);
 	else
-		sqlite3_bind_int64(st, 1, c->num);
-	sqlite3_bind_text(st, 2, c->name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_reset(st);
+		db_bind_int64(st, 1, c->num);
+	db_bind_text(st, 2, c->name, -1, DB_STATIC);
+	if (db_step(st) != DB_DONE) {
+		db_reset(st);
 		return -1;
 	}
-	c->changed = sqlite3_changes(store_db());
-	sqlite3_reset(st);
+	c->changed = db_changes();
+	db_reset(st);
 	return c->changed == 1 ? 0 : -1;
 }
 
@@ -302,17 +302,17 @@ static int
 account_insert(void *arg)
 {
 	struct account_new	*u = arg;
-	sqlite3_stmt	*st = store_prepare(SQL_INSERT);
+	struct db_stmt	*st = store_prepare(SQL_INSERT);
 	int		 r;
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, u->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, u->role, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, u->hash, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, store_now_ms());
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_reset(st);
+	db_bind_text(st, 1, u->name, -1, DB_STATIC);
+	db_bind_text(st, 2, u->role, -1, DB_STATIC);
+	db_bind_text(st, 3, u->hash, -1, DB_STATIC);
+	db_bind_int64(st, 4, store_now_ms());
+	r = db_step(st) == DB_DONE ? 0 : -1;
+	db_reset(st);
 	return r;
 }
 
@@ -403,13 +403,13 @@ static const char SQL_PAGE_BEFORE[] =
 
 /* One account as JSON: at most 160 bytes, so 400 always fit a page. */
 static json_t *
-account_json(sqlite3_stmt *st)
+account_json(struct db_stmt *st)
 {
-	return json_pack("{sssssbsIso}", "name", sqlite3_column_text(st, 0), "role",
-	    sqlite3_column_text(st, 1), "disabled", sqlite3_column_int(st, 2), "created_at",
-	    (json_int_t)sqlite3_column_int64(st, 3), "last_login",
-	    sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null() :
-	    json_integer(sqlite3_column_int64(st, 4)));
+	return json_pack("{sssssbsIso}", "name", db_column_text(st, 0), "role",
+	    db_column_text(st, 1), "disabled", db_column_int(st, 2), "created_at",
+	    (json_int_t)db_column_int64(st, 3), "last_login",
+	    db_column_type(st, 4) == DB_NULL ? json_null() :
+	    json_integer(db_column_int64(st, 4)));
 }
 
 /* "account.list": after? | before?, limit? (1..400, default 100) */
@@ -468,15 +468,15 @@ const struct verb_entry account_set_role_entry = {
 static int64_t
 account_id_of(const char *name)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_BY_NAME);
+	struct db_stmt	*st = store_prepare(SQL_BY_NAME);
 	int64_t		 id = 0;
 
 	if (st == NULL)
 		return 0;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	db_bind_text(st, 1, name, -1, DB_STATIC);
+	if (db_step(st) == DB_ROW)
+		id = db_column_int64(st, 0);
+	db_reset(st);
 	return id;
 }
 
@@ -538,15 +538,15 @@ static int
 account_store_hash(void *arg)
 {
 	struct account_pw	*u = arg;
-	sqlite3_stmt	*st = store_prepare(SQL_SET_HASH);
+	struct db_stmt	*st = store_prepare(SQL_SET_HASH);
 	int		 r;
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, u->hash, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, u->id);
-	r = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(store_db()) == 1 ? 0 : -1;
-	sqlite3_reset(st);
+	db_bind_text(st, 1, u->hash, -1, DB_STATIC);
+	db_bind_int64(st, 2, u->id);
+	r = db_step(st) == DB_DONE && db_changes() == 1 ? 0 : -1;
+	db_reset(st);
 	return r;
 }
 
@@ -591,18 +591,18 @@ static int
 account_password_target(struct account_pwchange *c, const char *name,
     char stored[crypto_pwhash_STRBYTES])
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 
 	if (c->ctx.peer == PEER_ADMIN && c->ctx.user_id == 0)
 		c->id = name ? account_id_of(name) : 0;
 	if (c->id == 0 || (st = store_prepare(SQL_NAME_OF)) == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, c->id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		snprintf(c->who, sizeof(c->who), "%s", sqlite3_column_text(st, 0));
-		snprintf(stored, crypto_pwhash_STRBYTES, "%s", sqlite3_column_text(st, 1));
+	db_bind_int64(st, 1, c->id);
+	if (db_step(st) == DB_ROW) {
+		snprintf(c->who, sizeof(c->who), "%s", db_column_text(st, 0));
+		snprintf(stored, crypto_pwhash_STRBYTES, "%s", db_column_text(st, 1));
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return c->who[0] != '\0' ? 0 : -1;
 }
 

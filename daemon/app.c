@@ -25,9 +25,9 @@ static const char SQL_COUNT[] = "SELECT count(*) FROM apps WHERE revoked_at IS N
 
 /* Copy a text column into a fixed buffer. */
 void
-app_column(sqlite3_stmt *st, int col, char *dst, size_t dstlen)
+app_column(struct db_stmt *st, int col, char *dst, size_t dstlen)
 {
-	const unsigned char *s = sqlite3_column_text(st, col);
+	const unsigned char *s = db_column_text(st, col);
 
 	snprintf(dst, dstlen, "%s", s ? (const char *)s : "");
 }
@@ -103,33 +103,33 @@ app_cache_get(const char *client_id)
 static struct app_cached *
 app_cache_load(const char *client_id)
 {
-	sqlite3_stmt		*st = store_prepare(SQL_AUTH);
+	struct db_stmt		*st = store_prepare(SQL_AUTH);
 	struct app_cached	*a = NULL;
 	struct app_rec		*r;
 	unsigned int		 b;
 
 	if (st == NULL)
 		return NULL;
-	sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 3) == 32 &&
-	    sqlite3_column_type(st, 10) == SQLITE_NULL && (a = calloc(1, sizeof(*a))) != NULL) {
+	db_bind_text(st, 1, client_id, -1, DB_STATIC);
+	if (db_step(st) == DB_ROW && db_column_bytes(st, 3) == 32 &&
+	    db_column_type(st, 10) == DB_NULL && (a = calloc(1, sizeof(*a))) != NULL) {
 		r = &a->rec;
-		memcpy(a->hash, sqlite3_column_blob(st, 3), 32);
-		r->id = sqlite3_column_int64(st, 0);
+		memcpy(a->hash, db_column_blob(st, 3), 32);
+		r->id = db_column_int64(st, 0);
 		app_column(st, 1, r->name, sizeof(r->name));
 		app_column(st, 2, r->client_id, sizeof(r->client_id));
 		app_column(st, 4, r->flow, sizeof(r->flow));
 		app_column(st, 5, r->kind, sizeof(r->kind));
 		app_column(st, 6, r->scopes, sizeof(r->scopes));
-		r->connection_id = sqlite3_column_int64(st, 7);
+		r->connection_id = db_column_int64(st, 7);
 		app_column(st, 8, r->connection, sizeof(r->connection));
-		r->connection_stopped = sqlite3_column_int(st, 9);
-		if (sqlite3_column_bytes(st, 11) == 32) {
-			memcpy(a->prev_hash, sqlite3_column_blob(st, 11), 32);
-			a->prev_until = sqlite3_column_int64(st, 12);
+		r->connection_stopped = db_column_int(st, 9);
+		if (db_column_bytes(st, 11) == 32) {
+			memcpy(a->prev_hash, db_column_blob(st, 11), 32);
+			a->prev_until = db_column_int64(st, 12);
 		}
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	if (a == NULL)
 		return NULL;
 	if (app_cache_n >= APP_CACHE_MAX)
@@ -178,18 +178,18 @@ static const char SQL_REVOKED[] =
 int
 app_revoked_match(const char *client_id, const char *secret, struct app_rec *out)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_REVOKED);
+	struct db_stmt	*st = store_prepare(SQL_REVOKED);
 	uint8_t		 h[32];
 	int64_t		 id = 0;
 
 	if (st == NULL)
 		return -1;
 	seal_app_hash(secret, strlen(secret), h);
-	sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32 &&
-	    sodium_memcmp(sqlite3_column_blob(st, 1), h, 32) == 0)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	db_bind_text(st, 1, client_id, -1, DB_STATIC);
+	if (db_step(st) == DB_ROW && db_column_bytes(st, 1) == 32 &&
+	    sodium_memcmp(db_column_blob(st, 1), h, 32) == 0)
+		id = db_column_int64(st, 0);
+	db_reset(st);
 	sodium_memzero(h, sizeof(h));
 	return id != 0 ? app_lookup(NULL, id, out) : -1;
 }
@@ -203,29 +203,29 @@ static const char SQL_LOOKUP[] =
 int
 app_lookup(const char *name, int64_t id, struct app_rec *out)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_LOOKUP);
+	struct db_stmt	*st = store_prepare(SQL_LOOKUP);
 	int		 r = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (st == NULL)
 		return -1;
 	if (name != NULL)
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, name != NULL ? -1 : id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		out->id = sqlite3_column_int64(st, 0);
+		db_bind_text(st, 1, name, -1, DB_STATIC);
+	db_bind_int64(st, 2, name != NULL ? -1 : id);
+	if (db_step(st) == DB_ROW) {
+		out->id = db_column_int64(st, 0);
 		app_column(st, 1, out->name, sizeof(out->name));
 		app_column(st, 2, out->client_id, sizeof(out->client_id));
 		app_column(st, 3, out->flow, sizeof(out->flow));
 		app_column(st, 4, out->kind, sizeof(out->kind));
 		app_column(st, 5, out->scopes, sizeof(out->scopes));
-		out->connection_id = sqlite3_column_int64(st, 6);
+		out->connection_id = db_column_int64(st, 6);
 		app_column(st, 7, out->connection, sizeof(out->connection));
-		out->connection_stopped = sqlite3_column_int(st, 8);
-		out->revoked = sqlite3_column_int(st, 9);
+		out->connection_stopped = db_column_int(st, 8);
+		out->revoked = db_column_int(st, 9);
 		r = 0;
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return r;
 }
 
@@ -233,13 +233,13 @@ app_lookup(const char *name, int64_t id, struct app_rec *out)
 int
 app_count(void)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_COUNT);
+	struct db_stmt	*st = store_prepare(SQL_COUNT);
 	int		 n = 0;
 
-	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
+	if (st != NULL && db_step(st) == DB_ROW)
+		n = db_column_int(st, 0);
 	if (st != NULL)
-		sqlite3_reset(st);
+		db_reset(st);
 	return n;
 }
 
@@ -307,26 +307,26 @@ static const char SQL_USAGE_HOURS[] =
 int
 app_usage_load(void)
 {
-	sqlite3_stmt		*st = store_prepare(SQL_USAGE);
+	struct db_stmt		*st = store_prepare(SQL_USAGE);
 	struct app_usage	*u;
 
 	if (st == NULL)
 		return -1;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if ((u = app_usage_get((const char *)sqlite3_column_text(st, 0), 1)) == NULL)
+	while (db_step(st) == DB_ROW) {
+		if ((u = app_usage_get((const char *)db_column_text(st, 0), 1)) == NULL)
 			break;
-		u->issued = sqlite3_column_int64(st, 1);
-		u->last_ms = sqlite3_column_int64(st, 2);
+		u->issued = db_column_int64(st, 1);
+		u->last_ms = db_column_int64(st, 2);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	if ((st = store_prepare(SQL_USAGE_HOURS)) == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, store_now_ms() - (int64_t)APP_HOURS * 3600000);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		if ((u = app_usage_get((const char *)sqlite3_column_text(st, 0), 1)) != NULL)
-			app_usage_hour(u, sqlite3_column_int64(st, 1),
-			    (uint32_t)sqlite3_column_int64(st, 2));
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, store_now_ms() - (int64_t)APP_HOURS * 3600000);
+	while (db_step(st) == DB_ROW)
+		if ((u = app_usage_get((const char *)db_column_text(st, 0), 1)) != NULL)
+			app_usage_hour(u, db_column_int64(st, 1),
+			    (uint32_t)db_column_int64(st, 2));
+	db_reset(st);
 	return 0;
 }
 

@@ -57,7 +57,7 @@ static const char SQL_NEW_ARCHIVE[] =
 int
 archive_base(int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
 {
-	sqlite3_stmt	*st = store_prepare(SQL_BASE);
+	struct db_stmt	*st = store_prepare(SQL_BASE);
 	uint8_t		 mac[AUDIT_HASHLEN];
 	int		 rc = 0;
 
@@ -65,34 +65,34 @@ archive_base(int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
 	memset(hash, 0, AUDIT_HASHLEN);
 	if (st == NULL)
 		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if (db_step(st) == DB_ROW) {
 		rc = -1;
-		if (sqlite3_column_bytes(st, 1) == AUDIT_HASHLEN &&
-		    sqlite3_column_bytes(st, 2) == AUDIT_HASHLEN) {
-			audit_point_mac("base:", sqlite3_column_int64(st, 0),
-			    sqlite3_column_blob(st, 1), mac);
-			if (sodium_memcmp(mac, sqlite3_column_blob(st, 2), AUDIT_HASHLEN) == 0) {
-				*seq = sqlite3_column_int64(st, 0);
-				memcpy(hash, sqlite3_column_blob(st, 1), AUDIT_HASHLEN);
+		if (db_column_bytes(st, 1) == AUDIT_HASHLEN &&
+		    db_column_bytes(st, 2) == AUDIT_HASHLEN) {
+			audit_point_mac("base:", db_column_int64(st, 0),
+			    db_column_blob(st, 1), mac);
+			if (sodium_memcmp(mac, db_column_blob(st, 2), AUDIT_HASHLEN) == 0) {
+				*seq = db_column_int64(st, 0);
+				memcpy(hash, db_column_blob(st, 1), AUDIT_HASHLEN);
 				rc = 1;
 			}
 		}
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return rc;
 }
 
 /* Step st to its end in a transaction of its own (never inside the writer's); 0 when done. */
 static int
-archive_step_alone(sqlite3_stmt *st)
+archive_step_alone(struct db_stmt *st)
 {
 	int r;
 
 	writer_lock();
-	r = sqlite3_step(st);
-	sqlite3_reset(st);
+	r = db_step(st);
+	db_reset(st);
 	writer_unlock();
-	return r == SQLITE_DONE ? 0 : -1;
+	return r == DB_DONE ? 0 : -1;
 }
 
 /* Run sql the same way. */
@@ -102,16 +102,16 @@ archive_exec(const char *sql)
 	int r;
 
 	writer_lock();
-	r = sqlite3_exec(store_db(), sql, NULL, NULL, NULL);
+	r = db_exec(sql);
 	writer_unlock();
-	return r == SQLITE_OK ? 0 : -1;
+	return r == DB_OK ? 0 : -1;
 }
 
 /* Check a turn's share of the archive's records from done on; -1 and why on a bad one. */
 static int
 archive_walk(char *why, size_t whylen)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_ARCH_ROWS);
+	struct db_stmt	*st = store_prepare(SQL_ARCH_ROWS);
 	uint8_t		 hash[AUDIT_HASHLEN];
 	int		 r, n = 0;
 
@@ -119,10 +119,10 @@ archive_walk(char *why, size_t whylen)
 		snprintf(why, whylen, "the archive cannot be read");
 		return -1;
 	}
-	sqlite3_bind_int64(st, 1, archive_job.done);
-	sqlite3_bind_int(st, 2, archive_rows);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_int64(st, 0) != archive_job.done + 1) {
+	db_bind_int64(st, 1, archive_job.done);
+	db_bind_int(st, 2, archive_rows);
+	while ((r = db_step(st)) == DB_ROW) {
+		if (db_column_int64(st, 0) != archive_job.done + 1) {
 			snprintf(why, whylen, "record %lld is missing", (long long)archive_job.done + 1);
 			break;
 		}
@@ -133,8 +133,8 @@ archive_walk(char *why, size_t whylen)
 		archive_job.done++;
 		n++;
 	}
-	sqlite3_reset(st);
-	return r == SQLITE_ROW ? -1 : n;
+	db_reset(st);
+	return r == DB_ROW ? -1 : n;
 }
 
 /* End the job: detach the file, record how an archiving went, answer. */
@@ -167,28 +167,28 @@ archive_finish(const char *why)
 static const char *
 archive_anchor(const uint8_t chain_in[AUDIT_HASHLEN])
 {
-	sqlite3_stmt	*st = NULL;
+	struct db_stmt	*st = NULL;
 	uint8_t		 mac[AUDIT_HASHLEN];
-	int		 r = SQLITE_ERROR;
+	int		 r = DB_ERROR;
 
 	audit_point_mac("arch:", archive_job.to, archive_job.prev, mac);
 	writer_lock();
-	if (sqlite3_prepare_v2(store_db(), SQL_SET_ANCHOR, -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, archive_job.from);
-		sqlite3_bind_blob(st, 2, chain_in, AUDIT_HASHLEN, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, archive_job.to);
-		sqlite3_bind_blob(st, 4, archive_job.prev, AUDIT_HASHLEN, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 5, mac, AUDIT_HASHLEN, SQLITE_STATIC);
-		r = sqlite3_step(st);
+	if (db_prepare(SQL_SET_ANCHOR, &st) == DB_OK) {
+		db_bind_int64(st, 1, archive_job.from);
+		db_bind_blob(st, 2, chain_in, AUDIT_HASHLEN, DB_STATIC);
+		db_bind_int64(st, 3, archive_job.to);
+		db_bind_blob(st, 4, archive_job.prev, AUDIT_HASHLEN, DB_STATIC);
+		db_bind_blob(st, 5, mac, AUDIT_HASHLEN, DB_STATIC);
+		r = db_step(st);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	writer_unlock();
-	if (r != SQLITE_DONE || (st = store_prepare(SQL_SET_BASE)) == NULL)
+	if (r != DB_DONE || (st = store_prepare(SQL_SET_BASE)) == NULL)
 		return "cannot anchor the archive";
 	audit_point_mac("base:", archive_job.to, archive_job.prev, mac);
-	sqlite3_bind_int64(st, 1, archive_job.to);
-	sqlite3_bind_blob(st, 2, archive_job.prev, AUDIT_HASHLEN, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, mac, AUDIT_HASHLEN, SQLITE_STATIC);
+	db_bind_int64(st, 1, archive_job.to);
+	db_bind_blob(st, 2, archive_job.prev, AUDIT_HASHLEN, DB_STATIC);
+	db_bind_blob(st, 3, mac, AUDIT_HASHLEN, DB_STATIC);
 	return archive_step_alone(st) == 0 ? NULL : "cannot move the audit table's base";
 }
 
@@ -197,13 +197,13 @@ static const char *
 archive_copy_step(const uint8_t chain_in[AUDIT_HASHLEN])
 {
 	static char	 why[200];
-	sqlite3_stmt	*cp = store_prepare(SQL_COPY);
+	struct db_stmt	*cp = store_prepare(SQL_COPY);
 
 	if (cp == NULL)
 		return "cannot read the audit table";
-	sqlite3_bind_int64(cp, 1, archive_job.done);
-	sqlite3_bind_int64(cp, 2, archive_job.to);
-	sqlite3_bind_int(cp, 3, archive_rows);
+	db_bind_int64(cp, 1, archive_job.done);
+	db_bind_int64(cp, 2, archive_job.to);
+	db_bind_int(cp, 3, archive_rows);
 	if (archive_step_alone(cp) == -1)
 		return "cannot write the archive";
 	if (archive_walk(why, sizeof(why)) == -1)
@@ -221,7 +221,7 @@ archive_step(int shares)
 {
 	static uint8_t	 chain_in[AUDIT_HASHLEN];
 	char		 why[200] = "";
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	int64_t		 upto;
 	const char	*err = NULL;
 	int		 n;
@@ -242,8 +242,8 @@ archive_step(int shares)
 		if ((st = store_prepare(SQL_PRUNE)) == NULL)
 			err = "cannot prune the audit table";
 		else {
-			sqlite3_bind_int64(st, 1, archive_job.done);
-			sqlite3_bind_int64(st, 2, upto);
+			db_bind_int64(st, 1, archive_job.done);
+			db_bind_int64(st, 2, upto);
 			if (archive_step_alone(st) == -1)
 				err = "cannot prune the audit table";
 		}
@@ -277,10 +277,26 @@ archive_busy(void)
  * Attach path as "arch"; a new file is made here first (the database is opened without
  * SQLITE_OPEN_CREATE, which ATTACH inherits), never over an existing one, then its tables.
  */
+/* ATTACH takes its file name as an expression: bound, so no quoting to get wrong. */
+static int
+archive_attach_file(const char *path)
+{
+	struct db_stmt	*st = NULL;
+	int		 r = DB_ERROR;
+
+	writer_lock();
+	if (db_prepare("ATTACH DATABASE ?1 AS arch", &st) == DB_OK) {
+		db_bind_text(st, 1, path, -1, DB_STATIC);
+		r = db_step(st);
+	}
+	db_finalize(st);
+	writer_unlock();
+	return r == DB_DONE ? 0 : -1;
+}
+
 static int
 archive_attach(const char *path, int create)
 {
-	char	*sql;
 	int	 fd, r;
 
 	if (create) {
@@ -289,10 +305,7 @@ archive_attach(const char *path, int create)
 			return -1;
 		close(fd);
 	}
-	sql = sqlite3_mprintf("ATTACH DATABASE %Q AS arch", path);
-	r = sql != NULL ? archive_exec(sql) : -1;
-
-	sqlite3_free(sql);
+	r = archive_attach_file(path);
 	if (create && (r == -1 || archive_exec(SQL_NEW_ARCHIVE) == -1)) {
 		archive_exec("DETACH DATABASE arch");
 		unlink(path);
@@ -352,24 +365,24 @@ const struct verb_entry audit_archive_entry = {
 static const char *
 archive_read_anchor(void)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_ANCHOR);
+	struct db_stmt	*st = store_prepare(SQL_ANCHOR);
 	uint8_t		 mac[AUDIT_HASHLEN];
 	const char	*why = "the archive has no anchors";
 
-	if (st != NULL && sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_bytes(st, 1) == AUDIT_HASHLEN &&
-	    sqlite3_column_bytes(st, 3) == AUDIT_HASHLEN &&
-	    sqlite3_column_bytes(st, 4) == AUDIT_HASHLEN) {
-		archive_job.from = sqlite3_column_int64(st, 0);
-		archive_job.to = sqlite3_column_int64(st, 2);
-		memcpy(archive_job.prev, sqlite3_column_blob(st, 1), AUDIT_HASHLEN);
-		memcpy(archive_job.end, sqlite3_column_blob(st, 3), AUDIT_HASHLEN);
+	if (st != NULL && db_step(st) == DB_ROW &&
+	    db_column_bytes(st, 1) == AUDIT_HASHLEN &&
+	    db_column_bytes(st, 3) == AUDIT_HASHLEN &&
+	    db_column_bytes(st, 4) == AUDIT_HASHLEN) {
+		archive_job.from = db_column_int64(st, 0);
+		archive_job.to = db_column_int64(st, 2);
+		memcpy(archive_job.prev, db_column_blob(st, 1), AUDIT_HASHLEN);
+		memcpy(archive_job.end, db_column_blob(st, 3), AUDIT_HASHLEN);
 		audit_point_mac("arch:", archive_job.to, archive_job.end, mac);
-		why = sodium_memcmp(mac, sqlite3_column_blob(st, 4), AUDIT_HASHLEN) == 0 ? NULL :
+		why = sodium_memcmp(mac, db_column_blob(st, 4), AUDIT_HASHLEN) == 0 ? NULL :
 		    "the archive's anchor MAC is wrong (forged, or another key)";
 	}
 	if (st != NULL)
-		sqlite3_reset(st);
+		db_reset(st);
 	return why;
 }
 

@@ -113,17 +113,17 @@ static const char SQL_AFTER[] = "SELECT seq, hash FROM audit WHERE seq > ? ORDER
 static int
 audit_catch_up(void)
 {
-	sqlite3_stmt *st = store_prepare(SQL_AFTER);
+	struct db_stmt *st = store_prepare(SQL_AFTER);
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, audit_head_seq);
-	while (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == AUDIT_HASHLEN) {
-		audit_head_seq = audit_done_seq = sqlite3_column_int64(st, 0);
-		memcpy(audit_head_hash, sqlite3_column_blob(st, 1), AUDIT_HASHLEN);
+	db_bind_int64(st, 1, audit_head_seq);
+	while (db_step(st) == DB_ROW && db_column_bytes(st, 1) == AUDIT_HASHLEN) {
+		audit_head_seq = audit_done_seq = db_column_int64(st, 0);
+		memcpy(audit_head_hash, db_column_blob(st, 1), AUDIT_HASHLEN);
 		memcpy(audit_done_hash, audit_head_hash, AUDIT_HASHLEN);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return 0;
 }
 
@@ -158,16 +158,16 @@ audit_tamper(const char *what)
 static int
 audit_check_protection(int head_present)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_TRIGGERS);
+	struct db_stmt	*st = store_prepare(SQL_TRIGGERS);
 	int		 n = 0, rc = 0;
 
 	if (st == NULL)
 		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_reset(st);
+	if (db_step(st) == DB_ROW)
+		n = db_column_int(st, 0);
+	db_reset(st);
 	if (n != 2) {
-		if (sqlite3_exec(store_db(), SQL_MAKE_TRIGGERS, NULL, NULL, NULL) != SQLITE_OK)
+		if (db_exec(SQL_MAKE_TRIGGERS) != DB_OK)
 			return -1;
 		rc |= audit_tamper("the append-only triggers of the audit table were missing or "
 		    "changed at start (put back): records may have been changed or deleted");
@@ -185,19 +185,19 @@ audit_check_protection(int head_present)
 int
 audit_init(void)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_HEAD);
+	struct db_stmt	*st = store_prepare(SQL_HEAD);
 	int		 head_present = 0;
 
 	audit_head_seq = 0;
 	memset(audit_head_hash, 0, AUDIT_HASHLEN);
 	if (st == NULL)
 		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == AUDIT_HASHLEN) {
-		audit_head_seq = sqlite3_column_int64(st, 0);
-		memcpy(audit_head_hash, sqlite3_column_blob(st, 1), AUDIT_HASHLEN);
+	if (db_step(st) == DB_ROW && db_column_bytes(st, 1) == AUDIT_HASHLEN) {
+		audit_head_seq = db_column_int64(st, 0);
+		memcpy(audit_head_hash, db_column_blob(st, 1), AUDIT_HASHLEN);
 		head_present = 1;
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	audit_done_seq = audit_anchored_seq = audit_head_seq;
 	memcpy(audit_done_hash, audit_head_hash, AUDIT_HASHLEN);
 	if (audit_catch_up() == -1)
@@ -294,13 +294,12 @@ audit_durable_seq(void)
 }
 
 /* A statement of its own for the writer thread (the cache belongs to the loop). */
-sqlite3_stmt *
+struct db_stmt *
 audit_rows_statement(void)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 
-	if (sqlite3_prepare_v3(store_db(), SQL_INSERT, -1, SQLITE_PREPARE_PERSISTENT, &st,
-	    NULL) != SQLITE_OK)
+	if (db_prepare_persistent(SQL_INSERT, &st) != DB_OK)
 		return NULL;
 	return st;
 }
@@ -316,25 +315,25 @@ audit_rows_free(struct audit_row *rows, int n)
 
 /* Insert records with st, inside the caller's transaction (on either thread). */
 int
-audit_rows_insert(sqlite3_stmt *st, const struct audit_row *rows, int n)
+audit_rows_insert(struct db_stmt *st, const struct audit_row *rows, int n)
 {
 	int i, j, r;
 
 	for (i = 0; i < n; i++) {
 		const struct audit_row *row = &rows[i];
 
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		sqlite3_bind_int64(st, 1, row->seq);
-		sqlite3_bind_int64(st, 2, row->ts);
+		db_reset(st);
+		db_clear_bindings(st);
+		db_bind_int64(st, 1, row->seq);
+		db_bind_int64(st, 2, row->ts);
 		for (j = 0; j < AUDIT_FIELDS; j++)
-			sqlite3_bind_text(st, 3 + j, row->f[j], -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 11, row->prev, AUDIT_HASHLEN, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 12, row->hash, AUDIT_HASHLEN, SQLITE_STATIC);
-		r = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (r != SQLITE_DONE) {
-			fg_log_warn("audit insert failed: %s", sqlite3_errstr(r));
+			db_bind_text(st, 3 + j, row->f[j], -1, DB_STATIC);
+		db_bind_blob(st, 11, row->prev, AUDIT_HASHLEN, DB_STATIC);
+		db_bind_blob(st, 12, row->hash, AUDIT_HASHLEN, DB_STATIC);
+		r = db_step(st);
+		db_reset(st);
+		if (r != DB_DONE) {
+			fg_log_warn("audit insert failed: %s", db_errmsg());
 			return -1;
 		}
 	}
@@ -345,24 +344,24 @@ audit_rows_insert(sqlite3_stmt *st, const struct audit_row *rows, int n)
 void
 audit_anchor(void)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	uint8_t		 mac[AUDIT_HASHLEN];
 	int		 r;
 
 	if (audit_done_seq == audit_anchored_seq || (st = store_prepare(SQL_SET_HEAD)) == NULL)
 		return;
 	audit_point_mac("head:", audit_done_seq, audit_done_hash, mac);
-	sqlite3_bind_int64(st, 1, audit_done_seq);
-	sqlite3_bind_blob(st, 2, audit_done_hash, AUDIT_HASHLEN, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, mac, AUDIT_HASHLEN, SQLITE_STATIC);
+	db_bind_int64(st, 1, audit_done_seq);
+	db_bind_blob(st, 2, audit_done_hash, AUDIT_HASHLEN, DB_STATIC);
+	db_bind_blob(st, 3, mac, AUDIT_HASHLEN, DB_STATIC);
 	writer_lock();	/* its own transaction, never inside one of the writer's */
-	r = sqlite3_step(st);
-	sqlite3_reset(st);
+	r = db_step(st);
+	db_reset(st);
 	writer_unlock();
-	if (r == SQLITE_DONE)
+	if (r == DB_DONE)
 		audit_anchored_seq = audit_done_seq;
 	else
-		fg_log_warn("audit head update failed: %s", sqlite3_errmsg(store_db()));
+		fg_log_warn("audit head update failed: %s", db_errmsg());
 }
 
 /* Forget this turn's records (not handed over) and go back to the durable head. */
@@ -421,7 +420,7 @@ audit_submit(void)
 int
 audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	int		 ok;
 
 	if (audit_flush() == -1)
@@ -468,23 +467,23 @@ static const char SQL_HEAD_FULL[] = "SELECT seq, hash, mac FROM audit_head WHERE
 
 /* Recompute one row's hash from its columns; 0 when it matches and chains onto prev. */
 int
-audit_check_row(sqlite3_stmt *st, int64_t seq, const uint8_t prev[AUDIT_HASHLEN],
+audit_check_row(struct db_stmt *st, int64_t seq, const uint8_t prev[AUDIT_HASHLEN],
     uint8_t hash[AUDIT_HASHLEN], char *why, size_t whylen)
 {
 	char	*f[AUDIT_FIELDS];
 	uint8_t	 calc[AUDIT_HASHLEN];
 	int	 i, rc;
 
-	if (sqlite3_column_bytes(st, 10) != AUDIT_HASHLEN ||
-	    sqlite3_column_bytes(st, 11) != AUDIT_HASHLEN ||
-	    sodium_memcmp(sqlite3_column_blob(st, 10), prev, AUDIT_HASHLEN) != 0) {
+	if (db_column_bytes(st, 10) != AUDIT_HASHLEN ||
+	    db_column_bytes(st, 11) != AUDIT_HASHLEN ||
+	    sodium_memcmp(db_column_blob(st, 10), prev, AUDIT_HASHLEN) != 0) {
 		snprintf(why, whylen, "previous-hash link broken");
 		return -1;
 	}
 	for (i = 0; i < AUDIT_FIELDS; i++)
-		f[i] = (char *)sqlite3_column_text(st, 2 + i);
-	rc = audit_hash(seq, sqlite3_column_int64(st, 1), f, prev, calc);
-	if (rc == -1 || sodium_memcmp(calc, sqlite3_column_blob(st, 11), AUDIT_HASHLEN) != 0) {
+		f[i] = (char *)db_column_text(st, 2 + i);
+	rc = audit_hash(seq, db_column_int64(st, 1), f, prev, calc);
+	if (rc == -1 || sodium_memcmp(calc, db_column_blob(st, 11), AUDIT_HASHLEN) != 0) {
 		snprintf(why, whylen, "record contents do not match its hash");
 		return -1;
 	}
@@ -499,24 +498,24 @@ audit_check_row(sqlite3_stmt *st, int64_t seq, const uint8_t prev[AUDIT_HASHLEN]
 int
 audit_read_head(int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
 {
-	sqlite3_stmt	*st = store_prepare(SQL_HEAD_FULL);
+	struct db_stmt	*st = store_prepare(SQL_HEAD_FULL);
 	uint8_t		 mac[AUDIT_HASHLEN];
 	int		 rc = 0;
 
 	*seq = -1;
 	if (st == NULL)
 		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 1) != AUDIT_HASHLEN ||
-		    sqlite3_column_bytes(st, 2) != AUDIT_HASHLEN)
+	if (db_step(st) == DB_ROW) {
+		if (db_column_bytes(st, 1) != AUDIT_HASHLEN ||
+		    db_column_bytes(st, 2) != AUDIT_HASHLEN)
 			rc = -1;
 		else {
-			*seq = sqlite3_column_int64(st, 0);
-			memcpy(hash, sqlite3_column_blob(st, 1), AUDIT_HASHLEN);
+			*seq = db_column_int64(st, 0);
+			memcpy(hash, db_column_blob(st, 1), AUDIT_HASHLEN);
 			audit_point_mac("head:", *seq, hash, mac);
-			rc = sodium_memcmp(sqlite3_column_blob(st, 2), mac, AUDIT_HASHLEN) == 0 ? 0 : -1;
+			rc = sodium_memcmp(db_column_blob(st, 2), mac, AUDIT_HASHLEN) == 0 ? 0 : -1;
 		}
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return rc;
 }

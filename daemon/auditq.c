@@ -43,20 +43,20 @@ static const char *const auditq_sql[3][2] = {
 
 /* One record as a JSON object. */
 static json_t *
-auditq_row_json(sqlite3_stmt *st)
+auditq_row_json(struct db_stmt *st)
 {
 	static const char	*names[AUDITQ_FIELDS] = { "actor", "event", "app", "connection",
 				    "scopes", "outcome", "detail", "token_fp" };
 	json_t			*o;
 	int			 i;
 
-	o = json_pack("{sIsI}", "seq", (json_int_t)sqlite3_column_int64(st, 0),
-	    "ts", (json_int_t)sqlite3_column_int64(st, 1));
+	o = json_pack("{sIsI}", "seq", (json_int_t)db_column_int64(st, 0),
+	    "ts", (json_int_t)db_column_int64(st, 1));
 	for (i = 0; i < AUDITQ_FIELDS; i++) {
-		if (sqlite3_column_type(st, 2 + i) == SQLITE_NULL)
+		if (db_column_type(st, 2 + i) == DB_NULL)
 			continue;
 		json_object_set_new(o, names[i],
-		    json_string((const char *)sqlite3_column_text(st, 2 + i)));
+		    json_string((const char *)db_column_text(st, 2 + i)));
 	}
 	return o;
 }
@@ -72,12 +72,12 @@ auditq_given(json_t *req, const char *key)
 
 /* Bind an optional integer or text filter; absent means NULL, which matches everything. */
 static void
-auditq_bind_opt(sqlite3_stmt *st, int i, json_t *v)
+auditq_bind_opt(struct db_stmt *st, int i, json_t *v)
 {
 	if (json_is_integer(v))
-		sqlite3_bind_int64(st, i, json_integer_value(v));
+		db_bind_int64(st, i, json_integer_value(v));
 	else if (json_is_string(v) && json_string_length(v) > 0)
-		sqlite3_bind_text(st, i, json_string_value(v), -1, SQLITE_TRANSIENT);
+		db_bind_text(st, i, json_string_value(v), -1, DB_COPY);
 }
 
 /*
@@ -95,7 +95,7 @@ auditq_page(const struct fg_reqctx *ctx, json_t *req, int limit, const char *key
 				    "outcome", "event" };
 	json_t			*before = json_object_get(req, "before");
 	json_t			*after = json_object_get(req, "after");
-	sqlite3_stmt		*st;
+	struct db_stmt		*st;
 	struct page		 p;
 	int64_t			 from, edge;
 	json_t			*o;
@@ -119,17 +119,17 @@ auditq_page(const struct fg_reqctx *ctx, json_t *req, int limit, const char *key
 		edge = from - AUDITQ_SCAN_MAX;
 	else
 		edge = from > INT64_MAX - AUDITQ_SCAN_MAX ? INT64_MAX : from + AUDITQ_SCAN_MAX;
-	sqlite3_bind_int64(st, 1, from);
+	db_bind_int64(st, 1, from);
 	for (i = 0; i < 7; i++)
 		auditq_bind_opt(st, i + 2, json_object_get(req, names[i]));
-	sqlite3_bind_int(st, 9, limit + 1);
-	sqlite3_bind_int64(st, 10, edge);
+	db_bind_int(st, 9, limit + 1);
+	db_bind_int64(st, 10, edge);
 	page_init(&p, limit, 0);
-	while (sqlite3_step(st) == SQLITE_ROW && page_add(&p, auditq_row_json(st),
-	    json_integer(sqlite3_column_int64(st, 0))) == 0)
+	while (db_step(st) == DB_ROW && page_add(&p, auditq_row_json(st),
+	    json_integer(db_column_int64(st, 0))) == 0)
 		;
-	steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1);
-	sqlite3_reset(st);
+	steps = db_stmt_steps(st);
+	db_reset(st);
 	/* the window ended before the log did: go on from its edge */
 	if (after ? edge < audit_durable_seq() : edge > 1)
 		page_more(&p, json_integer(edge));
@@ -204,18 +204,18 @@ static const char SQL_REFUSALS[] =
 json_t *
 auditq_refusals(int n, size_t budget)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	struct page	 p;
 	json_t		*o, *arr;
 
 	page_init(&p, n, budget);
 	if (audit_flush() == 0 && (st = store_prepare(SQL_REFUSALS)) != NULL) {
-		sqlite3_bind_int64(st, 1, audit_durable_seq() - AUDITQ_SCAN_MAX);
-		sqlite3_bind_int(st, 2, n);
-		while (sqlite3_step(st) == SQLITE_ROW &&
+		db_bind_int64(st, 1, audit_durable_seq() - AUDITQ_SCAN_MAX);
+		db_bind_int(st, 2, n);
+		while (db_step(st) == DB_ROW &&
 		    page_add(&p, auditq_row_json(st), NULL) == 0)
 			;
-		sqlite3_reset(st);
+		db_reset(st);
 	}
 	o = page_finish(&p, "records", 0);
 	arr = json_incref(json_object_get(o, "records"));

@@ -24,7 +24,7 @@ static const char SQL_SECRET[] =
     "AND state = 'current'";
 static const char SQL_INSERT[] =
     "INSERT INTO connections (name, environment, tenant, client_id, token_url, api_base, "
-    "secret_version, created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)";
+    "secret_version, created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?) RETURNING id";
 static const char SQL_INSERT_SECRET[] =
     "INSERT INTO connection_secrets (connection_id, version, state, sealed, created_at) "
     "VALUES (?, ?, 'current', ?, ?)";
@@ -46,39 +46,39 @@ connection_default_token_url(char *out, size_t outlen, const char *env, const ch
 
 /* Fill out from a row of SQL_BY_NAME / SQL_BY_ID. */
 static void
-connection_row(sqlite3_stmt *st, struct conn_rec *out)
+connection_row(struct db_stmt *st, struct conn_rec *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->id = sqlite3_column_int64(st, 0);
-	snprintf(out->name, sizeof(out->name), "%s", sqlite3_column_text(st, 1));
-	snprintf(out->client_id, sizeof(out->client_id), "%s", sqlite3_column_text(st, 4));
-	if (sqlite3_column_type(st, 5) != SQLITE_NULL)
-		snprintf(out->token_url, sizeof(out->token_url), "%s", sqlite3_column_text(st, 5));
+	out->id = db_column_int64(st, 0);
+	snprintf(out->name, sizeof(out->name), "%s", db_column_text(st, 1));
+	snprintf(out->client_id, sizeof(out->client_id), "%s", db_column_text(st, 4));
+	if (db_column_type(st, 5) != DB_NULL)
+		snprintf(out->token_url, sizeof(out->token_url), "%s", db_column_text(st, 5));
 	else
 		connection_default_token_url(out->token_url, sizeof(out->token_url),
-		    (const char *)sqlite3_column_text(st, 2),
-		    (const char *)sqlite3_column_text(st, 3));
-	out->secret_version = sqlite3_column_int64(st, 6);
-	out->stopped = sqlite3_column_int(st, 7);
-	snprintf(out->tenant, sizeof(out->tenant), "%s", sqlite3_column_text(st, 3));
-	if (sqlite3_column_type(st, 8) != SQLITE_NULL)
-		snprintf(out->api_base, sizeof(out->api_base), "%s", sqlite3_column_text(st, 8));
+		    (const char *)db_column_text(st, 2),
+		    (const char *)db_column_text(st, 3));
+	out->secret_version = db_column_int64(st, 6);
+	out->stopped = db_column_int(st, 7);
+	snprintf(out->tenant, sizeof(out->tenant), "%s", db_column_text(st, 3));
+	if (db_column_type(st, 8) != DB_NULL)
+		snprintf(out->api_base, sizeof(out->api_base), "%s", db_column_text(st, 8));
 	else
 		snprintf(out->api_base, sizeof(out->api_base), "https://api.%s.corti.app/v2",
-		    sqlite3_column_text(st, 2));
+		    db_column_text(st, 2));
 }
 
 static int
-connection_fetch(sqlite3_stmt *st, struct conn_rec *out)
+connection_fetch(struct db_stmt *st, struct conn_rec *out)
 {
 	int r = -1;
 
-	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+	if (st != NULL && db_step(st) == DB_ROW) {
 		connection_row(st, out);
 		r = 0;
 	}
 	if (st != NULL)
-		sqlite3_reset(st);
+		db_reset(st);
 	return r;
 }
 
@@ -86,10 +86,10 @@ connection_fetch(sqlite3_stmt *st, struct conn_rec *out)
 int
 connection_get(const char *name, struct conn_rec *out)
 {
-	sqlite3_stmt *st = store_prepare(SQL_BY_NAME);
+	struct db_stmt *st = store_prepare(SQL_BY_NAME);
 
 	if (st != NULL)
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		db_bind_text(st, 1, name, -1, DB_STATIC);
 	return connection_fetch(st, out);
 }
 
@@ -97,10 +97,10 @@ connection_get(const char *name, struct conn_rec *out)
 int
 connection_get_id(int64_t id, struct conn_rec *out)
 {
-	sqlite3_stmt *st = store_prepare(SQL_BY_ID);
+	struct db_stmt *st = store_prepare(SQL_BY_ID);
 
 	if (st != NULL)
-		sqlite3_bind_int64(st, 1, id);
+		db_bind_int64(st, 1, id);
 	return connection_fetch(st, out);
 }
 
@@ -108,18 +108,18 @@ connection_get_id(int64_t id, struct conn_rec *out)
 int
 connection_open_secret(const struct conn_rec *c, struct fg_secret **out)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_SECRET);
+	struct db_stmt	*st = store_prepare(SQL_SECRET);
 	int		 r = -1;
 
 	*out = NULL;
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, c->id);
-	sqlite3_bind_int64(st, 2, c->secret_version);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		r = seal_open(c->id, c->secret_version, sqlite3_column_blob(st, 0),
-		    (size_t)sqlite3_column_bytes(st, 0), out);
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, c->id);
+	db_bind_int64(st, 2, c->secret_version);
+	if (db_step(st) == DB_ROW)
+		r = seal_open(c->id, c->secret_version, db_column_blob(st, 0),
+		    (size_t)db_column_bytes(st, 0), out);
+	db_reset(st);
 	if (r == -1)
 		fg_log_warn("connection %s: sealed secret v%lld does not open", c->name,
 		    (long long)c->secret_version);
@@ -131,7 +131,7 @@ connection_open_secret(const struct conn_rec *c, struct fg_secret **out)
 static int
 connection_put_secret(int64_t conn_id, int64_t version, const struct fg_secret *secret)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	uint8_t		*sealed;
 	size_t		 sealedlen;
 	int		 r;
@@ -139,12 +139,12 @@ connection_put_secret(int64_t conn_id, int64_t version, const struct fg_secret *
 	if (seal_secret(conn_id, version, secret, &sealed, &sealedlen) == -1 ||
 	    (st = store_prepare(SQL_INSERT_SECRET)) == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, conn_id);
-	sqlite3_bind_int64(st, 2, version);
-	sqlite3_bind_blob(st, 3, sealed, (int)sealedlen, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, store_now_ms());
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, conn_id);
+	db_bind_int64(st, 2, version);
+	db_bind_blob(st, 3, sealed, (int)sealedlen, DB_STATIC);
+	db_bind_int64(st, 4, store_now_ms());
+	r = db_step(st) == DB_DONE ? 0 : -1;
+	db_reset(st);
 	free(sealed);
 	return r;
 }
@@ -153,15 +153,15 @@ connection_put_secret(int64_t conn_id, int64_t version, const struct fg_secret *
 int
 connection_exec(const char *sql, int n, const int64_t *v)
 {
-	sqlite3_stmt	*st = store_prepare(sql);
+	struct db_stmt	*st = store_prepare(sql);
 	int		 i, r;
 
 	if (st == NULL)
 		return -1;
 	for (i = 0; i < n; i++)
-		sqlite3_bind_int64(st, i + 1, v[i]);
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_reset(st);
+		db_bind_int64(st, i + 1, v[i]);
+	r = db_step(st) == DB_DONE ? 0 : -1;
+	db_reset(st);
 	return r;
 }
 
@@ -174,15 +174,15 @@ const char connection_sql_stopped[] = "UPDATE connections SET stopped = ? WHERE 
 int64_t
 connection_active_apps(int64_t id)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_ACTIVE_APPS);
+	struct db_stmt	*st = store_prepare(SQL_ACTIVE_APPS);
 	int64_t		 n = -1;
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, id);
+	if (db_step(st) == DB_ROW)
+		n = db_column_int64(st, 0);
+	db_reset(st);
 	return n;
 }
 
@@ -221,20 +221,20 @@ connection_sweep(void)
 {
 	struct audit_rec	 rec = { "daemon", "connection.secret_retired", NULL, NULL, NULL,
 				    "ok", NULL, NULL };
-	sqlite3_stmt		*st;
+	struct db_stmt		*st;
 	char			 name[FG_NAME_MAX + 1], detail[32];
 	int64_t			 key[2];
 
 	while ((st = store_prepare(SQL_DUE)) != NULL) {
-		sqlite3_bind_int64(st, 1, store_now_ms());
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			sqlite3_reset(st);
+		db_bind_int64(st, 1, store_now_ms());
+		if (db_step(st) != DB_ROW) {
+			db_reset(st);
 			return;
 		}
-		snprintf(name, sizeof(name), "%s", sqlite3_column_text(st, 0));
-		key[0] = sqlite3_column_int64(st, 1);
-		key[1] = sqlite3_column_int64(st, 2);
-		sqlite3_reset(st);
+		snprintf(name, sizeof(name), "%s", db_column_text(st, 0));
+		key[0] = db_column_int64(st, 1);
+		key[1] = db_column_int64(st, 2);
+		db_reset(st);
 		snprintf(detail, sizeof(detail), "version=%lld", (long long)key[1]);
 		rec.connection = name;
 		rec.detail = detail;
@@ -257,34 +257,34 @@ static const char SQL_AGE_COUNTS[] =
 json_t *
 connection_ages(int n)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_AGES);
+	struct db_stmt	*st = store_prepare(SQL_AGES);
 	json_t		*out = json_array(), *counts;
 	int64_t		 now = store_now_ms(), warn_ms = fg_cfg->secret_warn_days * 86400000;
 	json_int_t	 age;
 
 	if (st != NULL) {
-		sqlite3_bind_int(st, 1, n);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			age = (json_int_t)((now - sqlite3_column_int64(st, 1)) / 1000);
+		db_bind_int(st, 1, n);
+		while (db_step(st) == DB_ROW) {
+			age = (json_int_t)((now - db_column_int64(st, 1)) / 1000);
 			json_array_append_new(out, json_pack("{sssIsbsb}", "name",
-			    sqlite3_column_text(st, 0), "secret_age_s", age, "secret_warn",
-			    age * 1000 > warn_ms, "stopped", sqlite3_column_int(st, 2)));
+			    db_column_text(st, 0), "secret_age_s", age, "secret_warn",
+			    age * 1000 > warn_ms, "stopped", db_column_int(st, 2)));
 		}
-		sqlite3_reset(st);
+		db_reset(st);
 	}
 	counts = json_pack("{sosososo}", "oldest", out, "count", json_integer(0), "stopped",
 	    json_integer(0), "warn", json_integer(0));
 	if ((st = store_prepare(SQL_AGE_COUNTS)) != NULL) {
-		sqlite3_bind_int64(st, 1, now - warn_ms);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		db_bind_int64(st, 1, now - warn_ms);
+		if (db_step(st) == DB_ROW) {
 			json_object_set_new(counts, "count",
-			    json_integer(sqlite3_column_int64(st, 0)));
+			    json_integer(db_column_int64(st, 0)));
 			json_object_set_new(counts, "stopped",
-			    json_integer(sqlite3_column_int64(st, 1)));
+			    json_integer(db_column_int64(st, 1)));
 			json_object_set_new(counts, "warn",
-			    json_integer(sqlite3_column_int64(st, 2)));
+			    json_integer(db_column_int64(st, 2)));
 		}
-		sqlite3_reset(st);
+		db_reset(st);
 	}
 	return counts;
 }
@@ -294,23 +294,23 @@ connection_ages(int n)
 int
 connection_store_add(struct conn_new *n)
 {
-	sqlite3_stmt *st = store_prepare(SQL_INSERT);
+	struct db_stmt *st = store_prepare(SQL_INSERT);
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, n->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, n->environment, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, n->tenant, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, n->client_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, n->token_url, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, n->api_base, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, store_now_ms());
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_reset(st);
+	db_bind_text(st, 1, n->name, -1, DB_STATIC);
+	db_bind_text(st, 2, n->environment, -1, DB_STATIC);
+	db_bind_text(st, 3, n->tenant, -1, DB_STATIC);
+	db_bind_text(st, 4, n->client_id, -1, DB_STATIC);
+	db_bind_text(st, 5, n->token_url, -1, DB_STATIC);
+	db_bind_text(st, 6, n->api_base, -1, DB_STATIC);
+	db_bind_int64(st, 7, store_now_ms());
+	if (db_step(st) != DB_ROW) {
+		db_reset(st);
 		return -1;
 	}
-	sqlite3_reset(st);
-	n->id = sqlite3_last_insert_rowid(store_db());
+	n->id = db_column_int64(st, 0);
+	db_reset(st);
 	return connection_put_secret(n->id, 1, n->secret);
 }
 

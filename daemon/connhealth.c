@@ -199,22 +199,22 @@ static const char SQL_CONNHEALTH[] =
 static void
 connhealth_make(void)
 {
-	sqlite3_stmt		*st = store_prepare(SQL_CONNHEALTH);
+	struct db_stmt		*st = store_prepare(SQL_CONNHEALTH);
 	struct connhealth_row	 row;
 	const struct connhealth	*h;
 
 	memset(&connhealth_last, 0, sizeof(connhealth_last));
 	connhealth_last.now_ms = store_now_ms();
 	connhealth_last.warn_ms = fg_cfg->secret_warn_days * 86400000;
-	while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+	while (st != NULL && db_step(st) == DB_ROW) {
 		memset(&row, 0, sizeof(row));
-		snprintf(row.name, sizeof(row.name), "%s", sqlite3_column_text(st, 1));
-		if ((h = connhealth_find(sqlite3_column_int64(st, 0), 0)) != NULL) {
+		snprintf(row.name, sizeof(row.name), "%s", db_column_text(st, 1));
+		if ((h = connhealth_find(db_column_int64(st, 0), 0)) != NULL) {
 			row.h = *h;
 			row.has_h = 1;
 		}
-		row.secret_at = sqlite3_column_int64(st, 2);
-		row.stopped = sqlite3_column_int(st, 3) != 0;
+		row.secret_at = db_column_int64(st, 2);
+		row.stopped = db_column_int(st, 3) != 0;
 		row.state = connhealth_state(&row);
 		connhealth_last.count[row.state]++;
 		connhealth_last.total++;
@@ -224,7 +224,7 @@ connhealth_make(void)
 		    &row);
 	}
 	if (st != NULL)
-		sqlite3_reset(st);
+		db_reset(st);
 	connhealth_last.made_at = monotime_ms();
 	connhealth_last.gen = connhealth_gen;
 }

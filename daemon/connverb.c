@@ -334,17 +334,17 @@ static const char SQL_PAGE_BEFORE[] = SQL_LIST "WHERE c.name < ?1 ORDER BY c.nam
 
 /* Seconds since the current secret was stored (rotated_at, else created_at; columns 9, 8). */
 static json_int_t
-connverb_age_s(sqlite3_stmt *st)
+connverb_age_s(struct db_stmt *st)
 {
-	int64_t since = sqlite3_column_type(st, 9) != SQLITE_NULL ?
-	    sqlite3_column_int64(st, 9) : sqlite3_column_int64(st, 8);
+	int64_t since = db_column_type(st, 9) != DB_NULL ?
+	    db_column_int64(st, 9) : db_column_int64(st, 8);
 
 	return (json_int_t)((store_now_ms() - since) / 1000);
 }
 
 /* One connection as JSON: everything about it except the secret. */
 static json_t *
-connverb_json(sqlite3_stmt *st)
+connverb_json(struct db_stmt *st)
 {
 	json_int_t		 age;
 	static const char	*names[] = { "name", "environment", "tenant", "client_id",
@@ -354,27 +354,27 @@ connverb_json(sqlite3_stmt *st)
 	int			 i;
 
 	for (i = 0; i < 6; i++)
-		if (sqlite3_column_type(st, i) != SQLITE_NULL)
+		if (db_column_type(st, i) != DB_NULL)
 			json_object_set_new(o, names[i],
-			    json_string((const char *)sqlite3_column_text(st, i)));
-	if (sqlite3_column_type(st, 4) == SQLITE_NULL) {
-		connection_default_token_url(url, sizeof(url), (const char *)sqlite3_column_text(st,
-		    1), (const char *)sqlite3_column_text(st, 2));
+			    json_string((const char *)db_column_text(st, i)));
+	if (db_column_type(st, 4) == DB_NULL) {
+		connection_default_token_url(url, sizeof(url), (const char *)db_column_text(st,
+		    1), (const char *)db_column_text(st, 2));
 		json_object_set_new(o, "token_url", json_string(url));
 	}
-	if (sqlite3_column_type(st, 5) == SQLITE_NULL) {
+	if (db_column_type(st, 5) == DB_NULL) {
 		snprintf(url, sizeof(url), "https://api.%s.corti.app/v2",
-		    sqlite3_column_text(st, 1));
+		    db_column_text(st, 1));
 		json_object_set_new(o, "api_base", json_string(url));
 	}
-	json_object_set_new(o, "secret_version", json_integer(sqlite3_column_int64(st, 6)));
-	json_object_set_new(o, "stopped", json_boolean(sqlite3_column_int(st, 7)));
-	json_object_set_new(o, "created_at", json_integer(sqlite3_column_int64(st, 8)));
-	json_object_set_new(o, "rotated_at", sqlite3_column_type(st, 9) == SQLITE_NULL ?
-	    json_null() : json_integer(sqlite3_column_int64(st, 9)));
-	json_object_set_new(o, "previous_retires_at", sqlite3_column_type(st, 10) ==
-	    SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(st, 10)));
-	json_object_set_new(o, "apps", json_integer(sqlite3_column_int64(st, 11)));
+	json_object_set_new(o, "secret_version", json_integer(db_column_int64(st, 6)));
+	json_object_set_new(o, "stopped", json_boolean(db_column_int(st, 7)));
+	json_object_set_new(o, "created_at", json_integer(db_column_int64(st, 8)));
+	json_object_set_new(o, "rotated_at", db_column_type(st, 9) == DB_NULL ?
+	    json_null() : json_integer(db_column_int64(st, 9)));
+	json_object_set_new(o, "previous_retires_at", db_column_type(st, 10) ==
+	    DB_NULL ? json_null() : json_integer(db_column_int64(st, 10)));
+	json_object_set_new(o, "apps", json_integer(db_column_int64(st, 11)));
 	age = connverb_age_s(st);
 	json_object_set_new(o, "secret_age_s", json_integer(age));
 	json_object_set_new(o, "secret_warn", json_boolean(age > fg_cfg->secret_warn_days * 86400));

@@ -12,7 +12,8 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
+
+#include "db.h"
 
 #define FG_VERSION_STRING	"flowgate 0.1.0"
 #define FG_MAX_PEERS		16
@@ -96,17 +97,18 @@ void	 seal_fingerprint(const char *token, size_t len, char out[FG_FP_LEN]);
 void	 seal_session_hash(const char *sid, size_t len, uint8_t out[32]);
 void	 seal_csrf(const char *sid, size_t len, char out[33]);
 
-/* store.c: the one SQLite handle; the only module that knows file-level details */
-int	 store_open(const char *path, int sync_full, char *err, size_t errlen);
-int	 store_create(const char *path, char *err, size_t errlen);
+/* store.c: migrations, cached statements and transactions, on either backend */
+int	 store_migrate(char *err, size_t errlen);
 void	 store_close(void);
-sqlite3	*store_db(void);
-sqlite3_stmt *store_prepare(const char *sql);
-json_t	*store_select(const char *sql, const char *name, json_t *(*row)(sqlite3_stmt *));
+struct db_stmt *store_prepare(const char *sql);
+json_t	*store_select(const char *sql, const char *name, json_t *(*row)(struct db_stmt *));
 int	 store_begin(void);
 int	 store_commit(void);
 void	 store_rollback(void);
 int	 store_writable(void);
+/* store-sqlite.c: the SQLite file, checked before it is opened; online copies */
+int	 store_open(const char *path, int sync_full, char *err, size_t errlen);
+int	 store_create(const char *path, char *err, size_t errlen);
 struct store_copy;
 struct store_copy *store_copy_begin(const char *path, char *err, size_t errlen);
 int	 store_copy_step(struct store_copy *c, int pages, char *err, size_t errlen);
@@ -162,14 +164,14 @@ void	 audit_durable(int64_t seq, const uint8_t hash[32]);
 void	 audit_lost_all(void);
 int	 audit_submit(void);
 void	 audit_shutdown(void);
-sqlite3_stmt *audit_rows_statement(void);
-int	 audit_rows_insert(sqlite3_stmt *st, const struct audit_row *rows, int n);
+struct db_stmt *audit_rows_statement(void);
+int	 audit_rows_insert(struct db_stmt *st, const struct audit_row *rows, int n);
 void	 audit_rows_free(struct audit_row *rows, int n);
 #define AUDIT_HASHLEN	32
 void	 audit_point_mac(const char *domain, int64_t seq, const uint8_t hash[AUDIT_HASHLEN],
 	     uint8_t out[AUDIT_HASHLEN]);
 int64_t	 audit_committed_head(uint8_t hash[AUDIT_HASHLEN]);
-int	 audit_check_row(sqlite3_stmt *st, int64_t seq, const uint8_t prev[AUDIT_HASHLEN],
+int	 audit_check_row(struct db_stmt *st, int64_t seq, const uint8_t prev[AUDIT_HASHLEN],
 	     uint8_t hash[AUDIT_HASHLEN], char *why, size_t whylen);
 int	 audit_read_head(int64_t *seq, uint8_t hash[AUDIT_HASHLEN]);
 
@@ -359,7 +361,7 @@ struct app_rec {
 	int	 revoked;
 };
 int	 app_authenticate(const char *client_id, const char *secret, struct app_rec *out);
-void	 app_column(sqlite3_stmt *st, int col, char *dst, size_t dstlen);
+void	 app_column(struct db_stmt *st, int col, char *dst, size_t dstlen);
 int	 app_lookup(const char *name, int64_t id, struct app_rec *out);
 int	 app_revoked_match(const char *client_id, const char *secret, struct app_rec *out);
 void	 app_cache_clear(void);
@@ -670,7 +672,7 @@ struct page_query {
 	const char	*sql_before;	/* the same, names below ?1, descending */
 	int		 def;		/* rows per page when the request does not say */
 	int		 max;		/* the most rows a request may ask for */
-	json_t		*(*row)(sqlite3_stmt *);
+	json_t		*(*row)(struct db_stmt *);
 };
 void	 page_init(struct page *p, int limit, size_t budget);
 int	 page_add(struct page *p, json_t *item, json_t *cursor);

@@ -69,6 +69,9 @@ struct db_backend {
 };
 
 extern const struct db_backend db_sqlite_backend;
+struct sqlite3;
+void		 db_sqlite_set(struct sqlite3 *h);
+struct sqlite3	*db_sqlite_handle(void);
 extern const struct db_backend db_pg_backend;
 
 /* db.c: the chosen backend, and one call per operation */

@@ -456,15 +456,15 @@ static const char SQL_WARM[] =
 void
 discovery_warm(void)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_WARM);
+	struct db_stmt	*st = store_prepare(SQL_WARM);
 	struct conn_rec	 c;
 
 	if (st == NULL)
 		return;
-	while (sqlite3_step(st) == SQLITE_ROW)
-		if (connection_get_id(sqlite3_column_int64(st, 0), &c) == 0)
+	while (db_step(st) == DB_ROW)
+		if (connection_get_id(db_column_int64(st, 0), &c) == 0)
 			discovery_get(&c, DISCOVERY_KEYS, discovery_ignore, NULL);
-	sqlite3_reset(st);
+	db_reset(st);
 }
 
 /* Free every entry at exit (after upstream_shutdown failed the fetches in flight). */

@@ -31,23 +31,23 @@ static const char SQL_USER[] =
 
 /* Bind a string, or NULL when absent. */
 static void
-enduser_admin_bind(sqlite3_stmt *st, int i, const char *s)
+enduser_admin_bind(struct db_stmt *st, int i, const char *s)
 {
 	if (s != NULL)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+		db_bind_text(st, i, s, -1, DB_STATIC);
 	else
-		sqlite3_bind_null(st, i);
+		db_bind_null(st, i);
 }
 
 /* One session as JSON: its row id, the user, the app, and when it ends. */
 static json_t *
-enduser_admin_json(sqlite3_stmt *st)
+enduser_admin_json(struct db_stmt *st)
 {
-	int64_t created = sqlite3_column_int64(st, 4), seen = sqlite3_column_int64(st, 5);
+	int64_t created = db_column_int64(st, 4), seen = db_column_int64(st, 5);
 
-	return json_pack("{sIsssssssIsIsIsI}", "id", (json_int_t)sqlite3_column_int64(st, 0),
-	    "sub", sqlite3_column_text(st, 1), "username", sqlite3_column_text(st, 2), "app",
-	    sqlite3_column_text(st, 3), "created_at", (json_int_t)created, "last_used_at",
+	return json_pack("{sIsssssssIsIsIsI}", "id", (json_int_t)db_column_int64(st, 0),
+	    "sub", db_column_text(st, 1), "username", db_column_text(st, 2), "app",
+	    db_column_text(st, 3), "created_at", (json_int_t)created, "last_used_at",
 	    (json_int_t)seen, "idle_expires_at", (json_int_t)(seen + fg_cfg->session_idle_s * 1000),
 	    "expires_at", (json_int_t)(created + fg_cfg->session_max_s * 1000));
 }
@@ -58,7 +58,7 @@ enduser_admin_list(const struct fg_reqctx *ctx, json_t *req)
 {
 	json_t		*after = json_object_get(req, "after");
 	int64_t		 now = store_now_ms();
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	struct page	 p;
 	int		 limit;
 
@@ -71,15 +71,15 @@ enduser_admin_list(const struct fg_reqctx *ctx, json_t *req)
 	}
 	enduser_admin_bind(st, 1, json_string_value(json_object_get(req, "app")));
 	enduser_admin_bind(st, 2, json_string_value(json_object_get(req, "user")));
-	sqlite3_bind_int64(st, 3, after != NULL ? json_integer_value(after) : 0);
-	sqlite3_bind_int64(st, 4, now - fg_cfg->session_idle_s * 1000);
-	sqlite3_bind_int64(st, 5, now - fg_cfg->session_max_s * 1000);
-	sqlite3_bind_int(st, 6, limit + 1);
+	db_bind_int64(st, 3, after != NULL ? json_integer_value(after) : 0);
+	db_bind_int64(st, 4, now - fg_cfg->session_idle_s * 1000);
+	db_bind_int64(st, 5, now - fg_cfg->session_max_s * 1000);
+	db_bind_int(st, 6, limit + 1);
 	page_init(&p, limit, 0);
-	while (sqlite3_step(st) == SQLITE_ROW && page_add(&p, enduser_admin_json(st),
-	    json_integer(sqlite3_column_int64(st, 0))) == 0)
+	while (db_step(st) == DB_ROW && page_add(&p, enduser_admin_json(st),
+	    json_integer(db_column_int64(st, 0))) == 0)
 		;
-	sqlite3_reset(st);
+	db_reset(st);
 	server_reply(ctx, page_finish(&p, "sessions", 0));
 }
 
@@ -88,7 +88,7 @@ static void
 enduser_admin_revoke(const struct fg_reqctx *ctx, json_t *req)
 {
 	int64_t			 id = json_integer_value(json_object_get(req, "id"));
-	sqlite3_stmt		*st = store_prepare(SQL_ONE);
+	struct db_stmt		*st = store_prepare(SQL_ONE);
 	char			 actor[96], app[FG_NAME_MAX + 1], detail[600];
 	struct audit_rec	 rec = { actor, "user_session.revoke", app, NULL, NULL, "ok", detail,
 				    NULL };
@@ -98,13 +98,13 @@ enduser_admin_revoke(const struct fg_reqctx *ctx, json_t *req)
 		server_reply_error(ctx, "server_error", "the sessions could not be read");
 		return;
 	}
-	sqlite3_bind_int64(st, 1, id);
-	if ((found = sqlite3_step(st) == SQLITE_ROW)) {
-		snprintf(app, sizeof(app), "%s", sqlite3_column_text(st, 3));
+	db_bind_int64(st, 1, id);
+	if ((found = db_step(st) == DB_ROW)) {
+		snprintf(app, sizeof(app), "%s", db_column_text(st, 3));
 		snprintf(detail, sizeof(detail), "session=%lld user=%.127s sub=%.255s",
-		    (long long)id, sqlite3_column_text(st, 2), sqlite3_column_text(st, 1));
+		    (long long)id, db_column_text(st, 2), db_column_text(st, 1));
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	if (!found) {
 		server_reply_error(ctx, "not_found", "no such user session (it may have ended)");
 		return;
@@ -122,7 +122,7 @@ enduser_admin_revoke_user(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*user = json_string_value(json_object_get(req, "user"));
 	const char		*app = json_string_value(json_object_get(req, "app"));
-	sqlite3_stmt		*st = store_prepare(SQL_USER);
+	struct db_stmt		*st = store_prepare(SQL_USER);
 	int64_t			 rows[ENDUSER_ADMIN_BATCH + 1];
 	size_t			 n = 0, i, done = 0;
 	char			 actor[96], detail[400];
@@ -139,10 +139,10 @@ enduser_admin_revoke_user(const struct fg_reqctx *ctx, json_t *req)
 	}
 	enduser_admin_bind(st, 1, app);
 	enduser_admin_bind(st, 2, user);
-	sqlite3_bind_int(st, 3, ENDUSER_ADMIN_BATCH + 1);
-	while (n < ENDUSER_ADMIN_BATCH + 1 && sqlite3_step(st) == SQLITE_ROW)
-		rows[n++] = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	db_bind_int(st, 3, ENDUSER_ADMIN_BATCH + 1);
+	while (n < ENDUSER_ADMIN_BATCH + 1 && db_step(st) == DB_ROW)
+		rows[n++] = db_column_int64(st, 0);
+	db_reset(st);
 	/* one past the batch only tells that more are left for the next call */
 	for (i = 0; i < n && i < ENDUSER_ADMIN_BATCH; i++)
 		done += oidc_session_end(rows[i], "admin") == 0;

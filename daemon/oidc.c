@@ -38,30 +38,30 @@ static const char SQL_APP[] =
 int
 oidc_app_get(const char *name, int64_t id, struct oidc_app *a)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_APP);
+	struct db_stmt	*st = store_prepare(SQL_APP);
 	int		 r = -1;
 
 	memset(a, 0, sizeof(*a));
 	if (st == NULL)
 		return -1;
 	if (name != NULL)
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		a->id = sqlite3_column_int64(st, 0);
-		snprintf(a->name, sizeof(a->name), "%s", sqlite3_column_text(st, 1));
-		snprintf(a->flow, sizeof(a->flow), "%s", sqlite3_column_text(st, 2));
-		snprintf(a->scopes, sizeof(a->scopes), "%s", sqlite3_column_text(st, 3));
-		if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+		db_bind_text(st, 1, name, -1, DB_STATIC);
+	db_bind_int64(st, 2, id);
+	if (db_step(st) == DB_ROW) {
+		a->id = db_column_int64(st, 0);
+		snprintf(a->name, sizeof(a->name), "%s", db_column_text(st, 1));
+		snprintf(a->flow, sizeof(a->flow), "%s", db_column_text(st, 2));
+		snprintf(a->scopes, sizeof(a->scopes), "%s", db_column_text(st, 3));
+		if (db_column_type(st, 4) != DB_NULL)
 			snprintf(a->redirect_uri, sizeof(a->redirect_uri), "%s",
-			    sqlite3_column_text(st, 4));
+			    db_column_text(st, 4));
 		snprintf(a->return_url, sizeof(a->return_url), "%s",
-		    sqlite3_column_type(st, 5) != SQLITE_NULL ?
-		    (const char *)sqlite3_column_text(st, 5) : "/");
-		snprintf(a->tenant, sizeof(a->tenant), "%s", sqlite3_column_text(st, 7));
-		r = connection_get_id(sqlite3_column_int64(st, 6), &a->conn);
+		    db_column_type(st, 5) != DB_NULL ?
+		    (const char *)db_column_text(st, 5) : "/");
+		snprintf(a->tenant, sizeof(a->tenant), "%s", db_column_text(st, 7));
+		r = connection_get_id(db_column_int64(st, 6), &a->conn);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return r;
 }
 

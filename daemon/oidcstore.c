@@ -18,7 +18,7 @@
 
 static const char SQL_INSERT[] =
     "INSERT INTO user_sessions (id_hash, app_id, conn_id, username, sub, refresh, refresh_gen, "
-    "created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, x'', 1, ?6, ?6)";
+    "created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, x'', 1, ?6, ?6) RETURNING id";
 static const char SQL_SEAL[] =
     "UPDATE user_sessions SET refresh = ?1, refresh_gen = ?2 WHERE id = ?3";
 static const char SQL_GET[] =
@@ -36,15 +36,15 @@ static const char SQL_EXPIRED[] =
 static int
 oidcstore_exec(const char *sql, int64_t a, int64_t b)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	int		 r = -1;
 
 	writer_lock();
 	if ((st = store_prepare(sql)) != NULL) {
-		sqlite3_bind_int64(st, 1, a);
-		sqlite3_bind_int64(st, 2, b);
-		r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-		sqlite3_reset(st);
+		db_bind_int64(st, 1, a);
+		db_bind_int64(st, 2, b);
+		r = db_step(st) == DB_DONE ? 0 : -1;
+		db_reset(st);
 	}
 	writer_unlock();
 	return r;
@@ -54,7 +54,7 @@ oidcstore_exec(const char *sql, int64_t a, int64_t b)
 static int
 oidcstore_seal(const struct oidc_row *r, int64_t gen, const struct fg_secret *refresh)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	uint8_t		*sealed = NULL;
 	size_t		 len;
 	int		 ok = 0;
@@ -64,11 +64,11 @@ oidcstore_seal(const struct oidc_row *r, int64_t gen, const struct fg_secret *re
 		free(sealed);
 		return -1;
 	}
-	sqlite3_bind_blob(st, 1, sealed, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, gen);
-	sqlite3_bind_int64(st, 3, r->id);
-	ok = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(store_db()) == 1;
-	sqlite3_reset(st);
+	db_bind_blob(st, 1, sealed, (int)len, DB_STATIC);
+	db_bind_int64(st, 2, gen);
+	db_bind_int64(st, 3, r->id);
+	ok = db_step(st) == DB_DONE && db_changes() == 1;
+	db_reset(st);
 	free(sealed);
 	return ok ? 0 : -1;
 }
@@ -77,7 +77,7 @@ oidcstore_seal(const struct oidc_row *r, int64_t gen, const struct fg_secret *re
 int
 oidcstore_insert(const uint8_t hash[32], struct oidc_row *r)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	int		 ok;
 
 	writer_lock();
@@ -87,21 +87,21 @@ oidcstore_insert(const uint8_t hash[32], struct oidc_row *r)
 	}
 	ok = (st = store_prepare(SQL_INSERT)) != NULL;
 	if (ok) {
-		sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, r->app_id);
-		sqlite3_bind_int64(st, 3, r->conn_id);
-		sqlite3_bind_text(st, 4, r->username, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, r->sub, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, r->created);
-		ok = sqlite3_step(st) == SQLITE_DONE;
-		sqlite3_reset(st);
+		db_bind_blob(st, 1, hash, 32, DB_STATIC);
+		db_bind_int64(st, 2, r->app_id);
+		db_bind_int64(st, 3, r->conn_id);
+		db_bind_text(st, 4, r->username, -1, DB_STATIC);
+		db_bind_text(st, 5, r->sub, -1, DB_STATIC);
+		db_bind_int64(st, 6, r->created);
+		if ((ok = db_step(st) == DB_ROW))
+			r->id = db_column_int64(st, 0);
+		db_reset(st);
 	}
-	r->id = sqlite3_last_insert_rowid(store_db());
 	r->gen = 1;
 	ok = ok && oidcstore_seal(r, r->gen, r->refresh) == 0 && store_commit() == 0;
 	if (!ok) {
 		store_rollback();
-		fg_log_warn("cannot store a user session: %s", sqlite3_errmsg(store_db()));
+		fg_log_warn("cannot store a user session: %s", db_errmsg());
 	}
 	writer_unlock();
 	return ok ? 0 : -1;
@@ -109,26 +109,26 @@ oidcstore_insert(const uint8_t hash[32], struct oidc_row *r)
 
 /* The row st was bound to, its refresh token opened; -1 if none (r->id 0) or it does not open. */
 static int
-oidcstore_read(sqlite3_stmt *st, struct oidc_row *r)
+oidcstore_read(struct db_stmt *st, struct oidc_row *r)
 {
 	int rc = -1;
 
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		r->id = sqlite3_column_int64(st, 0);
-		r->app_id = sqlite3_column_int64(st, 1);
-		r->conn_id = sqlite3_column_int64(st, 2);
-		snprintf(r->username, sizeof(r->username), "%s", sqlite3_column_text(st, 3));
-		snprintf(r->sub, sizeof(r->sub), "%s", sqlite3_column_text(st, 4));
-		r->gen = sqlite3_column_int64(st, 6);
-		r->created = sqlite3_column_int64(st, 7);
-		r->last_seen = sqlite3_column_int64(st, 8);
-		rc = seal_refresh_open(r->id, r->gen, sqlite3_column_blob(st, 5),
-		    (size_t)sqlite3_column_bytes(st, 5), &r->refresh);
+	if (db_step(st) == DB_ROW) {
+		r->id = db_column_int64(st, 0);
+		r->app_id = db_column_int64(st, 1);
+		r->conn_id = db_column_int64(st, 2);
+		snprintf(r->username, sizeof(r->username), "%s", db_column_text(st, 3));
+		snprintf(r->sub, sizeof(r->sub), "%s", db_column_text(st, 4));
+		r->gen = db_column_int64(st, 6);
+		r->created = db_column_int64(st, 7);
+		r->last_seen = db_column_int64(st, 8);
+		rc = seal_refresh_open(r->id, r->gen, db_column_blob(st, 5),
+		    (size_t)db_column_bytes(st, 5), &r->refresh);
 		if (rc == -1)
 			fg_log_warn("user session %lld: its refresh token does not open",
 			    (long long)r->id);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return rc;
 }
 
@@ -136,12 +136,12 @@ oidcstore_read(sqlite3_stmt *st, struct oidc_row *r)
 int
 oidcstore_load(const uint8_t hash[32], struct oidc_row *r)
 {
-	sqlite3_stmt *st = store_prepare(SQL_GET);
+	struct db_stmt *st = store_prepare(SQL_GET);
 
 	memset(r, 0, sizeof(*r));
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+	db_bind_blob(st, 1, hash, 32, DB_STATIC);
 	return oidcstore_read(st, r);
 }
 
@@ -149,12 +149,12 @@ oidcstore_load(const uint8_t hash[32], struct oidc_row *r)
 int
 oidcstore_load_id(int64_t id, struct oidc_row *r)
 {
-	sqlite3_stmt *st = store_prepare(SQL_GET_ID);
+	struct db_stmt *st = store_prepare(SQL_GET_ID);
 
 	memset(r, 0, sizeof(*r));
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	return oidcstore_read(st, r);
 }
 
@@ -193,16 +193,16 @@ oidcstore_delete(int64_t id)
 size_t
 oidcstore_expired(int64_t idle_before, int64_t created_before, int64_t *rows, size_t max)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_EXPIRED);
+	struct db_stmt	*st = store_prepare(SQL_EXPIRED);
 	size_t		 n = 0;
 
 	if (st == NULL)
 		return 0;
-	sqlite3_bind_int64(st, 1, idle_before);
-	sqlite3_bind_int64(st, 2, created_before);
-	sqlite3_bind_int64(st, 3, (int64_t)max);
-	while (n < max && sqlite3_step(st) == SQLITE_ROW)
-		rows[n++] = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, idle_before);
+	db_bind_int64(st, 2, created_before);
+	db_bind_int64(st, 3, (int64_t)max);
+	while (n < max && db_step(st) == DB_ROW)
+		rows[n++] = db_column_int64(st, 0);
+	db_reset(st);
 	return n;
 }

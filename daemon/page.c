@@ -108,7 +108,7 @@ page_verb(const struct fg_reqctx *ctx, json_t *req, const struct page_query *q)
 {
 	const char	*before = json_string_value(json_object_get(req, "before"));
 	const char	*after = json_string_value(json_object_get(req, "after"));
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	struct page	 p;
 	int		 limit;
 
@@ -118,13 +118,13 @@ page_verb(const struct fg_reqctx *ctx, json_t *req, const struct page_query *q)
 		server_reply_error(ctx, "server_error", "the list could not be read");
 		return;
 	}
-	sqlite3_bind_text(st, 1, before != NULL ? before : after != NULL ? after : "", -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, limit + 1);
+	db_bind_text(st, 1, before != NULL ? before : after != NULL ? after : "", -1,
+	    DB_STATIC);
+	db_bind_int(st, 2, limit + 1);
 	page_init(&p, limit, 0);
-	while (sqlite3_step(st) == SQLITE_ROW && page_add(&p, q->row(st),
-	    json_string((const char *)sqlite3_column_text(st, 0))) == 0)
+	while (db_step(st) == DB_ROW && page_add(&p, q->row(st),
+	    json_string((const char *)db_column_text(st, 0))) == 0)
 		;
-	sqlite3_reset(st);
+	db_reset(st);
 	server_reply(ctx, page_finish(&p, q->key, before != NULL));
 }

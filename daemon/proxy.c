@@ -254,17 +254,17 @@ proxy_body_fits(struct proxy_op *op, int mib)
 static int
 proxy_rule(struct proxy_op *op)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_RULE);
+	struct db_stmt	*st = store_prepare(SQL_RULE);
 	int		 ok = 0, mib = 0;
 
 	if (st != NULL) {
-		sqlite3_bind_text(st, 1, op->app, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			ok = proxy_listed((const char *)sqlite3_column_text(st, 0), op->method, 0) &&
-			    proxy_listed((const char *)sqlite3_column_text(st, 1), op->path, 1);
-			mib = sqlite3_column_int(st, 2);
+		db_bind_text(st, 1, op->app, -1, DB_STATIC);
+		if (db_step(st) == DB_ROW) {
+			ok = proxy_listed((const char *)db_column_text(st, 0), op->method, 0) &&
+			    proxy_listed((const char *)db_column_text(st, 1), op->path, 1);
+			mib = db_column_int(st, 2);
 		}
-		sqlite3_reset(st);
+		db_reset(st);
 	}
 	if (!ok) {
 		proxy_finish(op, 403, "forbidden", "this app's proxy rule does not allow that method "

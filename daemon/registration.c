@@ -79,34 +79,34 @@ registration_insert(void *arg)
 	struct registration_new		*n = arg;
 	json_t			*req = n->req;
 	const struct policy_app	*pa = n->pa;
-	sqlite3_stmt		*st = store_prepare(SQL_INSERT);
+	struct db_stmt		*st = store_prepare(SQL_INSERT);
 	int			 r;
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, json_string_value(json_object_get(req, "name")), -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, n->client_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, n->hash, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, pa->flow, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, pa->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, n->conn_id);
-	sqlite3_bind_text(st, 7, pa->scopes, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 8, pa->internal);
-	sqlite3_bind_int(st, 9, pa->can_redirect);
-	sqlite3_bind_text(st, 10, pa->justification, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 11, store_now_ms());
-	sqlite3_bind_text(st, 12, json_string_value(json_object_get(req, "redirect_uri")), -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_text(st, 13, json_string_value(json_object_get(req, "return_url")), -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_text(st, 14, json_string_value(json_object_get(req, "proxy_methods")), -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_text(st, 15, json_string_value(json_object_get(req, "proxy_paths")), -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_int64(st, 16, registration_body_mib(req));
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_reset(st);
+	db_bind_text(st, 1, json_string_value(json_object_get(req, "name")), -1,
+	    DB_STATIC);
+	db_bind_text(st, 2, n->client_id, -1, DB_STATIC);
+	db_bind_blob(st, 3, n->hash, 32, DB_STATIC);
+	db_bind_text(st, 4, pa->flow, -1, DB_STATIC);
+	db_bind_text(st, 5, pa->kind, -1, DB_STATIC);
+	db_bind_int64(st, 6, n->conn_id);
+	db_bind_text(st, 7, pa->scopes, -1, DB_STATIC);
+	db_bind_int(st, 8, pa->internal);
+	db_bind_int(st, 9, pa->can_redirect);
+	db_bind_text(st, 10, pa->justification, -1, DB_STATIC);
+	db_bind_int64(st, 11, store_now_ms());
+	db_bind_text(st, 12, json_string_value(json_object_get(req, "redirect_uri")), -1,
+	    DB_STATIC);
+	db_bind_text(st, 13, json_string_value(json_object_get(req, "return_url")), -1,
+	    DB_STATIC);
+	db_bind_text(st, 14, json_string_value(json_object_get(req, "proxy_methods")), -1,
+	    DB_STATIC);
+	db_bind_text(st, 15, json_string_value(json_object_get(req, "proxy_paths")), -1,
+	    DB_STATIC);
+	db_bind_int64(st, 16, registration_body_mib(req));
+	r = db_step(st) == DB_DONE ? 0 : -1;
+	db_reset(st);
 	return r;
 }
 
@@ -250,7 +250,7 @@ registration_verb_add(const struct fg_reqctx *ctx, json_t *req)
 {
 	struct policy_app	 pa;
 	struct conn_rec		 c;
-	sqlite3_stmt		*st;
+	struct db_stmt		*st;
 	const char		*why, *rule;
 	char			 scopes[FG_SCOPES_MAX], client_id[64], secret[80];
 	uint8_t			 hash[32];
@@ -272,10 +272,10 @@ registration_verb_add(const struct fg_reqctx *ctx, json_t *req)
 		return;
 	}
 	if ((st = store_prepare(SQL_BY_NAME)) != NULL) {
-		sqlite3_bind_text(st, 1, json_string_value(json_object_get(req, "name")), -1,
-		    SQLITE_STATIC);
-		exists = sqlite3_step(st) == SQLITE_ROW;
-		sqlite3_reset(st);
+		db_bind_text(st, 1, json_string_value(json_object_get(req, "name")), -1,
+		    DB_STATIC);
+		exists = db_step(st) == DB_ROW;
+		db_reset(st);
 	}
 	if (exists) {
 		registration_refused(ctx, req, "conflict", "an app with this name exists", NULL);
@@ -331,7 +331,7 @@ static const char SQL_PAGE_BEFORE[] = APP_COLS "WHERE a.name < ?1 ORDER BY a.nam
 
 /* One app as JSON; the credential's secret is not stored, so it cannot be shown. */
 static json_t *
-registration_json(sqlite3_stmt *st)
+registration_json(struct db_stmt *st)
 {
 	static const char	*names[] = { "name", "client_id", "flow", "kind", "connection",
 				    "scopes" };
@@ -341,24 +341,24 @@ registration_json(sqlite3_stmt *st)
 	int			 i;
 
 	for (i = 0; i < 6; i++)
-		json_object_set_new(o, names[i], json_string((const char *)sqlite3_column_text(st,
+		json_object_set_new(o, names[i], json_string((const char *)db_column_text(st,
 		    i)));
-	json_object_set_new(o, "internal", json_boolean(sqlite3_column_int(st, 6)));
-	json_object_set_new(o, "can_redirect", json_boolean(sqlite3_column_int(st, 7)));
-	if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+	json_object_set_new(o, "internal", json_boolean(db_column_int(st, 6)));
+	json_object_set_new(o, "can_redirect", json_boolean(db_column_int(st, 7)));
+	if (db_column_type(st, 8) != DB_NULL)
 		json_object_set_new(o, "justification",
-		    json_string((const char *)sqlite3_column_text(st, 8)));
-	json_object_set_new(o, "created_at", json_integer(sqlite3_column_int64(st, 9)));
-	json_object_set_new(o, "revoked_at", sqlite3_column_type(st, 10) == SQLITE_NULL ?
-	    json_null() : json_integer(sqlite3_column_int64(st, 10)));
-	app_usage_of((const char *)sqlite3_column_text(st, 0), o);
-	json_object_set_new(o, "previous_valid_until", sqlite3_column_type(st, 11) ==
-	    SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(st, 11)));
+		    json_string((const char *)db_column_text(st, 8)));
+	json_object_set_new(o, "created_at", json_integer(db_column_int64(st, 9)));
+	json_object_set_new(o, "revoked_at", db_column_type(st, 10) == DB_NULL ?
+	    json_null() : json_integer(db_column_int64(st, 10)));
+	app_usage_of((const char *)db_column_text(st, 0), o);
+	json_object_set_new(o, "previous_valid_until", db_column_type(st, 11) ==
+	    DB_NULL ? json_null() : json_integer(db_column_int64(st, 11)));
 	for (i = 0; i < 4; i++)
-		if (sqlite3_column_type(st, 12 + i) != SQLITE_NULL)
+		if (db_column_type(st, 12 + i) != DB_NULL)
 			json_object_set_new(o, extra[i],
-			    json_string((const char *)sqlite3_column_text(st, 12 + i)));
-	json_object_set_new(o, "proxy_body_max_mib", json_integer(sqlite3_column_int(st, 16)));
+			    json_string((const char *)db_column_text(st, 12 + i)));
+	json_object_set_new(o, "proxy_body_max_mib", json_integer(db_column_int(st, 16)));
 	return o;
 }
 
@@ -417,16 +417,16 @@ static int
 registration_mark_revoked(void *arg)
 {
 	struct registration_gone	*g = arg;
-	sqlite3_stmt	*st = store_prepare(SQL_REVOKE);
+	struct db_stmt	*st = store_prepare(SQL_REVOKE);
 
 	g->changed = -1;
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, store_now_ms());
-	sqlite3_bind_text(st, 2, g->name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		g->changed = sqlite3_changes(store_db());
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, store_now_ms());
+	db_bind_text(st, 2, g->name, -1, DB_STATIC);
+	if (db_step(st) == DB_DONE)
+		g->changed = db_changes();
+	db_reset(st);
 	return g->changed == 1 ? 0 : -1;
 }
 
@@ -479,19 +479,19 @@ static int
 registration_set_scopes(void *arg)
 {
 	struct registration_edit	*e = arg;
-	sqlite3_stmt	*st = store_prepare(SQL_SET_SCOPES);
+	struct db_stmt	*st = store_prepare(SQL_SET_SCOPES);
 	int		 r;
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, e->scopes, -1, SQLITE_STATIC);
+	db_bind_text(st, 1, e->scopes, -1, DB_STATIC);
 	if (e->mib != NULL)
-		sqlite3_bind_int64(st, 2, json_integer_value(e->mib));
+		db_bind_int64(st, 2, json_integer_value(e->mib));
 	else
-		sqlite3_bind_null(st, 2);
-	sqlite3_bind_int64(st, 3, e->id);
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_reset(st);
+		db_bind_null(st, 2);
+	db_bind_int64(st, 3, e->id);
+	r = db_step(st) == DB_DONE ? 0 : -1;
+	db_reset(st);
 	return r;
 }
 
@@ -503,7 +503,7 @@ static void
 registration_verb_update(const struct fg_reqctx *ctx, json_t *req)
 {
 	const char		*name = json_string_value(json_object_get(req, "name"));
-	sqlite3_stmt		*st = store_prepare(SQL_REG);
+	struct db_stmt		*st = store_prepare(SQL_REG);
 	struct policy_app	 pa;
 	struct registration_edit		 e = { 0, NULL, NULL, { 0 }, 0 };
 	char			 scopes[FG_SCOPES_MAX], flow[32] = "", kind[16] = "", just[2001] = "";
@@ -512,17 +512,17 @@ registration_verb_update(const struct fg_reqctx *ctx, json_t *req)
 	const char		*why, *rule;
 
 	if (st != NULL) {
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			e.id = sqlite3_column_int64(st, 0);
+		db_bind_text(st, 1, name, -1, DB_STATIC);
+		if (db_step(st) == DB_ROW) {
+			e.id = db_column_int64(st, 0);
 			app_column(st, 1, flow, sizeof(flow));
 			app_column(st, 2, kind, sizeof(kind));
-			pa.internal = sqlite3_column_int(st, 3);
-			pa.can_redirect = sqlite3_column_int(st, 4);
+			pa.internal = db_column_int(st, 3);
+			pa.can_redirect = db_column_int(st, 4);
 			app_column(st, 5, just, sizeof(just));
 			app_column(st, 6, kept, sizeof(kept));
 		}
-		sqlite3_reset(st);
+		db_reset(st);
 	}
 	if (e.id == 0) {
 		server_reply_error(ctx, "not_found", "no active app named %s", name);
@@ -589,16 +589,16 @@ static int
 registration_store_rotation(void *arg)
 {
 	struct registration_edit	*e = arg;
-	sqlite3_stmt	*st = store_prepare(SQL_ROTATE);
+	struct db_stmt	*st = store_prepare(SQL_ROTATE);
 	int		 r;
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, e->until);
-	sqlite3_bind_blob(st, 2, e->hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, e->id);
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, e->until);
+	db_bind_blob(st, 2, e->hash, 32, DB_STATIC);
+	db_bind_int64(st, 3, e->id);
+	r = db_step(st) == DB_DONE ? 0 : -1;
+	db_reset(st);
 	return r;
 }
 
@@ -612,7 +612,7 @@ registration_verb_rotate_secret(const struct fg_reqctx *ctx, json_t *req)
 	const char		*name = json_string_value(json_object_get(req, "name"));
 	json_t			*ov = json_object_get(req, "overlap_s");
 	json_int_t		 overlap = ov ? json_integer_value(ov) : 86400;
-	sqlite3_stmt		*st = store_prepare(SQL_REG);
+	struct db_stmt		*st = store_prepare(SQL_REG);
 	struct registration_edit		 e = { 0, NULL, NULL, { 0 }, 0 };
 	char			 client_id[64] = "", unused[64], secret[80], actor[96], detail[64];
 	char			 flow[32] = "", scopes[FG_SCOPES_MAX] = "";
@@ -624,13 +624,13 @@ registration_verb_rotate_secret(const struct fg_reqctx *ctx, json_t *req)
 		return;
 	}
 	if (st != NULL) {
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			e.id = sqlite3_column_int64(st, 0);
+		db_bind_text(st, 1, name, -1, DB_STATIC);
+		if (db_step(st) == DB_ROW) {
+			e.id = db_column_int64(st, 0);
 			app_column(st, 1, flow, sizeof(flow));
 			app_column(st, 6, scopes, sizeof(scopes));
 		}
-		sqlite3_reset(st);
+		db_reset(st);
 	}
 	if (e.id == 0) {
 		server_reply_error(ctx, "not_found", "no active app named %s", name);
@@ -648,10 +648,10 @@ registration_verb_rotate_secret(const struct fg_reqctx *ctx, json_t *req)
 	}
 	app_cache_clear();
 	if ((st = store_prepare(SQL_CLIENT_ID)) != NULL) {
-		sqlite3_bind_int64(st, 1, e.id);
-		if (sqlite3_step(st) == SQLITE_ROW)
+		db_bind_int64(st, 1, e.id);
+		if (db_step(st) == DB_ROW)
 			app_column(st, 0, client_id, sizeof(client_id));
-		sqlite3_reset(st);
+		db_reset(st);
 	}
 	server_reply(ctx, json_pack("{sbsssssssIssss}", "ok", 1, "name", name, "client_id",
 	    client_id, "client_secret", secret, "previous_valid_until", (json_int_t)e.until,

@@ -530,7 +530,7 @@ server_slow_work(int requested)
 		return;
 	/* a walk or a backup filled the page cache and the heap: give that back, not keep it */
 	if (server_slow_was && !(verify_busy() || backup_busy() || archive_busy())) {
-		sqlite3_db_release_memory(store_db());
+		db_release_memory();
 		malloc_trim(0);
 	}
 	server_slow_was = verify_busy() || backup_busy() || archive_busy();

@@ -32,15 +32,15 @@ static const char SQL_EXPIRE[] =
 static void
 session_exec(const char *sql, const uint8_t *h, int64_t num, int with_num)
 {
-	sqlite3_stmt *st = store_prepare(sql);
+	struct db_stmt *st = store_prepare(sql);
 
 	if (st == NULL)
 		return;
 	if (with_num)
-		sqlite3_bind_int64(st, 1, num);
-	sqlite3_bind_blob(st, with_num ? 2 : 1, h, 32, SQLITE_STATIC);
-	sqlite3_step(st);
-	sqlite3_reset(st);
+		db_bind_int64(st, 1, num);
+	db_bind_blob(st, with_num ? 2 : 1, h, 32, DB_STATIC);
+	db_step(st);
+	db_reset(st);
 }
 
 /* Hash a presented id; -1 if it cannot be one of ours. */
@@ -60,34 +60,34 @@ session_hash(const char *sid, uint8_t h[32])
 int
 session_check(const char *sid, struct fg_reqctx *ctx)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	uint8_t		 h[32];
 	int64_t		 now = store_now_ms(), created, seen;
 	int		 live = 0;
 
 	if (session_hash(sid, h) == -1 || (st = store_prepare(SQL_GET)) == NULL)
 		return -1;
-	sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		created = sqlite3_column_int64(st, 1);
-		seen = sqlite3_column_int64(st, 2);
-		live = !sqlite3_column_int(st, 5) && now - seen <= fg_cfg->session_idle_s * 1000 &&
+	db_bind_blob(st, 1, h, 32, DB_STATIC);
+	if (db_step(st) == DB_ROW) {
+		created = db_column_int64(st, 1);
+		seen = db_column_int64(st, 2);
+		live = !db_column_int(st, 5) && now - seen <= fg_cfg->session_idle_s * 1000 &&
 		    now - created <= fg_cfg->session_max_s * 1000;
-		ctx->user_id = sqlite3_column_int64(st, 0);
-		ctx->role = account_role_parse((const char *)sqlite3_column_text(st, 4));
-		snprintf(ctx->user, sizeof(ctx->user), "%s", sqlite3_column_text(st, 3));
+		ctx->user_id = db_column_int64(st, 0);
+		ctx->role = account_role_parse((const char *)db_column_text(st, 4));
+		snprintf(ctx->user, sizeof(ctx->user), "%s", db_column_text(st, 3));
 		/* ...or a quarter of the idle timeout, so a short timeout never ends a live session */
 		if (live && now - seen > (fg_cfg->session_idle_s * 250 < SESSION_TOUCH_MS ?
 		    fg_cfg->session_idle_s * 250 : SESSION_TOUCH_MS)) {
-			sqlite3_reset(st);
+			db_reset(st);
 			session_exec(SQL_TOUCH, h, now, 1);
 		}
 		if (!live) {
-			sqlite3_reset(st);
+			db_reset(st);
 			session_exec(SQL_DELETE, h, 0, 0);
 		}
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	if (!live || ctx->role == 0) {
 		ctx->user_id = 0;
 		ctx->role = 0;
@@ -113,13 +113,13 @@ session_csrf_ok(const char *sid, const char *csrf)
 void
 session_end_account(int64_t user_id)
 {
-	sqlite3_stmt *st = store_prepare(SQL_DELETE_USER);
+	struct db_stmt *st = store_prepare(SQL_DELETE_USER);
 
 	if (st == NULL)
 		return;
-	sqlite3_bind_int64(st, 1, user_id);
-	sqlite3_step(st);
-	sqlite3_reset(st);
+	db_bind_int64(st, 1, user_id);
+	db_step(st);
+	db_reset(st);
 }
 
 struct session_new {
@@ -131,24 +131,24 @@ static int
 session_insert(void *arg)
 {
 	struct session_new	*s = arg;
-	sqlite3_stmt		*st = store_prepare(SQL_INSERT);
+	struct db_stmt		*st = store_prepare(SQL_INSERT);
 	int64_t			 now = store_now_ms();
 	int			 r;
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_blob(st, 1, s->hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, s->user_id);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, now);
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_reset(st);
+	db_bind_blob(st, 1, s->hash, 32, DB_STATIC);
+	db_bind_int64(st, 2, s->user_id);
+	db_bind_int64(st, 3, now);
+	db_bind_int64(st, 4, now);
+	r = db_step(st) == DB_DONE ? 0 : -1;
+	db_reset(st);
 	/* expired sessions of anyone go at each login: the table stays small */
 	if (r == 0 && (st = store_prepare(SQL_EXPIRE)) != NULL) {
-		sqlite3_bind_int64(st, 1, now - fg_cfg->session_idle_s * 1000);
-		sqlite3_bind_int64(st, 2, now - fg_cfg->session_max_s * 1000);
-		sqlite3_step(st);
-		sqlite3_reset(st);
+		db_bind_int64(st, 1, now - fg_cfg->session_idle_s * 1000);
+		db_bind_int64(st, 2, now - fg_cfg->session_max_s * 1000);
+		db_step(st);
+		db_reset(st);
 	}
 	return r;
 }

@@ -1,36 +1,24 @@
 /*
- * The one SQLite handle.  Everything that knows about files, pragmas and migrations is here,
- * so moving the registry to another store (SPEC §7) means replacing this module's callers' SQL
- * and nothing else.
+ * The store, whichever backend holds it: the embedded migrations, the statement cache, and
+ * transactions.  Files and pragmas are store-sqlite.c's; the connection string is store-pg's;
+ * every module reads and writes through db.h's calls on the statements prepared here.
  */
 #include "config.h"
 
-#include <sys/stat.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
 
 #define STORE_STMTS_MAX	64
 
-static sqlite3	*store_handle;
 static struct {
 	const char	*sql;
-	sqlite3_stmt	*stmt;
+	struct db_stmt	*stmt;
 } store_stmts[STORE_STMTS_MAX];
-
-sqlite3 *
-store_db(void)
-{
-	return store_handle;
-}
 
 /* Wall-clock milliseconds, for timestamps in rows. */
 int64_t
@@ -42,23 +30,66 @@ store_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Apply every embedded migration newer than the database's user_version. */
+/* The first column of a one-row query, or -1. */
+static int64_t
+store_scalar(const char *sql)
+{
+	struct db_stmt	*st;
+	int64_t		 v = -1;
+
+	if (db_prepare(sql, &st) != DB_OK)
+		return -1;
+	if (db_step(st) == DB_ROW)
+		v = db_column_int64(st, 0);
+	db_finalize(st);
+	return v;
+}
+
+/* The schema version the database is at; -1 when it cannot be read. */
 static int
+store_version(void)
+{
+	if (db_dialect() == DB_SQLITE)
+		return (int)store_scalar("PRAGMA user_version");
+	if (db_exec("CREATE TABLE IF NOT EXISTS flowgate_schema (version BIGINT NOT NULL)") != DB_OK)
+		return -1;
+	return (int)store_scalar("SELECT COALESCE(MAX(version), 0) FROM flowgate_schema");
+}
+
+/* Apply migration i (0-based) and record its number, in one transaction. */
+static int
+store_migrate_one(const char *const *list, int i)
+{
+	char sql[96];
+
+	if (db_dialect() == DB_SQLITE)
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", i + 1);
+	else
+		snprintf(sql, sizeof(sql), "INSERT INTO flowgate_schema (version) VALUES (%d)", i + 1);
+	if (db_exec(db_sql("BEGIN IMMEDIATE", "BEGIN")) != DB_OK ||
+	    (db_dialect() == DB_POSTGRESQL &&
+	    db_exec("SELECT pg_advisory_xact_lock(4604)") != DB_OK) ||
+	    (store_version() == i && (db_exec(list[i]) != DB_OK || db_exec(sql) != DB_OK)) ||
+	    db_exec("COMMIT") != DB_OK)
+		return -1;
+	return 0;
+}
+
+/*
+ * Apply every embedded migration newer than the database's version.  On PostgreSQL several
+ * nodes may start at once: each migration runs under an advisory lock and rechecks the version.
+ */
+int
 store_migrate(char *err, size_t errlen)
 {
-	sqlite3_stmt	*st;
-	char		*msg = NULL, sql[64];
-	int		 have, want, i;
+	const char *const	*list = fg_schema_migrations;
+	int			 have, want, i;
 
-	if (sqlite3_prepare_v2(store_handle, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW) {
-		snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(store_handle));
-		sqlite3_finalize(st);
+	if ((have = store_version()) < 0) {
+		snprintf(err, errlen, "cannot read schema version: %s", db_errmsg());
 		return -1;
 	}
-	have = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	for (want = 0; fg_schema_migrations[want] != NULL; want++)
+	for (want = 0; list[want] != NULL; want++)
 		;
 	if (have > want) {
 		snprintf(err, errlen, "database schema version %d is newer than this flowgate (%d)",
@@ -66,14 +97,9 @@ store_migrate(char *err, size_t errlen)
 		return -1;
 	}
 	for (i = have; i < want; i++) {
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", i + 1);
-		if (sqlite3_exec(store_handle, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
-		    sqlite3_exec(store_handle, fg_schema_migrations[i], NULL, NULL, &msg) != SQLITE_OK ||
-		    sqlite3_exec(store_handle, sql, NULL, NULL, &msg) != SQLITE_OK ||
-		    sqlite3_exec(store_handle, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
-			snprintf(err, errlen, "migration %d failed: %s", i + 1, msg ? msg : "?");
-			sqlite3_free(msg);
-			sqlite3_exec(store_handle, "ROLLBACK", NULL, NULL, NULL);
+		if (store_migrate_one(list, i) == -1) {
+			snprintf(err, errlen, "migration %d failed: %s", i + 1, db_errmsg());
+			db_exec("ROLLBACK");
 			return -1;
 		}
 		fg_log_info("database migrated to schema version %d", i + 1);
@@ -81,183 +107,40 @@ store_migrate(char *err, size_t errlen)
 	return 0;
 }
 
-/* Pragmas every connection needs: WAL, durability, foreign keys, zeroed free pages. */
-static int
-store_configure(int sync_full, char *err, size_t errlen)
-{
-	char	*msg = NULL;
-	char	 sql[256];
-
-	/*
-	 * The daemon is the database's only user: an exclusive lock saves two fcntl locks per
-	 * transaction and keeps the WAL index in memory (no -shm file at all).  A 1 MiB page
-	 * cache holds the hot pages of 1,000 apps and keeps the daemon small.
-	 */
-	snprintf(sql, sizeof(sql), "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; "
-	    "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; "
-	    "PRAGMA busy_timeout = 2000; PRAGMA cache_size = -1024;", sync_full ? "FULL" : "NORMAL");
-	if (sqlite3_exec(store_handle, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot configure database: %s", msg ? msg : "?");
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
-/* The -wal and -shm files hold database pages too: same rule as the database, if they exist. */
-static int
-store_check_sidecars(const char *path, char *err, size_t errlen)
-{
-	const char	*suffix[] = { "-wal", "-shm" };
-	struct stat	 st;
-	char		 p[4096];
-	size_t		 i;
-	int		 fd;
-
-	for (i = 0; i < 2; i++) {
-		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
-		if (access(p, F_OK) == -1)
-			continue;
-		if ((fd = privsep_open_secret(p, "database file", &st, err, errlen)) == -1)
-			return -1;
-		close(fd);
-	}
-	return 0;
-}
-
-/*
- * Check that the file SQLite opened is the one privsep_open_secret checked (*checked).  SQLite
- * keeps its descriptor private to the unix VFS (SQLITE_FCNTL_FILE_POINTER gives only the
- * opaque sqlite3_file), but open(2) returns the lowest free descriptor and sqlite3_open_v2
- * opens the main database file first, before any other thread runs: so SQLite's descriptor is
- * the lowest one that was free before the call (free_fd).  Any other file there (the name
- * swapped between the two opens, or an SQLite that opens something else first) fails the
- * comparison and the daemon refuses to start: the check fails closed.
- */
-static int
-store_same_file(const char *path, int free_fd, const struct stat *checked, char *err,
-    size_t errlen)
-{
-	struct stat	st;
-
-	if (fstat(free_fd, &st) == -1 || st.st_dev != checked->st_dev ||
-	    st.st_ino != checked->st_ino) {
-		snprintf(err, errlen, "database %s: the file SQLite opened is not the one checked; "
-		    "was it replaced while flowgated started?", path);
-		return -1;
-	}
-	return 0;
-}
-
-/* The lowest free descriptor above stderr, or -1 with err set (fd is open, so not fd). */
-static int
-store_free_fd(const char *path, int fd, char *err, size_t errlen)
-{
-	int	free_fd;
-
-	if ((free_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1) {
-		snprintf(err, errlen, "database %s: %s", path, strerror(errno));
-		return -1;
-	}
-	close(free_fd);
-	return free_fd;
-}
-
-/*
- * Open an existing database after checking, on an opened descriptor, that only we can read it;
- * then migrate it.  Our descriptor is closed before SQLite takes any lock: closing any
- * descriptor of a file drops the process's POSIX locks on it, SQLite's included.
- */
-int
-store_open(const char *path, int sync_full, char *err, size_t errlen)
-{
-	struct stat	st;
-	int		fd, free_fd, ok;
-
-	if ((fd = privsep_open_secret(path, "database", &st, err, errlen)) == -1)
-		return -1;
-	if (store_check_sidecars(path, err, errlen) == -1 ||
-	    (free_fd = store_free_fd(path, fd, err, errlen)) == -1) {
-		close(fd);
-		return -1;
-	}
-	umask(077);
-	ok = sqlite3_open_v2(path, &store_handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
-	    SQLITE_OPEN_FULLMUTEX, NULL) == SQLITE_OK;	/* the audit writer shares it */
-	if (!ok)
-		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(store_handle));
-	else
-		ok = store_same_file(path, free_fd, &st, err, errlen) == 0;
-	close(fd);
-	if (!ok || store_configure(sync_full, err, errlen) == -1 ||
-	    store_migrate(err, errlen) == -1) {
-		store_close();
-		return -1;
-	}
-	return 0;
-}
-
-/* Create a new database (refusing to reuse a file) and apply the migrations. */
-int
-store_create(const char *path, char *err, size_t errlen)
-{
-	if (access(path, F_OK) == 0) {
-		snprintf(err, errlen, "database %s already exists", path);
-		return -1;
-	}
-	umask(077);
-	if (sqlite3_open_v2(path, &store_handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "database %s: %s", path, sqlite3_errmsg(store_handle));
-		store_close();
-		return -1;
-	}
-	/* small pages: each audit commit copies the pages it touches into the WAL */
-	if (sqlite3_exec(store_handle, "PRAGMA page_size = 1024", NULL, NULL, NULL) != SQLITE_OK ||
-	    store_configure(1, err, errlen) == -1 || store_migrate(err, errlen) == -1) {
-		store_close();
-		return -1;
-	}
-	return 0;
-}
-
-/* Finalize cached statements and close, checkpointing the WAL. */
+/* Finalize cached statements and close the backend (SQLite checkpoints its WAL). */
 void
 store_close(void)
 {
 	int i;
 
 	for (i = 0; i < STORE_STMTS_MAX && store_stmts[i].sql != NULL; i++) {
-		sqlite3_finalize(store_stmts[i].stmt);
+		db_finalize(store_stmts[i].stmt);
 		store_stmts[i].sql = NULL;
 		store_stmts[i].stmt = NULL;
 	}
-	if (store_handle != NULL)
-		sqlite3_close(store_handle);
-	store_handle = NULL;
+	db_close();
 }
 
 /*
  * A prepared statement for a constant SQL string, prepared once and reset for reuse: the token
  * path runs the same few statements thousands of times a second.
  */
-sqlite3_stmt *
+struct db_stmt *
 store_prepare(const char *sql)
 {
 	int i;
 
 	for (i = 0; i < STORE_STMTS_MAX && store_stmts[i].sql != NULL; i++) {
 		if (store_stmts[i].sql == sql) {
-			sqlite3_reset(store_stmts[i].stmt);
-			sqlite3_clear_bindings(store_stmts[i].stmt);
+			db_reset(store_stmts[i].stmt);
+			db_clear_bindings(store_stmts[i].stmt);
 			return store_stmts[i].stmt;
 		}
 	}
 	if (i == STORE_STMTS_MAX)
 		fg_fatal("statement cache full: raise STORE_STMTS_MAX");
-	if (sqlite3_prepare_v3(store_handle, sql, -1, SQLITE_PREPARE_PERSISTENT,
-	    &store_stmts[i].stmt, NULL) != SQLITE_OK) {
-		fg_log_warn("cannot prepare statement: %s", sqlite3_errmsg(store_handle));
+	if (db_prepare_persistent(sql, &store_stmts[i].stmt) != DB_OK) {
+		fg_log_warn("cannot prepare statement: %s", db_errmsg());
 		return NULL;
 	}
 	store_stmts[i].sql = sql;
@@ -265,43 +148,44 @@ store_prepare(const char *sql)
 }
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_BEGIN_PG[] = "BEGIN";
 static const char SQL_COMMIT[] = "COMMIT";
 
 /* Run a prepared transaction-control statement (parsed once: this runs per loop turn). */
 static int
 store_step_once(const char *sql)
 {
-	sqlite3_stmt	*st = store_prepare(sql);
+	struct db_stmt	*st = store_prepare(sql);
 	int		 r;
 
 	if (st == NULL)
 		return -1;
-	r = sqlite3_step(st);
-	sqlite3_reset(st);
-	return r == SQLITE_DONE ? 0 : -1;
+	r = db_step(st);
+	db_reset(st);
+	return r == DB_DONE ? 0 : -1;
 }
 
 /* Every row of sql (its ?1 bound to name, NULL for all) as the JSON objects row() makes. */
 json_t *
-store_select(const char *sql, const char *name, json_t *(*row)(sqlite3_stmt *))
+store_select(const char *sql, const char *name, json_t *(*row)(struct db_stmt *))
 {
-	sqlite3_stmt	*st = store_prepare(sql);
+	struct db_stmt	*st = store_prepare(sql);
 	json_t		*arr = json_array();
 
 	if (st == NULL)
 		return arr;
 	if (name != NULL)
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	while (sqlite3_step(st) == SQLITE_ROW)
+		db_bind_text(st, 1, name, -1, DB_STATIC);
+	while (db_step(st) == DB_ROW)
 		json_array_append_new(arr, row(st));
-	sqlite3_reset(st);
+	db_reset(st);
 	return arr;
 }
 
 int
 store_begin(void)
 {
-	return store_step_once(SQL_BEGIN);
+	return store_step_once(db_sql(SQL_BEGIN, SQL_BEGIN_PG));
 }
 
 int
@@ -309,7 +193,7 @@ store_commit(void)
 {
 	if (store_step_once(SQL_COMMIT) == 0)
 		return 0;
-	fg_log_warn("commit failed: %s", sqlite3_errmsg(store_handle));
+	fg_log_warn("commit failed: %s", db_errmsg());
 	store_rollback();
 	return -1;
 }
@@ -317,8 +201,8 @@ store_commit(void)
 void
 store_rollback(void)
 {
-	if (!sqlite3_get_autocommit(store_handle))
-		sqlite3_exec(store_handle, "ROLLBACK", NULL, NULL, NULL);
+	if (db_in_transaction())
+		db_exec("ROLLBACK");
 }
 
 /* True when a write transaction can be started and ended: what /healthz reports. */
@@ -334,66 +218,3 @@ store_writable(void)
 	return ok;
 }
 
-/* An online copy in progress: the file and SQLite's backup of the main database into it. */
-struct store_copy {
-	sqlite3		*dst;
-	sqlite3_backup	*b;
-	char		 path[1025];
-};
-
-/* Start an online copy into path (a new file, 0600); NULL and err when it cannot start. */
-struct store_copy *
-store_copy_begin(const char *path, char *err, size_t errlen)
-{
-	struct store_copy	*c;
-
-	if (access(path, F_OK) == 0) {
-		snprintf(err, errlen, "%s exists; choose a new file", path);
-		return NULL;
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	snprintf(c->path, sizeof(c->path), "%s", path);
-	umask(077);
-	if (sqlite3_open_v2(path, &c->dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, c->dst ? sqlite3_errmsg(c->dst) : "cannot open");
-		sqlite3_close(c->dst);
-		free(c);
-		return NULL;
-	}
-	if ((c->b = sqlite3_backup_init(c->dst, "main", store_handle, "main")) == NULL) {
-		snprintf(err, errlen, "backup: %s", sqlite3_errmsg(c->dst));
-		store_copy_end(c, 0);
-		return NULL;
-	}
-	return c;
-}
-
-/* Copy up to pages more; 1 while pages remain, 0 when done, -1 (and err) on failure. */
-int
-store_copy_step(struct store_copy *c, int pages, char *err, size_t errlen)
-{
-	int r = sqlite3_backup_step(c->b, pages);
-
-	if (r == SQLITE_DONE)
-		return 0;
-	if (r == SQLITE_OK || r == SQLITE_BUSY || r == SQLITE_LOCKED)
-		return 1;
-	snprintf(err, errlen, "backup: %s", sqlite3_errstr(r));
-	return -1;
-}
-
-/* Finish a copy: kept when ok, else its file is removed. */
-void
-store_copy_end(struct store_copy *c, int ok)
-{
-	if (c->b != NULL)
-		sqlite3_backup_finish(c->b);
-	sqlite3_close(c->dst);
-	if (!ok)
-		unlink(c->path);
-	free(c);
-}

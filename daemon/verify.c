@@ -84,42 +84,42 @@ verify_fail(int64_t seq, const char *fmt, ...)
 static void
 verify_checkpoint(int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
 {
-	sqlite3_stmt	*st = store_prepare(SQL_CKPT);
+	struct db_stmt	*st = store_prepare(SQL_CKPT);
 	uint8_t		 mac[AUDIT_HASHLEN];
 
 	*seq = 0;
 	memset(hash, 0, AUDIT_HASHLEN);
 	if (st == NULL)
 		return;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == AUDIT_HASHLEN &&
-	    sqlite3_column_bytes(st, 2) == AUDIT_HASHLEN) {
-		audit_point_mac("ckpt:", sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+	if (db_step(st) == DB_ROW && db_column_bytes(st, 1) == AUDIT_HASHLEN &&
+	    db_column_bytes(st, 2) == AUDIT_HASHLEN) {
+		audit_point_mac("ckpt:", db_column_int64(st, 0), db_column_blob(st, 1),
 		    mac);
-		if (sodium_memcmp(mac, sqlite3_column_blob(st, 2), AUDIT_HASHLEN) == 0) {
-			*seq = sqlite3_column_int64(st, 0);
-			memcpy(hash, sqlite3_column_blob(st, 1), AUDIT_HASHLEN);
+		if (sodium_memcmp(mac, db_column_blob(st, 2), AUDIT_HASHLEN) == 0) {
+			*seq = db_column_int64(st, 0);
+			memcpy(hash, db_column_blob(st, 1), AUDIT_HASHLEN);
 		}
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 }
 
 /* Remember a verified prefix, so the next incremental walk starts there. */
 static void
 verify_save_checkpoint(void)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_SET_CKPT);
+	struct db_stmt	*st = store_prepare(SQL_SET_CKPT);
 	uint8_t		 mac[AUDIT_HASHLEN];
 
 	if (st == NULL || verify_job.seq == 0)
 		return;
 	audit_point_mac("ckpt:", verify_job.seq, verify_job.prev, mac);
-	sqlite3_bind_int64(st, 1, verify_job.seq);
-	sqlite3_bind_blob(st, 2, verify_job.prev, AUDIT_HASHLEN, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, mac, AUDIT_HASHLEN, SQLITE_STATIC);
+	db_bind_int64(st, 1, verify_job.seq);
+	db_bind_blob(st, 2, verify_job.prev, AUDIT_HASHLEN, DB_STATIC);
+	db_bind_blob(st, 3, mac, AUDIT_HASHLEN, DB_STATIC);
 	writer_lock();
-	if (sqlite3_step(st) != SQLITE_DONE)
-		fg_log_warn("audit checkpoint not saved: %s", sqlite3_errmsg(store_db()));
-	sqlite3_reset(st);
+	if (db_step(st) != DB_DONE)
+		fg_log_warn("audit checkpoint not saved: %s", db_errmsg());
+	db_reset(st);
 	writer_unlock();
 }
 
@@ -163,11 +163,11 @@ verify_start(int full)
 
 /* Check one row against the chain so far; 0 to go on. */
 static int
-verify_row(sqlite3_stmt *st)
+verify_row(struct db_stmt *st)
 {
 	uint8_t		 hash[AUDIT_HASHLEN];
-	int64_t		 seq = sqlite3_column_int64(st, 0);
-	const char	*event = (const char *)sqlite3_column_text(st, 3);
+	int64_t		 seq = db_column_int64(st, 0);
+	const char	*event = (const char *)db_column_text(st, 3);
 	char		 why[160] = "";
 
 	if (seq != verify_job.seq + 1) {
@@ -185,7 +185,7 @@ verify_row(sqlite3_stmt *st)
 		return -1;
 	}
 	if (event != NULL && strcmp(event, "audit.tamper") == 0)
-		verify_fail(seq, "tampering was recorded: %.200s", sqlite3_column_text(st, 8));
+		verify_fail(seq, "tampering was recorded: %.200s", db_column_text(st, 8));
 	memcpy(verify_job.prev, hash, AUDIT_HASHLEN);
 	verify_job.seq = seq;
 	return verify_job.failed ? -1 : 0;
@@ -195,27 +195,27 @@ verify_row(sqlite3_stmt *st)
 static int
 verify_batch(void)
 {
-	sqlite3_stmt	*st = store_prepare(SQL_ROWS);
+	struct db_stmt	*st = store_prepare(SQL_ROWS);
 	int		 r, rows = 0;
 
 	if (st == NULL) {
 		verify_fail(verify_job.seq + 1, "cannot read the audit table");
 		return 0;
 	}
-	sqlite3_bind_int64(st, 1, verify_job.seq);
-	sqlite3_bind_int64(st, 2, verify_job.target);
-	sqlite3_bind_int(st, 3, VERIFY_BATCH);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, verify_job.seq);
+	db_bind_int64(st, 2, verify_job.target);
+	db_bind_int(st, 3, VERIFY_BATCH);
+	while ((r = db_step(st)) == DB_ROW) {
 		rows++;
 		if (verify_row(st) == -1)
 			break;
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	if (verify_job.failed)
 		return 0;
-	if (r != SQLITE_DONE && r != SQLITE_ROW) {
+	if (r != DB_DONE && r != DB_ROW) {
 		verify_fail(verify_job.seq + 1, "cannot read the audit table: %s",
-		    sqlite3_errmsg(store_db()));
+		    db_errmsg());
 		return 0;
 	}
 	return rows == VERIFY_BATCH;
@@ -225,7 +225,7 @@ verify_batch(void)
 static const char *
 verify_anchor(const struct verify_waiter *w, char *buf, size_t buflen)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	int		 ok = 0;
 
 	if (w->anchor_seq == 0)
@@ -237,10 +237,10 @@ verify_anchor(const struct verify_waiter *w, char *buf, size_t buflen)
 		return buf;
 	}
 	if ((st = store_prepare(SQL_HASH_AT)) != NULL) {
-		sqlite3_bind_int64(st, 1, w->anchor_seq);
-		ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == AUDIT_HASHLEN &&
-		    sodium_memcmp(sqlite3_column_blob(st, 0), w->anchor_hash, AUDIT_HASHLEN) == 0;
-		sqlite3_reset(st);
+		db_bind_int64(st, 1, w->anchor_seq);
+		ok = db_step(st) == DB_ROW && db_column_bytes(st, 0) == AUDIT_HASHLEN &&
+		    sodium_memcmp(db_column_blob(st, 0), w->anchor_hash, AUDIT_HASHLEN) == 0;
+		db_reset(st);
 	}
 	if (ok)
 		return NULL;

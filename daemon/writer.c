@@ -49,7 +49,7 @@ static uint64_t			 writer_epoch;	/* the writer's; batches of others are dropped 
 static int			 writer_poisoned;
 static uint64_t			 writer_loop_epoch;	/* the loop's */
 static int			 writer_pipe[2] = { -1, -1 };	/* a socket pair */
-static sqlite3_stmt		*writer_insert;
+static struct db_stmt		*writer_insert;
 static struct {
 	uint64_t	commits, batches, rows, failures;
 } writer_st;
@@ -272,7 +272,7 @@ writer_shutdown(void)
 	pthread_mutex_unlock(&writer_mu);
 	pthread_join(writer_thread, NULL);
 	writer_started = 0;
-	sqlite3_finalize(writer_insert);
+	db_finalize(writer_insert);
 	writer_insert = NULL;
 	close(writer_pipe[0]);
 	close(writer_pipe[1]);

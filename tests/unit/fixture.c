@@ -79,12 +79,9 @@ fixture_close(void)
 int
 fixture_sql(const char *sql)
 {
-	char *msg = NULL;
-
-	if (sqlite3_exec(store_db(), sql, NULL, NULL, &msg) == SQLITE_OK)
+	if (db_exec(sql) == DB_OK)
 		return 0;
-	fprintf(stderr, "fixture: %s: %s\n", sql, msg ? msg : "?");
-	sqlite3_free(msg);
+	fprintf(stderr, "fixture: %s: %s\n", sql, db_errmsg());
 	return -1;
 }
 
@@ -92,14 +89,14 @@ fixture_sql(const char *sql)
 long long
 fixture_count(const char *sql)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	long long	 n = -1;
 
-	if (sqlite3_prepare_v2(store_db(), sql, -1, &st, NULL) != SQLITE_OK)
+	if (db_prepare(sql, &st) != DB_OK)
 		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (db_step(st) == DB_ROW)
+		n = db_column_int64(st, 0);
+	db_finalize(st);
 	return n;
 }
 
@@ -108,32 +105,31 @@ int64_t
 fixture_connection(const char *name, const char *client_id, const char *secret)
 {
 	struct fg_secret	*pt = seal_secret_from(secret, strlen(secret));
-	sqlite3_stmt		*st;
+	struct db_stmt		*st;
 	uint8_t			*sealed = NULL;
 	size_t			 len;
 	int64_t			 id = -1;
 
-	if (sqlite3_prepare_v2(store_db(), "INSERT INTO connections (name, environment, tenant, "
+	if (db_prepare("INSERT INTO connections (name, environment, tenant, "
 	    "client_id, token_url, secret_version, created_at) VALUES (?, 'eu', 'demo', ?, "
-	    "'https://127.0.0.1:1/token', 1, 0)", -1, &st, NULL) != SQLITE_OK)
+	    "'https://127.0.0.1:1/token', 1, 0) RETURNING id", &st) != DB_OK)
 		goto out;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, client_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		id = sqlite3_last_insert_rowid(store_db());
-	sqlite3_finalize(st);
+	db_bind_text(st, 1, name, -1, DB_STATIC);
+	db_bind_text(st, 2, client_id, -1, DB_STATIC);
+	if (db_step(st) == DB_ROW)
+		id = db_column_int64(st, 0);
+	db_finalize(st);
 	if (id == -1 || seal_secret(id, 1, pt, &sealed, &len) == -1 ||
-	    sqlite3_prepare_v2(store_db(), "INSERT INTO connection_secrets (connection_id, "
-	    "version, state, sealed, created_at) VALUES (?, 1, 'current', ?, 0)", -1, &st,
-	    NULL) != SQLITE_OK) {
+	    db_prepare("INSERT INTO connection_secrets (connection_id, "
+	    "version, state, sealed, created_at) VALUES (?, 1, 'current', ?, 0)", &st) != DB_OK) {
 		id = -1;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_blob(st, 2, sealed, (int)len, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	db_bind_int64(st, 1, id);
+	db_bind_blob(st, 2, sealed, (int)len, DB_STATIC);
+	if (db_step(st) != DB_DONE)
 		id = -1;
-	sqlite3_finalize(st);
+	db_finalize(st);
 out:
 	free(sealed);
 	seal_secret_free(pt);
@@ -145,25 +141,25 @@ int64_t
 fixture_app(const char *name, int64_t conn_id, const char *flow, const char *kind,
     const char *scopes, const char *client_id, const char *secret)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	uint8_t		 h[32];
 	int64_t		 id = -1;
 
 	seal_app_hash(secret, strlen(secret), h);
-	if (sqlite3_prepare_v2(store_db(), "INSERT INTO apps (name, client_id, secret_hash, "
-	    "flow, kind, connection_id, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0)", -1,
-	    &st, NULL) != SQLITE_OK)
+	if (db_prepare("INSERT INTO apps (name, client_id, secret_hash, "
+	    "flow, kind, connection_id, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0) "
+	    "RETURNING id", &st) != DB_OK)
 		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, client_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, flow, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, conn_id);
-	sqlite3_bind_text(st, 7, scopes, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		id = sqlite3_last_insert_rowid(store_db());
-	sqlite3_finalize(st);
+	db_bind_text(st, 1, name, -1, DB_STATIC);
+	db_bind_text(st, 2, client_id, -1, DB_STATIC);
+	db_bind_blob(st, 3, h, 32, DB_STATIC);
+	db_bind_text(st, 4, flow, -1, DB_STATIC);
+	db_bind_text(st, 5, kind, -1, DB_STATIC);
+	db_bind_int64(st, 6, conn_id);
+	db_bind_text(st, 7, scopes, -1, DB_STATIC);
+	if (db_step(st) == DB_ROW)
+		id = db_column_int64(st, 0);
+	db_finalize(st);
 	app_cache_clear();
 	return id;
 }

@@ -30,20 +30,20 @@ append(const char *event, const char *detail)
 static int64_t
 chain_broken_at(char *why, size_t whylen)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	uint8_t		 prev[AUDIT_HASHLEN] = { 0 }, hash[AUDIT_HASHLEN];
 	int64_t		 seq, bad = 0;
 
 	why[0] = '\0';
-	if (sqlite3_prepare_v2(store_db(), SQL_ROWS, -1, &st, NULL) != SQLITE_OK)
+	if (db_prepare(SQL_ROWS, &st) != DB_OK)
 		return -1;
-	while (bad == 0 && sqlite3_step(st) == SQLITE_ROW) {
-		seq = sqlite3_column_int64(st, 0);
+	while (bad == 0 && db_step(st) == DB_ROW) {
+		seq = db_column_int64(st, 0);
 		if (audit_check_row(st, seq, prev, hash, why, whylen) == -1)
 			bad = seq;
 		memcpy(prev, hash, AUDIT_HASHLEN);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return bad;
 }
 

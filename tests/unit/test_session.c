@@ -21,21 +21,21 @@
 static int
 session_row(const char *sid, int64_t user_id, int64_t created_ago, int64_t seen_ago)
 {
-	sqlite3_stmt	*st;
+	struct db_stmt	*st;
 	uint8_t		 h[32];
 	int64_t		 now = store_now_ms();
 	int		 r;
 
 	seal_session_hash(sid, strlen(sid), h);
-	if (sqlite3_prepare_v2(store_db(), "INSERT INTO sessions (id_hash, user_id, created_at, "
-	    "last_seen) VALUES (?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+	if (db_prepare("INSERT INTO sessions (id_hash, user_id, created_at, "
+	    "last_seen) VALUES (?, ?, ?, ?)", &st) != DB_OK)
 		return -1;
-	sqlite3_bind_blob(st, 1, h, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, user_id);
-	sqlite3_bind_int64(st, 3, now - created_ago * 1000);
-	sqlite3_bind_int64(st, 4, now - seen_ago * 1000);
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	sqlite3_finalize(st);
+	db_bind_blob(st, 1, h, 32, DB_STATIC);
+	db_bind_int64(st, 2, user_id);
+	db_bind_int64(st, 3, now - created_ago * 1000);
+	db_bind_int64(st, 4, now - seen_ago * 1000);
+	r = db_step(st) == DB_DONE ? 0 : -1;
+	db_finalize(st);
 	return r;
 }
 
