@@ -73,9 +73,10 @@ class Pg {
     if (!r.ok) throw new Error(`psql: ${r.err}`);
     return JSON.parse(r.out);
   }
+  // the whole file as one query string, as the daemon will PQexec fg_schema_migrations_pg[i]
   migrate(file) {
     const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-d', this.conninfo,
-      '-c', `SET search_path TO ${this.schema}`, '-f', file];
+      '-c', `SET search_path TO ${this.schema}`, '-c', readFileSync(file, 'utf8')];
     return run('psql', args);
   }
   close() { this.psql([], `DROP SCHEMA IF EXISTS ${this.schema} CASCADE`, false); }
