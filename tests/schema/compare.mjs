@@ -259,8 +259,8 @@ export function compareSchemas(conninfo) {
   const liteFiles = migrations(join(ROOT, 'schema')), pgFiles = migrations(join(ROOT, 'schema/pg'));
   results.push({ name: 'the same migrations, in order', ok: JSON.stringify(liteFiles) === JSON.stringify(pgFiles),
     detail: [`sqlite ${liteFiles}`, `pg ${pgFiles}`] });
-  const lite = new Sqlite();
   const pg = new Pg(conninfo);
+  const lite = new Sqlite();
   try {
     const applied = [];
     liteFiles.forEach((f, i) => {
