@@ -697,6 +697,7 @@ json_t	*auditq_refusals(int n, size_t budget);
 /* globals set once at start */
 extern const struct fg_config	*fg_cfg;
 extern const char *const	 fg_schema_migrations[];
+extern const char *const	 fg_schema_migrations_pg[];
 extern const char		 fg_policy_json[];
 
 #endif
