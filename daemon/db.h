@@ -11,6 +11,7 @@
 #ifndef FG_DB_H
 #define FG_DB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Result codes: the same numbers as SQLite's, so its backend returns them unchanged. */
@@ -70,6 +71,9 @@ struct db_backend {
 
 extern const struct db_backend db_sqlite_backend;
 extern const struct db_backend db_pg_backend;
+
+/* db-pg.c: connect the PostgreSQL backend (conninfo: libpq keywords or a URI) */
+int		 db_pg_open(const char *conninfo, char *err, size_t errlen);
 
 /* db.c: the chosen backend, and one call per operation */
 void		 db_use(const struct db_backend *be);
