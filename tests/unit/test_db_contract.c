@@ -538,11 +538,11 @@ one_text(const char *sql, char *buf, size_t len)
 	return buf;
 }
 
-/* db_pg_open: clear errors that never show the password, and the session it sets up. */
+/* db_pg_open: clear errors that never show the password. */
 static void
-contract_pg_extra(void)
+contract_pg_open_errors(void)
 {
-	char	err[512], buf[64];
+	char	err[512];
 
 	TEST_START("postgresql: a server that is not there; the error never shows the password");
 	ASSERT_INT_EQ(db_pg_open("host=/nonexistent port=5432 dbname=x user=y "
@@ -559,18 +559,76 @@ contract_pg_extra(void)
 	ASSERT_PTR_NE(strstr(err, "does not parse"), NULL);
 	ASSERT_PTR_EQ(strstr(err, "pw-part"), NULL);
 	TEST_DONE();
+}
 
-	TEST_START("postgresql: hex bytea output though the role's default says escape");
-	ASSERT_INT_EQ(be->exec("ALTER ROLE CURRENT_USER SET bytea_output = 'escape'"), DB_OK);
-	ASSERT_INT_EQ(db_pg_open(getenv("FG_TEST_PG_CONNINFO"), err, sizeof(err)), 0);
-	ASSERT_INT_EQ(be->exec("ALTER ROLE CURRENT_USER RESET bytea_output"), DB_OK);
-	TEST_DONE();
+/* The session db-pg-conn.c sets up, though the role's defaults say otherwise. */
+static void
+contract_pg_session(const char *when)
+{
+	char	buf[64];
 
-	TEST_START("postgresql: the failed opens kept the connection; its session settings");
-	ASSERT_STRING_EQ(one_text("SELECT current_setting('application_name')", buf, sizeof(buf)),
-	    "flowgated");
+	TEST_START(when);
 	ASSERT_STRING_EQ(one_text("SELECT current_setting('bytea_output')", buf, sizeof(buf)),
 	    "hex");
+	ASSERT_STRING_EQ(one_text("SELECT current_setting('application_name')", buf, sizeof(buf)),
+	    "flowgated");
+	TEST_DONE();
+}
+
+/* A connection the server ends: back by itself, or, inside a transaction, after ROLLBACK. */
+static void
+contract_pg_breaks(void)
+{
+	struct db_stmt	*st = NULL;
+
+	TEST_START("postgresql: a break outside a transaction; the next statement reconnects");
+	ASSERT_INT_EQ(be->prepare("SELECT ?1 + 1", 1, &st), DB_OK);
+	ASSERT_INT_EQ(be->bind_int64(st, 1, 41), DB_OK);
+	ASSERT_INT_EQ(be->step(st), DB_ROW);
+	ASSERT_INT_EQ(be->reset(st), DB_OK);
+	ASSERT_INT_EQ(run("SELECT pg_terminate_backend(pg_backend_pid())"), DB_ERROR);
+	printf("# %s\n", be->errmsg());
+	ASSERT_INT_EQ(be->in_transaction(), 0);
+	ASSERT_INT_EQ(be->step(st), DB_ROW);	/* prepared again on the new connection */
+	ASSERT_INT_EQ(be->column_int64(st, 0), 42);
+	fin(&st);
+	TEST_DONE();
+	contract_pg_session("postgresql: the session set up again after the reconnection");
+
+	TEST_START("postgresql: a break inside a transaction; refused until rolled back, none kept");
+	ASSERT_INT_EQ(be->exec("DROP TABLE IF EXISTS contract_lost; CREATE TABLE contract_lost (x INT)"),
+	    DB_OK);
+	ASSERT_INT_EQ(be->exec("BEGIN"), DB_OK);
+	ASSERT_INT_EQ(run("INSERT INTO contract_lost VALUES (1)"), DB_DONE);
+	ASSERT_INT_EQ(run("SELECT pg_terminate_backend(pg_backend_pid())"), DB_ERROR);
+	ASSERT_INT_EQ(be->in_transaction(), 1);
+	ASSERT_INT_EQ(run("INSERT INTO contract_lost VALUES (2)"), DB_ERROR);
+	ASSERT_PTR_NE(strstr(be->errmsg(), "roll it back"), NULL);
+	ASSERT_INT_EQ(be->exec("COMMIT"), DB_ERROR);
+	ASSERT_INT_EQ(be->in_transaction(), 1);
+	ASSERT_INT_EQ(be->exec("ROLLBACK"), DB_OK);
+	ASSERT_INT_EQ(be->in_transaction(), 0);
+	ASSERT_INT_EQ(one_int("SELECT count(*) FROM contract_lost", -1), 0);
+	ASSERT_INT_EQ(be->exec("DROP TABLE contract_lost"), DB_OK);
+	TEST_DONE();
+}
+
+/* What only the PostgreSQL backend promises: its connection. */
+static void
+contract_pg_extra(void)
+{
+	char	err[512];
+
+	contract_pg_open_errors();
+	TEST_START("postgresql: a failed open keeps the connection; a new one replaces it");
+	ASSERT_INT_EQ(one_int("SELECT 1", -1), 1);
+	ASSERT_INT_EQ(be->exec("ALTER ROLE CURRENT_USER SET bytea_output = 'escape'"), DB_OK);
+	ASSERT_INT_EQ(db_pg_open(getenv("FG_TEST_PG_CONNINFO"), err, sizeof(err)), 0);
+	TEST_DONE();
+	contract_pg_session("postgresql: the session, though the role's default bytea is escape");
+	contract_pg_breaks();
+	TEST_START("postgresql: the role's default back");
+	ASSERT_INT_EQ(be->exec("ALTER ROLE CURRENT_USER RESET bytea_output"), DB_OK);
 	TEST_DONE();
 }
 
