@@ -311,7 +311,8 @@ db_pg_bind_null(struct db_stmt *st, int i)
 	return db_pg_param(st, i) == NULL ? DB_ERROR : DB_OK;
 }
 
-/* Give a persistent statement its server-side name on this connection; under the lock. */
+/* Give a persistent statement its server-side name on this connection, its parameter types
+ * fixed by this first run (blobs bytea, the rest as the server infers them); under the lock. */
 static int
 db_pg_server_prepare(struct db_stmt *st, struct db_pg_link *l, const Oid *types)
 {

@@ -144,6 +144,24 @@ contract_placeholders(void)
 	fin(&st);
 	TEST_DONE();
 
+	/* PostgreSQL types a parameter where it first meets it: a bare "?2 IS NULL" cannot be typed */
+	TEST_START("placeholders: an optional filter, CAST(?n AS type) IS NULL OR ..., NULL and not");
+	ASSERT_PTR_NE(st = prep("SELECT count(*) FROM contract_t WHERE tag IN ('p', 'q') AND "
+	    "(CAST(?1 AS BIGINT) IS NULL OR n >= ?1) AND (CAST(?2 AS TEXT) IS NULL OR s = ?2)"), NULL);
+	ASSERT_INT_EQ(be->step(st), DB_ROW);
+	ASSERT_INT_EQ(be->column_int64(st, 0), 2);
+	ASSERT_INT_EQ(be->reset(st), DB_OK);
+	ASSERT_INT_EQ(be->bind_int64(st, 1, 2), DB_OK);
+	ASSERT_INT_EQ(be->step(st), DB_ROW);
+	ASSERT_INT_EQ(be->column_int64(st, 0), 1);
+	ASSERT_INT_EQ(be->reset(st), DB_OK);
+	ASSERT_INT_EQ(be->bind_null(st, 1), DB_OK);
+	ASSERT_INT_EQ(be->bind_text(st, 2, "one", -1, DB_STATIC), DB_OK);
+	ASSERT_INT_EQ(be->step(st), DB_ROW);
+	ASSERT_INT_EQ(be->column_int64(st, 0), 1);
+	fin(&st);
+	TEST_DONE();
+
 	TEST_START("placeholders: a ? inside a quoted identifier is a name");
 	ASSERT_INT_EQ(one_int("SELECT \"q?\" FROM (SELECT 5 AS \"q?\") AS x WHERE 1 = ?", 1), 5);
 	TEST_DONE();
