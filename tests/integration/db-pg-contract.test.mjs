@@ -15,17 +15,19 @@ let pg;
 before(async () => { pg = await startPostgres(); });
 after(async ({ failed }) => { if (pg) await pg.stop({ keep: failed }); });
 
-/** Run a program to its end: {code, signal, stdout, stderr}. */
-function runProgram(bin, env) {
+/** Run a program to its end, killed after timeoutMs (a backend that deadlocks): {code, signal, stdout, stderr}. */
+function runProgram(bin, env, timeoutMs = 50000) {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const out = []; const err = [];
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.stdout.on('data', (d) => out.push(d));
     child.stderr.on('data', (d) => err.push(d));
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({
-      code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'),
-    }));
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
   });
 }
 
