@@ -25,6 +25,7 @@
 static struct {
 	pthread_mutex_t		 mu;
 	struct db_pg_link	 link;
+	int			 ready;		/* the session is set up on this connection */
 	int			 in_txn;	/* after the last command: inside a transaction */
 	int			 lost_txn;	/* the connection broke inside one, not yet rolled back */
 	long long		 retry_at;	/* no reconnection before (monotime_ms) */
@@ -107,7 +108,7 @@ db_pg_conn_session(PGconn *conn)
 	return ok ? 0 : -1;
 }
 
-/* Connect again with the same parameters; under the lock. */
+/* Connect again with the same parameters, and set the session up; under the lock. */
 static int
 db_pg_conn_reconnect(void)
 {
@@ -117,6 +118,7 @@ db_pg_conn_reconnect(void)
 		db_pg_conn_seterr("PostgreSQL is unreachable (retrying): ", PQerrorMessage(conn));
 		return -1;
 	}
+	db_pg_conn.ready = 0;
 	PQreset(conn);
 	if (PQstatus(conn) != CONNECTION_OK) {
 		db_pg_conn_seterr("cannot reconnect to PostgreSQL: ", PQerrorMessage(conn));
@@ -124,8 +126,11 @@ db_pg_conn_reconnect(void)
 		return -1;
 	}
 	db_pg_conn.link.gen++;
-	if (db_pg_conn_session(conn) != 0)
+	if (db_pg_conn_session(conn) != 0) {
+		db_pg_conn.retry_at = monotime_ms() + DB_PG_RETRY_MS;
 		return -1;
+	}
+	db_pg_conn.ready = 1;
 	db_pg_conn.lost_txn = db_pg_conn.in_txn = 0;
 	fg_log_info("postgresql: reconnected");
 	return 0;
@@ -140,7 +145,7 @@ db_pg_conn_lock(enum db_pg_use use)
 		db_pg_conn_seterr("", "not connected to PostgreSQL");
 		return NULL;
 	}
-	if (PQstatus(db_pg_conn.link.conn) == CONNECTION_OK)
+	if (PQstatus(db_pg_conn.link.conn) == CONNECTION_OK && db_pg_conn.ready)
 		return &db_pg_conn.link;
 	if (use == DB_PG_PEEK)
 		return NULL;
@@ -246,6 +251,7 @@ db_pg_conn_close(void)
 	PQfinish(db_pg_conn.link.conn);
 	db_pg_conn.link.conn = NULL;
 	db_pg_conn.link.gen++;
+	db_pg_conn.ready = 0;
 	db_pg_conn.lost_txn = db_pg_conn.in_txn = 0;
 	pthread_mutex_unlock(&db_pg_conn.mu);
 }
@@ -327,6 +333,7 @@ db_pg_open(const char *conninfo, char *err, size_t errlen)
 	PQfinish(db_pg_conn.link.conn);
 	db_pg_conn.link.conn = conn;
 	db_pg_conn.link.gen++;
+	db_pg_conn.ready = 1;
 	db_pg_conn.lost_txn = db_pg_conn.in_txn = 0;
 	pthread_mutex_unlock(&db_pg_conn.mu);
 	return 0;
