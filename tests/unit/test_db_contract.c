@@ -408,7 +408,8 @@ contract_transaction(void)
 
 	TEST_START("transaction: the statement that failed works after the rollback");
 	ASSERT_PTR_NE(st, NULL);	/* from the case before */
-	ASSERT_INT_EQ(be->reset(st), DB_OK);
+	if (st != NULL)
+		be->reset(st);	/* SQLite's answers the failed step's error again */
 	ASSERT_INT_EQ(be->step(st), DB_DONE);
 	fin(&st);
 	ASSERT_INT_EQ(one_int("SELECT count(*) FROM contract_t WHERE tag = 'tx'", -1), 1);
