@@ -67,7 +67,7 @@ db_pg_conn_errmsg(void)
 }
 
 /* Note a command's row count for changes(), as SQLite counts them: writes only. */
-void
+static void
 db_pg_conn_counted(const PGresult *res)
 {
 	const char	*cmd = PQcmdStatus((PGresult *)res);
@@ -187,27 +187,56 @@ db_pg_conn_lost_rollback(const char *sql)
 	return lost;
 }
 
+/* Whether sql is a COMMIT (or its synonym END). */
+static int
+db_pg_conn_is_commit(const char *sql)
+{
+	size_t	n;
+
+	sql += strspn(sql, " \t\r\n");
+	n = strncasecmp(sql, "COMMIT", 6) == 0 ? 6 : strncasecmp(sql, "END", 3) == 0 ? 3 : 0;
+	return n > 0 && (sql[n] == '\0' || strchr(" \t\r\n;", sql[n]) != NULL);
+}
+
+/* What a statement's result means to the interface: DB_OK, or DB_ERROR with errmsg set to the
+ * server's own sentence (as SQLite gives a trigger's).  A COMMIT the server answered with
+ * ROLLBACK, because a statement of the transaction had failed, is an error: nothing was kept. */
+int
+db_pg_conn_result(const char *sql, const PGresult *res)
+{
+	const char	*msg;
+
+	switch (PQresultStatus(res)) {
+	case PGRES_COMMAND_OK:
+	case PGRES_TUPLES_OK:
+	case PGRES_EMPTY_QUERY:
+		break;
+	default:
+		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		db_pg_conn_seterr("", msg != NULL ? msg : PQresultErrorMessage(res));
+		return DB_ERROR;
+	}
+	if (strcmp(PQcmdStatus((PGresult *)res), "ROLLBACK") == 0 && db_pg_conn_is_commit(sql)) {
+		db_pg_conn_seterr("", "COMMIT failed: a statement of the transaction had failed, "
+		    "so PostgreSQL rolled it back");
+		return DB_ERROR;
+	}
+	db_pg_conn_counted(res);
+	return DB_OK;
+}
+
 /* Run sql on conn: DB_OK, or DB_ERROR (errmsg says why). */
 static int
 db_pg_conn_run(PGconn *conn, const char *sql)
 {
 	PGresult	*res;
-	int		 rc = DB_ERROR;
+	int		 rc;
 
 	if ((res = PQexec(conn, sql)) == NULL) {
 		db_pg_conn_seterr("", PQerrorMessage(conn));
 		return DB_ERROR;
 	}
-	switch (PQresultStatus(res)) {
-	case PGRES_COMMAND_OK:
-	case PGRES_TUPLES_OK:
-	case PGRES_EMPTY_QUERY:
-		db_pg_conn_counted(res);
-		rc = DB_OK;
-		break;
-	default:
-		db_pg_conn_seterr("", PQresultErrorMessage(res));
-	}
+	rc = db_pg_conn_result(sql, res);
 	PQclear(res);
 	return rc;
 }

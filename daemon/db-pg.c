@@ -282,9 +282,13 @@ db_pg_bind_text(struct db_stmt *st, int i, const char *v, int len, int copy)
 		return DB_ERROR;
 	if (v == NULL)
 		return DB_OK;
+	if (len >= 0 && memchr(v, '\0', len) != NULL) {
+		db_pg_conn_seterr("", "text with a NUL byte: PostgreSQL text cannot hold one");
+		return DB_ERROR;
+	}
 	/* a length means v may not end in NUL: only a copy can be sent as text */
 	if (len >= 0)
-		return db_pg_keep(p, v, strnlen(v, len), 1);
+		return db_pg_keep(p, v, len, 1);
 	return db_pg_keep(p, v, strlen(v), copy == DB_COPY);
 }
 
@@ -323,7 +327,7 @@ db_pg_server_prepare(struct db_stmt *st, struct db_pg_link *l, const Oid *types)
 	res = PQprepare(l->conn, st->name, st->sql, st->nparams, types);
 	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok) {
-		db_pg_conn_seterr("", PQresultErrorMessage(res));
+		db_pg_conn_result(st->sql, res);
 		st->name[0] = '\0';
 	} else
 		st->gen = l->gen;
@@ -372,16 +376,10 @@ db_pg_execute(struct db_stmt *st)
 	db_pg_conn_unlock();
 	if (res == NULL)
 		return DB_ERROR;
-	switch (PQresultStatus(res)) {
-	case PGRES_TUPLES_OK:
-	case PGRES_COMMAND_OK:
-		break;
-	default:
-		db_pg_conn_seterr("", PQresultErrorMessage(res));
+	if (db_pg_conn_result(st->sql, res) != DB_OK) {
 		PQclear(res);
 		return DB_ERROR;
 	}
-	db_pg_conn_counted(res);
 	st->res = res;
 	st->nrows = PQntuples(res);
 	st->row = -1;

@@ -27,7 +27,7 @@ struct db_pg_link *db_pg_conn_lock(enum db_pg_use use);
 void		 db_pg_conn_unlock(void);
 void		 db_pg_conn_seterr(const char *prefix, const char *msg);
 void		 db_pg_conn_clearerr(void);
-void		 db_pg_conn_counted(const PGresult *res);
+int		 db_pg_conn_result(const char *sql, const PGresult *res);
 int		 db_pg_conn_exec(const char *sql);
 int64_t		 db_pg_conn_changes(void);
 int		 db_pg_conn_in_transaction(void);

@@ -540,6 +540,26 @@ contract_pg_only(void)
 	ASSERT_PTR_NE(strstr(be->errmsg(), "too many parameters"), NULL);
 	ASSERT_INT_EQ(be->prepare("SELECT ?0", persistent, &st), DB_ERROR);
 	TEST_DONE();
+
+	TEST_START("postgresql: text with a NUL byte is refused, not cut short");
+	ASSERT_PTR_NE(st = prep("INSERT INTO contract_t (s, tag) VALUES (?1, 'nul')"), NULL);
+	ASSERT_INT_NE(be->bind_text(st, 1, "ab\0cd", 5, DB_COPY), DB_OK);
+	ASSERT_PTR_NE(strstr(be->errmsg(), "NUL"), NULL);
+	fin(&st);
+	TEST_DONE();
+
+	/* SQLite keeps the statements that did not fail; PostgreSQL aborted them all */
+	TEST_START("postgresql: COMMIT after a failed statement is an error, and nothing is kept");
+	ASSERT_INT_EQ(be->exec("BEGIN"), DB_OK);
+	ASSERT_INT_EQ(run("INSERT INTO contract_t (id, tag) VALUES (2000000, 'cf')"), DB_DONE);
+	ASSERT_INT_EQ(run("INSERT INTO contract_t (id, tag) VALUES (2000000, 'cf')"), DB_ERROR);
+	ASSERT_STRING_EQ(be->errmsg(),
+	    "duplicate key value violates unique constraint \"contract_t_pkey\"");
+	ASSERT_INT_EQ(be->exec(" commit;"), DB_ERROR);
+	ASSERT_PTR_NE(strstr(be->errmsg(), "rolled it back"), NULL);
+	ASSERT_INT_EQ(be->in_transaction(), 0);
+	ASSERT_INT_EQ(one_int("SELECT count(*) FROM contract_t WHERE tag = 'cf'", -1), 0);
+	TEST_DONE();
 }
 
 /* Text of the first column of the first row of sql, in buf. */
