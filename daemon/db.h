@@ -11,6 +11,7 @@
 #ifndef FG_DB_H
 #define FG_DB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Result codes: the same numbers as SQLite's, so its backend returns them unchanged. */
@@ -73,6 +74,9 @@ struct sqlite3;
 void		 db_sqlite_set(struct sqlite3 *h);
 struct sqlite3	*db_sqlite_handle(void);
 extern const struct db_backend db_pg_backend;
+
+/* db-pg.c: connect the PostgreSQL backend (conninfo: libpq keywords or a URI) */
+int		 db_pg_open(const char *conninfo, char *err, size_t errlen);
 
 /* db.c: the chosen backend, and one call per operation */
 void		 db_use(const struct db_backend *be);

@@ -1,0 +1,147 @@
+// A PostgreSQL server of a test's own: initdb into a temporary directory, the postmaster as an
+// owned child listening only on a Unix socket in that directory, database `flowgate`, role
+// `flowgate` (trust on that socket: the directory is the boundary), stopped with
+// `pg_ctl stop -m fast`.  Root may not run PostgreSQL: as root the server runs as the `postgres`
+// user (Debian's postgresql-15 creates it; ensureUser otherwise).  Whatever happens to the test,
+// no server outlives this process: an exit hook sends each one still running SIGQUIT
+// (PostgreSQL's immediate shutdown).
+//
+//   const pg = await startPostgres({ dir, fsync: true });
+//   pg.conninfo   'host=<socketDir> port=5432 dbname=flowgate user=flowgate'
+//   await pg.psql('SELECT 1')   -> stdout of psql -Atc
+//   await pg.stop()             (idempotent; keeps the directory with {keep: true})
+import { spawn, execFileSync } from 'node:child_process';
+import {
+  mkdtempSync, mkdirSync, chmodSync, chownSync, openSync, closeSync, readFileSync, rmSync, accessSync,
+  constants as fsc,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { ensureUser, pidAlive } from './stack.mjs';
+import { waitFor } from './util.mjs';
+
+export const PG_BIN = process.env.FLOWGATE_PG_BIN || '/usr/lib/postgresql/15/bin';
+export const PG_USER = 'postgres';
+export const PG_ROLE = 'flowgate';
+export const PG_DATABASE = 'flowgate';
+
+const running = new Map(); // pid -> child, for the exit hook
+
+process.on('exit', () => {
+  for (const pid of running.keys()) {
+    try { process.kill(pid, 'SIGQUIT'); } catch { /* gone */ }
+  }
+});
+
+function pgBin(name) {
+  const p = join(PG_BIN, name);
+  try { accessSync(p, fsc.X_OK); } catch {
+    throw new Error(`${p} not found: install the Debian package postgresql-15 (script/bootstrap does), ` +
+      'or point FLOWGATE_PG_BIN at a PostgreSQL bin directory');
+  }
+  return p;
+}
+
+/** argv that runs a PostgreSQL binary as ids (setpriv, which execs: the pid is the binary's). */
+function asUser(ids, bin, args) {
+  if (!ids) return [bin, args];
+  return ['setpriv', [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--clear-groups', bin, ...args]];
+}
+
+function run(ids, bin, args, cwd) {
+  const [cmd, argv] = asUser(ids, bin, args);
+  try {
+    return execFileSync(cmd, argv, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    throw new Error(`${bin} ${args.join(' ')} failed: ${err.stderr || err.message}`);
+  }
+}
+
+function tail(path, n = 20) {
+  try { return readFileSync(path, 'utf8').split('\n').slice(-n - 1).join('\n'); } catch { return ''; }
+}
+
+/**
+ * Start a server.
+ * @param {object} [o]
+ * @param {string} [o.dir]        parent directory (e.g. a stack's instance dir; must be
+ *                                traversable by the postgres user); default a new /tmp/fg-pg-XXXXXX
+ * @param {boolean} [o.fsync=true]  false: fsync, full_page_writes and synchronous_commit off
+ *                                (faster; never for a test of durability)
+ * @param {number} [o.timeoutMs=30000]  how long to wait for it to accept connections
+ * @returns {Promise<{conninfo:string, socketDir:string, dataDir:string, logFile:string,
+ *   pid:number, psql:(sql:string)=>string, stop:(o?:{keep?:boolean})=>Promise<void>}>}
+ */
+export async function startPostgres({ dir, fsync = true, timeoutMs = 30000 } = {}) {
+  const initdb = pgBin('initdb'); const postgres = pgBin('postgres');
+  const pgCtl = pgBin('pg_ctl'); const pgIsReady = pgBin('pg_isready'); const psqlBin = pgBin('psql');
+  const ids = process.getuid() === 0 ? ensureUser(PG_USER) : null;
+  const own = !dir;
+  const base = own ? mkdtempSync(join(tmpdir(), 'fg-pg-')) : join(dir, 'postgres');
+  if (!own) mkdirSync(base);
+  chmodSync(base, 0o755);
+  const dataDir = join(base, 'data');
+  const socketDir = join(base, 'run');
+  const logFile = join(base, 'postgres.log');
+  mkdirSync(dataDir, { mode: 0o700 });
+  mkdirSync(socketDir, { mode: 0o755 });
+  if (ids) for (const d of [dataDir, socketDir]) chownSync(d, ids.uid, ids.gid);
+
+  run(ids, initdb, ['-D', dataDir, '-U', PG_ROLE, '--auth=trust', '--encoding=UTF8', '--locale=C',
+    ...(fsync ? [] : ['--no-sync'])], base);
+
+  const settings = {
+    listen_addresses: '', unix_socket_directories: socketDir, port: '5432',
+    fsync: fsync ? 'on' : 'off', full_page_writes: fsync ? 'on' : 'off',
+    synchronous_commit: fsync ? 'on' : 'off', shared_buffers: '16MB', max_connections: '50',
+  };
+  const args = ['-D', dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+  const log = openSync(logFile, 'a', 0o644);
+  const [cmd, argv] = asUser(ids, postgres, args);
+  const child = spawn(cmd, argv, { cwd: base, stdio: ['ignore', log, log], detached: false });
+  closeSync(log);
+  const pid = child.pid;
+  let exited = null;
+  const exit = new Promise((res) => {
+    child.once('exit', (code, signal) => { exited = { code, signal }; running.delete(pid); res(exited); });
+    child.once('error', (err) => { exited = { error: err }; running.delete(pid); res(exited); });
+  });
+  if (pid !== undefined) running.set(pid, child);
+
+  const conninfo = `host=${socketDir} port=5432 dbname=${PG_DATABASE} user=${PG_ROLE}`;
+  const client = ['-h', socketDir, '-p', '5432', '-U', PG_ROLE];
+  const psql = (sql, db = PG_DATABASE) => run(null, psqlBin, [...client, '-d', db, '-X', '-A', '-t', '-v',
+    'ON_ERROR_STOP=1', '-c', sql], base).trim();
+  let stopped = false;
+  const stop = async ({ keep = false } = {}) => {
+    if (!stopped) {
+      stopped = true;
+      if (!exited) {
+        try {
+          run(ids, pgCtl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30'], base);
+        } catch (err) {
+          process.stderr.write(`# postgres: ${err.message}; SIGQUIT\n`);
+          try { process.kill(pid, 'SIGQUIT'); } catch { /* gone */ }
+        }
+        await exit;
+      }
+    }
+    if (own && !keep) rmSync(base, { recursive: true, force: true });
+  };
+
+  try {
+    await waitFor(() => {
+      if (exited) throw Object.assign(new Error(`postgres exited: ${JSON.stringify(exited)}\n${tail(logFile)}`), { abort: true });
+      try {
+        execFileSync(pgIsReady, [...client, '-d', 'postgres', '-t', '1'], { stdio: 'ignore' });
+        return true;
+      } catch { return false; }
+    }, { timeoutMs, intervalMs: 100, what: `postgres on ${socketDir}` });
+    psql(`CREATE DATABASE ${PG_DATABASE}`, 'postgres');
+  } catch (err) {
+    await stop({ keep: true });
+    throw new Error(`${err.message}\n(log: ${logFile})`);
+  }
+  return { conninfo, socketDir, dataDir, logFile, pid, psql, stop, alive: () => pidAlive(pid) };
+}
