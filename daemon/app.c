@@ -196,7 +196,7 @@ app_revoked_match(const char *client_id, const char *secret, struct app_rec *out
 
 static const char SQL_LOOKUP[] =
     "SELECT a.id, a.name, a.client_id, a.flow, a.kind, a.scopes, a.connection_id, c.name, "
-    "c.stopped, a.revoked_at IS NOT NULL FROM apps a JOIN connections c ON "
+    "c.stopped, CASE WHEN a.revoked_at IS NULL THEN 0 ELSE 1 END FROM apps a JOIN connections c ON "
     "c.id = a.connection_id WHERE a.name = ?1 OR a.id = ?2";
 
 /* A registration by name (or by id when name is NULL), revoked or not; -1 when unknown. */

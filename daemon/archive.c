@@ -321,6 +321,11 @@ archive_verb(const struct fg_reqctx *ctx, json_t *req)
 	const char	*path = json_string_value(json_object_get(req, "path"));
 	int64_t		 before = json_integer_value(json_object_get(req, "before")), base;
 
+	if (db_dialect() != DB_SQLITE) {
+		server_reply_error(ctx, "failed", "audit archives are SQLite files made with "
+		    "ATTACH: not yet available on the postgresql backend");
+		return;
+	}
 	if (archive_job.phase != ARCHIVE_IDLE) {
 		server_reply_error(ctx, "temporarily_unavailable", "an archive job is running");
 		return;

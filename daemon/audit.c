@@ -137,6 +137,34 @@ static const char SQL_MAKE_TRIGGERS[] =
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit WHEN OLD.seq > "
     "coalesce((SELECT seq FROM audit_base WHERE id = 1), 0) "
     "BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;";
+/* PostgreSQL: the same protections as schema/pg 001 and 006, TRUNCATE included */
+static const char SQL_TRIGGERS_PG[] =
+    "SELECT count(*) FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+    "WHERE t.tgrelid = 'audit'::regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D' "
+    "AND t.tgname IN ('audit_no_update', 'audit_no_delete', 'audit_no_truncate') "
+    "AND p.prosrc LIKE '%RAISE EXCEPTION ''audit records are append-only''%'";
+static const char SQL_MAKE_TRIGGERS_PG[] =
+    "DROP TRIGGER IF EXISTS audit_no_update ON audit; "
+    "DROP TRIGGER IF EXISTS audit_no_delete ON audit; "
+    "DROP TRIGGER IF EXISTS audit_no_truncate ON audit; "
+    "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN RAISE EXCEPTION 'audit records are append-only' "
+    "USING ERRCODE = 'integrity_constraint_violation'; END $$; "
+    "CREATE OR REPLACE FUNCTION audit_delete_guard() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN IF OLD.seq > coalesce((SELECT seq FROM audit_base WHERE id = 1), 0) THEN "
+    "RAISE EXCEPTION 'audit records are append-only' "
+    "USING ERRCODE = 'integrity_constraint_violation'; END IF; RETURN OLD; END $$; "
+    "CREATE OR REPLACE FUNCTION audit_truncate_guard() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN IF EXISTS (SELECT 1 FROM audit WHERE seq > "
+    "coalesce((SELECT seq FROM audit_base WHERE id = 1), 0)) THEN "
+    "RAISE EXCEPTION 'audit records are append-only' "
+    "USING ERRCODE = 'integrity_constraint_violation'; END IF; RETURN NULL; END $$; "
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit FOR EACH ROW "
+    "EXECUTE FUNCTION audit_append_only(); "
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW "
+    "EXECUTE FUNCTION audit_delete_guard(); "
+    "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit FOR EACH STATEMENT "
+    "EXECUTE FUNCTION audit_truncate_guard();";
 
 /* Record, in the chain itself, what was found changed while the daemon was not running. */
 static int
@@ -158,16 +186,16 @@ audit_tamper(const char *what)
 static int
 audit_check_protection(int head_present)
 {
-	struct db_stmt	*st = store_prepare(SQL_TRIGGERS);
-	int		 n = 0, rc = 0;
+	struct db_stmt	*st = store_prepare(db_sql(SQL_TRIGGERS, SQL_TRIGGERS_PG));
+	int		 want = db_dialect() == DB_SQLITE ? 2 : 3, n = 0, rc = 0;
 
 	if (st == NULL)
 		return -1;
 	if (db_step(st) == DB_ROW)
 		n = db_column_int(st, 0);
 	db_reset(st);
-	if (n != 2) {
-		if (db_exec(SQL_MAKE_TRIGGERS) != DB_OK)
+	if (n != want) {
+		if (db_exec(db_sql(SQL_MAKE_TRIGGERS, SQL_MAKE_TRIGGERS_PG)) != DB_OK)
 			return -1;
 		rc |= audit_tamper("the append-only triggers of the audit table were missing or "
 		    "changed at start (put back): records may have been changed or deleted");
@@ -175,7 +203,7 @@ audit_check_protection(int head_present)
 	if (!head_present && audit_head_seq > 0)
 		rc |= audit_tamper("the chain's head was missing at start while records existed: "
 		    "records may have been cut off the end");
-	if (!head_present || n != 2)
+	if (!head_present || n != want)
 		audit_anchored_seq = -1;	/* write the head now */
 	audit_anchor();
 	return rc;

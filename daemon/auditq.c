@@ -15,17 +15,21 @@
 #include "daemon.h"
 #include "log.h"
 
-/* app and actor are tested with '=' when given, so SQLite reads their index (schema 007) */
+/*
+ * app and actor are tested with '=' when given, so SQLite reads their index (schema 007); the
+ * CASTs type a parameter whose first use is IS NULL, which PostgreSQL needs.
+ */
 #define AUDITQ_COLS(app, actor) \
     "SELECT seq, ts, actor, event, app, connection, scopes, outcome, detail, token_fp " \
-    "FROM audit WHERE (?2 IS NULL OR ts >= ?2) AND (?3 IS NULL OR ts <= ?3) " \
-    "AND " app " AND (?5 IS NULL OR connection = ?5) " \
-    "AND " actor " AND (?7 IS NULL OR outcome = ?7) " \
-    "AND (?8 IS NULL OR event = ?8) "
+    "FROM audit WHERE (CAST(?2 AS BIGINT) IS NULL OR ts >= ?2) AND " \
+    "(CAST(?3 AS BIGINT) IS NULL OR ts <= ?3) " \
+    "AND " app " AND (CAST(?5 AS TEXT) IS NULL OR connection = ?5) " \
+    "AND " actor " AND (CAST(?7 AS TEXT) IS NULL OR outcome = ?7) " \
+    "AND (CAST(?8 AS TEXT) IS NULL OR event = ?8) "
 #define AUDITQ_OLDER	"AND seq < ?1 AND seq >= ?10 ORDER BY seq DESC LIMIT ?9"
 #define AUDITQ_NEWER	"AND seq > ?1 AND seq <= ?10 ORDER BY seq LIMIT ?9"
-#define AUDITQ_ANY_APP		"(?4 IS NULL OR app = ?4)"
-#define AUDITQ_ANY_ACTOR	"(?6 IS NULL OR actor = ?6)"
+#define AUDITQ_ANY_APP		"(CAST(?4 AS TEXT) IS NULL OR app = ?4)"
+#define AUDITQ_ANY_ACTOR	"(CAST(?6 AS TEXT) IS NULL OR actor = ?6)"
 
 /* [no index, by app, by actor][older, newer] */
 static const char *const auditq_sql[3][2] = {

@@ -103,6 +103,18 @@ config_set_bool(int *dst, const char *value)
 	return 0;
 }
 
+static int
+config_set_backend(int *pg, const char *value)
+{
+	if (strcmp(value, "sqlite") == 0)
+		*pg = 0;
+	else if (strcmp(value, "postgresql") == 0)
+		*pg = 1;
+	else
+		return -1;
+	return 0;
+}
+
 /* inih callback: one key at a time; an unknown section or key is an error. */
 static int
 config_handler(void *user, const char *section, const char *name, const char *value)
@@ -130,6 +142,13 @@ config_handler(void *user, const char *section, const char *name, const char *va
 			r = config_set_uids(c->web_uids, &c->n_web, value, bad, sizeof(bad));
 		else if (strcmp(name, "admin_users") == 0)
 			r = config_set_uids(c->admin_uids, &c->n_admin, value, bad, sizeof(bad));
+		else
+			goto unknown;
+	} else if (strcmp(section, "storage") == 0) {
+		if (strcmp(name, "backend") == 0)
+			r = config_set_backend(&c->storage_pg, value);
+		else if (strcmp(name, "conninfo_file") == 0)
+			r = config_set_str(&c->conninfo_file, value);
 		else
 			goto unknown;
 	} else if (strcmp(section, "upstream") == 0) {
@@ -246,8 +265,13 @@ config_load(const char *path, struct fg_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d: %s", path, r, why);
 		return -1;
 	}
-	if (cfg->socket == NULL || cfg->database == NULL || cfg->key_file == NULL) {
-		snprintf(err, errlen, "%s: [daemon] socket, database and key_file are required", path);
+	if (cfg->socket == NULL || cfg->key_file == NULL) {
+		snprintf(err, errlen, "%s: [daemon] socket and key_file are required", path);
+		return -1;
+	}
+	if (cfg->storage_pg ? cfg->conninfo_file == NULL : cfg->database == NULL) {
+		snprintf(err, errlen, "%s: %s", path, cfg->storage_pg ? "[storage] backend = "
+		    "postgresql needs conninfo_file" : "[daemon] database is required");
 		return -1;
 	}
 	if (cfg->relay_log_socket != NULL && cfg->n_relay_log == 0) {
@@ -270,6 +294,7 @@ config_free(struct fg_config *cfg)
 	free(cfg->socket_group);
 	free(cfg->database);
 	free(cfg->key_file);
+	free(cfg->conninfo_file);
 	free(cfg->user);
 	free(cfg->ca_file);
 	free(cfg->assistant_origin);

@@ -248,7 +248,8 @@ static const char SQL_AGES[] =
     "ORDER BY 2, name LIMIT ?";
 static const char SQL_AGE_COUNTS[] =
     "SELECT count(*), coalesce(sum(stopped), 0), "
-    "coalesce(sum(coalesce(rotated_at, created_at) < ?), 0) FROM connections";
+    "coalesce(sum(CASE WHEN coalesce(rotated_at, created_at) < ? THEN 1 ELSE 0 END), 0) "
+    "FROM connections";
 
 /*
  * For the dashboard, bounded: the n connections with the oldest secrets (name, secret age,

@@ -324,7 +324,7 @@ const struct verb_entry connection_rotate_entry = {
 #define SQL_LIST \
     "SELECT c.name, c.environment, c.tenant, c.client_id, c.token_url, c.api_base, " \
     "c.secret_version, c.stopped, c.created_at, c.rotated_at, " \
-    "(SELECT retire_at FROM connection_secrets s WHERE s.connection_id = c.id " \
+    "(SELECT max(retire_at) FROM connection_secrets s WHERE s.connection_id = c.id " \
     "AND s.state = 'previous'), " \
     "(SELECT count(*) FROM apps a WHERE a.connection_id = c.id AND a.revoked_at IS NULL) " \
     "FROM connections c "

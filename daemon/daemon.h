@@ -30,7 +30,9 @@ struct fg_reqctx;
 struct fg_config {
 	char	*socket;
 	char	*socket_group;
-	char	*database;
+	char	*database;		/* the SQLite file ([storage] backend = sqlite) */
+	int	 storage_pg;		/* [storage] backend = postgresql */
+	char	*conninfo_file;		/* its libpq connection string, a secret file */
 	char	*key_file;
 	char	*user;
 	uid_t	 web_uids[FG_MAX_PEERS];
@@ -108,6 +110,7 @@ void	 store_rollback(void);
 int	 store_writable(void);
 /* store-sqlite.c: the SQLite file, checked before it is opened; online copies */
 int	 store_open(const char *path, int sync_full, char *err, size_t errlen);
+int	 store_pg_open(const char *conninfo_file, char *err, size_t errlen);
 int	 store_create(const char *path, char *err, size_t errlen);
 struct store_copy;
 struct store_copy *store_copy_begin(const char *path, char *err, size_t errlen);

@@ -19,15 +19,15 @@
 /* ?1 app name or NULL, ?2 sub or user name or NULL; live ones only (?4 idle, ?5 age cutoffs) */
 static const char SQL_LIST[] =
     "SELECT s.id, s.sub, s.username, a.name, s.created_at, s.last_seen FROM user_sessions s "
-    "JOIN apps a ON a.id = s.app_id WHERE (?1 IS NULL OR a.name = ?1) AND "
-    "(?2 IS NULL OR s.sub = ?2 OR s.username = ?2) AND s.id > ?3 AND s.last_seen >= ?4 AND "
-    "s.created_at >= ?5 ORDER BY s.id LIMIT ?6";
+    "JOIN apps a ON a.id = s.app_id WHERE (CAST(?1 AS TEXT) IS NULL OR a.name = ?1) AND "
+    "(CAST(?2 AS TEXT) IS NULL OR s.sub = ?2 OR s.username = ?2) AND s.id > ?3 AND "
+    "s.last_seen >= ?4 AND s.created_at >= ?5 ORDER BY s.id LIMIT ?6";
 static const char SQL_ONE[] =
     "SELECT s.id, s.sub, s.username, a.name FROM user_sessions s JOIN apps a ON a.id = s.app_id "
     "WHERE s.id = ?1";
 static const char SQL_USER[] =
-    "SELECT s.id FROM user_sessions s JOIN apps a ON a.id = s.app_id WHERE (?1 IS NULL OR "
-    "a.name = ?1) AND (s.sub = ?2 OR s.username = ?2) ORDER BY s.id LIMIT ?3";
+    "SELECT s.id FROM user_sessions s JOIN apps a ON a.id = s.app_id WHERE (CAST(?1 AS TEXT) IS "
+    "NULL OR a.name = ?1) AND (s.sub = ?2 OR s.username = ?2) ORDER BY s.id LIMIT ?3";
 
 /* Bind a string, or NULL when absent. */
 static void

@@ -343,7 +343,8 @@ ctl_init(void)
 	if (geteuid() == 0 && ctl_cfg.user != NULL && (pw = getpwnam(ctl_cfg.user)) == NULL)
 		fg_fatal("unknown user %s", ctl_cfg.user);
 	ctl_mkdir_for(ctl_cfg.key_file, pw);
-	ctl_mkdir_for(ctl_cfg.database, pw);
+	if (!ctl_cfg.storage_pg)
+		ctl_mkdir_for(ctl_cfg.database, pw);
 	if (seal_create_keyfile(ctl_cfg.key_file, err, sizeof(err)) == -1)
 		fg_fatal("%s (refusing to replace an existing key)", err);
 	if (pw != NULL && chown(ctl_cfg.key_file, pw->pw_uid, pw->pw_gid) == -1)
@@ -351,10 +352,12 @@ ctl_init(void)
 	printf("created key file %s\n", ctl_cfg.key_file);
 	if (pw != NULL && privsep_drop(ctl_cfg.user, err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
-	if (store_create(ctl_cfg.database, err, sizeof(err)) == -1)
+	if ((ctl_cfg.storage_pg ? store_pg_open(ctl_cfg.conninfo_file, err, sizeof(err)) :
+	    store_create(ctl_cfg.database, err, sizeof(err))) == -1)
 		fg_fatal("%s", err);
 	store_close();
-	printf("created database %s\n", ctl_cfg.database);
+	printf("created %s %s\n", ctl_cfg.storage_pg ? "the schema in the database of" :
+	    "database", ctl_cfg.storage_pg ? ctl_cfg.conninfo_file : ctl_cfg.database);
 	return 0;
 }
 

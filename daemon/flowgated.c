@@ -54,7 +54,8 @@ flowgated_start(struct fg_config *cfg)
 	privsep_undumpable();
 	if (seal_init(cfg->key_file, err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
-	if (store_open(cfg->database, cfg->audit_sync_full, err, sizeof(err)) == -1)
+	if ((cfg->storage_pg ? store_pg_open(cfg->conninfo_file, err, sizeof(err)) :
+	    store_open(cfg->database, cfg->audit_sync_full, err, sizeof(err))) == -1)
 		fg_fatal("%s", err);
 	if (policy_init(err, sizeof(err)) == -1 || gate_init(err, sizeof(err)) == -1)
 		fg_fatal("%s", err);

@@ -18,7 +18,7 @@
 
 static const char SQL_INSERT[] =
     "INSERT INTO user_sessions (id_hash, app_id, conn_id, username, sub, refresh, refresh_gen, "
-    "created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, x'', 1, ?6, ?6) RETURNING id";
+    "created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?7, 1, ?6, ?6) RETURNING id";
 static const char SQL_SEAL[] =
     "UPDATE user_sessions SET refresh = ?1, refresh_gen = ?2 WHERE id = ?3";
 static const char SQL_GET[] =
@@ -93,6 +93,7 @@ oidcstore_insert(const uint8_t hash[32], struct oidc_row *r)
 		db_bind_text(st, 4, r->username, -1, DB_STATIC);
 		db_bind_text(st, 5, r->sub, -1, DB_STATIC);
 		db_bind_int64(st, 6, r->created);
+		db_bind_blob(st, 7, "", 0, DB_STATIC);	/* sealed once the id is known */
 		if ((ok = db_step(st) == DB_ROW))
 			r->id = db_column_int64(st, 0);
 		db_reset(st);

@@ -181,6 +181,11 @@ store_copy_begin(const char *path, char *err, size_t errlen)
 {
 	struct store_copy	*c;
 
+	if (db_dialect() != DB_SQLITE) {
+		snprintf(err, errlen, "the postgresql backend is backed up by PostgreSQL's own tools "
+		    "(pg_dump, pg_basebackup), not by flowgate");
+		return NULL;
+	}
 	if (access(path, F_OK) == 0) {
 		snprintf(err, errlen, "%s exists; choose a new file", path);
 		return NULL;

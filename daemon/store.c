@@ -82,7 +82,8 @@ store_migrate_one(const char *const *list, int i)
 int
 store_migrate(char *err, size_t errlen)
 {
-	const char *const	*list = fg_schema_migrations;
+	const char *const	*list = db_dialect() == DB_SQLITE ? fg_schema_migrations :
+	    fg_schema_migrations_pg;
 	int			 have, want, i;
 
 	if ((have = store_version()) < 0) {

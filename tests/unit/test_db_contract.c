@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sqlite3.h>
+
 #include "db.h"
 #include "tap.h"
 
@@ -42,7 +44,23 @@ contract_open_pg(char *err, size_t errlen)
 
 static void	contract_pg_extra(void);
 
+/* SQLite, always: a database in memory, opened as store-sqlite.c opens the daemon's. */
+static int
+contract_open_sqlite(char *err, size_t errlen)
+{
+	sqlite3	*h;
+
+	if (sqlite3_open_v2(":memory:", &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open an in-memory SQLite database");
+		return -1;
+	}
+	db_sqlite_set(h);
+	return 0;
+}
+
 static const struct contract_backend contract_backends[] = {
+	{ "sqlite", &db_sqlite_backend, contract_open_sqlite, NULL },
 	{ "postgresql", &db_pg_backend, contract_open_pg, contract_pg_extra },
 };
 
