@@ -259,6 +259,8 @@ export class Stack {
       connection: 'demo',
       realm: 'demo',
       upstreamClientId: 'flowgate-test-client',
+      // the store: 'sqlite' (a file) or 'postgresql' (a server of the stack's own)
+      storage: process.env.FLOWGATE_TEST_STORAGE || 'sqlite',
       ...opts,
     };
     this.upstreamConfig = {
@@ -285,6 +287,7 @@ export class Stack {
       relayLogSocket: join(d, 'run', 'relay-log.sock'),
       dataDir: join(d, 'data'),
       database: join(d, 'data', 'flowgate.db'),
+      conninfoFile: join(d, 'data', 'pg.conninfo'),
       databaseWal: join(d, 'data', 'flowgate.db-wal'),
       databaseShm: join(d, 'data', 'flowgate.db-shm'),
       keyDir: join(d, 'keys'),
@@ -369,6 +372,7 @@ export class Stack {
 
     await this.startUpstream();
     if (this.opts.cortiApi) await this.startCorti();
+    if (this.opts.storage === 'postgresql') await this.startPostgres();
     this.writeConfig();
     const init = await this.ctl(['init'], { expect: null, noConfigEnv: false });
     if (init.code !== 0) {
@@ -471,6 +475,20 @@ export class Stack {
     this.upstreamPort = port;
   }
 
+  /** A PostgreSQL of this stack's own, and its connection string in a daemon-owned 0600 file. */
+  async startPostgres() {
+    const { startPostgres } = await import('./postgres.mjs');
+    this.pg = await startPostgres({ dir: this.dir });
+    writeFileSync(this.paths.conninfoFile, `${this.pg.conninfo}\n`, { mode: 0o600 });
+    chownSync(this.paths.conninfoFile, this.users.daemon.uid, this.users.daemon.gid);
+  }
+
+  /** Run SQL on the store, whichever it is (psql, or the sqlite3 CLI on the file); rows as text. */
+  sql(query) {
+    if (this.pg) return this.pg.psql(query);
+    return execFileSync('sqlite3', ['-batch', '-bail', this.paths.database, query], { encoding: 'utf8' }).trim();
+  }
+
   writeConfig() {
     const p = this.paths;
     const u = this.upstreamConfig;
@@ -479,12 +497,13 @@ export class Stack {
       '[daemon]',
       `socket = ${p.daemonSocket}`,
       `socket_group = ${WEB_USER}`,
-      `database = ${p.database}`,
+      ...(this.pg ? [] : [`database = ${p.database}`]),
       `key_file = ${p.keyFile}`,
       `user = ${DAEMON_USER}`,
       `web_users = ${WEB_USER}`,
       'admin_users = root',
       '',
+      ...(this.pg ? ['[storage]', 'backend = postgresql', `conninfo_file = ${p.conninfoFile}`, ''] : []),
       '[upstream]',
       `ca_file = ${this.tls.caCert}`,
       ...Object.entries(u).map(([k, v]) => `${k} = ${v}`),
@@ -634,6 +653,9 @@ http {
       } catch (err) {
         errors.push(`${name}: ${err.message}`);
       }
+    }
+    if (this.pg) {
+      try { await this.pg.stop(); } catch (err) { errors.push(`postgres: ${err.message}`); }
     }
     this.agent.destroy();
     if (this.dir && !keep && !process.env.FLOWGATE_KEEP) {
