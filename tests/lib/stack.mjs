@@ -368,6 +368,7 @@ export class Stack {
     mkdirSync(p.fcgiDir, { mode: 0o755 });
     chownSync(p.fcgiDir, this.users.web.uid, this.users.web.gid);
 
+    if (this.opts.peerOf) return this.startPeer(this.opts.peerOf);
     this.tls = makeTls(p.tlsDir);
 
     await this.startUpstream();
@@ -473,6 +474,28 @@ export class Stack {
       });
     });
     this.upstreamPort = port;
+  }
+
+  /**
+   * Another node of first's cluster (opts.peerOf): its own daemon, FastCGI pool and nginx, on
+   * first's PostgreSQL with first's master key, upstream, Corti stand-in and TLS files.
+   */
+  async startPeer(first) {
+    if (!first.pg) throw new Error('peerOf needs a first node on postgresql');
+    this.tls = first.tls;
+    this.upstreamPort = first.upstreamPort;
+    this.cortiPort = first.cortiPort;
+    this.pg = first.pg;
+    this.pgShared = true;
+    writeFileSync(this.paths.conninfoFile, `${this.pg.conninfo}\n`, { mode: 0o600 });
+    chownSync(this.paths.conninfoFile, this.users.daemon.uid, this.users.daemon.gid);
+    copyFileSync(first.paths.keyFile, this.paths.keyFile);
+    chmodSync(this.paths.keyFile, 0o600);
+    chownSync(this.paths.keyFile, this.users.daemon.uid, this.users.daemon.gid);
+    this.writeConfig();
+    await this.startDaemon();
+    await this.startFcgi();
+    await this.startNginx();
   }
 
   /** A PostgreSQL of this stack's own, and its connection string in a daemon-owned 0600 file. */
@@ -654,7 +677,7 @@ http {
         errors.push(`${name}: ${err.message}`);
       }
     }
-    if (this.pg) {
+    if (this.pg && !this.pgShared) {
       try { await this.pg.stop(); } catch (err) { errors.push(`postgres: ${err.message}`); }
     }
     this.agent.destroy();
