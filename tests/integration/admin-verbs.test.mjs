@@ -167,12 +167,15 @@ test('an idle session expires (idle timeout 10 s here)', async () => {
 }, { timeout: 30000 });
 
 test('at rest: Argon2id password hashes, session ids only as hashes', async () => {
+  // the whole store as bytes: a backup of the SQLite file, or a dump of the PostgreSQL database
   const copy = join(stack.paths.dataDir, 'inspect.db');
-  assert.equal((await stack.ctl(['backup', copy])).code, 0);
-  const hashes = execFileSync('sqlite3', [copy, 'SELECT pw_hash FROM users'], { encoding: 'utf8' }).trim().split('\n');
+  if (!stack.pg) assert.equal((await stack.ctl(['backup', copy])).code, 0);
+  const hashes = stack.pg ? stack.sql('SELECT pw_hash FROM users').split('\n')
+    : execFileSync('sqlite3', [copy, 'SELECT pw_hash FROM users'], { encoding: 'utf8' }).trim().split('\n');
   assert.equal(hashes.length, 3);
   for (const h of hashes) assert.match(h, /^\$argon2id\$v=19\$m=65536,t=2,p=1\$/, h);
-  const bytes = readFileSync(copy);
+  const bytes = stack.pg ? Buffer.from(stack.pg.dump()) : readFileSync(copy);
+  assert.ok(bytes.includes(Buffer.from(hashes[0])), 'the dump does not hold the users table');
   for (const u of ['alice', 'bob', 'carol']) {
     assert.equal(bytes.includes(Buffer.from(s[u].session)), false, `${u}'s session id is stored in clear`);
     assert.equal(bytes.includes(Buffer.from(PW[u])), false, `${u}'s password is stored`);

@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, useStack } from '../lib/runner.mjs';
+import { test, useStack, needStorage } from '../lib/runner.mjs';
 import { FrameConn, encodeFrame } from '../lib/frame.mjs';
 import { userIds, DAEMON_USER } from '../lib/stack.mjs';
 
+
+needStorage('sqlite', 'archives are SQLite files made with ATTACH; flowgate refuses them on postgresql for now');
 const stack = useStack({});
 const sqlite = (db, sql) => execFileSync('sqlite3', ['-batch', '-bail', db, sql], { encoding: 'utf8' }).trim();
 let first;

@@ -2,10 +2,12 @@
 // libfiu makes the daemon's disk writes fail on demand, as a full disk would.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { test, useStack } from '../lib/runner.mjs';
+import { test, useStack, needStorage } from '../lib/runner.mjs';
 import { assertToken, assertJson } from '../lib/oauth-assert.mjs';
 import { userIds, groupId, DAEMON_USER, WEB_USER } from '../lib/stack.mjs';
 
+
+needStorage('sqlite', 'libfiu fails the writes of the SQLite file; on postgresql see pg-outage.test.mjs');
 const stack = useStack();
 const WRITES = ['posix/io/rw/pwrite', 'posix/io/rw/write', 'posix/io/rw/pwritev',
   'posix/io/sync/fsync', 'posix/io/sync/fdatasync'];

@@ -7,10 +7,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { test, useStack } from '../lib/runner.mjs';
+import { test, useStack, needStorage } from '../lib/runner.mjs';
 import { FrameConn, encodeFrame } from '../lib/frame.mjs';
 import { userIds, groupId, DAEMON_USER, WEB_USER } from '../lib/stack.mjs';
 
+
+needStorage('sqlite', 'libfiu fails the writes of the SQLite file; on postgresql see pg-outage.test.mjs');
 const stack = useStack({ auditConfig: { sync_full: 'yes' } });
 const POINTS = ['posix/io/rw/pwrite', 'posix/io/rw/write', 'posix/io/rw/pwritev',
   'posix/io/sync/fsync', 'posix/io/sync/fdatasync'];

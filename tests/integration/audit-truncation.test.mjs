@@ -1,18 +1,19 @@
 // SPEC §5.6: the chain alone cannot show records cut off its end; the MAC'd head, anchored
-// once a second and on shutdown, does.
+// once a second and on shutdown, does.  On either store: the tampering is written in each dialect.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, useStack } from '../lib/runner.mjs';
+import { test, useStack, STORAGE } from '../lib/runner.mjs';
 import { assertToken } from '../lib/oauth-assert.mjs';
 import { userIds, DAEMON_USER } from '../lib/stack.mjs';
 
 const stack = useStack();
 
-function sqlite(sql) {
-  return execFileSync('sqlite3', ['-batch', '-bail', stack.paths.database, sql], { encoding: 'utf8' }).trim();
-}
+const sql = (q) => stack.sql(q);
+const pg = STORAGE === 'postgresql';
+const dropTrigger = (t) => (pg ? `DROP TRIGGER ${t} ON audit;` : `DROP TRIGGER ${t};`);
+const triggerCount = (t) => (pg ? `SELECT count(*) FROM pg_trigger WHERE tgname = '${t}' AND tgenabled <> 'D'`
+  : `SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = '${t}'`);
 
 // stop the daemon (a clean stop anchors the head), run fn on the file, give it back, restart
 async function offline(fn) {
@@ -20,7 +21,7 @@ async function offline(fn) {
   assert.equal(exit.code, 0);
   const out = fn();
   const d = userIds(DAEMON_USER);
-  for (const f of readdirSync(stack.paths.dataDir)) {
+  for (const f of readdirSync(stack.paths.dataDir).filter(() => !pg)) {
     chownSync(join(stack.paths.dataDir, f), d.uid, d.gid);
     chmodSync(join(stack.paths.dataDir, f), 0o600);
   }
@@ -42,9 +43,9 @@ test('after activity and a clean restart the chain verifies', async () => {
 
 test('dropping the append-only triggers and deleting the newest 3 records is detected', async () => {
   const last = await offline(() => {
-    sqlite('DROP TRIGGER audit_no_delete; DROP TRIGGER audit_no_update;');
-    const n = Number(sqlite('SELECT max(seq) FROM audit'));
-    sqlite(`DELETE FROM audit WHERE seq > ${n - 3}`);
+    sql(dropTrigger('audit_no_delete') + dropTrigger('audit_no_update') + (pg ? dropTrigger('audit_no_truncate') : ''));
+    const n = Number(sql('SELECT max(seq) FROM audit'));
+    sql(`DELETE FROM audit WHERE seq > ${n - 3}`);
     return n;
   });
   const v = await verify();
@@ -54,8 +55,8 @@ test('dropping the append-only triggers and deleting the newest 3 records is det
 
 test('moving the head back to match the cut does not help: its MAC needs the key', async () => {
   await offline(() => {
-    const n = Number(sqlite('SELECT max(seq) FROM audit'));
-    sqlite(`UPDATE audit_head SET seq = ${n}, hash = (SELECT hash FROM audit WHERE seq = ${n})`);
+    const n = Number(sql('SELECT max(seq) FROM audit'));
+    sql(`UPDATE audit_head SET seq = ${n}, hash = (SELECT hash FROM audit WHERE seq = ${n})`);
   });
   const v = await verify();
   assert.equal(v.code, 1, `verify with a forged head: exit ${v.code}\n${v.stdout}${v.stderr}`);
@@ -66,9 +67,9 @@ test('moving the head back to match the cut does not help: its MAC needs the key
 
 test('the reproduced cut: triggers dropped, newest records AND the head row deleted, restart: detected', async () => {
   const cut = await offline(() => {
-    sqlite('DROP TRIGGER audit_no_delete;');
-    const n = Number(sqlite('SELECT max(seq) FROM audit'));
-    sqlite(`DELETE FROM audit WHERE seq > ${n - 2}; DELETE FROM audit_head;`);
+    sql(dropTrigger('audit_no_delete'));
+    const n = Number(sql('SELECT max(seq) FROM audit'));
+    sql(`DELETE FROM audit WHERE seq > ${n - 2}; DELETE FROM audit_head;`);
     return n;
   });
   const v = await verify();
@@ -79,6 +80,6 @@ test('the reproduced cut: triggers dropped, newest records AND the head row dele
   const recs = t.records || [];
   assert.ok(recs.some((r) => /head was missing/.test(r.detail)), JSON.stringify(t));
   assert.ok(recs.some((r) => /triggers/.test(r.detail)), JSON.stringify(t));
-  const triggers = await offline(() => sqlite("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_no_delete'"));
+  const triggers = await offline(() => sql(triggerCount('audit_no_delete')));
   assert.equal(triggers, '1');
 });

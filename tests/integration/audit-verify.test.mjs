@@ -50,7 +50,7 @@ test('an audit query by app or by actor reads its index: the rare app\'s old rec
   assert.ok(byActor.records.length >= 3 && byActor.steps < 20000, JSON.stringify(byActor).slice(0, 400));
   const [byEvent] = await pipeline([{ verb: 'audit.query', event: 'app.add', limit: 10 }]);
   assert.ok(byEvent.steps > 100000, `an unindexed filter walks its window: ${byEvent.steps} steps`);
-});
+}, { storage: 'sqlite', why: 'counts SQLite VM steps' });
 
 test('a full verification walks in steps: cached tokens are answered quickly meanwhile', async () => {
   const tok = { verb: 'token', client_id: app.client_id, client_secret: app.client_secret,
@@ -142,4 +142,4 @@ test('a backup of the large database is written in steps too: tokens keep coming
   assert.ok(p99 < 50, `token p99 ${p99} ms during the backup`);
   const busy = await stack.ctl(['backup', `${stack.paths.dataDir}/steps.db`], { expect: null });
   assert.equal(busy.code, 1);	// exists: never overwritten
-});
+}, { storage: 'sqlite', why: 'PostgreSQL is backed up with its own tools' });

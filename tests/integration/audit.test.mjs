@@ -103,4 +103,22 @@ test('tampering with an audit row (daemon stopped) makes audit verify fail', asy
   assert.equal(v.code, 1, `audit verify after tampering with ${name}.${col.n} row ${rowid}: exit ${v.code}\n${v.stdout}${v.stderr}`);
   assert.match(v.stdout + v.stderr, /\d+/, 'verify should name the first bad record');
   assert.doesNotMatch(v.stdout, /audit chain ok/);
-});
+}, { storage: 'sqlite', why: 'finds the log table through sqlite_master; the postgresql variant follows' });
+
+test('tampering with an audit row on PostgreSQL (triggers disabled, daemon stopped) makes audit verify fail', async () => {
+  const exit = await stack.killDaemon('SIGTERM');
+  assert.equal(exit.code, 0);
+  const rows = Number(stack.sql('SELECT count(*) FROM audit'));
+  assert.ok(rows >= 5, `audit has ${rows} rows`);
+  const seq = Number(stack.sql(`SELECT seq FROM audit ORDER BY seq LIMIT 1 OFFSET ${Math.floor(rows / 2)}`));
+  // the database's owner can switch the append-only triggers off first
+  stack.sql('ALTER TABLE audit DISABLE TRIGGER USER');
+  stack.sql(`UPDATE audit SET detail = coalesce(detail, '') || 'X' WHERE seq = ${seq}`);
+  assert.match(stack.sql(`SELECT detail FROM audit WHERE seq = ${seq}`), /X$/);
+  await stack.startDaemon();
+  const v = await stack.ctl(['audit', 'verify'], { expect: null });
+  assert.equal(v.code, 1, `audit verify after tampering with record ${seq}: exit ${v.code}\n${v.stdout}${v.stderr}`);
+  assert.match(v.stdout + v.stderr, new RegExp(String(seq)), 'verify should name the changed record');
+  assert.equal(stack.sql("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit'::regclass AND NOT tgisinternal AND tgenabled <> 'D'"), '3',
+    'the daemon did not put the triggers back at start');
+}, { storage: 'postgresql', why: 'the sqlite variant is above' });

@@ -4,11 +4,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, useStack } from '../lib/runner.mjs';
+import { test, useStack, needStorage } from '../lib/runner.mjs';
 import { assertToken } from '../lib/oauth-assert.mjs';
 import { userIds, DAEMON_USER } from '../lib/stack.mjs';
 import { secretNeedles, findNeedles } from '../lib/util.mjs';
 
+
+needStorage('sqlite', 'flowgatectl backup copies the SQLite file; PostgreSQL is backed up with pg_dump');
 const stack = useStack();
 let app;
 let path;

@@ -143,5 +143,6 @@ export async function startPostgres({ dir, fsync = true, timeoutMs = 30000 } = {
     await stop({ keep: true });
     throw new Error(`${err.message}\n(log: ${logFile})`);
   }
-  return { conninfo, socketDir, dataDir, logFile, pid, psql, stop, alive: () => pidAlive(pid) };
+  const dump = () => run(null, pgBin('pg_dump'), [...client, '-d', PG_DATABASE], base);
+  return { conninfo, socketDir, dataDir, logFile, pid, psql, dump, stop, alive: () => pidAlive(pid) };
 }

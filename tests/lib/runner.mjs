@@ -10,7 +10,9 @@
 // Prints `ok - FILE: NAME` / `not ok - FILE: NAME` (+ the error), and last `N passed, N failed`;
 // exits 1 if anything failed (or nothing ran).
 // Env: FLOWGATE_TEST_TIMEOUT_MS (default per-test timeout, 60000), FLOWGATE_TEST_GREP,
-//      FLOWGATE_KEEP=1 (keep instance directories), FLOWGATE_BUILD_DIR, FLOWGATE_DEBUG=1 (flowgated -d).
+//      FLOWGATE_KEEP=1 (keep instance directories), FLOWGATE_BUILD_DIR, FLOWGATE_DEBUG=1 (flowgated -d),
+//      FLOWGATE_TEST_STORAGE=sqlite|postgresql (the store every stack uses; needStorage() and a
+//      test's {storage, why} skip what needs the other one, with the reason printed).
 import { readdirSync } from 'node:fs';
 import { join, resolve, basename } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
@@ -32,9 +34,20 @@ function needFile(what) {
   return current;
 }
 
-/** Register a test of the current file. */
-export function test(name, fn, { timeout = DEFAULT_TIMEOUT } = {}) {
-  needFile('test').tests.push({ name, fn, timeout });
+/** The store the stacks of this run use (tests/lib/stack.mjs reads the same variable). */
+export const STORAGE = process.env.FLOWGATE_TEST_STORAGE || 'sqlite';
+
+/**
+ * Register a test of the current file.  {storage, why}: the test needs that store (it tampers
+ * with a SQLite file, say) and is skipped, with why printed, on the other.
+ */
+export function test(name, fn, { timeout = DEFAULT_TIMEOUT, storage, why } = {}) {
+  needFile('test').tests.push({ name, fn, timeout, skip: storage && storage !== STORAGE ? `${storage} only: ${why}` : null });
+}
+
+/** Every test of the current file needs this store; on the other the file is skipped with why. */
+export function needStorage(storage, why) {
+  if (storage !== STORAGE) needFile('needStorage').skip = `${storage} only: ${why}`;
 }
 
 /** Run fn once before the file's first test. */
@@ -93,7 +106,12 @@ function formatError(err) {
   return text.split('\n').map((l) => `    ${l}`).join('\n');
 }
 
-const counts = { passed: 0, failed: 0 };
+const counts = { passed: 0, failed: 0, skipped: 0 };
+
+function skip(file, what, why, n) {
+  counts.skipped += n;
+  process.stdout.write(`# skip - ${file}: ${what} (on ${STORAGE}; ${why})\n`);
+}
 
 function report(ok, file, name, err) {
   if (ok) counts.passed++; else counts.failed++;
@@ -113,7 +131,14 @@ async function runFile(path, grep) {
     current = null;
     return;
   }
-  const tests = grep ? file.tests.filter((t) => grep.test(t.name)) : file.tests;
+  const matching = grep ? file.tests.filter((t) => grep.test(t.name)) : file.tests;
+  if (file.skip && matching.length) {
+    skip(name, `${matching.length} test(s)`, file.skip, matching.length);
+    current = null;
+    return;
+  }
+  for (const t of matching.filter((x) => x.skip)) skip(name, t.name, t.skip, 1);
+  const tests = matching.filter((t) => !t.skip);
   if (!tests.length) {
     process.stdout.write(`# ${name}: no tests${grep ? ' match' : ''}\n`);
     current = null;
@@ -213,6 +238,7 @@ async function main() {
     counts.failed++;
     process.stdout.write('not ok - interrupted\n');
   }
+  if (counts.skipped) process.stdout.write(`# ${counts.skipped} test(s) skipped: they need the other store\n`);
   process.stdout.write(`${counts.passed} passed, ${counts.failed} failed\n`);
   if (interrupted) return 130;
   if (counts.passed + counts.failed === 0) {
