@@ -23,8 +23,8 @@ test('after revoking its apps the connection goes, sealed secrets included, audi
   assert.equal((await stack.ctl(['connection', 'show', 'demo'], { expect: null })).code, 1);
   assertRefused(await stack.token(app, 'streams'), 401, 'invalid_client');
   const copy = join(stack.paths.dataDir, 'after-remove.db');
-  assert.equal((await stack.ctl(['backup', copy])).code, 0);
-  const q = (sql) => execFileSync('sqlite3', [copy, sql], { encoding: 'utf8' }).trim();
+  if (!stack.pg) assert.equal((await stack.ctl(['backup', copy])).code, 0);
+  const q = (sql) => (stack.pg ? stack.sql(sql) : execFileSync('sqlite3', [copy, sql], { encoding: 'utf8' }).trim());
   assert.equal(q('SELECT count(*) FROM connection_secrets'), '0');
   assert.equal(q('SELECT count(*) FROM connections'), '0');
   const tail = JSON.parse((await stack.ctl(['--json', 'audit', 'tail', '-n', '20'])).stdout).records;

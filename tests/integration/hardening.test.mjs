@@ -59,7 +59,11 @@ test('a group-readable key file: the daemon refuses to start and says why', asyn
 
 test('a group-readable database: the daemon refuses to start and says why', async () => {
   await refusesWith(stack.paths.database, 'database');
-});
+}, { storage: 'sqlite', why: 'the database is a file' });
+
+test('a group-readable connection string file: the daemon refuses to start and says why', async () => {
+  await refusesWith(stack.paths.conninfoFile, 'connection string file');
+}, { storage: 'postgresql', why: 'only that store has one' });
 
 // An LD_PRELOAD shim that renames FG_SWAP_WITH over FG_SWAP_PATH just before the FG_SWAP_AT-th
 // open(2) of FG_SWAP_PATH: exactly the swap a check by name before opening cannot see.
@@ -129,12 +133,12 @@ test('a key file swapped for a world-readable one after a check by name is refus
 
 test('a database swapped for a world-readable one after a check by name is refused (fstat)', async () => {
   await refusesSwap(stack.paths.database, { mode: 0o644, why: /database .*mode 0644 is readable or writable by group or others/ });
-});
+}, { storage: 'sqlite', why: 'the database is a file' });
 
 test('a database swapped between the check and SQLite\'s own open is refused', async () => {
   // the copy is a good 0600 database of the daemon's user: only the inode comparison catches it
   await refusesSwap(stack.paths.database, { mode: 0o600, at: 2, why: /the file SQLite opened is not the one checked/ });
-});
+}, { storage: 'sqlite', why: 'the database is a file' });
 
 test('a symbolic link in place of the key file is refused, even to a good key', async () => {
   const key = stack.paths.keyFile;
