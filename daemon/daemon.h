@@ -418,7 +418,7 @@ json_t	*writer_stats(void);
 void	 writer_shutdown(void);
 
 /* hold.c: work held until the audit records it depends on are committed */
-enum hold_status { HOLD_LOST = 0, HOLD_OK = 1, HOLD_STOPPED = 2 };
+enum hold_status { HOLD_LOST = 0, HOLD_OK = 1, HOLD_STOPPED = 2, HOLD_OUTAGE = 3 };
 typedef void (*hold_fn)(void *arg, int status);
 void	 hold_init(long max);
 int	 hold_full(void);
@@ -427,6 +427,7 @@ void	 hold_reply_raw(const struct fg_reqctx *ctx, int64_t conn_id, const char *b
 	     size_t len);
 int	 hold_call(int64_t conn_id, hold_fn fn, void *arg);
 const char *hold_why(int status);
+const char *hold_code(int status);
 void	 hold_end_turn(int ready);
 void	 hold_lost(int64_t durable);
 size_t	 hold_stop_connection(int64_t conn_id);

@@ -157,6 +157,16 @@ db_pg_conn_lock(enum db_pg_use use)
 	return db_pg_conn_reconnect() == 0 ? &db_pg_conn.link : NULL;
 }
 
+/* Whether the connection works now (no reconnection tried: this only classifies a failure). */
+int
+db_pg_conn_reachable(void)
+{
+	int ok = db_pg_conn_lock(DB_PG_PEEK) != NULL;
+
+	db_pg_conn_unlock();
+	return ok;
+}
+
 /* Note where the last command left the transaction, then let the other thread in. */
 void
 db_pg_conn_unlock(void)

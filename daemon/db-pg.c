@@ -581,6 +581,7 @@ const struct db_backend db_pg_backend = {
 	.changes = db_pg_conn_changes,
 	.in_transaction = db_pg_conn_in_transaction,
 	.errmsg = db_pg_conn_errmsg,
+	.reachable = db_pg_conn_reachable,
 	.release_memory = db_pg_release_memory,
 	.close = db_pg_conn_close,
 };

@@ -31,6 +31,7 @@ int		 db_pg_conn_result(const char *sql, const PGresult *res);
 int		 db_pg_conn_exec(const char *sql);
 int64_t		 db_pg_conn_changes(void);
 int		 db_pg_conn_in_transaction(void);
+int		 db_pg_conn_reachable(void);
 const char	*db_pg_conn_errmsg(void);
 void		 db_pg_conn_close(void);
 

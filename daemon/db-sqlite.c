@@ -152,6 +152,13 @@ db_sqlite_errmsg(void)
 	return sqlite3_errmsg(db_sqlite_db);
 }
 
+/* A file is always there: its failures are errors, not outages. */
+static int
+db_sqlite_reachable(void)
+{
+	return 1;
+}
+
 static void
 db_sqlite_release_memory(void)
 {
@@ -188,6 +195,7 @@ const struct db_backend db_sqlite_backend = {
 	.changes = db_sqlite_changes,
 	.in_transaction = db_sqlite_in_transaction,
 	.errmsg = db_sqlite_errmsg,
+	.reachable = db_sqlite_reachable,
 	.release_memory = db_sqlite_release_memory,
 	.close = db_sqlite_close,
 };

@@ -162,6 +162,12 @@ db_errmsg(void)
 	return db_be->errmsg();
 }
 
+int
+db_reachable(void)
+{
+	return db_be->reachable();
+}
+
 void
 db_release_memory(void)
 {

@@ -65,6 +65,7 @@ struct db_backend {
 	int64_t		 (*changes)(void);
 	int		 (*in_transaction)(void);
 	const char	*(*errmsg)(void);
+	int		 (*reachable)(void);	/* 0 while the server cannot be reached */
 	void		 (*release_memory)(void);
 	void		 (*close)(void);
 };
@@ -104,6 +105,7 @@ int		 db_exec(const char *sql);
 int64_t		 db_changes(void);
 int		 db_in_transaction(void);
 const char	*db_errmsg(void);
+int		 db_reachable(void);
 void		 db_release_memory(void);
 void		 db_close(void);
 

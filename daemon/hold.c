@@ -142,15 +142,26 @@ hold_call(int64_t conn_id, hold_fn fn, void *arg)
 const char *
 hold_why(int status)
 {
+	if (status == HOLD_OUTAGE)
+		return "the database cannot be reached; nothing was handed out: try again";
 	return status == HOLD_STOPPED ? "issuing was stopped for this connection; nothing was "
 	    "handed out" : "the audit record could not be written; no token was used";
+}
+
+/* The error code for a refused item: what is worth a retry says so (503), the rest is 500. */
+const char *
+hold_code(int status)
+{
+	return status == HOLD_STOPPED || status == HOLD_OUTAGE ? "temporarily_unavailable" :
+	    "server_error";
 }
 
 /* Release one held item, or refuse it when its records were lost or its connection stopped. */
 static void
 hold_release_one(struct hold *h, int ok)
 {
-	int status = h->refused ? HOLD_STOPPED : ok && !h->lost ? HOLD_OK : HOLD_LOST;
+	int status = h->refused ? HOLD_STOPPED : ok && !h->lost ? HOLD_OK :
+	    db_reachable() ? HOLD_LOST : HOLD_OUTAGE;	/* an outage is worth a retry */
 
 	ok = status == HOLD_OK;
 	if (h->fn != NULL) {
@@ -166,8 +177,8 @@ hold_release_one(struct hold *h, int ok)
 			sodium_memzero(h->raw, h->rawlen);
 			free(h->raw);
 		}
-		server_reply_error(&h->ctx, status == HOLD_STOPPED ? "temporarily_unavailable" :
-		    "server_error", "%s", status == HOLD_OK ? "out of memory" : hold_why(status));
+		server_reply_error(&h->ctx, hold_code(status), "%s", status == HOLD_OK ?
+		    "out of memory" : hold_why(status));
 	}
 	if (ok)
 		hold_st_released++;

@@ -185,7 +185,7 @@ token_deliver(void *arg, int status)
 	struct token_fail	 f = { "temporarily_unavailable", NULL, 0 };
 
 	if (status != HOLD_OK) {
-		f.code = status == HOLD_STOPPED ? "temporarily_unavailable" : "server_error";
+		f.code = hold_code(status);
 		f.message = hold_why(status);
 	} else
 		f.message = gate_still(d->w.app_id, d->w.epoch);

@@ -10,6 +10,7 @@
 //   pg.conninfo   'host=<socketDir> port=5432 dbname=flowgate user=flowgate'
 //   await pg.psql('SELECT 1')   -> stdout of psql -Atc
 //   await pg.stop()             (idempotent; keeps the directory with {keep: true})
+//   await pg.restart({ mode: 'immediate', pause: 2000 })   (a crash and a restart, same data)
 import { spawn, execFileSync } from 'node:child_process';
 import {
   mkdtempSync, mkdirSync, chmodSync, chownSync, openSync, closeSync, readFileSync, rmSync, accessSync,
@@ -97,52 +98,71 @@ export async function startPostgres({ dir, fsync = true, timeoutMs = 30000 } = {
     synchronous_commit: fsync ? 'on' : 'off', shared_buffers: '16MB', max_connections: '50',
   };
   const args = ['-D', dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
-  const log = openSync(logFile, 'a', 0o644);
-  const [cmd, argv] = asUser(ids, postgres, args);
-  const child = spawn(cmd, argv, { cwd: base, stdio: ['ignore', log, log], detached: false });
-  closeSync(log);
-  const pid = child.pid;
-  let exited = null;
-  const exit = new Promise((res) => {
-    child.once('exit', (code, signal) => { exited = { code, signal }; running.delete(pid); res(exited); });
-    child.once('error', (err) => { exited = { error: err }; running.delete(pid); res(exited); });
-  });
-  if (pid !== undefined) running.set(pid, child);
+  // the postmaster now: restart() replaces it
+  const srv = { child: null, pid: undefined, exited: null, exit: null };
+  const spawnServer = () => {
+    const log = openSync(logFile, 'a', 0o644);
+    const [cmd, argv] = asUser(ids, postgres, args);
+    const child = spawn(cmd, argv, { cwd: base, stdio: ['ignore', log, log], detached: false });
+    closeSync(log);
+    const { pid } = child;
+    Object.assign(srv, { child, pid, exited: null });
+    srv.exit = new Promise((res) => {
+      child.once('exit', (code, signal) => { srv.exited = { code, signal }; running.delete(pid); res(srv.exited); });
+      child.once('error', (err) => { srv.exited = { error: err }; running.delete(pid); res(srv.exited); });
+    });
+    if (pid !== undefined) running.set(pid, child);
+  };
 
   const conninfo = `host=${socketDir} port=5432 dbname=${PG_DATABASE} user=${PG_ROLE}`;
   const client = ['-h', socketDir, '-p', '5432', '-U', PG_ROLE];
   const psql = (sql, db = PG_DATABASE) => run(null, psqlBin, [...client, '-d', db, '-X', '-A', '-t', '-v',
     'ON_ERROR_STOP=1', '-c', sql], base).trim();
+  const halt = async (mode) => {
+    if (srv.exited) return;
+    try {
+      run(ids, pgCtl, ['stop', '-D', dataDir, '-m', mode, '-w', '-t', '30'], base);
+    } catch (err) {
+      process.stderr.write(`# postgres: ${err.message}; SIGQUIT\n`);
+      try { process.kill(srv.pid, 'SIGQUIT'); } catch { /* gone */ }
+    }
+    await srv.exit;
+  };
+  const waitReady = () => waitFor(() => {
+    if (srv.exited) throw Object.assign(new Error(`postgres exited: ${JSON.stringify(srv.exited)}\n${tail(logFile)}`), { abort: true });
+    try {
+      execFileSync(pgIsReady, [...client, '-d', 'postgres', '-t', '1'], { stdio: 'ignore' });
+      return true;
+    } catch { return false; }
+  }, { timeoutMs, intervalMs: 100, what: `postgres on ${socketDir}` });
   let stopped = false;
   const stop = async ({ keep = false } = {}) => {
     if (!stopped) {
       stopped = true;
-      if (!exited) {
-        try {
-          run(ids, pgCtl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30'], base);
-        } catch (err) {
-          process.stderr.write(`# postgres: ${err.message}; SIGQUIT\n`);
-          try { process.kill(pid, 'SIGQUIT'); } catch { /* gone */ }
-        }
-        await exit;
-      }
+      await halt('fast');
     }
     if (own && !keep) rmSync(base, { recursive: true, force: true });
   };
+  /** Stop the server (mode: pg_ctl's fast or immediate) and, after pause ms, start it again. */
+  const restart = async ({ mode = 'fast', pause = 0 } = {}) => {
+    await halt(mode);
+    await new Promise((r) => { setTimeout(r, pause); });
+    spawnServer();
+    await waitReady();
+  };
 
+  spawnServer();
   try {
-    await waitFor(() => {
-      if (exited) throw Object.assign(new Error(`postgres exited: ${JSON.stringify(exited)}\n${tail(logFile)}`), { abort: true });
-      try {
-        execFileSync(pgIsReady, [...client, '-d', 'postgres', '-t', '1'], { stdio: 'ignore' });
-        return true;
-      } catch { return false; }
-    }, { timeoutMs, intervalMs: 100, what: `postgres on ${socketDir}` });
+    await waitReady();
     psql(`CREATE DATABASE ${PG_DATABASE}`, 'postgres');
   } catch (err) {
     await stop({ keep: true });
     throw new Error(`${err.message}\n(log: ${logFile})`);
   }
   const dump = () => run(null, pgBin('pg_dump'), [...client, '-d', PG_DATABASE], base);
-  return { conninfo, socketDir, dataDir, logFile, pid, psql, dump, stop, alive: () => pidAlive(pid) };
+  return {
+    conninfo, socketDir, dataDir, logFile, psql, dump, stop, restart, halt,
+    get pid() { return srv.pid; },
+    alive: () => pidAlive(srv.pid),
+  };
 }

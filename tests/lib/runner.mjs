@@ -241,7 +241,7 @@ async function main() {
   if (counts.skipped) process.stdout.write(`# ${counts.skipped} test(s) skipped: they need the other store\n`);
   process.stdout.write(`${counts.passed} passed, ${counts.failed} failed\n`);
   if (interrupted) return 130;
-  if (counts.passed + counts.failed === 0) {
+  if (counts.passed + counts.failed + counts.skipped === 0) {
     process.stderr.write('no test ran\n');
     return 1;
   }
