@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,9 @@ static struct {
 	int			 in_txn;	/* after the last command: inside a transaction */
 	int			 lost_txn;	/* the connection broke inside one, not yet rolled back */
 	long long		 retry_at;	/* no reconnection before (monotime_ms) */
-} db_pg_conn = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	PostgresPollingStatusType resetting;	/* a reconnection under way: what it waits for */
+	int			 outage;	/* the last statement failed for the server's absence */
+} db_pg_conn = { .mu = PTHREAD_MUTEX_INITIALIZER, .resetting = PGRES_POLLING_OK };
 
 /* Per thread, so the writer's failure never replaces the message the loop is about to log,
  * and changes() answers for the caller's own last statement. */
@@ -108,18 +111,44 @@ db_pg_conn_session(PGconn *conn)
 	return ok ? 0 : -1;
 }
 
-/* Connect again with the same parameters, and set the session up; under the lock. */
+/* Whether the socket is ready for what the reconnection waits for: never wait, on the loop. */
+static int
+db_pg_conn_poll_ready(PGconn *conn)
+{
+	struct pollfd p = { PQsocket(conn), db_pg_conn.resetting == PGRES_POLLING_READING ?
+	    POLLIN : POLLOUT, 0 };
+
+	return p.fd >= 0 && poll(&p, 1, 0) == 1;
+}
+
+/*
+ * Move a reconnection on by one non-blocking step (PQresetStart, then PQresetPoll whenever its
+ * socket is ready): a database that does not answer costs the loop nothing.  0 once connected
+ * and set up; -1 (and why) meanwhile or when it failed.  Under the lock.
+ */
 static int
 db_pg_conn_reconnect(void)
 {
 	PGconn	*conn = db_pg_conn.link.conn;
 
-	if (monotime_ms() < db_pg_conn.retry_at) {
-		db_pg_conn_seterr("PostgreSQL is unreachable (retrying): ", PQerrorMessage(conn));
+	if (db_pg_conn.resetting == PGRES_POLLING_OK) {
+		if (monotime_ms() < db_pg_conn.retry_at) {
+			db_pg_conn_seterr("PostgreSQL is unreachable (retrying): ",
+			    PQerrorMessage(conn));
+			return -1;
+		}
+		db_pg_conn.ready = 0;
+		db_pg_conn.resetting = PQresetStart(conn) ? PGRES_POLLING_WRITING :
+		    PGRES_POLLING_FAILED;
+	}
+	if (db_pg_conn.resetting != PGRES_POLLING_FAILED && db_pg_conn_poll_ready(conn))
+		db_pg_conn.resetting = PQresetPoll(conn);
+	if (db_pg_conn.resetting == PGRES_POLLING_READING ||
+	    db_pg_conn.resetting == PGRES_POLLING_WRITING) {
+		db_pg_conn_seterr("", "PostgreSQL is unreachable (reconnecting)");
 		return -1;
 	}
-	db_pg_conn.ready = 0;
-	PQreset(conn);
+	db_pg_conn.resetting = PGRES_POLLING_OK;
 	if (PQstatus(conn) != CONNECTION_OK) {
 		db_pg_conn_seterr("cannot reconnect to PostgreSQL: ", PQerrorMessage(conn));
 		db_pg_conn.retry_at = monotime_ms() + DB_PG_RETRY_MS;
@@ -157,11 +186,19 @@ db_pg_conn_lock(enum db_pg_use use)
 	return db_pg_conn_reconnect() == 0 ? &db_pg_conn.link : NULL;
 }
 
+/* SQLSTATE classes of a server going away: 08 connection exceptions, 57P01-03 shutdowns. */
+static int
+db_pg_conn_is_outage(const char *state)
+{
+	return state == NULL || strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+	    strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
+}
+
 /* Whether the connection works now (no reconnection tried: this only classifies a failure). */
 int
 db_pg_conn_reachable(void)
 {
-	int ok = db_pg_conn_lock(DB_PG_PEEK) != NULL;
+	int ok = db_pg_conn_lock(DB_PG_PEEK) != NULL && !db_pg_conn.outage;
 
 	db_pg_conn_unlock();
 	return ok;
@@ -224,8 +261,10 @@ db_pg_conn_result(const char *sql, const PGresult *res)
 	default:
 		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 		db_pg_conn_seterr("", msg != NULL ? msg : PQresultErrorMessage(res));
+		db_pg_conn.outage = db_pg_conn_is_outage(PQresultErrorField(res, PG_DIAG_SQLSTATE));
 		return DB_ERROR;
 	}
+	db_pg_conn.outage = 0;
 	if (strcmp(PQcmdStatus((PGresult *)res), "ROLLBACK") == 0 && db_pg_conn_is_commit(sql)) {
 		db_pg_conn_seterr("", "COMMIT failed: a statement of the transaction had failed, "
 		    "so PostgreSQL rolled it back");

@@ -3,8 +3,6 @@
 // token or session id in clear.  The embedded Assistant's credentials: the user's whole token
 // set, for apps of kind assistant only, refreshed once however many tabs ask.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
 import { test, useStack } from '../lib/runner.mjs';
 import { waitFor, sleep } from '../lib/stack.mjs';
 import { decodeJwt } from '../lib/util.mjs';
@@ -21,18 +19,14 @@ let cookie;
 /** Log DANA in to app name through the real login routes; the fg_user cookie. */
 const login = (name) => userLogin(stack, name, DANA[0], DANA[1]);
 
-/** Rows of the user_sessions table (sqlite3 CLI; the daemon is stopped: it locks the file). */
+/** Rows of the user_sessions table (the daemon is stopped: SQLite's file is locked while it runs). */
 function rows() {
-  const out = execFileSync('sqlite3', ['-readonly', stack.paths.database,
-    'SELECT id, username, refresh_gen, length(refresh) FROM user_sessions'], { encoding: 'utf8' });
-  return out.trim() ? out.trim().split('\n').map((l) => l.split('|')) : [];
+  const out = stack.sql('SELECT id, username, refresh_gen, length(refresh) FROM user_sessions');
+  return out ? out.split('\n').map((l) => l.split('|')) : [];
 }
 
-/** Every database file's bytes, as one buffer. */
-function dbBytes() {
-  const p = stack.paths;
-  return Buffer.concat([p.database, p.databaseWal, p.databaseShm].filter(existsSync).map((f) => readFileSync(f)));
-}
+/** Every byte the store keeps, as one buffer. */
+const dbBytes = () => stack.storeBytes();
 
 test('setup: a user-facing PKCE app; a user logs in and gets a token; the row is stored sealed', async () => {
   const r = await stack.ctl(['--json', 'app', 'add', 'ui', '--connection', 'demo', '--flow', 'authorization_code_pkce',

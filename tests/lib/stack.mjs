@@ -506,7 +506,10 @@ export class Stack {
     chownSync(this.paths.conninfoFile, this.users.daemon.uid, this.users.daemon.gid);
   }
 
-  /** Run SQL on the store, whichever it is (psql, or the sqlite3 CLI on the file); rows as text. */
+  /**
+   * Run SQL on the store, whichever it is (psql, or the sqlite3 CLI on the file); rows as text.
+   * On SQLite only while the daemon is stopped: it holds the file's lock.
+   */
   sql(query) {
     if (this.pg) return this.pg.psql(query);
     return execFileSync('sqlite3', ['-batch', '-bail', this.paths.database, query], { encoding: 'utf8' }).trim();
@@ -948,6 +951,18 @@ http {
     };
     if (this.dir) walk(this.dir);
     return out.sort();
+  }
+
+  /** The files the store keeps: the SQLite database, -wal and -shm; or PostgreSQL's data directory. */
+  storeFiles() {
+    if (this.pg) return this.instanceFiles().filter((f) => f.startsWith(`${this.pg.dataDir}/`));
+    const p = this.paths;
+    return [p.database, p.databaseWal, p.databaseShm].filter((f) => existsSync(f));
+  }
+
+  /** Every byte the store keeps, as one buffer (for checks that something is nowhere in it). */
+  storeBytes() {
+    return Buffer.concat(this.storeFiles().map((f) => readFileSync(f)));
   }
 
   /** Tails of the logs, for failure reports. */
