@@ -495,6 +495,16 @@ export class Stack {
     this.writeConfig();
     await this.startDaemon();
     await this.startFcgi();
+    if (!this.opts.noNginx) await this.startNginx();
+  }
+
+  /**
+   * Put this stack's nginx in front of every node's FastCGI pool (this one's and the peers'),
+   * as one upstream group: nginx is restarted, on a new port.
+   */
+  async serveNodes(peers) {
+    this.nodes = [this, ...peers];
+    if (this.procs.nginx && this.procs.nginx.running) await this.procs.nginx.stop(5000);
     await this.startNginx();
   }
 
@@ -621,9 +631,9 @@ export class Stack {
     const p = this.paths;
     this.nginxPort = await freePort();
     const tmp = join(p.nginxDir, 'tmp');
-    mkdirSync(tmp, { mode: 0o755 });
+    mkdirSync(tmp, { mode: 0o755, recursive: true });	// again when serveNodes() restarts it
     for (const t of ['body', 'fastcgi', 'proxy', 'uwsgi', 'scgi']) {
-      mkdirSync(join(tmp, t), { mode: 0o700 });
+      mkdirSync(join(tmp, t), { mode: 0o700, recursive: true });
       chownSync(join(tmp, t), this.users.nginx.uid, this.users.nginx.gid);
     }
     // the shipped site (contrib/nginx/flowgate.conf), rendered the way script/server does: what
@@ -631,12 +641,19 @@ export class Stack {
     copyFileSync('/etc/nginx/fastcgi_params', join(p.nginxDir, 'fastcgi_params'));
     const site = readFileSync(join(REPO_DIR, 'contrib', 'nginx', 'flowgate.conf'), 'utf8')
       .replaceAll('127.0.0.1:8080', `127.0.0.1:${this.nginxPort}`)
-      .replaceAll('/run/flowgate/fcgi.sock', p.fcgiSocket)
+      .replaceAll('unix:/run/flowgate/fcgi.sock', this.nodes ? 'flowgate_nodes' : `unix:${p.fcgiSocket}`)
       .replaceAll('/run/flowgate/relay-log.sock', p.relayLogSocket)
       .replaceAll('/var/log/nginx/flowgate.access.log', p.logs.nginxAccess)
       .replaceAll('/etc/ssl/certs/ca-certificates.crt', this.tls.caCert)
       .replace(/^( *listen 127\.0\.0\.1:\d+;)$/m, `$1\n${this.opts.siteLocations || ''}`);
     writeFileSync(join(p.nginxDir, 'flowgate-site.conf'), site, { mode: 0o644 });
+    if (this.nodes) {
+      // the shipped upstream group (contrib/nginx/flowgate-nodes.conf), one server per node
+      const servers = this.nodes.map((n) => `    server unix:${n.paths.fcgiSocket} max_fails=1 fail_timeout=5s;`);
+      const group = readFileSync(join(REPO_DIR, 'contrib', 'nginx', 'flowgate-nodes.conf'), 'utf8')
+        .replace(/^ {4}server unix:.*\n/gm, '').replace('upstream flowgate_nodes {\n', `upstream flowgate_nodes {\n${servers.join('\n')}\n`);
+      writeFileSync(join(p.nginxDir, 'flowgate-nodes.conf'), group, { mode: 0o644 });
+    }
     const conf = `# nginx for one flowgate test instance (tests/lib/stack.mjs)
 user ${NGINX_USER};
 worker_processes 1;
@@ -650,6 +667,7 @@ http {
   uwsgi_temp_path ${join(tmp, 'uwsgi')};
   scgi_temp_path ${join(tmp, 'scgi')};
   default_type application/octet-stream;
+  ${this.nodes ? `include ${join(p.nginxDir, 'flowgate-nodes.conf')};` : ''}
   include ${join(p.nginxDir, 'flowgate-site.conf')};
 }
 `;
