@@ -40,8 +40,8 @@ static const char SQL_REFRESHES[] = "SELECT id, refresh_gen, refresh FROM user_s
 static const char SQL_SET_REFRESH[] = "UPDATE user_sessions SET refresh = ?1 "
     "WHERE id = ?2 AND refresh_gen = ?3";
 
-/* Each step of a rotation, named in a debug line (and a place for a debugger to stop). */
-void
+/* Each step of a rotation, named: a debug line, and where the crash test stops the daemon. */
+__attribute__((noinline)) void
 keyrotate_step(enum keyrotate_point p)
 {
 	static const char *const name[] = { "the new key is read",

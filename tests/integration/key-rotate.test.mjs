@@ -1,17 +1,19 @@
 // Issue 11, the master key: `flowgatectl key rotate` re-seals every connection secret and every
 // user session's refresh token under a new key, online, in one transaction.  The daemon is
-// killed (SIGKILL) in each state of the key files and the database a rotation passes through
-// (new key written, nothing committed; committed, nothing renamed; key_file linked to .old,
-// .next not renamed); after each restart the connection secret must still open (a cold token
+// killed (SIGKILL) at each named step inside a rotation (gdb stops it in keyrotate_step, then
+// `kill -9`: new key read; secrets re-sealed; all re-sealed and the key recorded, uncommitted;
+// committed) and in each state of the key files flowgatectl passes through (new key written;
+// committed, nothing renamed; key_file linked to .old, .next not renamed); after each restart the connection secret must still open (a cold token
 // through nginx -> fcgi -> daemon -> the upstream), the user's sealed refresh token must still
 // open (their Assistant gets its tokens), the app credential and the audit chain (keyed hashes)
 // must still check.  A wrong key is refused at start with a clear message; `key retire` refuses
 // while the old key is needed.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, renameSync, unlinkSync, readFileSync } from 'node:fs';
 import { test, useStack } from '../lib/runner.mjs';
 import { DAEMON_USER } from '../lib/stack.mjs';
+import { sleep } from '../lib/util.mjs';
 import { assertToken } from '../lib/oauth-assert.mjs';
 import { userLogin } from '../lib/oidc-login.mjs';
 import { FrameConn, encodeFrame } from '../lib/frame.mjs';
@@ -46,6 +48,26 @@ async function assertAllOpen(what) {
   assert.match(v.stdout, /audit chain ok/, `${what}: ${v.stdout}${v.stderr}`);
 }
 
+/**
+ * Stop the daemon at keyrotate_step(point) under gdb, then `kill -9` it there.  Signals the
+ * daemon gets meanwhile pass through; gdb's output is unbuffered so its breakpoint is seen.
+ */
+async function armCrash(point) {
+  const pid = stack.daemonPid;
+  const gdb = spawn('stdbuf', ['-o0', '-e0', 'gdb', '-q', '-nx', '-batch', '-p', String(pid),
+    '-ex', 'set pagination off', '-ex', 'handle all nostop noprint pass',
+    '-ex', `break keyrotate_step if p == ${point}`, '-ex', 'continue',
+    '-ex', `shell kill -9 ${pid}`, '-ex', 'quit'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  gdb.stdout.on('data', (d) => { out += d; });
+  gdb.stderr.on('data', (d) => { out += d; });
+  const done = new Promise((r) => gdb.once('exit', () => r(out)));
+  for (let i = 0; i < 300 && !/Breakpoint 1 at/.test(out); i++) await sleep(100);
+  assert.match(out, /Breakpoint 1 at/, `gdb did not set its breakpoint:\n${out}`);
+  await sleep(1000);	// gdb has let the daemon run on
+  return { done };	// wrapped: an async function returning a promise would wait for it
+}
+
 test('setup: a backend app with a token, a user session with a sealed refresh token', async () => {
   s.app = await stack.addApp('svc', { scopes: 'transcribe streams' });
   assertToken(await stack.token(s.app, 'transcribe'));
@@ -58,6 +80,39 @@ test('setup: a backend app with a token, a user session with a sealed refresh to
   assert.deepEqual(await inUse(), ['key_file']);
   await assertAllOpen('before any rotation');
 });
+
+for (const point of ['KEYROTATE_READ', 'KEYROTATE_SECRETS', 'KEYROTATE_RECORDED']) {
+  test(`killed (SIGKILL) at ${point}, inside the rotation: restarted, the old key opens everything`, async () => {
+    const gdb = await armCrash(point);
+    const r = await stack.ctl(['key', 'rotate'], { expect: null, timeoutMs: 60000 });
+    const out = await gdb.done;
+    assert.match(out, /hit Breakpoint 1, keyrotate_step \(p=/, `gdb never stopped the daemon:\n${out}`);
+    assert.match(r.stderr, /no answer from the daemon/, 'flowgatectl reported a rotation the daemon died in');
+    await stack.procs.daemon.exited;
+    await stack.startDaemon();
+    assert.deepEqual(await inUse(), ['key_file']);
+    assert.equal((await status()).key_id, s.first);
+    assert.ok(existsSync(`${key()}.next`));
+    await assertAllOpen(`after a crash at ${point}`);
+  }, { timeout: 120000 });
+}
+
+test('killed (SIGKILL) at KEYROTATE_COMMITTED: restarted with the new key from key_file.next', async () => {
+  const gdb = await armCrash('KEYROTATE_COMMITTED');
+  const r = await stack.ctl(['key', 'rotate'], { expect: null, timeoutMs: 60000 });
+  const out = await gdb.done;
+  assert.match(out, /hit Breakpoint 1, keyrotate_step \(p=(p@entry=)?KEYROTATE_COMMITTED/, out);
+  assert.notEqual(r.code, 0);
+  await stack.procs.daemon.exited;
+  await stack.startDaemon();
+  assert.deepEqual(await inUse(), ['next']);
+  assert.notEqual((await status()).key_id, s.first);
+  await assertAllOpen('after a crash at KEYROTATE_COMMITTED');
+  const fin = await stack.ctl(['key', 'rotate']);
+  assert.match(fin.stdout, /finishing it/);
+  await stack.ctl(['key', 'retire']);
+  s.first = (await status()).key_id;
+}, { timeout: 120000 });
 
 test('killed (SIGKILL) after the new key is written, before the transaction: the old key serves', async () => {
   await stack.ctl(['key', 'new', `${key()}.next`]);
