@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +28,13 @@
 static void
 ctl_key_sync_dir(const char *path)
 {
-	char	*copy = strdup(path);
-	int	 fd;
+	char	dir[4096];
+	int	fd;
 
-	if (copy == NULL)
-		fg_fatal("out of memory");
-	if ((fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 || fsync(fd) == -1)
-		fg_fatal("fsync %s: %s", copy, strerror(errno));
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 || fsync(fd) == -1)
+		fg_fatal("fsync %s: %s", dir, strerror(errno));
 	close(fd);
-	free(copy);
 }
 
 /* A new key file at path; the daemon's when we are root and it reads it itself (own). */
@@ -52,6 +51,20 @@ ctl_key_create(const char *path, int own)
 	if (pw != NULL && chown(path, pw->pw_uid, pw->pw_gid) == -1)
 		fg_fatal("chown %s: %s", path, strerror(errno));
 	ctl_key_sync_dir(path);
+}
+
+/* Refuse (exit 1) with a message, after letting go of the status it was decided on. */
+static void __attribute__((format(printf, 2, 3), noreturn))
+ctl_key_refuse(json_t *st, const char *fmt, ...)
+{
+	char	msg[1024];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_decref(st);
+	fg_fatal("%s", msg);
 }
 
 /* The daemon's key.status, or exit with its refusal. */
@@ -106,9 +119,9 @@ ctl_key_finish(json_t *st)
 	const char *old = ctl_key_path(st, "old");
 
 	if (link(base, old) == -1 && errno != EEXIST)
-		fg_fatal("link %s %s: %s", base, old, strerror(errno));
+		ctl_key_refuse(st, "link %s %s: %s", base, old, strerror(errno));
 	if (rename(next, base) == -1)
-		fg_fatal("rename %s %s: %s", next, base, strerror(errno));
+		ctl_key_refuse(st, "rename %s %s: %s", next, base, strerror(errno));
 	ctl_key_sync_dir(base);
 }
 
@@ -123,12 +136,14 @@ ctl_key_rotate_credential(json_t *st)
 		printf("the database is sealed by the key in %s: make it the credential %s in the "
 		    "unit (and the old one %s.old), then restart flowgated\n",
 		    ctl_key_path(st, "next"), name, name);
+		json_decref(st);
 		return 0;
 	}
 	if (!ctl_key_present(st, "next"))
-		fg_fatal("key_file is a systemd credential: write a new key (flowgatectl key new "
-		    "FILE), load it as the credential %s.next in flowgated's unit, restart "
+		ctl_key_refuse(st, "key_file is a systemd credential: write a new key (flowgatectl "
+		    "key new FILE), load it as the credential %s.next in flowgated's unit, restart "
 		    "flowgated, then run this again", name);
+	json_decref(st);
 	r = ctl_call(json_pack("{ss}", "verb", "key.rotate"));
 	if (!json_is_true(json_object_get(r, "ok")))
 		return ctl_refused(r);
@@ -150,21 +165,24 @@ ctl_key_rotate(void)
 	if (ctl_key_in_use(st, "next")) {
 		printf("a rotation committed but its key files were not renamed: finishing it\n");
 		ctl_key_finish(st);
+		json_decref(st);
 		return 0;
 	}
 	if (!ctl_key_in_use(st, "key_file"))
-		fg_fatal("the key in use is not in %s: see flowgatectl key status",
+		ctl_key_refuse(st, "the key in use is not in %s: see flowgatectl key status",
 		    ctl_key_path(st, "key_file"));
 	if (!ctl_key_absent(st, "old"))
-		fg_fatal("%s holds the key an earlier rotation replaced: retire it first "
-		    "(flowgatectl key retire)", ctl_key_path(st, "old"));
+		ctl_key_refuse(st, "%s holds the key an earlier rotation replaced: retire it "
+		    "first (flowgatectl key retire)", ctl_key_path(st, "old"));
 	if (!ctl_key_present(st, "next")) {
 		ctl_key_create(ctl_key_path(st, "next"), 1);
 		printf("wrote the new key to %s\n", ctl_key_path(st, "next"));
 	}
 	r = ctl_call(json_pack("{ss}", "verb", "key.rotate"));
-	if (!json_is_true(json_object_get(r, "ok")))
+	if (!json_is_true(json_object_get(r, "ok"))) {
+		json_decref(st);
 		return ctl_refused(r);
+	}
 	ctl_key_finish(st);
 	printf("master key rotated %s -> %s: %lld connection secrets and %lld user sessions "
 	    "re-sealed in one transaction (the daemon's loop held %.1f ms)\n"
@@ -187,19 +205,20 @@ ctl_key_retire(void)
 	const char	*old = ctl_key_path(st, "old");
 
 	if (!ctl_key_in_use(st, "key_file"))
-		fg_fatal("the key in use is not in %s: finish the rotation first (flowgatectl key "
-		    "rotate)", ctl_key_path(st, "key_file"));
+		ctl_key_refuse(st, "the key in use is not in %s: finish the rotation first "
+		    "(flowgatectl key rotate)", ctl_key_path(st, "key_file"));
 	if (ctl_key_in_use(st, "old"))
-		fg_fatal("%s is the key in use: refusing to retire it", old);
+		ctl_key_refuse(st, "%s is the key in use: refusing to retire it", old);
 	if (json_is_true(json_object_get(st, "credential"))) {
 		printf("the database no longer needs %s.old: remove it from flowgated's unit\n",
 		    strchr(fg_cfg->key_file, ':') + 1);
+		json_decref(st);
 		return 0;
 	}
 	if (!ctl_key_present(st, "old"))
-		fg_fatal("no old key to retire at %s", old);
+		ctl_key_refuse(st, "no old key to retire at %s", old);
 	if (unlink(old) == -1)
-		fg_fatal("unlink %s: %s", old, strerror(errno));
+		ctl_key_refuse(st, "unlink %s: %s", old, strerror(errno));
 	ctl_key_sync_dir(old);
 	printf("retired %s (backups made before the rotation need it: keep a copy with them)\n",
 	    old);

@@ -7,7 +7,7 @@
  * Before that commit the database names the old key (key_file), after it the new one
  * (key_file.next until flowgatectl renames it): a start after a crash at any point finds the
  * key it needs (keyring.c).  It runs on the loop in one step; the reply says how long it held
- * the loop (25 ms for 1,001 connection secrets on a shared 2-core machine).
+ * the loop (25 to 90 ms for 1,001 connection secrets on a busy 2-core machine).
  */
 #include "config.h"
 
