@@ -81,6 +81,21 @@ test('setup: a backend app with a token, a user session with a sealed refresh to
   await assertAllOpen('before any rotation');
 });
 
+test('a database from before key ids: key_file is recorded only if it opens what is sealed', async () => {
+  await stack.killDaemon('SIGTERM');
+  execFileSync('setpriv', [`--reuid=${DAEMON_USER}`, `--regid=${DAEMON_USER}`, '--init-groups',
+    'sqlite3', stack.paths.database, 'DELETE FROM master_key']);
+  renameSync(key(), `${key()}.saved`);
+  await stack.ctl(['key', 'new', key()]);
+  execFileSync('chown', [`${DAEMON_USER}:${DAEMON_USER}`, key()]);
+  await assert.rejects(stack.startDaemon(), /does not open the secrets sealed in the database/);
+  unlinkSync(key());
+  renameSync(`${key()}.saved`, key());
+  await stack.startDaemon();
+  assert.equal((await status()).key_id, s.first);
+  await assertAllOpen('the right key adopted');
+});
+
 for (const point of ['KEYROTATE_READ', 'KEYROTATE_SECRETS', 'KEYROTATE_RECORDED']) {
   test(`killed (SIGKILL) at ${point}, inside the rotation: restarted, the old key opens everything`, async () => {
     const gdb = await armCrash(point);
