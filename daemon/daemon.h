@@ -78,7 +78,18 @@ struct fg_secret {
 	char	*buf;		/* sodium_malloc'd, NUL-terminated */
 	size_t	 len;
 };
+#define SEAL_KEYID_LEN	36	/* "k1:" + 32 hex + NUL */
+enum seal_what { SEAL_CONNECTION_SECRET, SEAL_USER_REFRESH };
 int	 seal_init(const char *key_file, char *err, size_t errlen);
+int	 seal_key_read(const char *path, int absent_ok, uint8_t **out, char *err, size_t errlen);
+void	 seal_key_id(const uint8_t *key, char out[SEAL_KEYID_LEN]);
+int	 seal_stage(const uint8_t *key);
+void	 seal_unstage(void);
+void	 seal_switch(void);
+int	 seal_reseal(enum seal_what what, int64_t row, int64_t version, const uint8_t *in,
+	     size_t inlen, uint8_t **out, size_t *outlen);
+int	 seal_hash_keys_seal(uint8_t **out, size_t *outlen);
+int	 seal_hash_keys_open(const uint8_t *in, size_t inlen);
 int	 seal_init_key(const uint8_t *key, size_t keylen);
 void	 seal_shutdown(void);
 int	 seal_create_keyfile(const char *path, char *err, size_t errlen);
@@ -285,6 +296,23 @@ const char	*answer_id_claims(const char *jwt, const char *issuer, const char *cl
 		     const char *nonce, time_t now, char *sub, size_t sublen, char *user,
 		     size_t userlen);
 int		 answer_token_ok(const char *s, size_t n);
+
+/* keyring.c: which master key opens the database; key_file's names; systemd credentials */
+enum keyring_name { KEYRING_CURRENT, KEYRING_NEXT, KEYRING_OLD, KEYRING_NAMES };
+int	 keyring_resolve(const char *key_file, char *out, size_t outlen, char *err,
+	     size_t errlen);
+int	 keyring_is_credential(const char *key_file);
+void	 keyring_path(const char *base, enum keyring_name which, char *out, size_t outlen);
+int	 keyring_record(const char *id, const uint8_t *hash_keys, size_t len);
+const char *keyring_current(void);
+const char *keyring_base_path(void);
+void	 keyring_switched(const char *id);
+int	 keyring_init(const char *key_file, char *err, size_t errlen);
+
+/* keyrotate.c: key.rotate, every sealed value re-sealed in one transaction */
+enum keyrotate_point { KEYROTATE_READ, KEYROTATE_SECRETS, KEYROTATE_RECORDED,
+	KEYROTATE_COMMITTED };
+void	 keyrotate_step(enum keyrotate_point p);
 
 /* connection.c: upstream credentials; the secret is sealed, never returned */
 struct conn_rec {
@@ -643,6 +671,7 @@ extern const struct verb_entry app_add_entry, app_list_entry, app_show_entry, ap
 extern const struct verb_entry audit_query_entry, audit_tail_entry, audit_verify_entry,
     audit_anchor_entry, audit_archive_entry, audit_verify_archive_entry;
 extern const struct verb_entry backup_entry;
+extern const struct verb_entry key_status_entry, key_rotate_entry;
 extern const struct verb_entry connection_add_entry, connection_list_entry,
     connection_show_entry, connection_test_entry, connection_rotate_entry,
     connection_retire_entry, connection_stop_entry, connection_resume_entry,

@@ -75,6 +75,7 @@ ctl_usage(const char *why)
 	    "  audit query [--app A] [--connection C] [--actor X] [--event E] [--outcome O]\n"
 	    "              [--from MS] [--to MS] [-n N]   (newest first; all matching by default)\n"
 	    "  backup PATH            (an online copy of the database, written by the daemon)\n"
+	    "  key status | rotate | retire | new PATH   (the master key; see flowgatectl(8))\n"
 	    "  user-session list [--app A] [--user U] | revoke ID | revoke-all USER [--app A]\n"
 	    "secrets are read from stdin (or --secret-file), never from the command line\n");
 	exit(CTL_EXIT_USAGE);
@@ -342,14 +343,18 @@ ctl_init(void)
 
 	if (geteuid() == 0 && ctl_cfg.user != NULL && (pw = getpwnam(ctl_cfg.user)) == NULL)
 		fg_fatal("unknown user %s", ctl_cfg.user);
-	ctl_mkdir_for(ctl_cfg.key_file, pw);
 	if (!ctl_cfg.storage_pg)
 		ctl_mkdir_for(ctl_cfg.database, pw);
-	if (seal_create_keyfile(ctl_cfg.key_file, err, sizeof(err)) == -1)
-		fg_fatal("%s (refusing to replace an existing key)", err);
-	if (pw != NULL && chown(ctl_cfg.key_file, pw->pw_uid, pw->pw_gid) == -1)
-		fg_fatal("chown %s: %s", ctl_cfg.key_file, strerror(errno));
-	printf("created key file %s\n", ctl_cfg.key_file);
+	if (keyring_is_credential(ctl_cfg.key_file))	/* systemd's to place: see flowgatectl(8) */
+		printf("key_file is a systemd credential: create its key with flowgatectl key new\n");
+	else {
+		ctl_mkdir_for(ctl_cfg.key_file, pw);
+		if (seal_create_keyfile(ctl_cfg.key_file, err, sizeof(err)) == -1)
+			fg_fatal("%s (refusing to replace an existing key)", err);
+		if (pw != NULL && chown(ctl_cfg.key_file, pw->pw_uid, pw->pw_gid) == -1)
+			fg_fatal("chown %s: %s", ctl_cfg.key_file, strerror(errno));
+		printf("created key file %s\n", ctl_cfg.key_file);
+	}
 	if (pw != NULL && privsep_drop(ctl_cfg.user, err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
 	if ((ctl_cfg.storage_pg ? store_pg_open(ctl_cfg.conninfo_file, err, sizeof(err)) :
@@ -609,6 +614,8 @@ main(int argc, char *argv[])
 		return ctl_account(argc - 1, argv + 1);
 	if (strcmp(argv[0], "user-session") == 0)
 		return ctl_user_session(argc - 1, argv + 1);
+	if (strcmp(argv[0], "key") == 0)
+		return ctl_key(argc - 1, argv + 1);
 	if (strcmp(argv[0], "backup") == 0 && argc == 2)
 		return ctl_done(ctl_call(json_pack("{ssss}", "verb", "backup", "path", argv[1])),
 		    NULL);

@@ -28,6 +28,9 @@ void	 ctl_options(int argc, char **argv, const struct ctl_opt *opts, json_t *req
 /* flowgatectl-audit.c: the audit log */
 int	 ctl_audit(int argc, char **argv);
 
+/* flowgatectl-key.c: the master key's files and its rotation */
+int	 ctl_key(int argc, char **argv);
+
 /* flowgatectl-session.c: end users' sessions */
 int	 ctl_user_session(int argc, char **argv);
 

@@ -52,10 +52,11 @@ flowgated_start(struct fg_config *cfg)
 			fg_fatal("%s", err);
 	}
 	privsep_undumpable();
-	if (seal_init(cfg->key_file, err, sizeof(err)) == -1)
-		fg_fatal("%s", err);
 	if ((cfg->storage_pg ? store_pg_open(cfg->conninfo_file, err, sizeof(err)) :
 	    store_open(cfg->database, cfg->audit_sync_full, err, sizeof(err))) == -1)
+		fg_fatal("%s", err);
+	/* after the store: the database names the key that sealed it */
+	if (keyring_init(cfg->key_file, err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
 	if (policy_init(err, sizeof(err)) == -1 || gate_init(err, sizeof(err)) == -1)
 		fg_fatal("%s", err);

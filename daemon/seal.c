@@ -22,7 +22,9 @@
 #define SEAL_NONCELEN	crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define SEAL_TAGLEN	crypto_aead_xchacha20poly1305_ietf_ABYTES
 
+/* SUB_SECRET first: a region's start is its sealing key.  The others are the hash keys. */
 enum { SUB_SECRET, SUB_APPCRED, SUB_AUDIT, SUB_SESSION, SUB_COUNT };
+#define SEAL_HASHKEYS_LEN	((size_t)(SUB_COUNT - 1) * SEAL_KEYLEN)
 
 static const struct {
 	uint64_t	id;
@@ -36,6 +38,9 @@ static const struct {
 
 /* All subkeys live in one guarded, read-only region; the master key itself is not kept. */
 static uint8_t *seal_keys;
+/* A rotation's region until it commits: the new key's sealing key, the hash keys carried over. */
+static uint8_t *seal_next;
+static const char *const seal_what_kind[] = { "connection-secret", "user-refresh" };
 
 static uint8_t *
 seal_subkey(int which)
@@ -61,17 +66,23 @@ seal_init_key(const uint8_t *key, size_t keylen)
 	return 0;
 }
 
-/* Read the master key file from a descriptor checked to be only ours (privsep_open_secret). */
+/*
+ * Read a master key file, from a descriptor checked to be only ours (privsep_open_secret), into
+ * guarded memory.  1 when the file does not exist and absent_ok, -1 and err on any other failure.
+ */
 int
-seal_init(const char *key_file, char *err, size_t errlen)
+seal_key_read(const char *path, int absent_ok, uint8_t **out, char *err, size_t errlen)
 {
 	struct stat	 st;
 	uint8_t		*key;
 	ssize_t		 n;
 	char		 extra;
-	int		 fd, rc = -1;
+	int		 fd;
 
-	if ((fd = privsep_open_secret(key_file, "key file", &st, err, errlen)) == -1)
+	*out = NULL;
+	if (absent_ok && lstat(path, &st) == -1 && errno == ENOENT)
+		return 1;
+	if ((fd = privsep_open_secret(path, "key file", &st, err, errlen)) == -1)
 		return -1;
 	if ((key = sodium_malloc(SEAL_KEYLEN)) == NULL) {
 		close(fd);
@@ -79,15 +90,39 @@ seal_init(const char *key_file, char *err, size_t errlen)
 		return -1;
 	}
 	n = read(fd, key, SEAL_KEYLEN);
-	if (n != SEAL_KEYLEN || read(fd, &extra, 1) != 0)
-		snprintf(err, errlen, "key file %s: must hold exactly %d bytes", key_file,
-		    SEAL_KEYLEN);
-	else if (seal_init_key(key, SEAL_KEYLEN) == -1)
-		snprintf(err, errlen, "cannot initialise libsodium");
-	else
-		rc = 0;
-	sodium_free(key);
+	if (n != SEAL_KEYLEN || read(fd, &extra, 1) != 0) {
+		snprintf(err, errlen, "key file %s: must hold exactly %d bytes", path, SEAL_KEYLEN);
+		sodium_free(key);
+		key = NULL;
+	}
 	close(fd);
+	*out = key;
+	return key != NULL ? 0 : -1;
+}
+
+/* A key's id: a one-way fingerprint that names it in the database and in logs. */
+void
+seal_key_id(const uint8_t *key, char out[SEAL_KEYID_LEN])
+{
+	uint8_t id[16];
+
+	crypto_kdf_derive_from_key(id, sizeof(id), 5, "fgkeyid_", key);
+	memcpy(out, "k1:", 3);
+	sodium_bin2hex(out + 3, SEAL_KEYID_LEN - 3, id, sizeof(id));
+}
+
+/* Read the master key file and derive every subkey from it. */
+int
+seal_init(const char *key_file, char *err, size_t errlen)
+{
+	uint8_t	*key;
+	int	 rc;
+
+	if (seal_key_read(key_file, 0, &key, err, errlen) != 0)
+		return -1;
+	if ((rc = seal_init_key(key, SEAL_KEYLEN)) == -1)
+		snprintf(err, errlen, "cannot initialise libsodium");
+	sodium_free(key);
 	return rc;
 }
 
@@ -95,6 +130,7 @@ seal_init(const char *key_file, char *err, size_t errlen)
 void
 seal_shutdown(void)
 {
+	seal_unstage();
 	if (seal_keys != NULL) {
 		sodium_free(seal_keys);
 		seal_keys = NULL;
@@ -143,24 +179,23 @@ seal_ad(const char *kind, int64_t row, int64_t version, char *ad, size_t adlen)
 	return n > 0 && (size_t)n < adlen ? (size_t)n : 0;
 }
 
-/* Seal pt of kind for (row, version); *out is nonce || ciphertext || tag, malloc'd. */
+/* Seal pt of kind for (row, version) under keys; *out is nonce || ciphertext || tag, malloc'd. */
 static int
-seal_kind(const char *kind, int64_t row, int64_t version, const struct fg_secret *pt,
-    uint8_t **out, size_t *outlen)
+seal_kind_with(const uint8_t *keys, const char *kind, int64_t row, int64_t version,
+    const struct fg_secret *pt, uint8_t **out, size_t *outlen)
 {
 	char			ad[96];
 	size_t			adl;
 	unsigned long long	clen;
 	uint8_t			*p;
 
-	if (seal_keys == NULL || (adl = seal_ad(kind, row, version, ad, sizeof(ad))) == 0)
+	if (keys == NULL || (adl = seal_ad(kind, row, version, ad, sizeof(ad))) == 0)
 		return -1;
 	if ((p = malloc(SEAL_NONCELEN + pt->len + SEAL_TAGLEN)) == NULL)
 		return -1;
 	randombytes_buf(p, SEAL_NONCELEN);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(p + SEAL_NONCELEN, &clen,
-	    (const uint8_t *)pt->buf, pt->len, (const uint8_t *)ad, adl, NULL, p,
-	    seal_subkey(SUB_SECRET));
+	    (const uint8_t *)pt->buf, pt->len, (const uint8_t *)ad, adl, NULL, p, keys);
 	*out = p;
 	*outlen = SEAL_NONCELEN + (size_t)clen;
 	return 0;
@@ -168,8 +203,8 @@ seal_kind(const char *kind, int64_t row, int64_t version, const struct fg_secret
 
 /* Open a sealed secret of kind and (row, version) into guarded memory; -1 if anything differs. */
 static int
-seal_open_kind(const char *kind, int64_t row, int64_t version, const uint8_t *in, size_t inlen,
-    struct fg_secret **out)
+seal_open_with(const uint8_t *keys, const char *kind, int64_t row, int64_t version,
+    const uint8_t *in, size_t inlen, struct fg_secret **out)
 {
 	char			 ad[96];
 	size_t			 adl;
@@ -177,7 +212,7 @@ seal_open_kind(const char *kind, int64_t row, int64_t version, const uint8_t *in
 	struct fg_secret	*s;
 
 	*out = NULL;
-	if (seal_keys == NULL || inlen < SEAL_NONCELEN + SEAL_TAGLEN ||
+	if (keys == NULL || inlen < SEAL_NONCELEN + SEAL_TAGLEN ||
 	    inlen - SEAL_NONCELEN - SEAL_TAGLEN > FG_SECRET_MAX)
 		return -1;
 	if ((adl = seal_ad(kind, row, version, ad, sizeof(ad))) == 0)
@@ -185,8 +220,7 @@ seal_open_kind(const char *kind, int64_t row, int64_t version, const uint8_t *in
 	if ((s = seal_secret_new(inlen - SEAL_NONCELEN - SEAL_TAGLEN)) == NULL)
 		return -1;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt((uint8_t *)s->buf, &mlen, NULL,
-	    in + SEAL_NONCELEN, inlen - SEAL_NONCELEN, (const uint8_t *)ad, adl, in,
-	    seal_subkey(SUB_SECRET)) != 0) {
+	    in + SEAL_NONCELEN, inlen - SEAL_NONCELEN, (const uint8_t *)ad, adl, in, keys) != 0) {
 		seal_secret_free(s);
 		return -1;
 	}
@@ -194,6 +228,21 @@ seal_open_kind(const char *kind, int64_t row, int64_t version, const uint8_t *in
 	s->buf[s->len] = '\0';
 	*out = s;
 	return 0;
+}
+
+/* Under the current master key (its secret subkey comes first in seal_keys). */
+static int
+seal_kind(const char *kind, int64_t row, int64_t version, const struct fg_secret *pt,
+    uint8_t **out, size_t *outlen)
+{
+	return seal_kind_with(seal_keys, kind, row, version, pt, out, outlen);
+}
+
+static int
+seal_open_kind(const char *kind, int64_t row, int64_t version, const uint8_t *in, size_t inlen,
+    struct fg_secret **out)
+{
+	return seal_open_with(seal_keys, kind, row, version, in, inlen, out);
 }
 
 /* Seal a connection secret for (row, version). */
@@ -225,6 +274,90 @@ seal_refresh_open(int64_t row, int64_t gen, const uint8_t *in, size_t inlen,
     struct fg_secret **out)
 {
 	return seal_open_kind("user-refresh", row, gen, in, inlen, out);
+}
+
+/*
+ * Stage a rotation to key: values are re-sealed under it while the current key stays in use.
+ * The keyed hashes cannot be recomputed without what they hash, so their keys carry over.
+ */
+int
+seal_stage(const uint8_t *key)
+{
+	seal_unstage();
+	if (seal_keys == NULL || (seal_next = sodium_malloc((size_t)SUB_COUNT * SEAL_KEYLEN)) == NULL)
+		return -1;
+	crypto_kdf_derive_from_key(seal_next, SEAL_KEYLEN, seal_purposes[SUB_SECRET].id,
+	    seal_purposes[SUB_SECRET].ctx, key);
+	memcpy(seal_next + SEAL_KEYLEN, seal_subkey(SUB_APPCRED), SEAL_HASHKEYS_LEN);
+	sodium_mprotect_readonly(seal_next);
+	return 0;
+}
+
+/* Forget a staged rotation (it failed, or the daemon stops). */
+void
+seal_unstage(void)
+{
+	if (seal_next != NULL) {
+		sodium_free(seal_next);
+		seal_next = NULL;
+	}
+}
+
+/* The rotation committed: seal under the staged key from now on. */
+void
+seal_switch(void)
+{
+	if (seal_next == NULL)
+		return;
+	sodium_free(seal_keys);
+	seal_keys = seal_next;
+	seal_next = NULL;
+}
+
+/* Open a stored value under the current key and seal it, for the same row, under the staged one. */
+int
+seal_reseal(enum seal_what what, int64_t row, int64_t version, const uint8_t *in, size_t inlen,
+    uint8_t **out, size_t *outlen)
+{
+	struct fg_secret	*pt;
+	int			 r;
+
+	if (seal_open_with(seal_keys, seal_what_kind[what], row, version, in, inlen, &pt) == -1)
+		return -1;
+	r = seal_kind_with(seal_next, seal_what_kind[what], row, version, pt, out, outlen);
+	seal_secret_free(pt);
+	return r;
+}
+
+/* The hash keys sealed under the staged key, for the master_key row (id 1). */
+int
+seal_hash_keys_seal(uint8_t **out, size_t *outlen)
+{
+	struct fg_secret pt;
+
+	if (seal_next == NULL)
+		return -1;
+	pt.buf = (char *)seal_next + SEAL_KEYLEN;
+	pt.len = SEAL_HASHKEYS_LEN;
+	return seal_kind_with(seal_next, "hash-keys", 1, 0, &pt, out, outlen);
+}
+
+/* Take the hash keys an earlier rotation carried over, sealed under the current key. */
+int
+seal_hash_keys_open(const uint8_t *in, size_t inlen)
+{
+	struct fg_secret	*s;
+	int			 ok;
+
+	if (seal_open_with(seal_keys, "hash-keys", 1, 0, in, inlen, &s) == -1)
+		return -1;
+	if ((ok = s->len == SEAL_HASHKEYS_LEN)) {
+		sodium_mprotect_readwrite(seal_keys);
+		memcpy(seal_subkey(SUB_APPCRED), s->buf, SEAL_HASHKEYS_LEN);
+		sodium_mprotect_readonly(seal_keys);
+	}
+	seal_secret_free(s);
+	return ok ? 0 : -1;
 }
 
 /* A guarded buffer for len bytes of secret plus a NUL. */

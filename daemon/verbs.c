@@ -38,6 +38,8 @@ static const struct verb_entry *const verbs_table[] = {
 	&status_entry,
 	&audit_tail_entry,
 	&backup_entry,
+	&key_status_entry,
+	&key_rotate_entry,
 	/* web sessions by role, or local administration */
 	&dashboard_entry,
 	&connection_list_entry,

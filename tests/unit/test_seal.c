@@ -42,6 +42,55 @@ refresh_opens(int64_t row, int64_t gen, const uint8_t *c, size_t clen, const cha
 	return ok;
 }
 
+/* A rotation from key to key2: re-sealed values open under key2 only, hash keys carry over. */
+static void
+rotation_cases(const uint8_t *key, const uint8_t *key2, const struct fg_secret *pt,
+    const char *secret)
+{
+	uint8_t	*c, *r, *hk, h1[32], h2[32];
+	size_t	 clen, rlen, hklen;
+	char	 id1[SEAL_KEYID_LEN], id2[SEAL_KEYID_LEN];
+
+	seal_key_id(key, id1);
+	seal_key_id(key2, id2);
+	tap_ok(strncmp(id1, "k1:", 3) == 0 && strlen(id1) == 35 && strcmp(id1, id2) != 0,
+	    "a key id is k1: and 32 hex digits, one per key: %s", id1);
+	seal_init_key(key, 32);
+	seal_app_hash("fgs_abc", 7, h1);
+	if (seal_secret(7, 1, pt, &c, &clen) == -1 || seal_stage(key2) == -1)
+		exit(1);
+	TEST_START("a staged rotation re-seals for the same row and version");
+	ASSERT_INT_EQ(seal_reseal(SEAL_CONNECTION_SECRET, 7, 1, c, clen, &r, &rlen), 0);
+	TEST_DONE();
+	tap_ok(seal_reseal(SEAL_CONNECTION_SECRET, 8, 1, c, clen, &hk, &hklen) == -1,
+	    "a value stored under another row is not re-sealed");
+	tap_ok(seal_reseal(SEAL_USER_REFRESH, 7, 1, c, clen, &hk, &hklen) == -1,
+	    "a connection secret does not re-seal as a refresh token");
+	tap_ok(!opens(7, 1, r, rlen, secret), "until the switch, the key in use does not open it");
+	if (seal_hash_keys_seal(&hk, &hklen) == -1)
+		exit(1);
+	seal_switch();
+	tap_ok(opens(7, 1, r, rlen, secret), "after the switch it opens");
+	tap_ok(!opens(7, 1, c, clen, secret), "and the old ciphertext does not");
+	seal_app_hash("fgs_abc", 7, h2);
+	TEST_START("the app credential hash key carries over the switch");
+	ASSERT_MEM_EQ(h1, h2, 32);
+	TEST_DONE();
+	seal_init_key(key2, 32);	/* a restart with the new key: hash keys from the database */
+	seal_app_hash("fgs_abc", 7, h2);
+	tap_ok(memcmp(h1, h2, 32) != 0, "derived from the new key alone, the hash key differs");
+	TEST_START("the carried-over hash keys open under the new key and restore the hash");
+	ASSERT_INT_EQ(seal_hash_keys_open(hk, hklen), 0);
+	seal_app_hash("fgs_abc", 7, h2);
+	ASSERT_MEM_EQ(h1, h2, 32);
+	TEST_DONE();
+	seal_init_key(key, 32);
+	tap_ok(seal_hash_keys_open(hk, hklen) == -1, "they do not open under the old key");
+	free(c);
+	free(r);
+	free(hk);
+}
+
 int
 main(void)
 {
@@ -138,6 +187,7 @@ main(void)
 	TEST_DONE();
 	unlink(path);
 	rmdir(dir);
+	rotation_cases(key, key2, pt, secret);
 	seal_secret_free(pt);
 	seal_shutdown();
 	return tap_done();
