@@ -437,7 +437,7 @@ void	 server_reply_first(const struct fg_reqctx *ctx, json_t *arr, const char *k
 int	 writer_init(void);
 int	 writer_fd(void);
 int	 writer_submit(struct audit_row *rows, int n, int64_t last_seq, const uint8_t last_hash[32]);
-int	 writer_collect(void);
+int	 writer_collect(int woken);
 int	 writer_drain(void);
 int	 writer_idle(void);
 void	 writer_lock(void);

@@ -219,7 +219,7 @@ hold_end_turn(int ready)
 {
 	audit_submit();
 	if (ready || hold_n > 0)
-		writer_collect();	/* also without a wake-up, so nothing waits on one */
+		writer_collect(ready);	/* also without a wake-up, so nothing waits on one */
 	if (hold_n > 0)
 		hold_release();
 }

@@ -170,16 +170,17 @@ writer_submit(struct audit_row *rows, int n, int64_t last_seq,
 /*
  * Take the writer's reports: the durable head moves on; a failure of this epoch makes the
  * loop forget every record not durable yet and start a new epoch.  Returns -1 when a failure
- * was taken.
+ * was taken.  The wake-ups are read only when poll saw them (woken), and until a short read:
+ * one that comes later wakes the next poll, so none is lost and no read finds nothing.
  */
 int
-writer_collect(void)
+writer_collect(int woken)
 {
 	struct writer_batch	*done, *b, *next;
 	char			 buf[64];
 	int			 rc = 0;
 
-	while (recv(writer_pipe[0], buf, sizeof(buf), MSG_DONTWAIT) > 0)
+	while (woken && recv(writer_pipe[0], buf, sizeof(buf), MSG_DONTWAIT) == sizeof(buf))
 		;
 	pthread_mutex_lock(&writer_mu);
 	done = writer_done;
@@ -216,7 +217,7 @@ writer_drain(void)
 	while (writer_todo != NULL || writer_busy)
 		pthread_cond_wait(&writer_cv, &writer_mu);
 	pthread_mutex_unlock(&writer_mu);
-	return writer_collect();
+	return writer_collect(1);
 }
 
 /* True when the writer has nothing to write: slow work on the loop may use the database. */
