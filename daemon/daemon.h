@@ -415,6 +415,14 @@ void	 server_reply_status(const struct fg_reqctx *ctx, const char *code, const c
 void	 server_reply_first(const struct fg_reqctx *ctx, json_t *arr, const char *key,
 	     const char *what);
 
+/* lease.c: the cluster's lease on singleton work, and this node's name */
+void		 lease_init(void);
+const char	*lease_node(void);
+int		 lease_tick(void);
+int		 lease_held(void);
+void		 lease_release(void);
+json_t		*lease_status(void);
+
 /* writer.c: the audit writer thread, committing each turn's records in groups */
 int	 writer_init(void);
 int	 writer_fd(void);

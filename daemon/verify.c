@@ -264,7 +264,7 @@ verify_finish(void)
 	if (!verify_job.failed && verify_job.head_seq > verify_job.seq)
 		verify_fail(verify_job.seq + 1, "records %lld..%lld are missing: the chain was cut "
 		    "off", (long long)verify_job.seq + 1, (long long)verify_job.head_seq);
-	if (!verify_job.failed)
+	if (!verify_job.failed && lease_held())	/* one node of a cluster keeps it */
 		verify_save_checkpoint();
 	verify_last.at = time(NULL);
 	verify_last.ok = !verify_job.failed;
