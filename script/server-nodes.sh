@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # script/server-nodes.sh — the --nodes N part of script/server, sourced by it (not run alone):
 # a PostgreSQL of the demo's own, N flowgated nodes on it sharing one master key file and one
 # connection string, N flowgate-fcgi pools, and the shipped nginx upstream group over the pools
@@ -24,8 +25,9 @@ nodes_run() { echo "$NODES_DIR/node$1/run"; }
 # nodes_create: the cluster and the key directory (once), each node's directories and config
 nodes_create() {
 	local k r
-	id -u postgres >/dev/null 2>&1 && [[ -x $PG_BIN/postgres ]] ||
+	if ! id -u postgres >/dev/null 2>&1 || [[ ! -x $PG_BIN/postgres ]]; then
 		die "--nodes needs PostgreSQL 15 ($PG_BIN/postgres and the postgres user): apt-get install postgresql-15 (script/bootstrap does)"
+	fi
 	if [[ ! -f $PG_DIR/.created ]]; then
 		say "nodes: creating a PostgreSQL cluster in $PG_DIR (initdb, Unix socket only)"
 		rm -rf "$PG_DIR"
@@ -79,6 +81,7 @@ nodes_start_postgres() {
 	local psql=("$PG_BIN/psql" -X -A -t -q -h "$PG_SOCK" -p 5432 -U flowgate -d postgres)
 	say "starting PostgreSQL 15 (socket in $PG_SOCK)"
 	start postgres "${PG_AS[@]}" "$PG_BIN/postgres" -D "$PG_DIR/data"
+	# shellcheck disable=SC2034 # script/server's stop_all runs it
 	STOPS[${#PIDS[@]} - 1]=$(printf '%q ' "${PG_AS[@]}" "$PG_BIN/pg_ctl" stop -D "$PG_DIR/data" -m fast -w -t 30)
 	wait_for postgres "$!" 30 "$PG_BIN/pg_isready" -q -h "$PG_SOCK" -p 5432 -U flowgate -d postgres
 	[[ $("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = 'flowgate'") = 1 ]] ||
