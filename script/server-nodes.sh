@@ -33,6 +33,8 @@ nodes_create() {
 		rm -rf "$PG_DIR"
 		mkdir -p "$PG_DIR"/{data,run} "$NODES_DIR/key"
 		chmod 0755 "$NODES_DIR" "$PG_DIR"
+		"${PG_AS[@]}" true 2>/dev/null ||
+			die "the postgres user cannot enter $PG_DIR: put FLOWGATE_DEMO_DIR where every user may traverse"
 		chown postgres:postgres "$PG_DIR/data"
 		chmod 0700 "$PG_DIR/data"
 		chown postgres:flowgated "$PG_SOCK"
