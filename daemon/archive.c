@@ -338,9 +338,9 @@ archive_verb(const struct fg_reqctx *ctx, json_t *req)
 		server_reply_error(ctx, "failed", "the audit table's base does not verify");
 		return;
 	}
-	if (before <= base || before > audit_durable_seq()) {
+	if (before <= base || before > audit_last_seq()) {
 		server_reply_error(ctx, "bad_request", "before must be a record after %lld and at "
-		    "most %lld", (long long)base, (long long)audit_durable_seq());
+		    "most %lld", (long long)base, (long long)audit_last_seq());
 		return;
 	}
 	if (archive_attach(path, 1) == -1) {

@@ -2,8 +2,11 @@
  * The audit log: append-only rows, each carrying a keyed BLAKE2b over the previous hash and
  * its own fields, and a MAC'd head so that edits, deletions and cut-off tails all show.  Token
  * issuance appends in memory and the event loop commits once per turn; replies that depend on
- * a record are only sent after that commit (fail-closed).  The head is anchored once a second
- * rather than per commit (it costs a page per commit): only the last second is unanchored.
+ * a record are only sent after that commit (fail-closed).  On SQLite the head is anchored once
+ * a second rather than per commit (it costs a page per commit): only the last second is
+ * unanchored.  On PostgreSQL several nodes share the chain: a record's seq at append is only
+ * this node's count (what held replies wait for); each commit group numbers and hashes its
+ * records from the tail it takes under a cluster-wide lock, and moves the head with them.
  */
 #include "config.h"
 
@@ -39,6 +42,12 @@ static const char SQL_INSERT[] =
 static const char SQL_SET_HEAD[] =
     "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, ?, ?, ?) "
     "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac";
+/* PostgreSQL: the chain's lock (store.c's migrations hold 4604) and its tail */
+static const char SQL_CHAIN_LOCK[] = "SELECT pg_advisory_xact_lock(4605)";
+static const char SQL_TAIL[] =
+    "SELECT seq, hash FROM (SELECT seq, hash FROM audit_head WHERE id = 1 UNION ALL "
+    "SELECT seq, hash FROM (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) t) u "
+    "ORDER BY seq DESC LIMIT 1";
 
 /* Append a length-prefixed field (or the NULL marker) to a growing buffer. */
 static size_t
@@ -99,12 +108,34 @@ audit_point_mac(const char *domain, int64_t seq, const uint8_t hash[AUDIT_HASHLE
 	seal_audit_mac(buf, sizeof(buf), out);
 }
 
-/* The committed head: its record count, and its hash into hash. */
+static int audit_read_tail(struct db_stmt *st, int64_t *seq, uint8_t hash[AUDIT_HASHLEN]);
+
+/*
+ * The committed head: its record count, and its hash into hash.  On PostgreSQL other nodes
+ * commit too, so it is read from the database (-1 when it cannot be).
+ */
 int64_t
 audit_committed_head(uint8_t hash[AUDIT_HASHLEN])
 {
-	memcpy(hash, audit_done_hash, AUDIT_HASHLEN);
-	return audit_done_seq;
+	struct db_stmt	*st;
+	int64_t		 seq;
+
+	if (db_dialect() == DB_SQLITE) {
+		memcpy(hash, audit_done_hash, AUDIT_HASHLEN);
+		return audit_done_seq;
+	}
+	if ((st = store_prepare(SQL_TAIL)) == NULL || audit_read_tail(st, &seq, hash) == -1)
+		return -1;
+	return seq;
+}
+
+/* The chain's newest committed record, whichever node wrote it. */
+int64_t
+audit_last_seq(void)
+{
+	uint8_t hash[AUDIT_HASHLEN];
+
+	return audit_committed_head(hash);
 }
 
 static const char SQL_AFTER[] = "SELECT seq, hash FROM audit WHERE seq > ? ORDER BY seq";
@@ -321,15 +352,106 @@ audit_durable_seq(void)
 	return audit_done_seq;
 }
 
-/* A statement of its own for the writer thread (the cache belongs to the loop). */
-struct db_stmt *
-audit_rows_statement(void)
+/* A statement of the writer thread's own (the cache belongs to the loop). */
+static struct db_stmt *
+audit_own(const char *sql)
 {
 	struct db_stmt *st = NULL;
 
-	if (db_prepare_persistent(SQL_INSERT, &st) != DB_OK)
+	if (db_prepare_persistent(sql, &st) != DB_OK)
 		return NULL;
 	return st;
+}
+
+/* The statements of a commit group: the writer's own (own), or the loop's cached ones. */
+int
+audit_sink_open(struct audit_sink *s, int own)
+{
+	struct db_stmt *(*get)(const char *) = own ? audit_own : store_prepare;
+
+	memset(s, 0, sizeof(*s));
+	if ((s->insert = get(SQL_INSERT)) == NULL)
+		return -1;
+	if (db_dialect() == DB_SQLITE)
+		return 0;
+	return (s->tail = get(SQL_TAIL)) != NULL && (s->head = get(SQL_SET_HEAD)) != NULL ? 0 : -1;
+}
+
+/* Free the writer's own statements. */
+void
+audit_sink_close(struct audit_sink *s)
+{
+	db_finalize(s->insert);
+	db_finalize(s->tail);
+	db_finalize(s->head);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The chain's tail: the newer of the head row and the newest record (0 when empty). */
+static int
+audit_read_tail(struct db_stmt *st, int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
+{
+	int r;
+
+	*seq = 0;
+	memset(hash, 0, AUDIT_HASHLEN);
+	if ((r = db_step(st)) == DB_ROW && db_column_bytes(st, 1) == AUDIT_HASHLEN) {
+		*seq = db_column_int64(st, 0);
+		memcpy(hash, db_column_blob(st, 1), AUDIT_HASHLEN);
+	}
+	db_reset(st);
+	return r == DB_ROW || r == DB_DONE ? 0 : -1;
+}
+
+/*
+ * PostgreSQL: several nodes append to one chain, so each commit group takes the tail under a
+ * cluster-wide lock held until its transaction ends, and numbers and hashes its records from
+ * there.  The lock comes first, in a statement of its own: the tail's read must see what the
+ * previous holder committed.  SQLite has one writer, whose records are chained at append.
+ */
+int
+audit_sink_begin(struct audit_sink *s)
+{
+	if (db_dialect() == DB_SQLITE)
+		return 0;
+	if (db_exec(SQL_CHAIN_LOCK) != DB_OK || audit_read_tail(s->tail, &s->seq, s->hash) == -1) {
+		fg_log_warn("audit: cannot take the chain's tail: %s", db_errmsg());
+		return -1;
+	}
+	return 0;
+}
+
+/* PostgreSQL: the head row follows every commit group, in its transaction. */
+int
+audit_sink_end(struct audit_sink *s)
+{
+	uint8_t	mac[AUDIT_HASHLEN];
+	int	r;
+
+	if (db_dialect() == DB_SQLITE)
+		return 0;
+	audit_point_mac("head:", s->seq, s->hash, mac);
+	db_bind_int64(s->head, 1, s->seq);
+	db_bind_blob(s->head, 2, s->hash, AUDIT_HASHLEN, DB_STATIC);
+	db_bind_blob(s->head, 3, mac, AUDIT_HASHLEN, DB_STATIC);
+	r = db_step(s->head);
+	db_reset(s->head);
+	if (r != DB_DONE)
+		fg_log_warn("audit head update failed: %s", db_errmsg());
+	return r == DB_DONE ? 0 : -1;
+}
+
+/* PostgreSQL: number and hash a record from the tail taken under the lock. */
+static int
+audit_rechain(struct audit_sink *s, struct audit_row *r)
+{
+	r->seq = s->seq + 1;
+	memcpy(r->prev, s->hash, AUDIT_HASHLEN);
+	if (audit_hash(r->seq, r->ts, r->f, r->prev, r->hash) == -1)
+		return -1;
+	s->seq = r->seq;
+	memcpy(s->hash, r->hash, AUDIT_HASHLEN);
+	return 0;
 }
 
 /* Free records that were handed over or dropped. */
@@ -341,15 +463,18 @@ audit_rows_free(struct audit_row *rows, int n)
 	free(rows);
 }
 
-/* Insert records with st, inside the caller's transaction (on either thread). */
+/* Insert records through s, inside the caller's transaction (on either thread). */
 int
-audit_rows_insert(struct db_stmt *st, const struct audit_row *rows, int n)
+audit_rows_insert(struct audit_sink *s, struct audit_row *rows, int n)
 {
-	int i, j, r;
+	struct db_stmt	*st = s->insert;
+	int		 i, j, r;
 
 	for (i = 0; i < n; i++) {
-		const struct audit_row *row = &rows[i];
+		struct audit_row *row = &rows[i];
 
+		if (db_dialect() == DB_POSTGRESQL && audit_rechain(s, row) == -1)
+			return -1;
 		db_reset(st);
 		db_clear_bindings(st);
 		db_bind_int64(st, 1, row->seq);
@@ -376,6 +501,12 @@ audit_anchor(void)
 	uint8_t		 mac[AUDIT_HASHLEN];
 	int		 r;
 
+	if (db_dialect() == DB_POSTGRESQL) {
+		/* the head moves with every commit group; at start it may need putting back */
+		if (audit_anchored_seq == -1 && audit_tx(NULL, NULL, NULL) == 0)
+			audit_anchored_seq = audit_done_seq;
+		return;
+	}
 	if (audit_done_seq == audit_anchored_seq || (st = store_prepare(SQL_SET_HEAD)) == NULL)
 		return;
 	audit_point_mac("head:", audit_done_seq, audit_done_hash, mac);
@@ -442,21 +573,22 @@ audit_submit(void)
 }
 
 /*
- * Run change(arg) and append rec in one transaction of the loop's own: both happen or
- * neither.  Everything before is made durable first so the chain stays in order.
+ * Run change(arg) and append rec (if any) in one transaction of the loop's own: both happen
+ * or neither.  Everything before is made durable first so the chain stays in order.
  */
 int
 audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec)
 {
-	struct db_stmt	*st;
-	int		 ok;
+	struct audit_sink	s;
+	int			ok;
 
 	if (audit_flush() == -1)
 		return -1;
 	writer_lock();
 	ok = store_begin() == 0 && (change == NULL || change(arg) == 0) &&
-	    audit_append(rec) == 0 && (st = store_prepare(SQL_INSERT)) != NULL &&
-	    audit_rows_insert(st, audit_batch, audit_nbatch) == 0 && store_commit() == 0;
+	    (rec == NULL || audit_append(rec) == 0) && audit_sink_open(&s, 0) == 0 &&
+	    audit_sink_begin(&s) == 0 && audit_rows_insert(&s, audit_batch, audit_nbatch) == 0 &&
+	    audit_sink_end(&s) == 0 && store_commit() == 0;
 	if (!ok)
 		store_rollback();
 	writer_unlock();

@@ -116,7 +116,7 @@ auditq_page(const struct fg_reqctx *ctx, json_t *req, int limit, const char *key
 		return NULL;
 	}
 	from = after ? json_integer_value(after) : before ? json_integer_value(before) :
-	    audit_durable_seq() + 1;
+	    audit_last_seq() + 1;
 	if (by != 0)	/* an index: only that app's or actor's records are read */
 		edge = after == NULL ? 0 : INT64_MAX;
 	else if (after == NULL)
@@ -135,7 +135,7 @@ auditq_page(const struct fg_reqctx *ctx, json_t *req, int limit, const char *key
 	steps = db_stmt_steps(st);
 	db_reset(st);
 	/* the window ended before the log did: go on from its edge */
-	if (after ? edge < audit_durable_seq() : edge > 1)
+	if (after ? edge < audit_last_seq() : edge > 1)
 		page_more(&p, json_integer(edge));
 	o = page_finish(&p, key, oldest_first == (after == NULL));
 	/* the work the page took, so its cost can be seen (and tested) */
@@ -214,7 +214,7 @@ auditq_refusals(int n, size_t budget)
 
 	page_init(&p, n, budget);
 	if (audit_flush() == 0 && (st = store_prepare(SQL_REFUSALS)) != NULL) {
-		db_bind_int64(st, 1, audit_durable_seq() - AUDITQ_SCAN_MAX);
+		db_bind_int64(st, 1, audit_last_seq() - AUDITQ_SCAN_MAX);
 		db_bind_int(st, 2, n);
 		while (db_step(st) == DB_ROW &&
 		    page_add(&p, auditq_row_json(st), NULL) == 0)

@@ -222,7 +222,7 @@ connection_sweep(void)
 	struct audit_rec	 rec = { "daemon", "connection.secret_retired", NULL, NULL, NULL,
 				    "ok", NULL, NULL };
 	struct db_stmt		*st;
-	char			 name[FG_NAME_MAX + 1], detail[32];
+	char			 name[FG_NAME_MAX + 1], detail[192];
 	int64_t			 key[2];
 
 	while ((st = store_prepare(SQL_DUE)) != NULL) {
@@ -235,7 +235,8 @@ connection_sweep(void)
 		key[0] = db_column_int64(st, 1);
 		key[1] = db_column_int64(st, 2);
 		db_reset(st);
-		snprintf(detail, sizeof(detail), "version=%lld", (long long)key[1]);
+		snprintf(detail, sizeof(detail), "version=%lld node=%s", (long long)key[1],
+		    lease_node());
 		rec.connection = name;
 		rec.detail = detail;
 		if (audit_tx(connection_retire_one, key, &rec) == -1)

@@ -178,10 +178,20 @@ void	 audit_durable(int64_t seq, const uint8_t hash[32]);
 void	 audit_lost_all(void);
 int	 audit_submit(void);
 void	 audit_shutdown(void);
-struct db_stmt *audit_rows_statement(void);
-int	 audit_rows_insert(struct db_stmt *st, const struct audit_row *rows, int n);
-void	 audit_rows_free(struct audit_row *rows, int n);
 #define AUDIT_HASHLEN	32
+/* Where a commit group writes; on PostgreSQL with the chain's tail taken under the lock. */
+struct audit_sink {
+	struct db_stmt	*insert, *tail, *head;
+	int64_t		 seq;
+	uint8_t		 hash[AUDIT_HASHLEN];
+};
+int	 audit_sink_open(struct audit_sink *s, int own);
+void	 audit_sink_close(struct audit_sink *s);
+int	 audit_sink_begin(struct audit_sink *s);
+int	 audit_sink_end(struct audit_sink *s);
+int	 audit_rows_insert(struct audit_sink *s, struct audit_row *rows, int n);
+void	 audit_rows_free(struct audit_row *rows, int n);
+int64_t	 audit_last_seq(void);
 void	 audit_point_mac(const char *domain, int64_t seq, const uint8_t hash[AUDIT_HASHLEN],
 	     uint8_t out[AUDIT_HASHLEN]);
 int64_t	 audit_committed_head(uint8_t hash[AUDIT_HASHLEN]);
@@ -432,6 +442,14 @@ void	 server_reply_status(const struct fg_reqctx *ctx, const char *code, const c
 	     long status, long retry_after);
 void	 server_reply_first(const struct fg_reqctx *ctx, json_t *arr, const char *key,
 	     const char *what);
+
+/* lease.c: the cluster's lease on singleton work, and this node's name */
+void		 lease_init(void);
+const char	*lease_node(void);
+int		 lease_tick(void);
+int		 lease_held(void);
+void		 lease_release(void);
+json_t		*lease_status(void);
 
 /* writer.c: the audit writer thread, committing each turn's records in groups */
 int	 writer_init(void);

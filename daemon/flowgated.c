@@ -63,6 +63,7 @@ flowgated_start(struct fg_config *cfg)
 	if (writer_init() == -1)
 		fg_fatal("cannot start the audit writer");
 	hold_init(cfg->held_max);
+	lease_init();
 	if (audit_init() == -1)
 		fg_fatal("cannot read the audit chain's head");
 	if (app_usage_load() == -1)

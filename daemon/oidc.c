@@ -649,6 +649,8 @@ oidc_sweep(void)
 			s->seen_stored = s->last_seen;
 		}
 	}
+	if (!lease_held())	/* the stored ones are the cluster's: one node ends them */
+		return;
 	n = oidcstore_expired(now - fg_cfg->session_idle_s * 1000,
 	    now - fg_cfg->session_max_s * 1000, rows, OIDC_REVOKE_BATCH);
 	for (i = 0; i < n; i++)

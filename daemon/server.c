@@ -474,7 +474,10 @@ server_signals(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* Periodic work: refresh tokens ahead of expiry, retire old secrets. */
+/*
+ * Periodic work: refresh tokens ahead of expiry, retire old secrets (once per cluster: on the
+ * lease's holder, at once when it has just taken the lease over).
+ */
 static void
 server_timers(time_t *last_refresh, time_t *last_sweep)
 {
@@ -485,10 +488,13 @@ server_timers(time_t *last_refresh, time_t *last_sweep)
 		token_refresh_due();
 		refusal_sweep(0);
 		audit_anchor();
+		if (lease_tick())
+			*last_sweep = 0;
 	}
 	if (now - *last_sweep >= 60) {
 		*last_sweep = now;
-		connection_sweep();
+		if (lease_held())
+			connection_sweep();
 		oidc_sweep();
 	}
 }
@@ -628,6 +634,7 @@ server_loop(const struct fg_config *cfg)
 	hold_shutdown();
 	writer_shutdown();
 	audit_anchor();
+	lease_release();
 	audit_shutdown();
 	for (i = 0; i < SERVER_CLIENTS_MAX; i++)
 		if (server_clients[i].fd != -1)

@@ -148,9 +148,11 @@ verify_start(int full)
 	verify_job.full = full;
 	if (audit_flush() == -1)
 		verify_fail(0, "the audit batch could not be committed before the walk");
-	verify_job.target = audit_committed_head(target_hash);
+	/* the head before the target: other nodes may move both meanwhile, never backwards */
 	if (audit_read_head(&verify_job.head_seq, verify_job.head_hash) == -1)
 		verify_fail(0, "the chain head's MAC is wrong (head forged)");
+	if ((verify_job.target = audit_committed_head(target_hash)) < 0)
+		verify_fail(0, "the chain's head cannot be read");
 	else if (verify_job.head_seq < 0 && verify_job.target > 0)
 		verify_fail(1, "the chain's head is missing while records exist: records may have "
 		    "been cut off the end");
@@ -262,7 +264,7 @@ verify_finish(void)
 	if (!verify_job.failed && verify_job.head_seq > verify_job.seq)
 		verify_fail(verify_job.seq + 1, "records %lld..%lld are missing: the chain was cut "
 		    "off", (long long)verify_job.seq + 1, (long long)verify_job.head_seq);
-	if (!verify_job.failed)
+	if (!verify_job.failed && lease_held())	/* one node of a cluster keeps it */
 		verify_save_checkpoint();
 	verify_last.at = time(NULL);
 	verify_last.ok = !verify_job.failed;

@@ -1,7 +1,8 @@
 /*
  * The audit writer: a thread of the daemon that commits the records the event loop appended,
  * in groups, so neither a commit's write nor its fsync (sync_full) holds up the loop.  The loop
- * hands over each turn's records (already chained and hashed); the writer takes everything
+ * hands over each turn's records (chained and hashed on SQLite; on PostgreSQL numbered from
+ * the cluster's tail at commit, audit_sink_begin); the writer takes everything
  * handed over so far into one transaction and tells the loop, through a pipe it polls, up to
  * which record the chain is durable.  hold.c releases a reply only once the records it depends
  * on are, and refuses it if they were lost.
@@ -49,7 +50,7 @@ static uint64_t			 writer_epoch;	/* the writer's; batches of others are dropped 
 static int			 writer_poisoned;
 static uint64_t			 writer_loop_epoch;	/* the loop's */
 static int			 writer_pipe[2] = { -1, -1 };	/* a socket pair */
-static struct db_stmt		*writer_insert;
+static struct audit_sink	 writer_sink;
 static struct {
 	uint64_t	commits, batches, rows, failures;
 } writer_st;
@@ -61,10 +62,10 @@ writer_commit(struct writer_batch *b)
 	int ok;
 
 	pthread_mutex_lock(&writer_txn);
-	ok = store_begin() == 0;
+	ok = store_begin() == 0 && audit_sink_begin(&writer_sink) == 0;
 	for (; ok && b != NULL; b = b->next)
-		ok = audit_rows_insert(writer_insert, b->rows, b->n) == 0;
-	ok = ok && store_commit() == 0;
+		ok = audit_rows_insert(&writer_sink, b->rows, b->n) == 0;
+	ok = ok && audit_sink_end(&writer_sink) == 0 && store_commit() == 0;
 	if (!ok)
 		store_rollback();
 	pthread_mutex_unlock(&writer_txn);
@@ -124,7 +125,7 @@ writer_init(void)
 {
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, writer_pipe) == -1)
 		return -1;
-	if ((writer_insert = audit_rows_statement()) == NULL ||
+	if (audit_sink_open(&writer_sink, 1) == -1 ||
 	    pthread_create(&writer_thread, NULL, writer_main, NULL) != 0)
 		return -1;
 	writer_started = 1;
@@ -273,8 +274,7 @@ writer_shutdown(void)
 	pthread_mutex_unlock(&writer_mu);
 	pthread_join(writer_thread, NULL);
 	writer_started = 0;
-	db_finalize(writer_insert);
-	writer_insert = NULL;
+	audit_sink_close(&writer_sink);
 	close(writer_pipe[0]);
 	close(writer_pipe[1]);
 	writer_pipe[0] = writer_pipe[1] = -1;

@@ -5,6 +5,9 @@
 // Every try-it line of its greeting is run as printed and works: token, stream session, proxy
 // call, recording upload, SSE answer (curl -K with the 0600 credential file: no secret in an
 // argument), and the relay page, opened in Chromium as the demo user.
+// With --nodes 3 it runs three daemons on one PostgreSQL behind one nginx upstream group: the
+// token line is answered by all three, still answered when one daemon is killed, and SIGTERM
+// stops every part, PostgreSQL included.
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -12,12 +15,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { test, after } from '../lib/runner.mjs';
-import { buildDir, descendantPids, REPO_DIR } from '../lib/stack.mjs';
+import { binaries, buildDir, descendantPids, REPO_DIR } from '../lib/stack.mjs';
 import { freePort } from '../lib/ports.mjs';
 import { sleep, waitFor, basicAuth } from '../lib/util.mjs';
 import { launchBrowser } from '../lib/browser.mjs';
 
 const demo = mkdtempSync('/tmp/fg-ss-');
+const demos = [demo];
 let server;
 let out = '';
 let port;
@@ -28,8 +32,22 @@ after(async () => {
     server.kill('SIGTERM');
     await Promise.race([exited, sleep(20000)]);
   }
-  rmSync(demo, { recursive: true, force: true });
+  for (const d of demos) rmSync(d, { recursive: true, force: true });
 });
+
+/** Start script/server with args on a free port, its demo instance in dir; output into out. */
+async function serve(dir, args) {
+  port = await freePort();
+  out = '';
+  server = spawn('bash', [join(REPO_DIR, 'script/server'), '--port', String(port), '--no-bootstrap', ...args], {
+    cwd: REPO_DIR,
+    env: { ...process.env, FLOWGATE_DEMO_DIR: dir, FLOWGATE_BUILD_DIR: buildDir() },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  exited = new Promise((res) => server.on('exit', res));
+  server.stdout.on('data', (d) => { out += d; });
+  server.stderr.on('data', (d) => { out += d; });
+}
 
 /** Whether pid still has an entry in /proc (running, or a zombie nobody reaped). */
 const present = (pid) => existsSync(`/proc/${pid}`);
@@ -61,16 +79,7 @@ async function loginStatus(user, password) {
 }
 
 test('script/server restarts a killed daemon, says so, and leaves nothing behind on Ctrl-C', async () => {
-  port = await freePort();
-  server = spawn('bash', [join(REPO_DIR, 'script/server'), '--port', String(port), '--no-bootstrap'], {
-    cwd: REPO_DIR,
-    env: { ...process.env, FLOWGATE_DEMO_DIR: demo, FLOWGATE_BUILD_DIR: buildDir() },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  exited = new Promise((res) => server.on('exit', res));
-  server.stdout.on('data', (d) => { out += d; });
-  server.stderr.on('data', (d) => { out += d; });
-
+  await serve(demo, []);
   await printed(/serving until Ctrl-C/, 90000);
   const id = (await printed(/client_id:\s+(\S+)/))[1];
   const secret = (await printed(/client_secret:\s+(\S+)/))[1];
@@ -103,6 +112,57 @@ test('script/server restarts a killed daemon, says so, and leaves nothing behind
   const left = procs.filter(present);
   assert.deepEqual(left, [], `processes left behind (running or unreaped): ${left}`);
 }, { timeout: 180000 });
+
+test('script/server --nodes 3: three daemons on one PostgreSQL answer through one nginx, survive a kill -9, and stop', async () => {
+  const dir = mkdtempSync('/tmp/fg-ss-');
+  demos.push(dir);
+  const t0 = Date.now();
+  await serve(dir, ['--nodes', '3']);
+  await printed(/serving until Ctrl-C/, 120000);
+  process.stdout.write(`# script/server --nodes 3: serving after ${Date.now() - t0} ms (fresh demo dir)\n`);
+  const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+  assert.equal(health.status, 200);
+  assert.equal((await health.json()).database, 'ok');
+  assert.match(out, /3 flowgated nodes on one PostgreSQL/);
+  const nodes = [1, 2, 3].map((k) => {
+    const m = new RegExp(`node ${k}: +flowgated pid (\\d+), config (\\S+)`).exec(out);
+    assert.ok(m, `no line for node ${k}:\n${out}`);
+    return { pid: Number(m[1]), config: m[2] };
+  });
+  assert.equal(Number(/Failover: kill -9 (\d+)/.exec(out)?.[1]), nodes[1].pid, 'the failover line names node 2');
+  const issued = async () => Promise.all(nodes.map(async (n) => {
+    const { stdout } = await promisify(execFile)(binaries().flowgatectl, ['-c', n.config, '--json', 'status']);
+    return JSON.parse(stdout).stats.tokens_issued;
+  }));
+
+  // the printed token line, ~30 times: nginx spreads them over the three pools
+  const line = tryLine('token');
+  assert.ok(line.includes(`-K ${join(dir, 'nodes', 'try', 'backend.curlrc')} `), line);
+  const before = await issued();
+  for (let i = 0; i < 30; i++) assert.equal(JSON.parse(await run(line)).token_type, 'Bearer');
+  const during = await issued();
+  nodes.forEach((n, k) => assert.ok(during[k] > before[k], `node ${k + 1} served no token: ${before} -> ${during}`));
+
+  // node 2's daemon killed (nothing in flight): nginx asks the other pools, every token still comes
+  process.kill(nodes[1].pid, 'SIGKILL');
+  for (let i = 0; i < 10; i++) assert.equal(JSON.parse(await run(line)).token_type, 'Bearer', `token ${i} after the kill`);
+  await printed(/restarted flowgated-2 \(pid \d+\)/, 20000);
+  const verify = await promisify(execFile)(binaries().flowgatectl, ['-c', nodes[0].config, 'audit', 'verify']);
+  assert.match(verify.stdout, /audit chain ok/, 'one audit chain across the nodes verifies');
+
+  const pg = Number((await printed(/server: postgres: pid (\d+)/))[1]);
+  const procs = descendantPids(server.pid);
+  assert.ok(procs.includes(pg) && nodes.every((n, k) => k === 1 || procs.includes(n.pid)), `postgres and the daemons are the script's: ${procs}`);
+  server.kill('SIGTERM');
+  const code = await Promise.race([exited, sleep(60000).then(() => 'timeout')]);
+  assert.notEqual(code, 'timeout', `script/server did not stop on SIGTERM:\n${out.slice(-2000)}`);
+  assert.match(out, /stopped postgres/);
+  await sleep(300);
+  const left = procs.filter(present);
+  assert.deepEqual(left, [], `processes left behind (running or unreaped): ${left}`);
+  const { stdout: ps } = await promisify(execFile)('ps', ['-eo', 'pid=,args=']);
+  assert.deepEqual(ps.split('\n').filter((l) => l.includes(dir)), [], 'no process names the demo dir');
+}, { timeout: 240000 });
 
 /** The greeting's try-it line called name, as printed. */
 function tryLine(name) {
