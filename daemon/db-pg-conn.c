@@ -322,16 +322,23 @@ db_pg_conn_in_transaction(void)
 	return in;
 }
 
-void
-db_pg_conn_close(void)
+/* Put conn (NULL: none) in place of the shared connection, closing the old one. */
+static void
+db_pg_conn_replace(PGconn *conn)
 {
 	pthread_mutex_lock(&db_pg_conn.mu);
 	PQfinish(db_pg_conn.link.conn);
-	db_pg_conn.link.conn = NULL;
+	db_pg_conn.link.conn = conn;
 	db_pg_conn.link.gen++;
-	db_pg_conn.ready = 0;
+	db_pg_conn.ready = conn != NULL;
 	db_pg_conn.lost_txn = db_pg_conn.in_txn = 0;
 	pthread_mutex_unlock(&db_pg_conn.mu);
+}
+
+void
+db_pg_conn_close(void)
+{
+	db_pg_conn_replace(NULL);
 }
 
 /* libpq's message for err, unless it quotes the password (it never should; cheap to check). */
@@ -407,12 +414,6 @@ db_pg_open(const char *conninfo, char *err, size_t errlen)
 	PQconninfoFree(opts);
 	if (conn == NULL)
 		return -1;
-	pthread_mutex_lock(&db_pg_conn.mu);
-	PQfinish(db_pg_conn.link.conn);
-	db_pg_conn.link.conn = conn;
-	db_pg_conn.link.gen++;
-	db_pg_conn.ready = 1;
-	db_pg_conn.lost_txn = db_pg_conn.in_txn = 0;
-	pthread_mutex_unlock(&db_pg_conn.mu);
+	db_pg_conn_replace(conn);
 	return 0;
 }
