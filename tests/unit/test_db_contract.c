@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -632,13 +633,28 @@ contract_pg_session(const char *when)
 	TEST_DONE();
 }
 
+/* Statements until one gets through (the reconnection is done): 1, or 0 after 5 s. */
+static int
+contract_pg_reconnected(void)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (be->exec("SELECT 1") == DB_OK)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
 /* A connection the server ends: back by itself, or, inside a transaction, after ROLLBACK. */
 static void
 contract_pg_breaks(void)
 {
 	struct db_stmt	*st = NULL;
+	int		 i, r = DB_ERROR;
 
-	TEST_START("postgresql: a break outside a transaction; the next statement reconnects");
+	TEST_START("postgresql: a break outside a transaction; statements reconnect, never waiting");
 	ASSERT_INT_EQ(be->prepare("SELECT ?1 + 1", 1, &st), DB_OK);
 	ASSERT_INT_EQ(be->bind_int64(st, 1, 41), DB_OK);
 	ASSERT_INT_EQ(be->step(st), DB_ROW);
@@ -646,7 +662,16 @@ contract_pg_breaks(void)
 	ASSERT_INT_EQ(run("SELECT pg_terminate_backend(pg_backend_pid())"), DB_ERROR);
 	printf("# %s\n", be->errmsg());
 	ASSERT_INT_EQ(be->in_transaction(), 0);
-	ASSERT_INT_EQ(be->step(st), DB_ROW);	/* prepared again on the new connection */
+	ASSERT_INT_EQ(be->reachable(), 0);
+	/* each statement moves the reconnection on by one step and fails until it is done */
+	for (i = 0; i < 500 && (r = be->step(st)) != DB_ROW; i++) {
+		ASSERT_INT_EQ(r, DB_ERROR);
+		ASSERT_INT_EQ(be->reset(st), DB_OK);
+		usleep(10000);
+	}
+	printf("# reconnected after %d refused statements\n", i);
+	ASSERT_INT_EQ(r, DB_ROW);	/* prepared again on the new connection */
+	ASSERT_INT_EQ(be->reachable(), 1);
 	ASSERT_INT_EQ(be->column_int64(st, 0), 42);
 	fin(&st);
 	TEST_DONE();
@@ -665,6 +690,7 @@ contract_pg_breaks(void)
 	ASSERT_INT_EQ(be->in_transaction(), 1);
 	ASSERT_INT_EQ(be->exec("ROLLBACK"), DB_OK);
 	ASSERT_INT_EQ(be->in_transaction(), 0);
+	ASSERT_INT_EQ(contract_pg_reconnected(), 1);
 	ASSERT_INT_EQ(one_int("SELECT count(*) FROM contract_lost", -1), 0);
 	ASSERT_INT_EQ(be->exec("DROP TABLE contract_lost"), DB_OK);
 	TEST_DONE();
