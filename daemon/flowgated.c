@@ -57,6 +57,8 @@ flowgated_start(struct fg_config *cfg)
 	if ((cfg->storage_pg ? store_pg_open(cfg->conninfo_file, err, sizeof(err)) :
 	    store_open(cfg->database, cfg->audit_sync_full, err, sizeof(err))) == -1)
 		fg_fatal("%s", err);
+	if (cfg->storage_pg && cluster_notify_open(cfg->conninfo_file, err, sizeof(err)) == -1)
+		fg_fatal("%s", err);
 	if (policy_init(err, sizeof(err)) == -1 || gate_init(err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
 	if (writer_init() == -1)
@@ -105,6 +107,7 @@ main(int argc, char *argv[])
 	fg_cfg = &cfg;
 	flowgated_start(&cfg);
 	server_loop(&cfg);
+	cluster_notify_shutdown();
 	app_cache_clear();
 	relayticket_shutdown();
 	app_usage_free();

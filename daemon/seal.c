@@ -177,8 +177,9 @@ seal_open_kind(const char *kind, int64_t row, int64_t version, const uint8_t *in
 	struct fg_secret	*s;
 
 	*out = NULL;
+	/* the longest thing sealed is an access token a cluster's nodes share */
 	if (seal_keys == NULL || inlen < SEAL_NONCELEN + SEAL_TAGLEN ||
-	    inlen - SEAL_NONCELEN - SEAL_TAGLEN > FG_SECRET_MAX)
+	    inlen - SEAL_NONCELEN - SEAL_TAGLEN > FG_TOKEN_MAX)
 		return -1;
 	if ((adl = seal_ad(kind, row, version, ad, sizeof(ad))) == 0)
 		return -1;
@@ -225,6 +226,21 @@ seal_refresh_open(int64_t row, int64_t gen, const uint8_t *in, size_t inlen,
     struct fg_secret **out)
 {
 	return seal_open_kind("user-refresh", row, gen, in, inlen, out);
+}
+
+/* Seal an access token a cluster's nodes share (token-lease.c) for its row and generation. */
+int
+seal_token(int64_t row, int64_t gen, const struct fg_secret *pt, uint8_t **out, size_t *outlen)
+{
+	return seal_kind("access-token", row, gen, pt, out, outlen);
+}
+
+/* Open an access token sealed for its row and generation. */
+int
+seal_token_open(int64_t row, int64_t gen, const uint8_t *in, size_t inlen,
+    struct fg_secret **out)
+{
+	return seal_open_kind("access-token", row, gen, in, inlen, out);
 }
 
 /* A guarded buffer for len bytes of secret plus a NUL. */
