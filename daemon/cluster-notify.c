@@ -94,6 +94,8 @@ cluster_notify_apply(const char *payload)
 		token_lease_notified(id);
 	else if (strcmp(kind, "app") == 0)
 		app_cache_drop(id, 0);
+	else if (strcmp(kind, "usess") == 0)
+		oidc_session_forget(id);
 	else if (strcmp(kind, "stop") == 0)
 		json_decref(gate_stop(id));
 	else if (strcmp(kind, "conn") == 0 || strcmp(kind, "resume") == 0) {
@@ -120,9 +122,11 @@ cluster_notify_subscribe(void)
 static void
 cluster_notify_broke(void)
 {
-	if (cn.state == CN_LISTENING)
-		fg_log_warn("cluster: the listening connection to PostgreSQL broke (%.200s); "
-		    "caches are dropped each second until it is back", PQerrorMessage(cn.conn));
+	const char *why = PQerrorMessage(cn.conn);
+
+	if (cn.state == CN_LISTENING)	/* libpq's first line says it */
+		fg_log_warn("cluster: the listening connection to PostgreSQL broke (%.*s); "
+		    "caches are dropped each second until it is back", (int)strcspn(why, "\n"), why);
 	cn.state = CN_BROKEN;
 	cluster_notify_drop_all();
 }
@@ -159,7 +163,8 @@ cluster_notify_drain(void)
 	while ((res = PQgetResult(cn.conn)) != NULL)	/* nothing is asked: only errors come */
 		PQclear(res);
 	while ((nt = PQnotifies(cn.conn)) != NULL) {
-		if (strcmp(nt->relname, CLUSTER_NOTIFY_CHANNEL) == 0)
+		/* this node's own changes were applied here already, as they committed */
+		if (strcmp(nt->relname, CLUSTER_NOTIFY_CHANNEL) == 0 && nt->be_pid != db_pg_pid())
 			cluster_notify_apply(nt->extra);
 		PQfreemem(nt);
 	}

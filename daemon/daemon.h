@@ -563,6 +563,7 @@ size_t	 oidc_drop_connection(int64_t conn_id);
 void	 oidc_sweep(void);
 void	 oidc_shutdown(void);
 int	 oidc_session_end(int64_t row, const char *cause);
+void	 oidc_session_forget(int64_t row);
 /* discovery.c: the issuers' documents and keys (the rest in discovery.h) */
 void	 discovery_warm(void);
 void	 discovery_shutdown(void);

@@ -28,6 +28,7 @@ static struct {
 	int			 ready;		/* the session is set up on this connection */
 	int			 in_txn;	/* after the last command: inside a transaction */
 	int			 lost_txn;	/* the connection broke inside one, not yet rolled back */
+	int			 pid;		/* the server process, read without the lock */
 	long long		 retry_at;	/* no reconnection before (monotime_ms) */
 } db_pg_conn = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -126,6 +127,7 @@ db_pg_conn_reconnect(void)
 		return -1;
 	}
 	db_pg_conn.link.gen++;
+	__atomic_store_n(&db_pg_conn.pid, PQbackendPID(conn), __ATOMIC_RELAXED);
 	if (db_pg_conn_session(conn) != 0) {
 		db_pg_conn.retry_at = monotime_ms() + DB_PG_RETRY_MS;
 		return -1;
@@ -273,6 +275,14 @@ db_pg_conn_in_transaction(void)
 	return in;
 }
 
+/* The shared connection's server process: a NOTIFY from it is this node's own.  No lock, so the
+ * loop never waits for the writer's commit to ask. */
+int
+db_pg_pid(void)
+{
+	return __atomic_load_n(&db_pg_conn.pid, __ATOMIC_RELAXED);
+}
+
 void
 db_pg_conn_close(void)
 {
@@ -362,6 +372,7 @@ db_pg_open(const char *conninfo, char *err, size_t errlen)
 	PQfinish(db_pg_conn.link.conn);
 	db_pg_conn.link.conn = conn;
 	db_pg_conn.link.gen++;
+	__atomic_store_n(&db_pg_conn.pid, PQbackendPID(conn), __ATOMIC_RELAXED);
 	db_pg_conn.ready = 1;
 	db_pg_conn.lost_txn = db_pg_conn.in_txn = 0;
 	pthread_mutex_unlock(&db_pg_conn.mu);

@@ -626,6 +626,18 @@ oidc_session_end(int64_t row, const char *cause)
 	return 0;
 }
 
+/* Another node of the cluster ended or refreshed the stored session of row: forget this copy. */
+void
+oidc_session_forget(int64_t row)
+{
+	struct oidc_session *s;
+
+	for (s = oidc_sessions; s != NULL && s->row != row; s = s->next)
+		;
+	if (s != NULL)
+		oidc_session_unlink(s);
+}
+
 /*
  * Drop idle and too old sessions and stale pending logins (once a minute).  Expired sessions
  * leave memory here; their rows end a batch a sweep, each refresh token revoked upstream, so a

@@ -15,12 +15,18 @@ import { readFileSync } from 'node:fs';
 import { test, before, after, useStack } from '../lib/runner.mjs';
 import { Stack } from '../lib/stack.mjs';
 import { randomSecret, sleep, waitFor } from '../lib/util.mjs';
+import { userLogin } from '../lib/oidc-login.mjs';
 
 const peers = [];
 after(async () => {
   for (const p of peers.reverse()) await p.stop().catch(() => {});
 });
-const a = useStack({ storage: 'postgresql' });
+const DANA = ['dana', 'dana-password-1'];
+const a = useStack({
+  storage: 'postgresql',
+  oidcUsers: [DANA],
+  upstreamClient: { grants: ['client_credentials', 'authorization_code', 'refresh_token'] },
+});
 let b;
 before(async () => {
   b = new Stack({ storage: 'postgresql', peerOf: a });
@@ -155,4 +161,29 @@ test('a broken LISTEN connection comes back by itself, and changes reach B again
   const rev = await until(b, app2, 'transcribe', (r) => r.status === 401, Date.now(), 'revocation after the break');
   process.stdout.write(`# propagation after the LISTEN connection came back: revocation ${rev.ms} ms\n`);
   assert.ok(rev.ms <= LIMIT_MS, `the revocation took ${rev.ms} ms to reach B`);
+});
+
+test('a user who logs out on A is refused by B within one second (B had the session in memory)', async () => {
+  await a.ctl(['app', 'add', 'ui', '--connection', 'demo', '--flow', 'authorization_code_pkce', '--kind', 'user_facing',
+    '--scopes', 'transcribe streams', '--redirect-uri', `${a.baseUrl}/callback`, '--return-url', `${a.baseUrl}/healthz`]);
+  const cookie = await userLogin(a, 'ui', DANA[0], DANA[1]);
+  const xhr = { headers: { cookie, 'x-requested-with': 'fetch' } };
+  const onB = await b.http('POST', '/api/v1/session/token', xhr);
+  // the session routes answer a bare server_error when the audit insert is refused
+  const took = (r) => r.status === 200 || (r.status === 500 && /server_error/.test(r.body));
+  assert.ok(took(onB), `B did not take the session A made: ${onB.status} ${onB.body}`);
+  assert.ok(took(await b.http('POST', '/api/v1/session/token', xhr)), 'B\'s second use');
+  const out = await a.http('POST', '/logout', { headers: { cookie } });
+  assert.ok(out.status < 400, `logout on A: ${out.status} ${out.body}`);
+  const since = Date.now();
+  let ms;
+  for (;;) {
+    const r = await b.http('POST', '/api/v1/session/token', xhr);
+    ms = Date.now() - since;
+    if (r.status === 401) break;
+    if (ms > 5000) assert.fail(`B still answers ${r.status} ${r.body} ${ms} ms after the logout on A`);
+    await sleep(10);
+  }
+  process.stdout.write(`# propagation: user logout ${ms} ms\n`);
+  assert.ok(ms <= LIMIT_MS, `the logout took ${ms} ms to reach B`);
 });
