@@ -1,9 +1,10 @@
-// Issue 11: nodes of one cluster agree. A revocation, an emergency stop and its resume, and a
-// connection's rotation made on node A take effect on node B within one second (NOTIFY in the
-// change's transaction, B's LISTEN connection in its event loop); each test measures the delay.
-// And a cold (connection, scope set) costs one upstream request cluster-wide, however many
-// requests reach however many nodes at once (the token_lease row; the token reaches the others
-// sealed through the database).
+// Issue 11: nodes of one cluster agree. A revocation, an emergency stop and its resume, a
+// connection's rotation and a user's logout made on node A take effect on node B within one
+// second (NOTIFY in the change's transaction, B's LISTEN connection in its event loop, which comes
+// back by itself after a break); each test measures the delay. And a cold (connection, scope
+// set) costs one upstream request cluster-wide, however many requests reach however many nodes
+// at once, and a token in use everywhere is refreshed once (the token_lease row; the token
+// reaches the others sealed through the database).
 //
 // Always on PostgreSQL (a cluster needs it). Until the shared audit chain lands (another branch),
 // only one node's audit head is current: A makes every change, so B's issuance fails closed
@@ -60,6 +61,7 @@ async function upstreamTokens() {
 }
 
 let app;
+let c;
 
 test('setup: an app registered on A is served by A and accepted by B, from the token A fetched', async () => {
   app = await a.addApp('shared', { scopes: 'transcribe streams interactions' });
@@ -126,7 +128,7 @@ test('revocation on A: B refuses the credential within one second', async () => 
 });
 
 test('one upstream request for 120 concurrent cold requests spread over three nodes', async () => {
-  const c = new Stack({ storage: 'postgresql', peerOf: a });
+  c = new Stack({ storage: 'postgresql', peerOf: a });
   peers.push(c);
   await c.start();
   const cold = await a.addApp('cold', { scopes: 'transcribe streams interactions' });
@@ -147,6 +149,29 @@ test('one upstream request for 120 concurrent cold requests spread over three no
     assert.equal(onA.size, 1, 'A handed out more than one token');
   } finally {
     await a.upstreamMode('normal');
+  }
+});
+
+test('a token in use on three nodes is refreshed ahead of expiry once, by one node', async () => {
+  const warm = await a.addApp('warm', { scopes: 'transcribe streams interactions' });
+  await a.upstreamTtl(10);	// refreshed 5 s before expiry (half its life), so at about 5 s
+  try {
+    const n = await upstreamTokens();
+    const first = await a.token(warm, 'streams interactions');
+    assert.equal(first.status, 200, first.body);
+    const started = Date.now();
+    const tokensOnA = new Set();
+    while (Date.now() - started < 8000) {	// in use everywhere, past one refresh, before a second
+      const [ra] = await Promise.all([a, b, c].map((nd) => nd.token(warm, 'streams interactions')));
+      if (ra.status === 200) tokensOnA.add(JSON.parse(ra.body).access_token);
+      await sleep(200);
+    }
+    const asked = (await upstreamTokens()) - n;
+    process.stdout.write(`# refresh ahead on 3 nodes: ${asked} upstream request(s) in 8 s of a 10 s token; A served ${tokensOnA.size} token(s)\n`);
+    assert.equal(asked, 2, 'one cold request and one refresh were expected, cluster-wide');
+    assert.equal(tokensOnA.size, 2, 'A did not move to the refreshed token');
+  } finally {
+    await a.upstreamTtl(300);
   }
 });
 
