@@ -79,12 +79,10 @@ cluster_notify_drop_all(void)
 void
 cluster_notify_apply(const char *payload)
 {
-	char		 kind[16];
-	long long	 id;
-	int		 n = 0;
+	char		 kind[CLUSTER_KIND_MAX];
+	int64_t		 id;
 
-	if (sscanf(payload, "%15[a-z]:%lld%n", kind, &id, &n) != 2 || payload[n] != '\0' ||
-	    id < 0) {
+	if (cluster_payload_parse(payload, kind, &id) == -1) {
 		fg_log_warn("cluster: unknown notification '%.40s': every cache dropped", payload);
 		cluster_notify_drop_all();
 		return;

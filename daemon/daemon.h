@@ -544,6 +544,8 @@ void	 token_lease_release(const struct token_lease_key *k);
 int	 token_lease_forget(int64_t conn_id);
 
 /* cluster-notify.c: the nodes tell each other what changed (PostgreSQL's LISTEN/NOTIFY) */
+#define CLUSTER_KIND_MAX	16
+int	 cluster_payload_parse(const char *payload, char kind[CLUSTER_KIND_MAX], int64_t *id);
 int	 cluster_notify_open(const char *conninfo_file, char *err, size_t errlen);
 int	 cluster_notify_send(const char *kind, int64_t id);
 void	 cluster_notify_apply(const char *payload);
