@@ -5,7 +5,8 @@
  * own, polled by the event loop, and forgets exactly what changed.  The listening connection is
  * never used synchronously on the loop after the start: a break is noticed, the connection
  * reopened with libpq's non-blocking reset, and since changes may have been missed meanwhile,
- * every cache is dropped each second while it is down and once more when it listens again.
+ * the registry (apps and their connections' state) is read anew each second while it is down,
+ * and every cache (tokens and end users' sessions too) is dropped when it listens again.
  * On SQLite (one node) nothing of this runs.
  */
 #include "config.h"
@@ -66,12 +67,19 @@ cluster_notify_send(const char *kind, int64_t id)
 	return r == DB_ROW ? 0 : -1;
 }
 
-/* Everything cached from the database may be stale: forget it all. */
+/*
+ * Changes may have been missed: forget the registry (a revocation or a stop is then read within
+ * a second), and when all, the tokens and the end users' sessions too.  Tokens are not dropped
+ * each second: every upstream request in flight would be asked again, and again.
+ */
 static void
-cluster_notify_drop_all(void)
+cluster_notify_drop(int all)
 {
 	app_cache_drop(0, 0);
+	if (!all)
+		return;
 	token_drop_connection(0, NULL);
+	oidc_session_forget(0);
 	connhealth_changed();
 }
 
@@ -84,7 +92,7 @@ cluster_notify_apply(const char *payload)
 
 	if (cluster_payload_parse(payload, kind, &id) == -1) {
 		fg_log_warn("cluster: unknown notification '%.40s': every cache dropped", payload);
-		cluster_notify_drop_all();
+		cluster_notify_drop(1);
 		return;
 	}
 	cn.notified++;
@@ -101,7 +109,7 @@ cluster_notify_apply(const char *payload)
 		token_drop_connection(id, NULL);
 		connhealth_changed();
 	} else
-		cluster_notify_drop_all();
+		cluster_notify_drop(1);
 }
 
 /* Send LISTEN without waiting for its answer. */
@@ -124,9 +132,10 @@ cluster_notify_broke(void)
 
 	if (cn.state == CN_LISTENING)	/* libpq's first line says it */
 		fg_log_warn("cluster: the listening connection to PostgreSQL broke (%.*s); "
-		    "caches are dropped each second until it is back", (int)strcspn(why, "\n"), why);
+		    "the registry is read anew each second until it is back",
+		    (int)strcspn(why, "\n"), why);
 	cn.state = CN_BROKEN;
-	cluster_notify_drop_all();
+	cluster_notify_drop(0);
 }
 
 /* Read LISTEN's answer; once it came, changes missed meanwhile are covered by a full drop. */
@@ -147,8 +156,8 @@ cluster_notify_subscribed(void)
 		return;
 	}
 	cn.state = CN_LISTENING;
-	cluster_notify_drop_all();
-	fg_log_info("cluster: listening for changes again");
+	cluster_notify_drop(1);
+	fg_log_info("cluster: listening for changes again; every cache dropped");
 }
 
 /* Take every notification that arrived and apply it. */
@@ -204,15 +213,15 @@ cluster_notify_fd(int *events)
 }
 
 /*
- * Once a second: while the connection is down, nothing cached can be trusted for longer than
- * this second (so no change waits longer than that), and a reset is started.
+ * Once a second: while the connection is down, the registry cached is trusted for no longer
+ * than this second (so no revocation or stop waits longer than that), and a reset is started.
  */
 void
 cluster_notify_tick(void)
 {
 	if (cn.state == CN_OFF || cn.state == CN_LISTENING)
 		return;
-	cluster_notify_drop_all();
+	cluster_notify_drop(0);
 	if (cn.state != CN_BROKEN)
 		return;
 	cn.resets++;

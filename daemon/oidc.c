@@ -626,16 +626,20 @@ oidc_session_end(int64_t row, const char *cause)
 	return 0;
 }
 
-/* Another node of the cluster ended or refreshed the stored session of row: forget this copy. */
+/*
+ * Another node of the cluster ended or refreshed the stored session of row (0: any may have):
+ * forget this copy; the next request reads the row again.
+ */
 void
 oidc_session_forget(int64_t row)
 {
-	struct oidc_session *s;
+	struct oidc_session *s, *next;
 
-	for (s = oidc_sessions; s != NULL && s->row != row; s = s->next)
-		;
-	if (s != NULL)
-		oidc_session_unlink(s);
+	for (s = oidc_sessions; s != NULL; s = next) {
+		next = s->next;
+		if (row == 0 || s->row == row)
+			oidc_session_unlink(s);
+	}
 }
 
 /*

@@ -49,6 +49,7 @@ static const char SQL_RELEASE[] =
     "WITH u AS (UPDATE token_lease SET holder = NULL, lease_until = 0 "
     "WHERE id = ?1 AND holder = ?2 RETURNING id) SELECT pg_notify('flowgate', ?3) FROM u";
 static const char SQL_FORGET[] = "DELETE FROM token_lease WHERE connection_id = ?1";
+static const char SQL_SPOILED[] = "UPDATE token_lease SET sealed = NULL WHERE id = ?1 AND gen = ?2";
 
 /* This node's name as a lease holder: its pid and random bytes, new at each start. */
 static const char *
@@ -71,11 +72,32 @@ token_lease_payload(int64_t conn_id, char *buf, size_t buflen)
 	snprintf(buf, buflen, "token:%lld", (long long)conn_id);
 }
 
+/*
+ * A stored token that does not open (sealed under another master key, or altered) would keep
+ * every node waiting until it expires: clear it, so the next take succeeds.
+ */
+static void
+token_lease_spoiled(int64_t row, int64_t gen)
+{
+	struct db_stmt *st;
+
+	fg_log_warn("token lease %lld: the stored token does not open; cleared", (long long)row);
+	writer_lock();
+	if ((st = store_prepare(SQL_SPOILED)) != NULL) {
+		db_bind_int64(st, 1, row);
+		db_bind_int64(st, 2, gen);
+		db_step(st);
+		db_reset(st);
+	}
+	writer_unlock();
+}
+
 /* A stored token of k with more than min_left seconds left: 0 and *out, else -1. */
 int
 token_lease_read(const struct token_lease_key *k, long min_left, struct token_lease_tok *out)
 {
 	struct db_stmt	*st;
+	int64_t		 row = 0, gen = 0;
 	int		 r = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -84,15 +106,20 @@ token_lease_read(const struct token_lease_key *k, long min_left, struct token_le
 	db_bind_int64(st, 1, k->conn_id);
 	db_bind_text(st, 2, k->scopes, -1, DB_STATIC);
 	db_bind_int64(st, 3, min_left);
-	if (db_step(st) == DB_ROW && seal_token_open(db_column_int64(st, 0),
-	    db_column_int64(st, 1), db_column_blob(st, 2), (size_t)db_column_bytes(st, 2),
-	    &out->token) == 0) {
-		app_column(st, 3, out->granted, sizeof(out->granted));
-		out->expires_in = (long)db_column_int64(st, 4);
-		out->lifetime = (long)db_column_int64(st, 5);
-		r = 0;
+	if (db_step(st) == DB_ROW) {
+		row = db_column_int64(st, 0);
+		gen = db_column_int64(st, 1);
+		if (seal_token_open(row, gen, db_column_blob(st, 2), (size_t)db_column_bytes(st, 2),
+		    &out->token) == 0) {
+			app_column(st, 3, out->granted, sizeof(out->granted));
+			out->expires_in = (long)db_column_int64(st, 4);
+			out->lifetime = (long)db_column_int64(st, 5);
+			r = 0;
+		}
 	}
 	db_reset(st);
+	if (row != 0 && r == -1)
+		token_lease_spoiled(row, gen);
 	return r;
 }
 

@@ -175,6 +175,19 @@ test('a token in use on three nodes is refreshed ahead of expiry once, by one no
   }
 });
 
+test('a stored token bound to another row generation does not open: it is cleared and asked for again, once', async () => {
+  const bound = await a.addApp('bound', { scopes: 'transcribe streams interactions' });
+  const ra = await a.token(bound, 'transcribe streams');
+  assert.equal(ra.status, 200, ra.body);
+  // the same ciphertext under another generation: its associated data no longer matches
+  await a.sql("UPDATE token_lease SET gen = gen + 1 WHERE scopes = 'openid streams transcribe'");
+  const n = await upstreamTokens();
+  const rb = await b.token(bound, 'transcribe streams');
+  assert.ok(accepted(rb), `B: ${rb.status} ${rb.body}`);
+  assert.equal(await upstreamTokens(), n + 1, 'B should have asked the upstream once for a token that does not open');
+  assert.match(readFileSync(b.paths.logs.daemon, 'utf8'), /stored token does not open; cleared/);
+});
+
 test('a broken LISTEN connection comes back by itself, and changes reach B again within one second', async () => {
   const app2 = await a.addApp('after-break', { scopes: 'transcribe streams' });
   assert.ok(accepted(await b.token(app2, 'transcribe')), 'B does not accept the new app');
