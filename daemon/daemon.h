@@ -522,11 +522,15 @@ struct token_lease_tok {
 	char			 granted[FG_SCOPES_MAX];
 	long			 expires_in;	/* seconds left, by the database's clock */
 	long			 lifetime;
+	char			 error[32];	/* REFUSED: the holder's failure, */
+	char			 message[256];
+	long			 retry_after;	/* and the seconds it holds everyone back */
 };
 enum token_lease_got {
 	TOKEN_LEASE_MINE,	/* ask the upstream, then token_lease_put or token_lease_release */
 	TOKEN_LEASE_STORED,	/* another node's token, in *out */
 	TOKEN_LEASE_OTHER,	/* another node is asking: wait for its token:<connection> */
+	TOKEN_LEASE_REFUSED,	/* another node's request failed a moment ago: *out says why */
 	TOKEN_LEASE_FAILED	/* the database did not answer */
 };
 struct token_lease_key {
@@ -540,7 +544,8 @@ int	 token_lease_read(const struct token_lease_key *k, long min_left,
 	    struct token_lease_tok *out);
 void	 token_lease_put(const struct token_lease_key *k, const struct fg_secret *token,
 	    const char *granted, long expires_in);
-void	 token_lease_release(const struct token_lease_key *k);
+void	 token_lease_release(const struct token_lease_key *k, const char *error,
+	    const char *message, long retry_s);
 int	 token_lease_forget(int64_t conn_id);
 
 /* cluster-notify.c: the nodes tell each other what changed (PostgreSQL's LISTEN/NOTIFY) */

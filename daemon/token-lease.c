@@ -6,7 +6,9 @@
  * holder asks, stores the token sealed under the master key with associated data naming the row
  * and its generation (the database never sees it in clear), and NOTIFYs token:<connection> in
  * the same statement; the others wait for that, bounded, without blocking the loop (token.c),
- * and read the row.  Rotation, stop and removal delete the pair's rows in their transaction.
+ * and read the row.  A failed request is left there too, with how long it holds everyone back,
+ * so a failing upstream is asked once cluster-wide as well.  Rotation, stop and removal delete
+ * the connection's rows in their transaction.
  *
  * On SQLite there is one node: every take is the caller's and nothing is stored.  On PostgreSQL
  * each call is one short synchronous statement on the shared connection, made only on a cache
@@ -34,19 +36,25 @@ static const char SQL_TAKE[] =
     "INSERT INTO token_lease (connection_id, scopes, holder, lease_until) "
     "VALUES (?1, ?2, ?3, " TOKEN_LEASE_NOW " + ?4) ON CONFLICT (connection_id, scopes) DO UPDATE "
     "SET holder = EXCLUDED.holder, lease_until = EXCLUDED.lease_until "
-    "WHERE token_lease.lease_until < " TOKEN_LEASE_NOW " AND (token_lease.sealed IS NULL OR "
+    "WHERE token_lease.lease_until < " TOKEN_LEASE_NOW " AND token_lease.retry_until <= "
+    TOKEN_LEASE_NOW " AND (token_lease.sealed IS NULL OR "
     "token_lease.expires_at - " TOKEN_LEASE_NOW " <= ?5 * 1000) RETURNING id, gen";
 static const char SQL_READ[] =
     "SELECT id, gen, sealed, granted, (expires_at - " TOKEN_LEASE_NOW ") / 1000, lifetime "
     "FROM token_lease WHERE connection_id = ?1 AND scopes = ?2 AND sealed IS NOT NULL AND "
     "expires_at - " TOKEN_LEASE_NOW " > ?3 * 1000";
+static const char SQL_FAILED[] =
+    "SELECT error, message, (retry_until - " TOKEN_LEASE_NOW " + 999) / 1000 FROM token_lease "
+    "WHERE connection_id = ?1 AND scopes = ?2 AND retry_until > " TOKEN_LEASE_NOW;
 static const char SQL_PUT[] =
     "WITH u AS (UPDATE token_lease SET gen = ?3, sealed = ?4, granted = ?5, expires_at = "
-    TOKEN_LEASE_NOW " + ?6 * 1000, lifetime = ?6, holder = NULL, lease_until = 0 "
+    TOKEN_LEASE_NOW " + ?6 * 1000, lifetime = ?6, holder = NULL, lease_until = 0, "
+    "error = NULL, message = NULL, retry_until = 0 "
     "WHERE id = ?1 AND gen = ?2 AND holder = ?7 RETURNING id) "
     "SELECT pg_notify('flowgate', ?8) FROM u";
 static const char SQL_RELEASE[] =
-    "WITH u AS (UPDATE token_lease SET holder = NULL, lease_until = 0 "
+    "WITH u AS (UPDATE token_lease SET holder = NULL, lease_until = 0, error = ?4, "
+    "message = ?5, retry_until = " TOKEN_LEASE_NOW " + ?6 "
     "WHERE id = ?1 AND holder = ?2 RETURNING id) SELECT pg_notify('flowgate', ?3) FROM u";
 static const char SQL_FORGET[] = "DELETE FROM token_lease WHERE connection_id = ?1";
 static const char SQL_SPOILED[] = "UPDATE token_lease SET sealed = NULL WHERE id = ?1 AND gen = ?2";
@@ -123,6 +131,27 @@ token_lease_read(const struct token_lease_key *k, long min_left, struct token_le
 	return r;
 }
 
+/* Another node's request for k failed and holds everyone back a while: 0 and why in *out. */
+static int
+token_lease_failed(const struct token_lease_key *k, struct token_lease_tok *out)
+{
+	struct db_stmt	*st;
+	int		 r = -1;
+
+	if ((st = store_prepare(SQL_FAILED)) == NULL)
+		return -1;
+	db_bind_int64(st, 1, k->conn_id);
+	db_bind_text(st, 2, k->scopes, -1, DB_STATIC);
+	if (db_step(st) == DB_ROW) {
+		app_column(st, 0, out->error, sizeof(out->error));
+		app_column(st, 1, out->message, sizeof(out->message));
+		out->retry_after = (long)db_column_int64(st, 2);
+		r = out->error[0] != '\0' ? 0 : -1;
+	}
+	db_reset(st);
+	return r;
+}
+
 /* Whether this node asks the upstream for k, or another node's token or request serves it. */
 enum token_lease_got
 token_lease_take(struct token_lease_key *k, long min_left, struct token_lease_tok *out)
@@ -155,7 +184,9 @@ token_lease_take(struct token_lease_key *k, long min_left, struct token_lease_to
 		fg_log_warn("token lease: %s", db_errmsg());
 		return TOKEN_LEASE_FAILED;
 	}
-	return token_lease_read(k, min_left, out) == 0 ? TOKEN_LEASE_STORED : TOKEN_LEASE_OTHER;
+	if (token_lease_read(k, min_left, out) == 0)
+		return TOKEN_LEASE_STORED;
+	return token_lease_failed(k, out) == 0 ? TOKEN_LEASE_REFUSED : TOKEN_LEASE_OTHER;
 }
 
 /* Store the token this node fetched under its lease, sealed, and wake the waiting nodes. */
@@ -171,7 +202,7 @@ token_lease_put(const struct token_lease_key *k, const struct fg_secret *token,
 	if (db_dialect() != DB_POSTGRESQL || k->row == 0)
 		return;
 	if (seal_token(k->row, k->gen + 1, token, &sealed, &len) == -1) {
-		token_lease_release(k);
+		token_lease_release(k, NULL, NULL, 0);
 		return;
 	}
 	token_lease_payload(k->conn_id, payload, sizeof(payload));
@@ -193,9 +224,13 @@ token_lease_put(const struct token_lease_key *k, const struct fg_secret *token,
 	free(sealed);
 }
 
-/* This node's request failed or was overtaken: give the lease back so another may ask. */
+/*
+ * This node's request was overtaken (error NULL: another may ask at once) or failed (the others
+ * answer error and message for retry_s seconds without asking): give the lease back.
+ */
 void
-token_lease_release(const struct token_lease_key *k)
+token_lease_release(const struct token_lease_key *k, const char *error, const char *message,
+    long retry_s)
 {
 	struct db_stmt	*st;
 	char		 payload[48];
@@ -208,6 +243,14 @@ token_lease_release(const struct token_lease_key *k)
 		db_bind_int64(st, 1, k->row);
 		db_bind_text(st, 2, token_lease_me(), -1, DB_STATIC);
 		db_bind_text(st, 3, payload, -1, DB_STATIC);
+		if (error != NULL) {
+			db_bind_text(st, 4, error, -1, DB_STATIC);
+			db_bind_text(st, 5, message, -1, DB_STATIC);
+		} else {
+			db_bind_null(st, 4);
+			db_bind_null(st, 5);
+		}
+		db_bind_int64(st, 6, error != NULL ? retry_s * 1000 : 0);
 		db_step(st);
 		db_reset(st);
 	}

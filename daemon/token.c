@@ -410,13 +410,17 @@ token_store(struct tok_entry *e, struct upstream_token *t)
 	e->lease_row = 0;
 }
 
-/* This node's upstream request for e ended without a token to share: let another node ask. */
+/*
+ * This node's upstream request for e ended without a token to share: let another node ask at
+ * once, or when failed, tell the others its failure for as long as it holds this node back.
+ */
 static void
-token_unlease(struct tok_entry *e)
+token_unlease(struct tok_entry *e, int failed)
 {
 	struct token_lease_key k = { e->conn_id, e->scopes, e->lease_row, e->lease_gen };
 
-	token_lease_release(&k);
+	token_lease_release(&k, failed ? e->last_error : NULL, e->last_message,
+	    (long)(e->retry_at - monotime()));
 	e->lease_row = 0;
 }
 
@@ -440,11 +444,19 @@ token_start(struct tok_entry *e, long min_left)
 		e->lease_gen = k.gen;
 		if (token_fetch(e) == 0)
 			return 0;
-		token_unlease(e);
+		token_unlease(e, 0);
 		return -1;
 	case TOKEN_LEASE_STORED:
 		snprintf(e->granted, sizeof(e->granted), "%s", got.granted);
 		token_keep(e, got.token, got.expires_in, got.lifetime);
+		token_release(e, &f);
+		return 0;
+	case TOKEN_LEASE_REFUSED:
+		snprintf(e->last_error, sizeof(e->last_error), "%s", got.error);
+		snprintf(e->last_message, sizeof(e->last_message), "%s", got.message);
+		e->retry_after = got.retry_after;
+		e->retry_at = monotime() + got.retry_after;
+		f = (struct token_fail){ e->last_error, e->last_message, e->retry_after };
 		token_release(e, &f);
 		return 0;
 	case TOKEN_LEASE_OTHER:
@@ -495,7 +507,7 @@ token_fetched(void *arg, struct upstream_token *t)
 	e->fetching = 0;
 	if (e->fetch_gen != e->gen) {
 		/* the connection changed (rotation or stop) while this was in flight: ask again */
-		token_unlease(e);
+		token_unlease(e, 0);
 		if (e->waiters != NULL && token_start(e, TOKEN_MIN_LEFT) == -1) {
 			f.message = e->last_message;
 			token_release(e, &f);
@@ -513,13 +525,13 @@ token_fetched(void *arg, struct upstream_token *t)
 		token_release(e, &f);
 		return;
 	}
-	token_unlease(e);
 	e->retry_after = t->retry_after;
 	e->retry_at = monotime() + (t->retry_after > TOKEN_RETRY_S ? (t->retry_after <
 	    TOKEN_RETRY_MAX_S ? t->retry_after : TOKEN_RETRY_MAX_S) : TOKEN_RETRY_S);
 	snprintf(e->last_error, sizeof(e->last_error), "%s", t->outcome != UPSTREAM_OK &&
 	    t->code[0] != '\0' ? t->code : "temporarily_unavailable");
 	snprintf(e->last_message, sizeof(e->last_message), "%s", why);
+	token_unlease(e, 1);
 	f.code = e->last_error;
 	f.message = e->last_message;
 	f.retry_after = e->retry_after;

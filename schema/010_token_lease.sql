@@ -1,7 +1,8 @@
 -- flowgate schema, version 10: one upstream request per (connection, scope set) across the
 -- nodes of a cluster (issue 11).  A node that misses its cache takes the row's lease (holder,
 -- lease_until), asks the upstream and leaves the token here sealed under the master key (the
--- associated data names the row and its gen); the others read it.  A single SQLite node never
+-- associated data names the row and its gen); the others read it, or the failure and how long
+-- it holds everyone back.  A single SQLite node never
 -- uses it; the table is here so both dialects have the same schema.
 CREATE TABLE token_lease (
 	id		INTEGER PRIMARY KEY,
@@ -14,5 +15,8 @@ CREATE TABLE token_lease (
 	granted		TEXT,
 	expires_at	INTEGER,		-- ms, the database's clock
 	lifetime	INTEGER,		-- s, as the upstream gave it
+	error		TEXT,			-- the holder's request failed: why,
+	message		TEXT,
+	retry_until	INTEGER NOT NULL DEFAULT 0,	-- and until when nobody asks again (ms)
 	UNIQUE (connection_id, scopes)
 );

@@ -152,6 +152,22 @@ test('one upstream request for 120 concurrent cold requests spread over three no
   }
 });
 
+test('an upstream failure costs one request cluster-wide: every node answers it until its retry time', async () => {
+  const failing = await a.addApp('failing', { scopes: 'transcribe streams interactions' });
+  await a.upstreamMode('error500');
+  try {
+    const n = await upstreamTokens();
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) =>
+      [a, b, c][i % 3].token(failing, 'transcribe interactions')));
+    const asked = (await upstreamTokens()) - n;
+    process.stdout.write(`# 30 cold requests over 3 nodes, upstream failing: ${asked} upstream request(s)\n`);
+    for (const r of answers) assert.equal(r.status, 503, r.body);
+    assert.equal(asked, 1, 'each node asked the failing upstream in turn');
+  } finally {
+    await a.upstreamMode('normal');
+  }
+});
+
 test('a token in use on three nodes is refreshed ahead of expiry once, by one node', async () => {
   const warm = await a.addApp('warm', { scopes: 'transcribe streams interactions' });
   await a.upstreamTtl(10);	// refreshed 5 s before expiry (half its life), so at about 5 s
