@@ -547,6 +547,9 @@ void	 token_lease_put(const struct token_lease_key *k, const struct fg_secret *t
 void	 token_lease_release(const struct token_lease_key *k, const char *error,
 	    const char *message, long retry_s);
 int	 token_lease_forget(int64_t conn_id);
+void	 token_lease_issued(const char *fp, int64_t app_id, long expires_in);
+int	 token_lease_elsewhere(const char *fp, int64_t app_id);
+void	 token_lease_prune(void);
 
 /* cluster-notify.c: the nodes tell each other what changed (PostgreSQL's LISTEN/NOTIFY) */
 #define CLUSTER_KIND_MAX	16

@@ -57,6 +57,13 @@ static const char SQL_RELEASE[] =
     "message = ?5, retry_until = " TOKEN_LEASE_NOW " + ?6 "
     "WHERE id = ?1 AND holder = ?2 RETURNING id) SELECT pg_notify('flowgate', ?3) FROM u";
 static const char SQL_FORGET[] = "DELETE FROM token_lease WHERE connection_id = ?1";
+static const char SQL_ISSUED[] =
+    "INSERT INTO token_issued (fp, app_id, expires_at) VALUES (?1, ?2, " TOKEN_LEASE_NOW
+    " + ?3 * 1000) ON CONFLICT (fp, app_id) DO NOTHING";
+static const char SQL_ELSEWHERE[] =
+    "SELECT count(*) FROM token_issued WHERE fp = ?1 AND app_id <> ?2 AND expires_at > "
+    TOKEN_LEASE_NOW;
+static const char SQL_PRUNE[] = "DELETE FROM token_issued WHERE expires_at < " TOKEN_LEASE_NOW;
 static const char SQL_SPOILED[] = "UPDATE token_lease SET sealed = NULL WHERE id = ?1 AND gen = ?2";
 
 /* This node's name as a lease holder: its pid and random bytes, new at each start. */
@@ -272,4 +279,62 @@ token_lease_forget(int64_t conn_id)
 	r = db_step(st);
 	db_reset(st);
 	return r == DB_DONE ? 0 : -1;
+}
+
+/*
+ * A token this node handed to app_id (bearer.c noted it here): in a cluster another node may
+ * hand the same shared token to another app, so the database keeps who received it.
+ */
+void
+token_lease_issued(const char *fp, int64_t app_id, long expires_in)
+{
+	struct db_stmt *st;
+
+	if (db_dialect() != DB_POSTGRESQL)
+		return;
+	writer_lock();
+	if ((st = store_prepare(SQL_ISSUED)) != NULL) {
+		db_bind_text(st, 1, fp, -1, DB_STATIC);
+		db_bind_int64(st, 2, app_id);
+		db_bind_int64(st, 3, expires_in);
+		if (db_step(st) == DB_ERROR)
+			fg_log_warn("token lease: cannot note an issuance: %s", db_errmsg());
+		db_reset(st);
+	}
+	writer_unlock();
+}
+
+/* Whether a node handed the token of fp to an app other than app_id (or it cannot be told). */
+int
+token_lease_elsewhere(const char *fp, int64_t app_id)
+{
+	struct db_stmt	*st;
+	int		 others = 1;
+
+	if (db_dialect() != DB_POSTGRESQL)
+		return 0;
+	if ((st = store_prepare(SQL_ELSEWHERE)) == NULL)
+		return 1;
+	db_bind_text(st, 1, fp, -1, DB_STATIC);
+	db_bind_int64(st, 2, app_id);
+	if (db_step(st) == DB_ROW)
+		others = db_column_int64(st, 0) != 0;
+	db_reset(st);
+	return others;
+}
+
+/* Forget issuances of expired tokens (once a minute). */
+void
+token_lease_prune(void)
+{
+	struct db_stmt *st;
+
+	if (db_dialect() != DB_POSTGRESQL)
+		return;
+	writer_lock();
+	if ((st = store_prepare(SQL_PRUNE)) != NULL) {
+		db_step(st);
+		db_reset(st);
+	}
+	writer_unlock();
 }

@@ -688,6 +688,7 @@ token_refresh_due(void)
 	if (now - last_sweep >= 60) {
 		last_sweep = now;
 		token_sweep(1);
+		token_lease_prune();
 	}
 	for (b = 0; b < TOKEN_BUCKETS; b++)
 		for (e = token_table[b]; e != NULL; e = e->next)

@@ -20,3 +20,11 @@ CREATE TABLE token_lease (
 	retry_until	INTEGER NOT NULL DEFAULT 0,	-- and until when nobody asks again (ms)
 	UNIQUE (connection_id, scopes)
 );
+-- Which apps received a shared token (by its fingerprint, never the token): a token stands for an
+-- app's credential on the proxy only when one app received it, whichever nodes handed it out.
+CREATE TABLE token_issued (
+	fp		TEXT NOT NULL,
+	app_id		INTEGER NOT NULL,
+	expires_at	INTEGER NOT NULL,	-- ms, the database's clock
+	PRIMARY KEY (fp, app_id)
+);

@@ -25,6 +25,7 @@ after(async () => {
 const DANA = ['dana', 'dana-password-1'];
 const a = useStack({
   storage: 'postgresql',
+  cortiApi: true,
   oidcUsers: [DANA],
   upstreamClient: { grants: ['client_credentials', 'authorization_code', 'refresh_token'] },
 });
@@ -202,6 +203,28 @@ test('a stored token bound to another row generation does not open: it is cleare
   assert.ok(accepted(rb), `B: ${rb.status} ${rb.body}`);
   assert.equal(await upstreamTokens(), n + 1, 'B should have asked the upstream once for a token that does not open');
   assert.match(readFileSync(b.paths.logs.daemon, 'utf8'), /stored token does not open; cleared/);
+});
+
+test('a shared token two apps received on two nodes is neither app\'s credential on the proxy', async () => {
+  const add = async (name) => JSON.parse((await a.ctl(['--json', 'app', 'add', name, '--connection', 'demo', '--flow',
+    'client_credentials', '--kind', 'backend', '--scopes', 'transcribe streams interactions', '--proxy-methods', 'GET',
+    '--proxy-paths', '/interactions'])).stdout);
+  const x = await add('proxy-x');
+  const y = await add('proxy-y');
+  const scope = 'transcribe streams interactions';
+  const rx = await a.token(x, scope);
+  assert.equal(rx.status, 200, rx.body);
+  const t = JSON.parse(rx.body).access_token;
+  const call = () => a.http('GET', '/api/v1/proxy/demo/interactions/', { headers: { authorization: `Bearer ${t}` } });
+  const alone = await call();
+  assert.equal(alone.status, 200, `X's token on A's proxy, X alone received it: ${alone.status} ${alone.body}`);
+  // B hands the same stored token to Y (refused after that only for want of the shared audit chain)
+  const n = await upstreamTokens();
+  assert.ok(accepted(await b.token(y, scope)));
+  assert.equal(await upstreamTokens(), n, 'B should have handed out the token A stored');
+  const shared = await call();
+  assert.equal(shared.status, 401, `a token Y received on B still stands for X on A: ${shared.status} ${shared.body}`);
+  assert.match(shared.body, /several apps/);
 });
 
 test('a broken LISTEN connection comes back by itself, and changes reach B again within one second', async () => {
