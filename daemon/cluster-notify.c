@@ -22,6 +22,7 @@
 #include "log.h"
 
 #define CLUSTER_NOTIFY_CHANNEL	"flowgate"
+#define CLUSTER_NOTIFY_STUCK_S	5	/* a reset or LISTEN unanswered this long starts over */
 #define CLUSTER_NOTIFY_PAYLOAD	48
 
 enum cluster_notify_state {
@@ -36,7 +37,7 @@ static struct {
 	PGconn			*conn;
 	enum cluster_notify_state state;
 	PostgresPollingStatusType poll;		/* what PQresetPoll waits for */
-	uint64_t		 notified, resets;
+	int			 waited;	/* seconds in RESETTING or SUBSCRIBING */
 } cn;
 
 static const char SQL_NOTIFY[] = "SELECT pg_notify('" CLUSTER_NOTIFY_CHANNEL "', ?1)";
@@ -95,7 +96,6 @@ cluster_notify_apply(const char *payload)
 		cluster_notify_drop(1);
 		return;
 	}
-	cn.notified++;
 	if (strcmp(kind, "token") == 0)
 		token_lease_notified(id);
 	else if (strcmp(kind, "app") == 0)
@@ -214,7 +214,8 @@ cluster_notify_fd(int *events)
 
 /*
  * Once a second: while the connection is down, the registry cached is trusted for no longer
- * than this second (so no revocation or stop waits longer than that), and a reset is started.
+ * than this second (so no revocation or stop waits longer than that), and a reset is started
+ * (again, when the last one has had no answer for a few seconds).
  */
 void
 cluster_notify_tick(void)
@@ -222,9 +223,10 @@ cluster_notify_tick(void)
 	if (cn.state == CN_OFF || cn.state == CN_LISTENING)
 		return;
 	cluster_notify_drop(0);
-	if (cn.state != CN_BROKEN)
+	if (cn.state != CN_BROKEN && ++cn.waited < CLUSTER_NOTIFY_STUCK_S)
 		return;
-	cn.resets++;
+	cn.waited = 0;
+	cn.state = CN_BROKEN;
 	if (PQresetStart(cn.conn) == 1) {
 		cn.state = CN_RESETTING;
 		cn.poll = PGRES_POLLING_WRITING;
