@@ -163,6 +163,8 @@ oidcstore_load_id(int64_t id, struct oidc_row *r)
 static void
 oidcstore_told(int64_t id)
 {
+	if (db_dialect() != DB_POSTGRESQL)	/* one node: nobody to tell, no lock to wait for */
+		return;
 	writer_lock();
 	cluster_notify_send("usess", id);
 	writer_unlock();
