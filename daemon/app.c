@@ -34,8 +34,8 @@ app_column(struct db_stmt *st, int col, char *dst, size_t dstlen)
 
 /*
  * Active registrations seen on the token path, by client_id, so that a cached token costs no
- * query.  The daemon is the only writer of the registry: every verb that changes an app or its
- * connection calls app_cache_clear().  Unknown and revoked client_ids are never cached.
+ * query.  Every verb that changes an app or its connection calls app_cache_clear(); a change
+ * another node of a cluster made arrives as a notification (cluster-notify.c, app_cache_drop).  Unknown and revoked client_ids are never cached.
  */
 #define APP_CACHE_BUCKETS	1024
 #define APP_CACHE_MAX		8192
@@ -79,6 +79,32 @@ app_cache_clear(void)
 		app_cache[b] = NULL;
 	}
 	app_cache_n = 0;
+}
+
+/* Forget the cached registrations of one app or of one connection's apps (0, 0: all). */
+void
+app_cache_drop(int64_t app_id, int64_t conn_id)
+{
+	struct app_cached	**pp, *a;
+	int			  b;
+
+	if (app_id == 0 && conn_id == 0) {
+		app_cache_clear();
+		return;
+	}
+	app_registry_epoch++;
+	for (b = 0; b < APP_CACHE_BUCKETS; b++) {
+		for (pp = &app_cache[b]; (a = *pp) != NULL;) {
+			if (a->rec.id != app_id && a->rec.connection_id != conn_id) {
+				pp = &a->next;
+				continue;
+			}
+			*pp = a->next;
+			sodium_memzero(a, sizeof(*a));
+			free(a);
+			app_cache_n--;
+		}
+	}
 }
 
 /* Changes when any registration or connection changed: gate passes compare it. */

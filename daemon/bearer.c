@@ -3,7 +3,8 @@
  * connection, until when.  token.c notes every issuance from its cache; the gate looks a
  * caller's "Authorization: Bearer" up here (a token flowgate handed to that app and still
  * valid is that app's credential on the proxy).  Only fingerprints are kept, never tokens.
- * A token the cache shared with several apps names no single caller and is refused.
+ * A token the cache shared with several apps names no single caller and is refused; in a
+ * cluster, where nodes share tokens through the database, the database says who else got it.
  */
 #include "config.h"
 
@@ -37,6 +38,8 @@ bearer_note(const char *fp, int64_t app_id, int64_t conn_id, long expires_in)
 	e->expires_at = monotime() + expires_in;
 	if (fptable_add(&bearer_table, e) == -1)
 		free(e);	/* the token still works upstream; only not as a proxy credential */
+	else
+		token_lease_issued(fp, app_id, expires_in);	/* other nodes may share it */
 }
 
 /*
@@ -62,6 +65,11 @@ bearer_find(const char *token, int64_t *app_id, const char **why)
 			return -1;
 		}
 		*app_id = e->app_id;
+	}
+	if (found == 1 && token_lease_elsewhere(fp, *app_id)) {
+		*why = "the bearer token was issued to several apps (on several nodes); "
+		    "authenticate with the app's credential instead";
+		return -1;
 	}
 	return found == 1 ? 0 : -1;
 }

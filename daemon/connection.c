@@ -196,7 +196,8 @@ connection_store_remove(void *arg)
 {
 	int64_t *id = arg;
 
-	return connection_exec(SQL_DEL_APPS, 1, id) == -1 ||
+	return cluster_notify_send("conn", *id) == -1 ||
+	    connection_exec(SQL_DEL_APPS, 1, id) == -1 ||
 	    connection_exec(SQL_DEL_SECRETS, 1, id) == -1 ||
 	    connection_exec(SQL_DEL, 1, id) == -1 ? -1 : 0;
 }

@@ -52,10 +52,12 @@ connverb_change(void *arg)
 	int			 r;
 
 	if (p->op == CONN_ROTATE)
-		return connection_store_rotate(p->conn_id, p->version, p->grace_s, p->secret);
-	r = connection_store_add(&n);
-	p->conn_id = n.id;
-	return r;
+		r = connection_store_rotate(p->conn_id, p->version, p->grace_s, p->secret);
+	else {
+		r = connection_store_add(&n);
+		p->conn_id = n.id;
+	}
+	return r == 0 ? cluster_notify_send("conn", p->conn_id) : -1;
 }
 
 /* Apply an add or a rotation and its audit record in one transaction. */
@@ -548,6 +550,7 @@ struct conn_simple {
 	const char	*sql;
 	int		 n;
 	int64_t		 v[2];
+	const char	*kind;		/* what the cluster's other nodes are told */
 };
 
 static int
@@ -555,7 +558,9 @@ connverb_apply(void *arg)
 {
 	struct conn_simple *c = arg;
 
-	return connection_exec(c->sql, c->n, c->v);
+	if (connection_exec(c->sql, c->n, c->v) == -1)
+		return -1;
+	return cluster_notify_send(c->kind, c->v[c->n - 1]);
 }
 
 /* Apply one statement about a named connection with its audit record, then answer. */
@@ -566,7 +571,9 @@ connverb_simple(const struct fg_reqctx *ctx, json_t *req, const char *event,
 	struct conn_rec		 c;
 	char			 actor[96];
 	struct audit_rec	 rec = { actor, event, NULL, NULL, NULL, "ok", NULL, NULL };
-	struct conn_simple	 cs = { sql, n, { v0, 0 } };
+	struct conn_simple	 cs = { sql, n, { v0, 0 }, strcmp(event, "connection.stop") == 0 ?
+				    "stop" : strcmp(event, "connection.resume") == 0 ? "resume" :
+				    "conn" };
 
 	if (connection_get(json_string_value(json_object_get(req, "name")), &c) == -1) {
 		server_reply_error(ctx, "not_found", "no such connection");

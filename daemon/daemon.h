@@ -101,6 +101,10 @@ int	 seal_refresh(int64_t row, int64_t gen, const struct fg_secret *pt, uint8_t 
 	     size_t *outlen);
 int	 seal_refresh_open(int64_t row, int64_t gen, const uint8_t *in, size_t inlen,
 	     struct fg_secret **out);
+int	 seal_token(int64_t row, int64_t gen, const struct fg_secret *pt, uint8_t **out,
+	    size_t *outlen);
+int	 seal_token_open(int64_t row, int64_t gen, const uint8_t *in, size_t inlen,
+	    struct fg_secret **out);
 struct fg_secret *seal_secret_new(size_t len);
 struct fg_secret *seal_secret_from(const char *s, size_t len);
 void	 seal_secret_free(struct fg_secret *s);
@@ -122,6 +126,7 @@ int	 store_writable(void);
 /* store-sqlite.c: the SQLite file, checked before it is opened; online copies */
 int	 store_open(const char *path, int sync_full, char *err, size_t errlen);
 int	 store_pg_open(const char *conninfo_file, char *err, size_t errlen);
+int	 store_pg_read(const char *path, char *buf, size_t buflen, char *err, size_t errlen);
 int	 store_create(const char *path, char *err, size_t errlen);
 struct store_copy;
 struct store_copy *store_copy_begin(const char *path, char *err, size_t errlen);
@@ -406,6 +411,7 @@ void	 app_column(struct db_stmt *st, int col, char *dst, size_t dstlen);
 int	 app_lookup(const char *name, int64_t id, struct app_rec *out);
 int	 app_revoked_match(const char *client_id, const char *secret, struct app_rec *out);
 void	 app_cache_clear(void);
+void	 app_cache_drop(int64_t app_id, int64_t conn_id);
 uint64_t app_epoch(void);
 int	 app_usage_load(void);
 void	 app_usage_note(const char *app);
@@ -555,6 +561,53 @@ void	 token_refused(const struct token_req *w, const char *conn, const char *sco
 void	 token_fail_reply(const struct fg_reqctx *ctx, const struct token_fail *f);
 void	 token_count_refusal(void);
 size_t	 token_drop_connection(int64_t conn_id, size_t *inflight);
+void	 token_lease_notified(int64_t conn_id);
+
+/* token-lease.c: one upstream request per (connection, scope set) across a cluster's nodes */
+struct token_lease_tok {
+	struct fg_secret	*token;
+	char			 granted[FG_SCOPES_MAX];
+	long			 expires_in;	/* seconds left, by the database's clock */
+	long			 lifetime;
+	char			 error[32];	/* REFUSED: the holder's failure, */
+	char			 message[256];
+	long			 retry_after;	/* and the seconds it holds everyone back */
+};
+enum token_lease_got {
+	TOKEN_LEASE_MINE,	/* ask the upstream, then token_lease_put or token_lease_release */
+	TOKEN_LEASE_STORED,	/* another node's token, in *out */
+	TOKEN_LEASE_OTHER,	/* another node is asking: wait for its token:<connection> */
+	TOKEN_LEASE_REFUSED,	/* another node's request failed a moment ago: *out says why */
+	TOKEN_LEASE_FAILED	/* the database did not answer */
+};
+struct token_lease_key {
+	int64_t		 conn_id;
+	const char	*scopes;
+	int64_t		 row, gen;	/* the lease taken (MINE) */
+};
+enum token_lease_got token_lease_take(struct token_lease_key *k, long min_left,
+	    struct token_lease_tok *out);
+int	 token_lease_read(const struct token_lease_key *k, long min_left,
+	    struct token_lease_tok *out);
+void	 token_lease_put(const struct token_lease_key *k, const struct fg_secret *token,
+	    const char *granted, long expires_in);
+void	 token_lease_release(const struct token_lease_key *k, const char *error,
+	    const char *message, long retry_s);
+int	 token_lease_forget(int64_t conn_id);
+void	 token_lease_issued(const char *fp, int64_t app_id, long expires_in);
+int	 token_lease_elsewhere(const char *fp, int64_t app_id);
+void	 token_lease_prune(void);
+
+/* cluster-notify.c: the nodes tell each other what changed (PostgreSQL's LISTEN/NOTIFY) */
+#define CLUSTER_KIND_MAX	16
+int	 cluster_payload_parse(const char *payload, char kind[CLUSTER_KIND_MAX], int64_t *id);
+int	 cluster_notify_open(const char *conninfo_file, char *err, size_t errlen);
+int	 cluster_notify_send(const char *kind, int64_t id);
+void	 cluster_notify_apply(const char *payload);
+int	 cluster_notify_fd(int *events);
+void	 cluster_notify_ready(void);
+void	 cluster_notify_tick(void);
+void	 cluster_notify_shutdown(void);
 void	 token_refresh_due(void);
 json_t	*token_stats(void);
 void	 token_shutdown(void);
@@ -567,6 +620,7 @@ size_t	 oidc_drop_connection(int64_t conn_id);
 void	 oidc_sweep(void);
 void	 oidc_shutdown(void);
 int	 oidc_session_end(int64_t row, const char *cause);
+void	 oidc_session_forget(int64_t row);
 /* discovery.c: the issuers' documents and keys (the rest in discovery.h) */
 void	 discovery_warm(void);
 void	 discovery_shutdown(void);

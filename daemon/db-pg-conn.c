@@ -29,6 +29,7 @@ static struct {
 	int			 ready;		/* the session is set up on this connection */
 	int			 in_txn;	/* after the last command: inside a transaction */
 	int			 lost_txn;	/* the connection broke inside one, not yet rolled back */
+	int			 pid;		/* the server process, read without the lock */
 	long long		 retry_at;	/* no reconnection before (monotime_ms) */
 	PostgresPollingStatusType resetting;	/* a reconnection under way: what it waits for */
 	int			 outage;	/* the last statement failed for the server's absence */
@@ -155,6 +156,7 @@ db_pg_conn_reconnect(void)
 		return -1;
 	}
 	db_pg_conn.link.gen++;
+	__atomic_store_n(&db_pg_conn.pid, PQbackendPID(conn), __ATOMIC_RELAXED);
 	if (db_pg_conn_session(conn) != 0) {
 		db_pg_conn.retry_at = monotime_ms() + DB_PG_RETRY_MS;
 		return -1;
@@ -322,6 +324,14 @@ db_pg_conn_in_transaction(void)
 	return in;
 }
 
+/* The shared connection's server process: a NOTIFY from it is this node's own.  No lock, so the
+ * loop never waits for the writer's commit to ask. */
+int
+db_pg_pid(void)
+{
+	return __atomic_load_n(&db_pg_conn.pid, __ATOMIC_RELAXED);
+}
+
 /* Put conn (NULL: none) in place of the shared connection, closing the old one. */
 static void
 db_pg_conn_replace(PGconn *conn)
@@ -330,6 +340,7 @@ db_pg_conn_replace(PGconn *conn)
 	PQfinish(db_pg_conn.link.conn);
 	db_pg_conn.link.conn = conn;
 	db_pg_conn.link.gen++;
+	__atomic_store_n(&db_pg_conn.pid, conn != NULL ? PQbackendPID(conn) : 0, __ATOMIC_RELAXED);
 	db_pg_conn.ready = conn != NULL;
 	db_pg_conn.lost_txn = db_pg_conn.in_txn = 0;
 	pthread_mutex_unlock(&db_pg_conn.mu);

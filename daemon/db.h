@@ -78,6 +78,7 @@ extern const struct db_backend db_pg_backend;
 
 /* db-pg.c: connect the PostgreSQL backend (conninfo: libpq keywords or a URI) */
 int		 db_pg_open(const char *conninfo, char *err, size_t errlen);
+int		 db_pg_pid(void);	/* the shared connection's server process */
 
 /* db.c: the chosen backend, and one call per operation */
 void		 db_use(const struct db_backend *be);

@@ -58,6 +58,8 @@ flowgated_start(struct fg_config *cfg)
 	/* after the store: the database names the key that sealed it */
 	if (keyring_init(cfg->key_file, err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
+	if (cfg->storage_pg && cluster_notify_open(cfg->conninfo_file, err, sizeof(err)) == -1)
+		fg_fatal("%s", err);
 	if (policy_init(err, sizeof(err)) == -1 || gate_init(err, sizeof(err)) == -1)
 		fg_fatal("%s", err);
 	if (writer_init() == -1)
@@ -107,6 +109,7 @@ main(int argc, char *argv[])
 	fg_cfg = &cfg;
 	flowgated_start(&cfg);
 	server_loop(&cfg);
+	cluster_notify_shutdown();
 	app_cache_clear();
 	relayticket_shutdown();
 	app_usage_free();

@@ -627,6 +627,22 @@ oidc_session_end(int64_t row, const char *cause)
 }
 
 /*
+ * Another node of the cluster ended or refreshed the stored session of row (0: any may have):
+ * forget this copy; the next request reads the row again.
+ */
+void
+oidc_session_forget(int64_t row)
+{
+	struct oidc_session *s, *next;
+
+	for (s = oidc_sessions; s != NULL; s = next) {
+		next = s->next;
+		if (row == 0 || s->row == row)
+			oidc_session_unlink(s);
+	}
+}
+
+/*
  * Drop idle and too old sessions and stale pending logins (once a minute).  Expired sessions
  * leave memory here; their rows end a batch a sweep, each refresh token revoked upstream, so a
  * wave of timeouts never floods the upstream (an expired row is never used meanwhile).

@@ -159,6 +159,17 @@ oidcstore_load_id(int64_t id, struct oidc_row *r)
 	return oidcstore_read(st, r);
 }
 
+/* Tell the cluster's other nodes that stored session id changed, right after its commit. */
+static void
+oidcstore_told(int64_t id)
+{
+	if (db_dialect() != DB_POSTGRESQL)	/* one node: nobody to tell, no lock to wait for */
+		return;
+	writer_lock();
+	cluster_notify_send("usess", id);
+	writer_unlock();
+}
+
 /* The upstream rotated the refresh token: seal the new one at the next generation. */
 int
 oidcstore_rotate(struct oidc_row *r, const struct fg_secret *refresh)
@@ -168,8 +179,10 @@ oidcstore_rotate(struct oidc_row *r, const struct fg_secret *refresh)
 	writer_lock();
 	rc = oidcstore_seal(r, r->gen + 1, refresh);
 	writer_unlock();
-	if (rc == 0)
+	if (rc == 0) {
 		r->gen++;
+		oidcstore_told(r->id);
+	}
 	else
 		fg_log_warn("user session %lld: cannot store its rotated refresh token",
 		    (long long)r->id);
@@ -188,6 +201,7 @@ void
 oidcstore_delete(int64_t id)
 {
 	oidcstore_exec(SQL_DELETE, id, 0);
+	oidcstore_told(id);
 }
 
 /* Up to max stored sessions idle since idle_before or created before created_before. */

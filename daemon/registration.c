@@ -418,6 +418,7 @@ registration_mark_revoked(void *arg)
 {
 	struct registration_gone	*g = arg;
 	struct db_stmt	*st = store_prepare(SQL_REVOKE);
+	struct app_rec	 a;
 
 	g->changed = -1;
 	if (st == NULL)
@@ -427,7 +428,9 @@ registration_mark_revoked(void *arg)
 	if (db_step(st) == DB_DONE)
 		g->changed = db_changes();
 	db_reset(st);
-	return g->changed == 1 ? 0 : -1;
+	if (g->changed != 1 || app_lookup(g->name, 0, &a) == -1)
+		return -1;
+	return cluster_notify_send("app", a.id);
 }
 
 /* "app.revoke": name — its credential stops working at once. */
@@ -492,7 +495,7 @@ registration_set_scopes(void *arg)
 	db_bind_int64(st, 3, e->id);
 	r = db_step(st) == DB_DONE ? 0 : -1;
 	db_reset(st);
-	return r;
+	return r == 0 ? cluster_notify_send("app", e->id) : -1;
 }
 
 /*
@@ -599,7 +602,7 @@ registration_store_rotation(void *arg)
 	db_bind_int64(st, 3, e->id);
 	r = db_step(st) == DB_DONE ? 0 : -1;
 	db_reset(st);
-	return r;
+	return r == 0 ? cluster_notify_send("app", e->id) : -1;
 }
 
 /*

@@ -212,8 +212,9 @@ seal_open_with(const uint8_t *keys, const char *kind, int64_t row, int64_t versi
 	struct fg_secret	*s;
 
 	*out = NULL;
+	/* the longest thing sealed is an access token a cluster's nodes share */
 	if (keys == NULL || inlen < SEAL_NONCELEN + SEAL_TAGLEN ||
-	    inlen - SEAL_NONCELEN - SEAL_TAGLEN > FG_SECRET_MAX)
+	    inlen - SEAL_NONCELEN - SEAL_TAGLEN > FG_TOKEN_MAX)
 		return -1;
 	if ((adl = seal_ad(kind, row, version, ad, sizeof(ad))) == 0)
 		return -1;
@@ -358,6 +359,21 @@ seal_hash_keys_open(const uint8_t *in, size_t inlen)
 	}
 	seal_secret_free(s);
 	return ok ? 0 : -1;
+}
+
+/* Seal an access token a cluster's nodes share (token-lease.c) for its row and generation. */
+int
+seal_token(int64_t row, int64_t gen, const struct fg_secret *pt, uint8_t **out, size_t *outlen)
+{
+	return seal_kind("access-token", row, gen, pt, out, outlen);
+}
+
+/* Open an access token sealed for its row and generation. */
+int
+seal_token_open(int64_t row, int64_t gen, const uint8_t *in, size_t inlen,
+    struct fg_secret **out)
+{
+	return seal_open_kind("access-token", row, gen, in, inlen, out);
 }
 
 /* A guarded buffer for len bytes of secret plus a NUL. */

@@ -485,6 +485,7 @@ server_timers(time_t *last_refresh, time_t *last_sweep)
 
 	if (now != *last_refresh) {
 		*last_refresh = now;
+		cluster_notify_tick();
 		token_refresh_due();
 		refusal_sweep(0);
 		audit_anchor();
@@ -555,8 +556,8 @@ server_slow_work(int requested)
 static void
 server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot_of)
 {
-	unsigned int	n = 0, i, first, rlog = 0;
-	int		backlog = 0;
+	unsigned int	n = 0, i, first, rlog = 0, cnote = 0;
+	int		backlog = 0, ev;
 	uint64_t	requests = server_st.requests;
 
 	wfd[n].fd = server_fd;
@@ -572,6 +573,11 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 		wfd[n].events = CURL_WAIT_POLLIN;
 		wfd[n].revents = 0;
 		rlog = n++;
+	}
+	if ((wfd[n].fd = cluster_notify_fd(&ev)) != -1) {	/* the cluster's LISTEN (PostgreSQL) */
+		wfd[n].events = ((ev & 1) ? CURL_WAIT_POLLIN : 0) | ((ev & 2) ? CURL_WAIT_POLLOUT : 0);
+		wfd[n].revents = 0;
+		cnote = n++;
 	}
 	first = n;
 	for (i = 0; i < SERVER_CLIENTS_MAX; i++) {
@@ -602,6 +608,8 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 		pwhash_collect();
 	if (rlog != 0 && wfd[rlog].revents)
 		relayclose_read();
+	if (cnote != 0 && wfd[cnote].revents)
+		cluster_notify_ready();
 	upstream_run();
 	hold_end_turn(wfd[2].revents != 0);
 	server_slow_work(server_st.requests != requests);
@@ -611,8 +619,8 @@ server_turn(const struct fg_config *cfg, struct curl_waitfd *wfd, uint32_t *slot
 int
 server_loop(const struct fg_config *cfg)
 {
-	static struct curl_waitfd	wfd[SERVER_CLIENTS_MAX + 4];
-	static uint32_t			slot_of[SERVER_CLIENTS_MAX + 4];
+	static struct curl_waitfd	wfd[SERVER_CLIENTS_MAX + 5];
+	static uint32_t			slot_of[SERVER_CLIENTS_MAX + 5];
 	time_t				last_refresh = 0, last_sweep = time(NULL);
 	int				i;
 

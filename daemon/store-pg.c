@@ -17,7 +17,7 @@
 #define STORE_PG_CONNINFO_MAX	4096
 
 /* The file's text without its trailing newline; -1 and why when it is unsafe or unreadable. */
-static int
+int
 store_pg_read(const char *path, char *buf, size_t buflen, char *err, size_t errlen)
 {
 	struct stat	st;

@@ -13,7 +13,7 @@
 #include "daemon.h"
 #include "log.h"
 
-#define STORE_STMTS_MAX	64
+#define STORE_STMTS_MAX	96	/* distinct statements the daemon prepares; fatal when exceeded */
 
 static struct {
 	const char	*sql;

@@ -39,6 +39,9 @@ struct tok_entry {
 	char			 last_error[32];
 	char			 last_message[256];
 	int			 fetching;
+	int			 remote;	/* fetching means: another node of the cluster is */
+	long			 remote_min;	/* the life a stored token must have to serve */
+	int64_t			 lease_row, lease_gen;	/* the cluster's lease this node holds */
 	uint64_t		 gen, fetch_gen;
 	struct token_req	*waiters;
 	struct tok_entry	*next;
@@ -84,6 +87,14 @@ token_idle(const struct tok_entry *e, time_t now)
 	    !token_in_use(e, now));
 }
 
+/* How long before expiry e's token is refreshed: refresh_ahead_s, or half its life. */
+static time_t
+token_margin(const struct tok_entry *e)
+{
+	return fg_cfg->refresh_ahead_s < e->lifetime / 2 ? fg_cfg->refresh_ahead_s :
+	    e->lifetime / 2;
+}
+
 /*
  * True when e's token, in use, is close enough to expiry to be fetched anew now: refresh_ahead_s
  * before, or half its life for short-lived tokens (never a fetch every turn).
@@ -91,11 +102,8 @@ token_idle(const struct tok_entry *e, time_t now)
 static int
 token_due(const struct tok_entry *e, time_t now)
 {
-	time_t margin = fg_cfg->refresh_ahead_s < e->lifetime / 2 ? fg_cfg->refresh_ahead_s :
-	    e->lifetime / 2;
-
 	return e->token != NULL && !e->fetching && now >= e->retry_at && e->expires_at > now &&
-	    e->expires_at - now <= margin && token_in_use(e, now);
+	    e->expires_at - now <= token_margin(e) && token_in_use(e, now);
 }
 
 /* Free the idle entries (all of them, or only while the cache is at its bound). */
@@ -378,17 +386,114 @@ token_check_scope(struct tok_entry *e, struct upstream_token *t, char *why, size
 	return 0;
 }
 
-/* Take a fresh token into e. */
+/* Take a fresh token into e (e owns it from now). */
+static void
+token_keep(struct tok_entry *e, struct fg_secret *token, long expires_in, long lifetime)
+{
+	seal_secret_free(e->token);
+	e->token = token;
+	seal_fingerprint(e->token->buf, e->token->len, e->fp);
+	e->expires_at = monotime() + expires_in;
+	e->lifetime = lifetime;
+	e->retry_at = 0;
+}
+
+/* Keep the upstream's fresh token, and leave it sealed for the cluster's other nodes. */
 static void
 token_store(struct tok_entry *e, struct upstream_token *t)
 {
-	seal_secret_free(e->token);
-	e->token = t->access_token;
+	struct token_lease_key k = { e->conn_id, e->scopes, e->lease_row, e->lease_gen };
+
+	token_keep(e, t->access_token, t->expires_in, t->expires_in);
 	t->access_token = NULL;
-	seal_fingerprint(e->token->buf, e->token->len, e->fp);
-	e->expires_at = monotime() + t->expires_in;
-	e->lifetime = t->expires_in;
-	e->retry_at = 0;
+	token_lease_put(&k, e->token, e->granted, e->lifetime);
+	e->lease_row = 0;
+}
+
+/*
+ * This node's upstream request for e ended without a token to share: let another node ask at
+ * once, or when failed, tell the others its failure for as long as it holds this node back.
+ */
+static void
+token_unlease(struct tok_entry *e, int failed)
+{
+	struct token_lease_key k = { e->conn_id, e->scopes, e->lease_row, e->lease_gen };
+
+	token_lease_release(&k, failed ? e->last_error : NULL, e->last_message,
+	    (long)(e->retry_at - monotime()));
+	e->lease_row = 0;
+}
+
+/*
+ * Get e a token and answer its waiters: from a token another node of the cluster stored, by
+ * waiting for another node's request, or by this node's upstream request under the cluster's
+ * lease (token-lease.c; on one SQLite node always the last).  min_left: the life a stored
+ * token needs to serve.  -1 (e->last_message says why) when nothing was started.
+ */
+static int
+token_start(struct tok_entry *e, long min_left)
+{
+	struct token_lease_key	 k = { e->conn_id, e->scopes, 0, 0 };
+	struct token_lease_tok	 got;
+	struct token_fail	 f = { "temporarily_unavailable", "the token stored by another "
+				    "node expired before it could be handed out", 0 };
+
+	switch (token_lease_take(&k, min_left, &got)) {
+	case TOKEN_LEASE_MINE:
+		e->lease_row = k.row;
+		e->lease_gen = k.gen;
+		if (token_fetch(e) == 0)
+			return 0;
+		token_unlease(e, 0);
+		return -1;
+	case TOKEN_LEASE_STORED:
+		snprintf(e->granted, sizeof(e->granted), "%s", got.granted);
+		token_keep(e, got.token, got.expires_in, got.lifetime);
+		token_release(e, &f);
+		return 0;
+	case TOKEN_LEASE_REFUSED:
+		snprintf(e->last_error, sizeof(e->last_error), "%s", got.error);
+		snprintf(e->last_message, sizeof(e->last_message), "%s", got.message);
+		e->retry_after = got.retry_after;
+		e->retry_at = monotime() + got.retry_after;
+		f = (struct token_fail){ e->last_error, e->last_message, e->retry_after };
+		token_release(e, &f);
+		return 0;
+	case TOKEN_LEASE_OTHER:
+		e->fetching = e->remote = 1;
+		e->remote_min = min_left;
+		e->fetch_gen = e->gen;
+		return 0;
+	default:
+		snprintf(e->last_message, sizeof(e->last_message), "the database did not answer");
+		return -1;
+	}
+}
+
+/* Another node may have stored e's token, or given up its lease: look again. */
+static void
+token_remote_check(struct tok_entry *e)
+{
+	struct token_fail f = { "temporarily_unavailable", NULL, 0 };
+
+	e->fetching = e->remote = 0;
+	if (token_start(e, e->remote_min) == -1) {
+		f.message = e->last_message;
+		token_release(e, &f);
+	}
+}
+
+/* A node stored a token of conn_id, or gave its lease up (token:<id>): look at once. */
+void
+token_lease_notified(int64_t conn_id)
+{
+	struct tok_entry	*e;
+	int			 b;
+
+	for (b = 0; b < TOKEN_BUCKETS; b++)
+		for (e = token_table[b]; e != NULL; e = e->next)
+			if (e->conn_id == conn_id && e->remote)
+				token_remote_check(e);
 }
 
 /* The upstream answered (or failed) for e. */
@@ -402,7 +507,8 @@ token_fetched(void *arg, struct upstream_token *t)
 	e->fetching = 0;
 	if (e->fetch_gen != e->gen) {
 		/* the connection changed (rotation or stop) while this was in flight: ask again */
-		if (e->waiters != NULL && token_fetch(e) == -1) {
+		token_unlease(e, 0);
+		if (e->waiters != NULL && token_start(e, TOKEN_MIN_LEFT) == -1) {
 			f.message = e->last_message;
 			token_release(e, &f);
 		}
@@ -425,6 +531,7 @@ token_fetched(void *arg, struct upstream_token *t)
 	snprintf(e->last_error, sizeof(e->last_error), "%s", t->outcome != UPSTREAM_OK &&
 	    t->code[0] != '\0' ? t->code : "temporarily_unavailable");
 	snprintf(e->last_message, sizeof(e->last_message), "%s", why);
+	token_unlease(e, 1);
 	f.code = e->last_error;
 	f.message = e->last_message;
 	f.retry_after = e->retry_after;
@@ -470,7 +577,7 @@ token_for_app(const struct token_req *w, const struct app_rec *app, const char *
 		token_st.hits++;
 		token_answer(e, w, &f, "cache");
 		if (token_due(e, now))
-			token_fetch(e);
+			token_start(e, token_margin(e));
 		return;
 	}
 	token_st.misses++;
@@ -489,7 +596,7 @@ token_for_app(const struct token_req *w, const struct app_rec *app, const char *
 	e->waiters = qw;
 	if (e->fetching)
 		token_st.coalesced++;
-	else if (token_fetch(e) == -1) {
+	else if (token_start(e, TOKEN_MIN_LEFT) == -1) {
 		f = (struct token_fail){ "temporarily_unavailable", e->last_message, 0 };
 		token_release(e, &f);
 	}
@@ -540,7 +647,7 @@ token_handle(const struct fg_reqctx *ctx, json_t *req)
 	sodium_memzero(&p, sizeof(p));
 }
 
-/* A connection's secret changed, it stopped or was removed: forget its tokens. */
+/* A connection's secret changed, it stopped or was removed (0: any may have): forget its tokens. */
 size_t
 token_drop_connection(int64_t conn_id, size_t *inflight)
 {
@@ -550,7 +657,7 @@ token_drop_connection(int64_t conn_id, size_t *inflight)
 
 	for (b = 0; b < TOKEN_BUCKETS; b++) {
 		for (e = token_table[b]; e != NULL; e = e->next) {
-			if (e->conn_id != conn_id)
+			if (conn_id != 0 && e->conn_id != conn_id)
 				continue;
 			n += e->token != NULL;
 			busy += e->fetching;
@@ -581,11 +688,14 @@ token_refresh_due(void)
 	if (now - last_sweep >= 60) {
 		last_sweep = now;
 		token_sweep(1);
+		token_lease_prune();
 	}
 	for (b = 0; b < TOKEN_BUCKETS; b++)
 		for (e = token_table[b]; e != NULL; e = e->next)
-			if (token_due(e, now))
-				token_fetch(e);
+			if (e->remote)		/* the notification may be late, or lost */
+				token_remote_check(e);
+			else if (token_due(e, now))
+				token_start(e, token_margin(e));
 }
 
 /* Counters for /metrics. */
