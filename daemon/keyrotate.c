@@ -36,6 +36,8 @@ struct keyrotate_job {
 static const char SQL_SECRETS[] = "SELECT connection_id, version, sealed FROM connection_secrets";
 static const char SQL_SET_SECRET[] = "UPDATE connection_secrets SET sealed = ?1 "
     "WHERE connection_id = ?2 AND version = ?3";
+/* the tokens a cluster's nodes share are a cache: dropped, not re-sealed (asked for again) */
+static const char SQL_DROP_SHARED[] = "UPDATE token_lease SET sealed = NULL";
 static const char SQL_REFRESHES[] = "SELECT id, refresh_gen, refresh FROM user_sessions";
 static const char SQL_SET_REFRESH[] = "UPDATE user_sessions SET refresh = ?1 "
     "WHERE id = ?2 AND refresh_gen = ?3";
@@ -144,7 +146,8 @@ keyrotate_change(void *arg)
 		return -1;
 	keyrotate_step(KEYROTATE_SECRETS);
 	if (keyrotate_table(SQL_REFRESHES, SQL_SET_REFRESH, SEAL_USER_REFRESH, &j->refresh,
-	    j->why, sizeof(j->why)) == -1 || seal_hash_keys_seal(&hk, &hklen) == -1)
+	    j->why, sizeof(j->why)) == -1 || db_exec(SQL_DROP_SHARED) != DB_OK ||
+	    seal_hash_keys_seal(&hk, &hklen) == -1)
 		return -1;
 	r = keyring_record(j->new_id, hk, hklen);
 	free(hk);
