@@ -109,7 +109,21 @@ audit_point_mac(const char *domain, int64_t seq, const uint8_t hash[AUDIT_HASHLE
 	seal_audit_mac(buf, sizeof(buf), out);
 }
 
-static int audit_read_tail(struct db_stmt *st, int64_t *seq, uint8_t hash[AUDIT_HASHLEN]);
+/* The chain's tail: the newer of the head row and the newest record (0 when empty). */
+static int
+audit_read_tail(struct db_stmt *st, int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
+{
+	int r;
+
+	*seq = 0;
+	memset(hash, 0, AUDIT_HASHLEN);
+	if ((r = db_step(st)) == DB_ROW && db_column_bytes(st, 1) == AUDIT_HASHLEN) {
+		*seq = db_column_int64(st, 0);
+		memcpy(hash, db_column_blob(st, 1), AUDIT_HASHLEN);
+	}
+	db_reset(st);
+	return r == DB_ROW || r == DB_DONE ? 0 : -1;
+}
 
 /*
  * The committed head: its record count, and its hash into hash.  On PostgreSQL other nodes
@@ -385,22 +399,6 @@ audit_sink_close(struct audit_sink *s)
 	db_finalize(s->insert);
 	db_finalize(s->tail);
 	memset(s, 0, sizeof(*s));
-}
-
-/* The chain's tail: the newer of the head row and the newest record (0 when empty). */
-static int
-audit_read_tail(struct db_stmt *st, int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
-{
-	int r;
-
-	*seq = 0;
-	memset(hash, 0, AUDIT_HASHLEN);
-	if ((r = db_step(st)) == DB_ROW && db_column_bytes(st, 1) == AUDIT_HASHLEN) {
-		*seq = db_column_int64(st, 0);
-		memcpy(hash, db_column_blob(st, 1), AUDIT_HASHLEN);
-	}
-	db_reset(st);
-	return r == DB_ROW || r == DB_DONE ? 0 : -1;
 }
 
 /*
