@@ -45,6 +45,7 @@ static const char SQL_SET_HEAD[] =
     "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac";
 /* PostgreSQL: the chain's tail under its lock (schema/pg 009), and as last committed */
 static const char SQL_TAIL_LOCKED[] = "SELECT tail_seq, tail_hash FROM audit_chain_tail()";
+static const char SQL_TRY_LOCK[] = "SELECT pg_try_advisory_xact_lock(4605)";
 static const char SQL_TAIL[] =
     "SELECT seq, hash FROM (SELECT seq, hash FROM audit_head WHERE id = 1 UNION ALL "
     "SELECT seq, hash FROM (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) t) u "
@@ -492,15 +493,27 @@ audit_set_head(int64_t seq, const uint8_t hash[AUDIT_HASHLEN])
 	return r == DB_DONE ? 0 : -1;
 }
 
-/* PostgreSQL: move the head to the cluster's tail, under the chain's lock. */
+/*
+ * PostgreSQL: move the head to the cluster's tail, under the chain's lock; the loop never
+ * waits for that lock: while another node commits, the head moves at a later second.
+ */
 static int
 audit_anchor_cluster(void)
 {
-	struct audit_sink	s;
-	int			ok;
+	struct db_stmt	*st;
+	uint8_t		 hash[AUDIT_HASHLEN];
+	int64_t		 seq;
+	int		 ok, locked = 0;
 
-	ok = store_begin() == 0 && audit_sink_open(&s, 0) == 0 && audit_sink_begin(&s) == 0 &&
-	    audit_set_head(s.seq, s.hash) == 0 && store_commit() == 0;
+	if (store_begin() == -1)
+		return -1;
+	if ((st = store_prepare(SQL_TRY_LOCK)) != NULL) {
+		locked = db_step(st) == DB_ROW && db_column_int(st, 0) == 1;
+		db_reset(st);
+	}
+	ok = locked && (st = store_prepare(SQL_TAIL)) != NULL &&
+	    audit_read_tail(st, &seq, hash) == 0 && audit_set_head(seq, hash) == 0 &&
+	    store_commit() == 0;
 	if (!ok)
 		store_rollback();
 	return ok ? 0 : -1;
