@@ -6,7 +6,8 @@
  * a second rather than per commit (it costs a page per commit): only the last second is
  * unanchored.  On PostgreSQL several nodes share the chain: a record's seq at append is only
  * this node's count (what held replies wait for); each commit group numbers and hashes its
- * records from the tail it takes under a cluster-wide lock, and moves the head with them.
+ * records from the tail it takes under a cluster-wide lock, and the head is moved, under that
+ * lock too, to the cluster's newest record once a second by each node that committed.
  */
 #include "config.h"
 
@@ -42,8 +43,9 @@ static const char SQL_INSERT[] =
 static const char SQL_SET_HEAD[] =
     "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, ?, ?, ?) "
     "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac";
-/* PostgreSQL: the chain's lock (store.c's migrations hold 4604) and its tail */
-static const char SQL_CHAIN_LOCK[] = "SELECT pg_advisory_xact_lock(4605)";
+/* PostgreSQL: the chain's tail under its lock (schema/pg 009), and as last committed */
+static const char SQL_TAIL_LOCKED[] = "SELECT tail_seq, tail_hash FROM audit_chain_tail()";
+static const char SQL_TRY_LOCK[] = "SELECT pg_try_advisory_xact_lock(4605)";
 static const char SQL_TAIL[] =
     "SELECT seq, hash FROM (SELECT seq, hash FROM audit_head WHERE id = 1 UNION ALL "
     "SELECT seq, hash FROM (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) t) u "
@@ -108,7 +110,21 @@ audit_point_mac(const char *domain, int64_t seq, const uint8_t hash[AUDIT_HASHLE
 	seal_audit_mac(buf, sizeof(buf), out);
 }
 
-static int audit_read_tail(struct db_stmt *st, int64_t *seq, uint8_t hash[AUDIT_HASHLEN]);
+/* The chain's tail: the newer of the head row and the newest record (0 when empty). */
+static int
+audit_read_tail(struct db_stmt *st, int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
+{
+	int r;
+
+	*seq = 0;
+	memset(hash, 0, AUDIT_HASHLEN);
+	if ((r = db_step(st)) == DB_ROW && db_column_bytes(st, 1) == AUDIT_HASHLEN) {
+		*seq = db_column_int64(st, 0);
+		memcpy(hash, db_column_blob(st, 1), AUDIT_HASHLEN);
+	}
+	db_reset(st);
+	return r == DB_ROW || r == DB_DONE ? 0 : -1;
+}
 
 /*
  * The committed head: its record count, and its hash into hash.  On PostgreSQL other nodes
@@ -374,7 +390,7 @@ audit_sink_open(struct audit_sink *s, int own)
 		return -1;
 	if (db_dialect() == DB_SQLITE)
 		return 0;
-	return (s->tail = get(SQL_TAIL)) != NULL && (s->head = get(SQL_SET_HEAD)) != NULL ? 0 : -1;
+	return (s->tail = get(SQL_TAIL_LOCKED)) != NULL ? 0 : -1;
 }
 
 /* Free the writer's own statements. */
@@ -383,62 +399,25 @@ audit_sink_close(struct audit_sink *s)
 {
 	db_finalize(s->insert);
 	db_finalize(s->tail);
-	db_finalize(s->head);
 	memset(s, 0, sizeof(*s));
-}
-
-/* The chain's tail: the newer of the head row and the newest record (0 when empty). */
-static int
-audit_read_tail(struct db_stmt *st, int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
-{
-	int r;
-
-	*seq = 0;
-	memset(hash, 0, AUDIT_HASHLEN);
-	if ((r = db_step(st)) == DB_ROW && db_column_bytes(st, 1) == AUDIT_HASHLEN) {
-		*seq = db_column_int64(st, 0);
-		memcpy(hash, db_column_blob(st, 1), AUDIT_HASHLEN);
-	}
-	db_reset(st);
-	return r == DB_ROW || r == DB_DONE ? 0 : -1;
 }
 
 /*
  * PostgreSQL: several nodes append to one chain, so each commit group takes the tail under a
- * cluster-wide lock held until its transaction ends, and numbers and hashes its records from
- * there.  The lock comes first, in a statement of its own: the tail's read must see what the
- * previous holder committed.  SQLite has one writer, whose records are chained at append.
+ * cluster-wide lock held until its transaction ends (audit_chain_tail(), one round trip), and
+ * numbers and hashes its records from there.  SQLite has one writer, whose records are chained
+ * at append.
  */
 int
 audit_sink_begin(struct audit_sink *s)
 {
 	if (db_dialect() == DB_SQLITE)
 		return 0;
-	if (db_exec(SQL_CHAIN_LOCK) != DB_OK || audit_read_tail(s->tail, &s->seq, s->hash) == -1) {
+	if (audit_read_tail(s->tail, &s->seq, s->hash) == -1) {
 		fg_log_warn("audit: cannot take the chain's tail: %s", db_errmsg());
 		return -1;
 	}
 	return 0;
-}
-
-/* PostgreSQL: the head row follows every commit group, in its transaction. */
-int
-audit_sink_end(struct audit_sink *s)
-{
-	uint8_t	mac[AUDIT_HASHLEN];
-	int	r;
-
-	if (db_dialect() == DB_SQLITE)
-		return 0;
-	audit_point_mac("head:", s->seq, s->hash, mac);
-	db_bind_int64(s->head, 1, s->seq);
-	db_bind_blob(s->head, 2, s->hash, AUDIT_HASHLEN, DB_STATIC);
-	db_bind_blob(s->head, 3, mac, AUDIT_HASHLEN, DB_STATIC);
-	r = db_step(s->head);
-	db_reset(s->head);
-	if (r != DB_DONE)
-		fg_log_warn("audit head update failed: %s", db_errmsg());
-	return r == DB_DONE ? 0 : -1;
 }
 
 /* PostgreSQL: number and hash a record from the tail taken under the lock. */
@@ -493,34 +472,70 @@ audit_rows_insert(struct audit_sink *s, struct audit_row *rows, int n)
 	return 0;
 }
 
-/* Move the MAC'd head to the newest committed record, if it moved. */
-void
-audit_anchor(void)
+/* Write the MAC'd head: seq and the hash of that record. */
+static int
+audit_set_head(int64_t seq, const uint8_t hash[AUDIT_HASHLEN])
 {
-	struct db_stmt	*st;
+	struct db_stmt	*st = store_prepare(SQL_SET_HEAD);
 	uint8_t		 mac[AUDIT_HASHLEN];
 	int		 r;
 
-	if (db_dialect() == DB_POSTGRESQL) {
-		/* the head moves with every commit group; at start it may need putting back */
-		if (audit_anchored_seq == -1 && audit_tx(NULL, NULL, NULL) == 0)
-			audit_anchored_seq = audit_done_seq;
-		return;
-	}
-	if (audit_done_seq == audit_anchored_seq || (st = store_prepare(SQL_SET_HEAD)) == NULL)
-		return;
-	audit_point_mac("head:", audit_done_seq, audit_done_hash, mac);
-	db_bind_int64(st, 1, audit_done_seq);
-	db_bind_blob(st, 2, audit_done_hash, AUDIT_HASHLEN, DB_STATIC);
+	if (st == NULL)
+		return -1;
+	audit_point_mac("head:", seq, hash, mac);
+	db_bind_int64(st, 1, seq);
+	db_bind_blob(st, 2, hash, AUDIT_HASHLEN, DB_STATIC);
 	db_bind_blob(st, 3, mac, AUDIT_HASHLEN, DB_STATIC);
-	writer_lock();	/* its own transaction, never inside one of the writer's */
 	r = db_step(st);
 	db_reset(st);
-	writer_unlock();
-	if (r == DB_DONE)
-		audit_anchored_seq = audit_done_seq;
-	else
+	if (r != DB_DONE)
 		fg_log_warn("audit head update failed: %s", db_errmsg());
+	return r == DB_DONE ? 0 : -1;
+}
+
+/*
+ * PostgreSQL: move the head to the cluster's tail, under the chain's lock; the loop never
+ * waits for that lock: while another node commits, the head moves at a later second.
+ */
+static int
+audit_anchor_cluster(void)
+{
+	struct db_stmt	*st;
+	uint8_t		 hash[AUDIT_HASHLEN];
+	int64_t		 seq;
+	int		 ok, locked = 0;
+
+	if (store_begin() == -1)
+		return -1;
+	if ((st = store_prepare(SQL_TRY_LOCK)) != NULL) {
+		locked = db_step(st) == DB_ROW && db_column_int(st, 0) == 1;
+		db_reset(st);
+	}
+	ok = locked && (st = store_prepare(SQL_TAIL)) != NULL &&
+	    audit_read_tail(st, &seq, hash) == 0 && audit_set_head(seq, hash) == 0 &&
+	    store_commit() == 0;
+	if (!ok)
+		store_rollback();
+	return ok ? 0 : -1;
+}
+
+/*
+ * Move the MAC'd head to the newest committed record, if this node committed since it last
+ * did (on PostgreSQL: to the cluster's newest, whichever node wrote it).
+ */
+void
+audit_anchor(void)
+{
+	int ok;
+
+	if (audit_done_seq == audit_anchored_seq)
+		return;
+	writer_lock();	/* its own transaction, never inside one of the writer's */
+	ok = db_dialect() == DB_SQLITE ? audit_set_head(audit_done_seq, audit_done_hash) == 0 :
+	    audit_anchor_cluster() == 0;
+	writer_unlock();
+	if (ok)
+		audit_anchored_seq = audit_done_seq;
 }
 
 /* Forget this turn's records (not handed over) and go back to the durable head. */
@@ -573,8 +588,8 @@ audit_submit(void)
 }
 
 /*
- * Run change(arg) and append rec (if any) in one transaction of the loop's own: both happen
- * or neither.  Everything before is made durable first so the chain stays in order.
+ * Run change(arg) and append rec in one transaction of the loop's own: both happen or
+ * neither.  Everything before is made durable first so the chain stays in order.
  */
 int
 audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec)
@@ -586,9 +601,9 @@ audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec)
 		return -1;
 	writer_lock();
 	ok = store_begin() == 0 && (change == NULL || change(arg) == 0) &&
-	    (rec == NULL || audit_append(rec) == 0) && audit_sink_open(&s, 0) == 0 &&
+	    audit_append(rec) == 0 && audit_sink_open(&s, 0) == 0 &&
 	    audit_sink_begin(&s) == 0 && audit_rows_insert(&s, audit_batch, audit_nbatch) == 0 &&
-	    audit_sink_end(&s) == 0 && store_commit() == 0;
+	    store_commit() == 0;
 	if (!ok)
 		store_rollback();
 	writer_unlock();

@@ -186,14 +186,13 @@ void	 audit_shutdown(void);
 #define AUDIT_HASHLEN	32
 /* Where a commit group writes; on PostgreSQL with the chain's tail taken under the lock. */
 struct audit_sink {
-	struct db_stmt	*insert, *tail, *head;
+	struct db_stmt	*insert, *tail;
 	int64_t		 seq;
 	uint8_t		 hash[AUDIT_HASHLEN];
 };
 int	 audit_sink_open(struct audit_sink *s, int own);
 void	 audit_sink_close(struct audit_sink *s);
 int	 audit_sink_begin(struct audit_sink *s);
-int	 audit_sink_end(struct audit_sink *s);
 int	 audit_rows_insert(struct audit_sink *s, struct audit_row *rows, int n);
 void	 audit_rows_free(struct audit_row *rows, int n);
 int64_t	 audit_last_seq(void);

@@ -40,7 +40,10 @@ static const char SQL_HOLDER[] =
     "SELECT holder FROM cluster_lease WHERE name = ?1 AND expires_at > now()";
 static const char SQL_RELEASE[] = "DELETE FROM cluster_lease WHERE name = ?1 AND holder = ?2";
 
-/* Name this node: hostname, pid and a random part (a restarted pid is another node). */
+/*
+ * Name this node: hostname, pid and a random part (a restarted pid is another node); and try
+ * the lease at once, so a node that starts alone holds it before its first request.
+ */
 void
 lease_init(void)
 {
@@ -52,6 +55,7 @@ lease_init(void)
 	host[sizeof(host) - 1] = '\0';
 	snprintf(lease_node_id, sizeof(lease_node_id), "%s:%ld:%08x", host, (long)getpid(),
 	    (unsigned)r);
+	lease_tick();
 }
 
 const char *
@@ -76,7 +80,7 @@ lease_take(void)
 	r = db_step(st);
 	db_reset(st);
 	writer_unlock();
-	if (r != DB_ROW && r != DB_DONE)
+	if (r != DB_ROW && r != DB_DONE && lease_holding)	/* said once, not every try */
 		fg_log_warn("lease: cannot renew: %s", db_errmsg());
 	return r == DB_ROW;
 }

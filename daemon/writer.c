@@ -65,7 +65,7 @@ writer_commit(struct writer_batch *b)
 	ok = store_begin() == 0 && audit_sink_begin(&writer_sink) == 0;
 	for (; ok && b != NULL; b = b->next)
 		ok = audit_rows_insert(&writer_sink, b->rows, b->n) == 0;
-	ok = ok && audit_sink_end(&writer_sink) == 0 && store_commit() == 0;
+	ok = ok && store_commit() == 0;
 	if (!ok)
 		store_rollback();
 	pthread_mutex_unlock(&writer_txn);

@@ -6,3 +6,18 @@ CREATE TABLE cluster_lease (
 	holder		TEXT NOT NULL,
 	expires_at	TIMESTAMPTZ NOT NULL
 );
+
+-- The audit chain's tail for a commit group of any node: taken under a cluster-wide lock held
+-- until the caller's transaction ends, and read after it by a query of its own (a VOLATILE
+-- function's queries each see what was committed before they start), in one round trip.  The
+-- tail is the newer of the anchored head and the newest record: the head lags up to a second.
+CREATE FUNCTION audit_chain_tail() RETURNS TABLE (tail_seq BIGINT, tail_hash BYTEA)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+	PERFORM pg_advisory_xact_lock(4605);
+	RETURN QUERY SELECT u.seq, u.hash FROM (
+		SELECT h.seq, h.hash FROM audit_head h WHERE h.id = 1
+		UNION ALL
+		(SELECT a.seq, a.hash FROM audit a ORDER BY a.seq DESC LIMIT 1)) u
+	ORDER BY u.seq DESC LIMIT 1;
+END $$;
