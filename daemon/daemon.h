@@ -123,6 +123,7 @@ int	 store_begin(void);
 int	 store_commit(void);
 void	 store_rollback(void);
 int	 store_writable(void);
+int	 store_reachable(void);
 /* store-sqlite.c: the SQLite file, checked before it is opened; online copies */
 int	 store_open(const char *path, int sync_full, char *err, size_t errlen);
 int	 store_pg_open(const char *conninfo_file, char *err, size_t errlen);

@@ -32,7 +32,7 @@ static struct {
 	int			 pid;		/* the server process, read without the lock */
 	long long		 retry_at;	/* no reconnection before (monotime_ms) */
 	PostgresPollingStatusType resetting;	/* a reconnection under way: what it waits for */
-	int			 outage;	/* the last statement failed for the server's absence */
+	int			 outage;	/* the server is away (atomic: read without the lock) */
 } db_pg_conn = { .mu = PTHREAD_MUTEX_INITIALIZER, .resetting = PGRES_POLLING_OK };
 
 /* Per thread, so the writer's failure never replaces the message the loop is about to log,
@@ -112,6 +112,13 @@ db_pg_conn_session(PGconn *conn)
 	return ok ? 0 : -1;
 }
 
+/* Note whether the server is away, for db_pg_conn_reachable(). */
+static void
+db_pg_conn_set_outage(int on)
+{
+	__atomic_store_n(&db_pg_conn.outage, on, __ATOMIC_RELAXED);
+}
+
 /* Whether the socket is ready for what the reconnection waits for: never wait, on the loop. */
 static int
 db_pg_conn_poll_ready(PGconn *conn)
@@ -163,6 +170,7 @@ db_pg_conn_reconnect(void)
 	}
 	db_pg_conn.ready = 1;
 	db_pg_conn.lost_txn = db_pg_conn.in_txn = 0;
+	db_pg_conn_set_outage(0);
 	fg_log_info("postgresql: reconnected");
 	return 0;
 }
@@ -178,6 +186,7 @@ db_pg_conn_lock(enum db_pg_use use)
 	}
 	if (PQstatus(db_pg_conn.link.conn) == CONNECTION_OK && db_pg_conn.ready)
 		return &db_pg_conn.link;
+	db_pg_conn_set_outage(1);
 	if (use == DB_PG_PEEK)
 		return NULL;
 	if (db_pg_conn.lost_txn) {
@@ -196,15 +205,16 @@ db_pg_conn_is_outage(const char *state)
 	    strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
 }
 
-/* Whether the connection works now (no reconnection tried: this only classifies a failure). */
+/*
+ * Whether the server answered the last statement (or reconnection): read without the lock,
+ * so the loop asks without waiting for the writer's commit.
+ */
 int
 db_pg_conn_reachable(void)
 {
-	int ok = db_pg_conn_lock(DB_PG_PEEK) != NULL && !db_pg_conn.outage;
-
-	db_pg_conn_unlock();
-	return ok;
+	return !__atomic_load_n(&db_pg_conn.outage, __ATOMIC_RELAXED);
 }
+
 
 /* Note where the last command left the transaction, then let the other thread in. */
 void
@@ -263,10 +273,11 @@ db_pg_conn_result(const char *sql, const PGresult *res)
 	default:
 		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 		db_pg_conn_seterr("", msg != NULL ? msg : PQresultErrorMessage(res));
-		db_pg_conn.outage = db_pg_conn_is_outage(PQresultErrorField(res, PG_DIAG_SQLSTATE));
+		db_pg_conn_set_outage(db_pg_conn_is_outage(PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE)));
 		return DB_ERROR;
 	}
-	db_pg_conn.outage = 0;
+	db_pg_conn_set_outage(0);
 	if (strcmp(PQcmdStatus((PGresult *)res), "ROLLBACK") == 0 && db_pg_conn_is_commit(sql)) {
 		db_pg_conn_seterr("", "COMMIT failed: a statement of the transaction had failed, "
 		    "so PostgreSQL rolled it back");

@@ -331,6 +331,12 @@ gate_open(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
 	p->ticket_app_id = ticket_app_id;
 	p->epoch = app_epoch();
 	snprintf(p->remote, sizeof(p->remote), "%s", remote ? remote : "-");
+	if (!store_reachable()) {
+		/* nothing can be looked up or recorded: not the caller's fault, and worth a retry */
+		token_count_refusal();
+		server_reply_error(ctx, hold_code(HOLD_OUTAGE), "%s", hold_why(HOLD_OUTAGE));
+		return -1;
+	}
 	if (gate_caller(ctx, p, req) == -1)
 		return -1;
 	if (p->app.connection_stopped)

@@ -486,6 +486,7 @@ server_timers(time_t *last_refresh, time_t *last_sweep)
 	if (now != *last_refresh) {
 		*last_refresh = now;
 		cluster_notify_tick();
+		store_reachable();	/* an idle node reconnects too */
 		token_refresh_due();
 		refusal_sweep(0);
 		audit_anchor();

@@ -206,6 +206,16 @@ store_rollback(void)
 		db_exec("ROLLBACK");
 }
 
+/*
+ * Whether the store answers.  While PostgreSQL is away each call moves the (non-blocking)
+ * reconnection on by a step, so asking is also what brings it back; SQLite always answers.
+ */
+int
+store_reachable(void)
+{
+	return db_reachable() || db_exec("SELECT 1") == DB_OK;
+}
+
 /* True when a write transaction can be started and ended: what /healthz reports. */
 int
 store_writable(void)
