@@ -79,6 +79,7 @@ cluster_notify_drop(int all)
 	app_cache_drop(0, 0);
 	if (!all)
 		return;
+	keyring_follow();
 	token_drop_connection(0, NULL);
 	oidc_session_forget(0);
 	connhealth_changed();
@@ -102,6 +103,8 @@ cluster_notify_apply(const char *payload)
 		app_cache_drop(id, 0);
 	else if (strcmp(kind, "usess") == 0)
 		oidc_session_forget(id);
+	else if (strcmp(kind, "key") == 0)
+		keyring_follow();
 	else if (strcmp(kind, "stop") == 0)
 		json_decref(gate_stop(id));
 	else if (strcmp(kind, "conn") == 0 || strcmp(kind, "resume") == 0) {

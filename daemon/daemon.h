@@ -323,6 +323,7 @@ const char *keyring_current(void);
 const char *keyring_base_path(void);
 void	 keyring_switched(const char *id);
 int	 keyring_init(const char *key_file, char *err, size_t errlen);
+void	 keyring_follow(void);
 
 /* keyrotate.c: key.rotate, every sealed value re-sealed in one transaction */
 enum keyrotate_point { KEYROTATE_READ, KEYROTATE_SECRETS, KEYROTATE_RECORDED,

@@ -222,9 +222,13 @@ keyring_pick(const char *want, char *err, size_t errlen)
 	return -1;
 }
 
-/* At start, after the store is open: load the master key the database was sealed with. */
-int
-keyring_init(const char *key_file, char *err, size_t errlen)
+/*
+ * Load the master key the database names, unless it is the one in use already.  At start
+ * (adopt) a database that names none records key_file's.  -1 when no key file holds the key
+ * named, -2 when the database could not be asked.
+ */
+static int
+keyring_load(int adopt, char *err, size_t errlen)
 {
 	struct db_stmt	*st;
 	char		 want[SEAL_KEYID_LEN] = "";
@@ -232,12 +236,10 @@ keyring_init(const char *key_file, char *err, size_t errlen)
 	size_t		 hklen = 0;
 	int		 r;
 
-	if (keyring_resolve(key_file, keyring_base, sizeof(keyring_base), err, errlen) == -1)
-		return -1;
 	if ((st = store_prepare(SQL_GET)) == NULL) {
 		snprintf(err, errlen, "cannot read the master key's id: %s",
 		    db_errmsg());
-		return -1;
+		return -2;
 	}
 	if (db_step(st) == DB_ROW) {
 		snprintf(want, sizeof(want), "%s", (const char *)db_column_text(st, 0));
@@ -246,8 +248,10 @@ keyring_init(const char *key_file, char *err, size_t errlen)
 			memcpy(hk, db_column_blob(st, 1), hklen);
 	}
 	db_reset(st);
-	if (want[0] == '\0')
-		return keyring_adopt(err, errlen);
+	if (want[0] == '\0' || strcmp(want, keyring_id) == 0) {
+		free(hk);
+		return want[0] == '\0' && adopt ? keyring_adopt(err, errlen) : 0;
+	}
 	r = keyring_pick(want, err, errlen);
 	if (r == 0 && hklen > 0 && (hk == NULL || seal_hash_keys_open(hk, hklen) == -1)) {
 		snprintf(err, errlen, "the hash keys recorded with master key %s do not open", want);
@@ -255,6 +259,32 @@ keyring_init(const char *key_file, char *err, size_t errlen)
 	}
 	free(hk);
 	return r;
+}
+
+/* At start, after the store is open: load the master key the database was sealed with. */
+int
+keyring_init(const char *key_file, char *err, size_t errlen)
+{
+	if (keyring_resolve(key_file, keyring_base, sizeof(keyring_base), err, errlen) == -1)
+		return -1;
+	return keyring_load(1, err, errlen) == 0 ? 0 : -1;
+}
+
+/*
+ * Another node of the cluster rotated the master key (its notification, or a listener that was
+ * down): follow it, from this node's key_file.next.  A node without that key could only seal
+ * what the others cannot open, so it stops, saying which key it needs.
+ */
+void
+keyring_follow(void)
+{
+	char	before[SEAL_KEYID_LEN], err[1024];
+
+	snprintf(before, sizeof(before), "%s", keyring_id);
+	if (keyring_load(0, err, sizeof(err)) == -1)	/* -2: asked again with the next change */
+		fg_fatal("the cluster's master key changed and this node cannot follow: %s", err);
+	if (strcmp(before, keyring_id) != 0)
+		fg_log_info("master key: now %s, as another node's rotation committed", keyring_id);
 }
 
 /* One of key_file's names: absent, unreadable (why), the key in use, or another key. */

@@ -151,6 +151,8 @@ keyrotate_change(void *arg)
 		return -1;
 	r = keyring_record(j->new_id, hk, hklen);
 	free(hk);
+	if (r == 0)	/* the other nodes follow once this commits (keyring_follow) */
+		r = cluster_notify_send("key", 0);
 	if (r == 0)
 		keyrotate_step(KEYROTATE_RECORDED);
 	return r;
