@@ -13,6 +13,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -115,6 +116,11 @@ privsep_drop(const char *user, char *err, size_t errlen)
 	}
 	if (uid != 0 && (setuid(0) != -1 || seteuid(0) != -1)) {
 		snprintf(err, errlen, "could regain root after dropping to %s", user);
+		return -1;
+	}
+	/* libraries look in $HOME (libpq's ~/.postgresql): the new user's, never root's */
+	if (setenv("HOME", pw->pw_dir, 1) == -1) {
+		snprintf(err, errlen, "cannot set HOME: %s", strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -14,13 +14,14 @@
 import { spawn, execFileSync } from 'node:child_process';
 import {
   mkdtempSync, mkdirSync, chmodSync, chownSync, openSync, closeSync, readFileSync, rmSync, accessSync,
-  constants as fsc,
+  copyFileSync, constants as fsc,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { ensureUser, pidAlive } from './stack.mjs';
 import { waitFor } from './util.mjs';
+import { freePort } from './ports.mjs';
 
 export const PG_BIN = process.env.FLOWGATE_PG_BIN || '/usr/lib/postgresql/15/bin';
 export const PG_USER = 'postgres';
@@ -71,10 +72,13 @@ function tail(path, n = 20) {
  * @param {boolean} [o.fsync=true]  false: fsync, full_page_writes and synchronous_commit off
  *                                (faster; never for a test of durability)
  * @param {number} [o.timeoutMs=30000]  how long to wait for it to accept connections
+ * @param {{cert:string, key:string, caCert:string}} [o.tls]  also listen on 127.0.0.1 (a free
+ *                                port) with TLS, certificate and key given; tlsConninfo then
+ *                                reaches it with sslmode=verify-full against caCert
  * @returns {Promise<{conninfo:string, socketDir:string, dataDir:string, logFile:string,
  *   pid:number, psql:(sql:string)=>string, stop:(o?:{keep?:boolean})=>Promise<void>}>}
  */
-export async function startPostgres({ dir, fsync = true, timeoutMs = 30000 } = {}) {
+export async function startPostgres({ dir, fsync = true, timeoutMs = 30000, tls } = {}) {
   const initdb = pgBin('initdb'); const postgres = pgBin('postgres');
   const pgCtl = pgBin('pg_ctl'); const pgIsReady = pgBin('pg_isready'); const psqlBin = pgBin('psql');
   const ids = process.getuid() === 0 ? ensureUser(PG_USER) : null;
@@ -92,8 +96,17 @@ export async function startPostgres({ dir, fsync = true, timeoutMs = 30000 } = {
   run(ids, initdb, ['-D', dataDir, '-U', PG_ROLE, '--auth=trust', '--encoding=UTF8', '--locale=C',
     ...(fsync ? [] : ['--no-sync'])], base);
 
+  const port = tls ? String(await freePort()) : '5432';
+  if (tls) {	// the server reads its key as itself, 0600
+    for (const f of ['cert', 'key']) {
+      copyFileSync(tls[f], join(base, `server.${f}`));
+      chmodSync(join(base, `server.${f}`), 0o600);
+      if (ids) chownSync(join(base, `server.${f}`), ids.uid, ids.gid);
+    }
+  }
   const settings = {
-    listen_addresses: '', unix_socket_directories: socketDir, port: '5432',
+    listen_addresses: tls ? '127.0.0.1' : '', unix_socket_directories: socketDir, port,
+    ...(tls ? { ssl: 'on', ssl_cert_file: join(base, 'server.cert'), ssl_key_file: join(base, 'server.key') } : {}),
     fsync: fsync ? 'on' : 'off', full_page_writes: fsync ? 'on' : 'off',
     synchronous_commit: fsync ? 'on' : 'off', shared_buffers: '16MB', max_connections: '50',
   };
@@ -114,8 +127,10 @@ export async function startPostgres({ dir, fsync = true, timeoutMs = 30000 } = {
     if (pid !== undefined) running.set(pid, child);
   };
 
-  const conninfo = `host=${socketDir} port=5432 dbname=${PG_DATABASE} user=${PG_ROLE}`;
-  const client = ['-h', socketDir, '-p', '5432', '-U', PG_ROLE];
+  const conninfo = `host=${socketDir} port=${port} dbname=${PG_DATABASE} user=${PG_ROLE}`;
+  const tlsConninfo = tls ? `host=127.0.0.1 port=${port} dbname=${PG_DATABASE} user=${PG_ROLE} ` +
+    `sslmode=verify-full sslrootcert=${tls.caCert}` : null;
+  const client = ['-h', socketDir, '-p', port, '-U', PG_ROLE];
   const psql = (sql, db = PG_DATABASE) => run(null, psqlBin, [...client, '-d', db, '-X', '-A', '-t', '-v',
     'ON_ERROR_STOP=1', '-c', sql], base).trim();
   const halt = async (mode) => {
@@ -161,7 +176,7 @@ export async function startPostgres({ dir, fsync = true, timeoutMs = 30000 } = {
   }
   const dump = () => run(null, pgBin('pg_dump'), [...client, '-d', PG_DATABASE], base);
   return {
-    conninfo, socketDir, dataDir, logFile, psql, dump, stop, restart, halt,
+    conninfo, tlsConninfo, socketDir, dataDir, logFile, psql, dump, stop, restart, halt,
     get pid() { return srv.pid; },
     alive: () => pidAlive(srv.pid),
   };

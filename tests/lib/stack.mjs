@@ -511,8 +511,9 @@ export class Stack {
   /** A PostgreSQL of this stack's own, and its connection string in a daemon-owned 0600 file. */
   async startPostgres() {
     const { startPostgres } = await import('./postgres.mjs');
-    this.pg = await startPostgres({ dir: this.dir });
-    writeFileSync(this.paths.conninfoFile, `${this.pg.conninfo}\n`, { mode: 0o600 });
+    // opts.pgTls: over TCP with TLS, the server's certificate checked against this stack's CA
+    this.pg = await startPostgres({ dir: this.dir, tls: this.opts.pgTls ? this.tls : undefined });
+    writeFileSync(this.paths.conninfoFile, `${this.pg.tlsConninfo || this.pg.conninfo}\n`, { mode: 0o600 });
     chownSync(this.paths.conninfoFile, this.users.daemon.uid, this.users.daemon.gid);
   }
 
