@@ -50,13 +50,13 @@ const struct verb_entry status_stats_entry = {
 static void
 status_status(const struct fg_reqctx *ctx, json_t *req)
 {
-	json_t *o;
+	json_t *o, *stats = token_stats();
 
 	(void)req;
+	json_object_update_new(stats, server_stats());	/* requests: which node is busy */
 	o = json_pack("{sbsssisssososo}", "ok", 1, "version", FG_VERSION_STRING,
 	    "apps", app_count(), "database", store_writable() ? "ok" : "error", "connections",
-	    connhealth_report(STATUS_HEALTH_TOP), "upstream", upstream_health(), "stats",
-	    token_stats());
+	    connhealth_report(STATUS_HEALTH_TOP), "upstream", upstream_health(), "stats", stats);
 	json_object_update_new(o, lease_status());
 	server_reply(ctx, o);
 }

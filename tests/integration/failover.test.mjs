@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { test, useStack, after, needStorage } from '../lib/runner.mjs';
 import { Stack } from '../lib/stack.mjs';
 import { sleep, waitFor } from '../lib/util.mjs';
+import { addUser } from '../lib/web.mjs';
+import { httpLogin } from '../lib/browser.mjs';
 
 needStorage('postgresql', 'several nodes share one PostgreSQL');
 const a = useStack({ storage: 'postgresql', fcgiWorkers: 2 });
@@ -51,6 +53,22 @@ test('three nodes behind one nginx all serve', async () => {
   for (let i = 0; i < 30; i++) assert.equal((await a.token(app, 'streams')).status, 200);
   const after1 = await Promise.all([a, ...peers].map(issuedBy));
   assert.ok(after1.every((n, i) => n > before[i]), `not every node served: ${before} -> ${after1}`);
+});
+
+test('an admin UI session works whichever node a request lands on', async () => {
+  await addUser(a, 'ops', 'admin', 'ops-password-for-nodes');
+  const { cookie } = await httpLogin(a, 'ops', 'ops-password-for-nodes');
+  const requests = async () => Promise.all([a, ...peers].map(async (n) =>
+    JSON.parse((await n.ctl(['--json', 'status'])).stdout).stats.requests));
+  const before = await requests();
+  for (let i = 0; i < 12; i++) {
+    const page = await a.http('GET', '/admin/account', { headers: { cookie } });
+    assert.equal(page.status, 200, `request ${i}: ${page.status}`);
+    assert.match(page.body, /ops/);
+  }
+  // nginx spreads requests over the pools: each node's daemon checked the session some times
+  const after1 = await requests();
+  assert.ok(after1.every((n, i) => n > before[i] + 1), `not every node saw the session: ${before} -> ${after1}`);
 });
 
 test('kill -9 one daemon under load: only its in-flight requests fail, none after nginx notices; it rejoins', async () => {
