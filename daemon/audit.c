@@ -18,38 +18,16 @@
 #include <sodium.h>
 
 #include "daemon.h"
+#include "audit.h"
 #include "log.h"
 
 #define AUDIT_BATCH_MAX	4096	/* records per hand-over to the writer */
-#define AUDIT_FIELDS	8
-
-struct audit_row {
-	int64_t	 seq;
-	int64_t	 ts;
-	char	*f[AUDIT_FIELDS];	/* actor event app connection scopes outcome detail fp */
-	uint8_t	 prev[AUDIT_HASHLEN];
-	uint8_t	 hash[AUDIT_HASHLEN];
-};
-
 static struct audit_row	*audit_batch;	/* this turn's records, not handed over yet */
 static int		 audit_nbatch, audit_capbatch;
 static int64_t		 audit_head_seq, audit_done_seq, audit_anchored_seq;
 static uint8_t		 audit_head_hash[AUDIT_HASHLEN], audit_done_hash[AUDIT_HASHLEN];
 
 static const char SQL_HEAD[] = "SELECT seq, hash FROM audit_head WHERE id = 1";
-static const char SQL_INSERT[] =
-    "INSERT INTO audit (seq, ts, actor, event, app, connection, scopes, outcome, detail, "
-    "token_fp, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-static const char SQL_SET_HEAD[] =
-    "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, ?, ?, ?) "
-    "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac";
-/* PostgreSQL: the chain's tail under its lock (schema/pg 009), and as last committed */
-static const char SQL_TAIL_LOCKED[] = "SELECT tail_seq, tail_hash FROM audit_chain_tail()";
-static const char SQL_TRY_LOCK[] = "SELECT pg_try_advisory_xact_lock(4605)";
-static const char SQL_TAIL[] =
-    "SELECT seq, hash FROM (SELECT seq, hash FROM audit_head WHERE id = 1 UNION ALL "
-    "SELECT seq, hash FROM (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) t) u "
-    "ORDER BY seq DESC LIMIT 1";
 
 /* Append a length-prefixed field (or the NULL marker) to a growing buffer. */
 static size_t
@@ -72,8 +50,8 @@ audit_put(uint8_t *buf, size_t off, size_t cap, const char *s)
 	return off + n;
 }
 
-/* hash = MAC(prev || seq || ts || fields), one encoding shared by append and verify. */
-static int
+/* hash = MAC(prev || seq || ts || fields), one encoding shared by append, commit and verify. */
+int
 audit_hash(int64_t seq, int64_t ts, char *const f[AUDIT_FIELDS], const uint8_t prev[AUDIT_HASHLEN],
     uint8_t out[AUDIT_HASHLEN])
 {
@@ -110,22 +88,6 @@ audit_point_mac(const char *domain, int64_t seq, const uint8_t hash[AUDIT_HASHLE
 	seal_audit_mac(buf, sizeof(buf), out);
 }
 
-/* The chain's tail: the newer of the head row and the newest record (0 when empty). */
-static int
-audit_read_tail(struct db_stmt *st, int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
-{
-	int r;
-
-	*seq = 0;
-	memset(hash, 0, AUDIT_HASHLEN);
-	if ((r = db_step(st)) == DB_ROW && db_column_bytes(st, 1) == AUDIT_HASHLEN) {
-		*seq = db_column_int64(st, 0);
-		memcpy(hash, db_column_blob(st, 1), AUDIT_HASHLEN);
-	}
-	db_reset(st);
-	return r == DB_ROW || r == DB_DONE ? 0 : -1;
-}
-
 /*
  * The committed head: its record count, and its hash into hash.  On PostgreSQL other nodes
  * commit too, so it is read from the database (-1 when it cannot be).
@@ -133,16 +95,11 @@ audit_read_tail(struct db_stmt *st, int64_t *seq, uint8_t hash[AUDIT_HASHLEN])
 int64_t
 audit_committed_head(uint8_t hash[AUDIT_HASHLEN])
 {
-	struct db_stmt	*st;
-	int64_t		 seq;
-
 	if (db_dialect() == DB_SQLITE) {
 		memcpy(hash, audit_done_hash, AUDIT_HASHLEN);
 		return audit_done_seq;
 	}
-	if ((st = store_prepare(SQL_TAIL)) == NULL || audit_read_tail(st, &seq, hash) == -1)
-		return -1;
-	return seq;
+	return audit_sink_last(hash);
 }
 
 /* The chain's newest committed record, whichever node wrote it. */
@@ -368,71 +325,6 @@ audit_durable_seq(void)
 	return audit_done_seq;
 }
 
-/* A statement of the writer thread's own (the cache belongs to the loop). */
-static struct db_stmt *
-audit_own(const char *sql)
-{
-	struct db_stmt *st = NULL;
-
-	if (db_prepare_persistent(sql, &st) != DB_OK)
-		return NULL;
-	return st;
-}
-
-/* The statements of a commit group: the writer's own (own), or the loop's cached ones. */
-int
-audit_sink_open(struct audit_sink *s, int own)
-{
-	struct db_stmt *(*get)(const char *) = own ? audit_own : store_prepare;
-
-	memset(s, 0, sizeof(*s));
-	if ((s->insert = get(SQL_INSERT)) == NULL)
-		return -1;
-	if (db_dialect() == DB_SQLITE)
-		return 0;
-	return (s->tail = get(SQL_TAIL_LOCKED)) != NULL ? 0 : -1;
-}
-
-/* Free the writer's own statements. */
-void
-audit_sink_close(struct audit_sink *s)
-{
-	db_finalize(s->insert);
-	db_finalize(s->tail);
-	memset(s, 0, sizeof(*s));
-}
-
-/*
- * PostgreSQL: several nodes append to one chain, so each commit group takes the tail under a
- * cluster-wide lock held until its transaction ends (audit_chain_tail(), one round trip), and
- * numbers and hashes its records from there.  SQLite has one writer, whose records are chained
- * at append.
- */
-int
-audit_sink_begin(struct audit_sink *s)
-{
-	if (db_dialect() == DB_SQLITE)
-		return 0;
-	if (audit_read_tail(s->tail, &s->seq, s->hash) == -1) {
-		fg_log_warn("audit: cannot take the chain's tail: %s", db_errmsg());
-		return -1;
-	}
-	return 0;
-}
-
-/* PostgreSQL: number and hash a record from the tail taken under the lock. */
-static int
-audit_rechain(struct audit_sink *s, struct audit_row *r)
-{
-	r->seq = s->seq + 1;
-	memcpy(r->prev, s->hash, AUDIT_HASHLEN);
-	if (audit_hash(r->seq, r->ts, r->f, r->prev, r->hash) == -1)
-		return -1;
-	s->seq = r->seq;
-	memcpy(s->hash, r->hash, AUDIT_HASHLEN);
-	return 0;
-}
-
 /* Free records that were handed over or dropped. */
 void
 audit_rows_free(struct audit_row *rows, int n)
@@ -440,83 +332,6 @@ audit_rows_free(struct audit_row *rows, int n)
 	for (int i = 0; i < n; i++)
 		audit_row_free(&rows[i]);
 	free(rows);
-}
-
-/* Insert records through s, inside the caller's transaction (on either thread). */
-int
-audit_rows_insert(struct audit_sink *s, struct audit_row *rows, int n)
-{
-	struct db_stmt	*st = s->insert;
-	int		 i, j, r;
-
-	for (i = 0; i < n; i++) {
-		struct audit_row *row = &rows[i];
-
-		if (db_dialect() == DB_POSTGRESQL && audit_rechain(s, row) == -1)
-			return -1;
-		db_reset(st);
-		db_clear_bindings(st);
-		db_bind_int64(st, 1, row->seq);
-		db_bind_int64(st, 2, row->ts);
-		for (j = 0; j < AUDIT_FIELDS; j++)
-			db_bind_text(st, 3 + j, row->f[j], -1, DB_STATIC);
-		db_bind_blob(st, 11, row->prev, AUDIT_HASHLEN, DB_STATIC);
-		db_bind_blob(st, 12, row->hash, AUDIT_HASHLEN, DB_STATIC);
-		r = db_step(st);
-		db_reset(st);
-		if (r != DB_DONE) {
-			fg_log_warn("audit insert failed: %s", db_errmsg());
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Write the MAC'd head: seq and the hash of that record. */
-static int
-audit_set_head(int64_t seq, const uint8_t hash[AUDIT_HASHLEN])
-{
-	struct db_stmt	*st = store_prepare(SQL_SET_HEAD);
-	uint8_t		 mac[AUDIT_HASHLEN];
-	int		 r;
-
-	if (st == NULL)
-		return -1;
-	audit_point_mac("head:", seq, hash, mac);
-	db_bind_int64(st, 1, seq);
-	db_bind_blob(st, 2, hash, AUDIT_HASHLEN, DB_STATIC);
-	db_bind_blob(st, 3, mac, AUDIT_HASHLEN, DB_STATIC);
-	r = db_step(st);
-	db_reset(st);
-	if (r != DB_DONE)
-		fg_log_warn("audit head update failed: %s", db_errmsg());
-	return r == DB_DONE ? 0 : -1;
-}
-
-/*
- * PostgreSQL: move the head to the cluster's tail, under the chain's lock; the loop never
- * waits for that lock: while another node commits, the head moves at a later second.
- */
-static int
-audit_anchor_cluster(void)
-{
-	struct db_stmt	*st;
-	uint8_t		 hash[AUDIT_HASHLEN];
-	int64_t		 seq;
-	int		 ok, locked = 0;
-
-	if (store_begin() == -1)
-		return -1;
-	if ((st = store_prepare(SQL_TRY_LOCK)) != NULL) {
-		locked = db_step(st) == DB_ROW && db_column_int(st, 0) == 1;
-		db_reset(st);
-	}
-	ok = locked && (st = store_prepare(SQL_TAIL)) != NULL &&
-	    audit_read_tail(st, &seq, hash) == 0 && audit_set_head(seq, hash) == 0 &&
-	    store_commit() == 0;
-	if (!ok)
-		store_rollback();
-	return ok ? 0 : -1;
 }
 
 /*
@@ -531,8 +346,8 @@ audit_anchor(void)
 	if (audit_done_seq == audit_anchored_seq)
 		return;
 	writer_lock();	/* its own transaction, never inside one of the writer's */
-	ok = db_dialect() == DB_SQLITE ? audit_set_head(audit_done_seq, audit_done_hash) == 0 :
-	    audit_anchor_cluster() == 0;
+	ok = db_dialect() == DB_SQLITE ? audit_sink_head(audit_done_seq, audit_done_hash) == 0 :
+	    audit_sink_anchor() == 0;
 	writer_unlock();
 	if (ok)
 		audit_anchored_seq = audit_done_seq;
@@ -602,7 +417,7 @@ audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec)
 	writer_lock();
 	ok = store_begin() == 0 && (change == NULL || change(arg) == 0) &&
 	    audit_append(rec) == 0 && audit_sink_open(&s, 0) == 0 &&
-	    audit_sink_begin(&s) == 0 && audit_rows_insert(&s, audit_batch, audit_nbatch) == 0 &&
+	    audit_sink_begin(&s) == 0 && audit_sink_insert(&s, audit_batch, audit_nbatch) == 0 &&
 	    store_commit() == 0;
 	if (!ok)
 		store_rollback();

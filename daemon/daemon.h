@@ -194,7 +194,7 @@ struct audit_sink {
 int	 audit_sink_open(struct audit_sink *s, int own);
 void	 audit_sink_close(struct audit_sink *s);
 int	 audit_sink_begin(struct audit_sink *s);
-int	 audit_rows_insert(struct audit_sink *s, struct audit_row *rows, int n);
+int	 audit_sink_insert(struct audit_sink *s, struct audit_row *rows, int n);
 void	 audit_rows_free(struct audit_row *rows, int n);
 int64_t	 audit_last_seq(void);
 void	 audit_point_mac(const char *domain, int64_t seq, const uint8_t hash[AUDIT_HASHLEN],

@@ -64,7 +64,7 @@ writer_commit(struct writer_batch *b)
 	pthread_mutex_lock(&writer_txn);
 	ok = store_begin() == 0 && audit_sink_begin(&writer_sink) == 0;
 	for (; ok && b != NULL; b = b->next)
-		ok = audit_rows_insert(&writer_sink, b->rows, b->n) == 0;
+		ok = audit_sink_insert(&writer_sink, b->rows, b->n) == 0;
 	ok = ok && store_commit() == 0;
 	if (!ok)
 		store_rollback();
