@@ -228,6 +228,15 @@ gate_refuse(const struct fg_reqctx *ctx, struct gate_pass *p, enum gate_step s,
 	return -1;
 }
 
+/* The store went away: nothing can be looked up or recorded; not the caller's fault (503). */
+static int
+gate_outage(const struct fg_reqctx *ctx)
+{
+	token_count_refusal();
+	server_reply_error(ctx, hold_code(HOLD_OUTAGE), "%s", hold_why(HOLD_OUTAGE));
+	return -1;
+}
+
 /* Step 1 and 2: who the caller is, and that its app is registered and not revoked. */
 static int
 gate_caller(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
@@ -253,6 +262,8 @@ gate_caller(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
 		if (app_revoked_match(cid, sec, &p->app) == 0)
 			return gate_refuse(ctx, p, STEP_APP, "the app %s was revoked", p->app.name);
 		memset(&p->app, 0, sizeof(p->app));
+		if (!db_reachable())	/* the lookup failed, not the credential */
+			return gate_outage(ctx);
 		return gate_refuse(ctx, p, STEP_CALLER, "client authentication failed");
 	} else if (json_object_get(req, "bearer") != NULL) {
 		/* a token flowgate issued to one app (bearer.c) stands for that app's credential */
@@ -276,6 +287,8 @@ gate_caller(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
 		    "client_id and client_secret, or log in");
 	if (app_lookup(name, app_id, &p->app) == -1) {
 		memset(&p->app, 0, sizeof(p->app));
+		if (!db_reachable())
+			return gate_outage(ctx);
 		return gate_refuse(ctx, p, STEP_APP, "no such app");
 	}
 	if (p->caller == GATE_CALLER_APP)	/* a bearer's app, known now */
@@ -331,12 +344,8 @@ gate_open(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
 	p->ticket_app_id = ticket_app_id;
 	p->epoch = app_epoch();
 	snprintf(p->remote, sizeof(p->remote), "%s", remote ? remote : "-");
-	if (!store_reachable()) {
-		/* nothing can be looked up or recorded: not the caller's fault, and worth a retry */
-		token_count_refusal();
-		server_reply_error(ctx, hold_code(HOLD_OUTAGE), "%s", hold_why(HOLD_OUTAGE));
-		return -1;
-	}
+	if (!store_reachable())
+		return gate_outage(ctx);
 	if (gate_caller(ctx, p, req) == -1)
 		return -1;
 	if (p->app.connection_stopped)
