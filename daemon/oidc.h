@@ -74,6 +74,9 @@ struct oidc_session *oidc_session_start(const struct oidc_app *a, const char *su
 	     const char **why);
 struct oidc_session *oidc_session_get(const char *sid);
 void	 oidc_session_revoke(struct oidc_session *s, const char *cause);
+struct oidc_session *oidc_sessions_head(void);
+void	 oidc_session_unlink(struct oidc_session *s);
+void	 oidc_set_clear(struct oidc_set *set);
 void	 oidc_queue(const char *sid, const struct token_req *w, const char *scopes, int full);
 void	 oidc_revoke_upstream(int64_t app_id, int64_t row, const char *username,
 	     const struct fg_secret *refresh, const char *cause);
