@@ -35,6 +35,22 @@ test('the daemon is undumpable: its /proc entries belong to root, so its own uid
   assert.equal(st.uid, 0, `/proc/${stack.daemonPid}/environ is owned by uid ${st.uid}: PR_SET_DUMPABLE not 0`);
 });
 
+test('the daemon leaves GnuTLS, which it never uses, uninitialised (SPEC §6: a megabyte of RSS)', () => {
+  // libcurl links GnuTLS through librtmp and libldap; its constructor's init touched ~1.1 MiB
+  const smaps = readFileSync(`/proc/${stack.daemonPid}/smaps`, 'utf8');
+  let lib = '';
+  let kib = 0;
+  for (const line of smaps.split('\n')) {
+    const m = line.match(/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/);
+    if (m) lib = m[1];
+    else if (lib.includes('libgnutls') && line.startsWith('Rss:')) kib += Number(line.split(/\s+/)[1]);
+  }
+  assert.ok(smaps.includes('libgnutls'), 'libgnutls is not mapped at all: the check would prove nothing');
+  assert.ok(kib < 800, `libgnutls holds ${kib} kB resident: its implicit initialisation ran`);
+  const env = readFileSync(`/proc/${stack.daemonPid}/environ`, 'utf8').split('\0');
+  assert.ok(env.includes('GNUTLS_NO_IMPLICIT_INIT=1'), 'the daemon did not restart itself with the variable');
+});
+
 test('core dumps are off (RLIMIT_CORE 0)', () => {
   const limits = readFileSync(`/proc/${stack.daemonPid}/limits`, 'utf8');
   assert.match(limits, /^Max core file size\s+0\s+0\s+bytes/m, limits);
