@@ -4,7 +4,8 @@
  * append to one chain: each commit group takes the chain's tail under a cluster-wide advisory
  * lock held until its transaction ends (audit_chain_tail(), schema/pg 009, one round trip) and
  * numbers and hashes its records from there; the head is moved to the cluster's newest record
- * under the same lock, if it is free, once a second.
+ * under the same lock, if it is free, once a second.  A record that hands a token to an app for
+ * the first time on this node writes that (token_issued) in the same commit.
  */
 #include "config.h"
 
@@ -78,7 +79,8 @@ audit_sink_open(struct audit_sink *s, int own)
 		return -1;
 	if (db_dialect() == DB_SQLITE)
 		return 0;
-	return (s->tail = get(SQL_TAIL_LOCKED)) != NULL ? 0 : -1;
+	return (s->tail = get(SQL_TAIL_LOCKED)) != NULL &&
+	    (s->issued = get(token_lease_issued_sql())) != NULL ? 0 : -1;
 }
 
 /* Free the writer's own statements. */
@@ -87,6 +89,7 @@ audit_sink_close(struct audit_sink *s)
 {
 	db_finalize(s->insert);
 	db_finalize(s->tail);
+	db_finalize(s->issued);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -147,6 +150,9 @@ audit_sink_insert(struct audit_sink *s, struct audit_row *rows, int n)
 			fg_log_warn("audit insert failed: %s", db_errmsg());
 			return -1;
 		}
+		if (row->issued_app != 0 && token_lease_issued_row(s->issued, row->f[7],
+		    row->issued_app, row->issued_s) == -1)
+			return -1;
 	}
 	return 0;
 }

@@ -288,6 +288,7 @@ audit_append(const struct audit_rec *rec)
 	r = &audit_batch[audit_nbatch];
 	r->seq = audit_head_seq + 1;
 	r->ts = store_now_ms();
+	r->issued_app = 0;
 	for (i = 0; i < AUDIT_FIELDS; i++) {
 		if ((r->f[i] = audit_dup(src[i])) == NULL && src[i] != NULL) {
 			audit_row_free(r);
@@ -303,6 +304,19 @@ audit_append(const struct audit_rec *rec)
 	memcpy(audit_head_hash, r->hash, AUDIT_HASHLEN);
 	audit_nbatch++;
 	return 0;
+}
+
+/*
+ * The record just appended handed its token to app_id for expires_in seconds: its commit
+ * writes that too (token_issued), so the reply held on it leaves only once both are durable.
+ */
+void
+audit_issued(int64_t app_id, long expires_in)
+{
+	if (audit_nbatch == 0)
+		return;
+	audit_batch[audit_nbatch - 1].issued_app = app_id;
+	audit_batch[audit_nbatch - 1].issued_s = expires_in;
 }
 
 int
@@ -383,6 +397,7 @@ audit_lost_all(void)
 	    "refused", (long long)audit_done_seq + 1, (long long)audit_head_seq);
 	audit_forget();
 	hold_lost(audit_done_seq);
+	bearer_lost(audit_done_seq);
 }
 
 /* Hand this turn's records to the writer; -1 (and they are lost) when it cannot take them. */

@@ -15,6 +15,8 @@ struct audit_row {
 	char	*f[AUDIT_FIELDS];	/* actor event app connection scopes outcome detail fp */
 	uint8_t	 prev[AUDIT_HASHLEN];
 	uint8_t	 hash[AUDIT_HASHLEN];
+	int64_t	 issued_app;	/* not 0: the commit also records that this app got token fp */
+	long	 issued_s;	/* and for how long (token_lease_issued_row) */
 };
 
 int	 audit_hash(int64_t seq, int64_t ts, char *const f[AUDIT_FIELDS],

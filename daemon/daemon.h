@@ -177,6 +177,7 @@ int	 audit_flush(void);
 int	 audit_tx(int (*change)(void *), void *arg, const struct audit_rec *rec);
 void	 audit_anchor(void);
 int	 audit_pending(void);
+void	 audit_issued(int64_t app_id, long expires_in);
 struct audit_row;
 int64_t	 audit_head(void);
 int64_t	 audit_durable_seq(void);
@@ -187,7 +188,7 @@ void	 audit_shutdown(void);
 #define AUDIT_HASHLEN	32
 /* Where a commit group writes; on PostgreSQL with the chain's tail taken under the lock. */
 struct audit_sink {
-	struct db_stmt	*insert, *tail;
+	struct db_stmt	*insert, *tail, *issued;
 	int64_t		 seq;
 	uint8_t		 hash[AUDIT_HASHLEN];
 };
@@ -595,7 +596,10 @@ void	 token_lease_put(const struct token_lease_key *k, const struct fg_secret *t
 void	 token_lease_release(const struct token_lease_key *k, const char *error,
 	    const char *message, long retry_s);
 int	 token_lease_forget(int64_t conn_id);
-void	 token_lease_issued(const char *fp, int64_t app_id, long expires_in);
+void	 token_lease_issued(int64_t app_id, long expires_in);
+const char *token_lease_issued_sql(void);
+int	 token_lease_issued_row(struct db_stmt *st, const char *fp, int64_t app_id,
+	     long expires_in);
 int	 token_lease_elsewhere(const char *fp, int64_t app_id);
 void	 token_lease_prune(void);
 
@@ -687,6 +691,8 @@ struct fpent	*fptable_next(struct fpent *e);
 int		 fptable_add(struct fptable *t, struct fpent *e);
 struct fpent	*fptable_take(struct fptable *t, const char *fp);
 void		 fptable_sweep(struct fptable *t, int64_t conn_id);
+void		 fptable_drop(struct fptable *t, int (*drop)(const struct fpent *, const void *),
+		     const void *arg);
 void		 fptable_clear(struct fptable *t);
 
 /* relayticket.c: single-use tickets for the relay (relay.ticket) */
@@ -697,7 +703,8 @@ void	 relayticket_shutdown(void);
 extern const struct verb_entry relay_ticket_entry;
 
 /* bearer.c: which app each token flowgate issued went to, by fingerprint */
-void	 bearer_note(const char *fp, int64_t app_id, int64_t conn_id, long expires_in);
+int	 bearer_note(const char *fp, int64_t app_id, int64_t conn_id, long expires_in);
+void	 bearer_lost(int64_t durable);
 int	 bearer_find(const char *token, int64_t *app_id, const char **why);
 void	 bearer_drop_connection(int64_t conn_id);
 void	 bearer_shutdown(void);

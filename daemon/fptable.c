@@ -42,17 +42,16 @@ fptable_next(struct fpent *e)
 	return e;
 }
 
-/* Drop (and free) the entries of conn_id, or with conn_id 0 the expired ones. */
+/* Drop (and free) the entries for which drop(entry, arg) is true. */
 void
-fptable_sweep(struct fptable *t, int64_t conn_id)
+fptable_drop(struct fptable *t, int (*drop)(const struct fpent *, const void *), const void *arg)
 {
 	struct fpent	**pp, *e;
-	time_t		  now = monotime();
 	int		  i;
 
 	for (i = 0; i < FPTABLE_BUCKETS; i++) {
 		for (pp = &t->bucket[i]; (e = *pp) != NULL;) {
-			if (conn_id != 0 ? e->conn_id == conn_id : e->expires_at <= now) {
+			if (drop(e, arg)) {
 				*pp = e->next;
 				free(e);
 				t->n--;
@@ -60,6 +59,28 @@ fptable_sweep(struct fptable *t, int64_t conn_id)
 				pp = &e->next;
 		}
 	}
+}
+
+struct fptable_which {
+	int64_t	conn_id;
+	time_t	now;
+};
+
+static int
+fptable_swept(const struct fpent *e, const void *arg)
+{
+	const struct fptable_which *w = arg;
+
+	return w->conn_id != 0 ? e->conn_id == w->conn_id : e->expires_at <= w->now;
+}
+
+/* Drop (and free) the entries of conn_id, or with conn_id 0 the expired ones. */
+void
+fptable_sweep(struct fptable *t, int64_t conn_id)
+{
+	struct fptable_which w = { conn_id, monotime() };
+
+	fptable_drop(t, fptable_swept, &w);
 }
 
 /* Add e (fp, app, connection and expiry set); -1 when the table is full of live entries. */

@@ -282,26 +282,43 @@ token_lease_forget(int64_t conn_id)
 }
 
 /*
- * A token this node handed to app_id (bearer.c noted it here): in a cluster another node may
- * hand the same shared token to another app, so the database keeps who received it.
+ * The issuance just audited handed its token to app_id, a first here (bearer.c): in a cluster
+ * another node may hand the same shared token to another app, so the database keeps who
+ * received it, written in the record's own commit (token_lease_issued_row): the token leaves
+ * only once both are durable, and not at all if either fails.  One SQLite node shares nothing.
  */
 void
-token_lease_issued(const char *fp, int64_t app_id, long expires_in)
+token_lease_issued(int64_t app_id, long expires_in)
 {
-	struct db_stmt *st;
+	if (db_dialect() == DB_POSTGRESQL)
+		audit_issued(app_id, expires_in);
+}
 
-	if (db_dialect() != DB_POSTGRESQL)
-		return;
-	writer_lock();
-	if ((st = store_prepare(SQL_ISSUED)) != NULL) {
-		db_bind_text(st, 1, fp, -1, DB_STATIC);
-		db_bind_int64(st, 2, app_id);
-		db_bind_int64(st, 3, expires_in);
-		if (db_step(st) == DB_ERROR)
-			fg_log_warn("token lease: cannot note an issuance: %s", db_errmsg());
-		db_reset(st);
-	}
-	writer_unlock();
+/* The statement that writes an issuance, for the audit's commit groups (audit-sink.c). */
+const char *
+token_lease_issued_sql(void)
+{
+	return SQL_ISSUED;
+}
+
+/* Write that app_id received the token of fp, through st inside a commit group; -1 fails it. */
+int
+token_lease_issued_row(struct db_stmt *st, const char *fp, int64_t app_id, long expires_in)
+{
+	int r;
+
+	if (st == NULL || fp == NULL)
+		return -1;
+	db_reset(st);
+	db_clear_bindings(st);
+	db_bind_text(st, 1, fp, -1, DB_STATIC);
+	db_bind_int64(st, 2, app_id);
+	db_bind_int64(st, 3, expires_in);
+	r = db_step(st);
+	db_reset(st);
+	if (r != DB_DONE)
+		fg_log_warn("token lease: cannot record an issuance: %s", db_errmsg());
+	return r == DB_DONE ? 0 : -1;
 }
 
 /* Whether a node handed the token of fp to an app other than app_id (or it cannot be told). */

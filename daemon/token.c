@@ -225,8 +225,9 @@ token_issue(const struct token_req *w, struct tok_entry *e, const char *source)
 		return;
 	}
 	e->last_used = monotime();
-	if (w->purpose == NULL)		/* the token endpoint's: the app itself holds it */
-		bearer_note(e->fp, w->app_id, e->conn_id, g.expires_in);
+	/* the token endpoint's: the app itself holds it; its first time here, the record says so */
+	if (w->purpose == NULL && bearer_note(e->fp, w->app_id, e->conn_id, g.expires_in))
+		token_lease_issued(w->app_id, g.expires_in);
 	app_usage_note(w->app);
 	token_hand_over(w, &g);
 }

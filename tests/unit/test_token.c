@@ -2,7 +2,8 @@
  * The token cache and single flight, through the one gate, on an in-memory database: one
  * upstream request per (connection, scope set) however many ask meanwhile, every issuance
  * audited with the token's fingerprint and released only once durable, a failed fetch failing
- * the next requests fast, a grant broader than asked refused.
+ * the next requests fast, a grant broader than asked refused, and a token whose issuance record
+ * was lost never an app's credential on the proxy.
  */
 #include "config.h"
 
@@ -15,6 +16,8 @@
 
 #define CLIENT_ID	"fg_0123456789abcdef01234567"
 #define SECRET		"fgs_the-app-secret"
+#define CLIENT_ID2	"fg_76543210fedcba9876543210"
+#define SECRET2		"fgs_the-other-app-secret"
 
 /* What one requester got. */
 struct got {
@@ -26,6 +29,7 @@ struct got {
 };
 
 static struct got	got[8];
+static int64_t		first_app;
 
 /* A token request's ending: keep what came. */
 static void
@@ -42,13 +46,13 @@ done(const struct token_req *w, const struct token_grant *g, const struct token_
 		snprintf(r->code, sizeof(r->code), "%s", f->code);
 }
 
-/* Ask for a token as the "token" verb does: through the gate; 0 when the gate let it pass. */
+/* Ask for a token as app client_id does, through the gate; 0 when the gate let it pass. */
 static int
-ask(const char *secret, const char *scope, struct got *r)
+ask_as(const char *client_id, const char *secret, const char *scope, struct got *r)
 {
 	struct fg_reqctx	ctx = { 9999, 0, 1, PEER_WEB, 0, 0, 0, 0, "" };
 	struct gate_pass	p;
-	json_t			*req = json_pack("{ssssssss}", "client_id", CLIENT_ID,
+	json_t			*req = json_pack("{ssssssss}", "client_id", client_id,
 				    "client_secret", secret, "scope", scope, "remote", "127.0.0.1");
 
 	memset(r, 0, sizeof(*r));
@@ -61,6 +65,13 @@ ask(const char *secret, const char *scope, struct got *r)
 	gate_token(&p, done, r, req, 0);
 	json_decref(req);
 	return 0;
+}
+
+/* Ask for a token as the "token" verb does for the first app. */
+static int
+ask(const char *secret, const char *scope, struct got *r)
+{
+	return ask_as(CLIENT_ID, secret, scope, r);
 }
 
 /* Three requests at once make one upstream request; all get its token after the commit. */
@@ -162,6 +173,36 @@ test_gate(void)
 	TEST_DONE();
 }
 
+/*
+ * The cached token goes to a second app, but the commit of that issuance fails: the reply is
+ * refused and the token stays the first app's alone; once the second app does receive it, it
+ * is neither app's credential on the proxy.
+ */
+static void
+test_lost_issuance(void)
+{
+	const char	*why;
+	int64_t		 app = 0;
+
+	TEST_START("a lost issuance");
+	ASSERT_INT_EQ(bearer_find("tok-A", &app, &why), 0);
+	ASSERT_INT_EQ(fixture_sql("CREATE TRIGGER test_lost BEFORE INSERT ON audit "
+	    "BEGIN SELECT RAISE(ABORT, 'test: the commit fails'); END"), 0);
+	ASSERT_INT_EQ(ask_as(CLIENT_ID2, SECRET2, "streams", &got[0]), 0);
+	ASSERT_INT_EQ(fixture_turns(), 0);
+	ASSERT_STRING_EQ(got[0].code, "server_error");
+	ASSERT_STRING_EQ(got[0].token, "");
+	ASSERT_INT_EQ(bearer_find("tok-A", &app, &why), 0);
+	ASSERT_INT_EQ(app, first_app);
+	ASSERT_INT_EQ(fixture_sql("DROP TRIGGER test_lost"), 0);
+	ASSERT_INT_EQ(ask_as(CLIENT_ID2, SECRET2, "streams", &got[1]), 0);
+	ASSERT_INT_EQ(fixture_turns(), 0);
+	ASSERT_STRING_EQ(got[1].token, "tok-A");
+	ASSERT_INT_EQ(bearer_find("tok-A", &app, &why), -1);
+	ASSERT_INT_EQ(double_ncalls(), 4);
+	TEST_DONE();
+}
+
 int
 main(void)
 {
@@ -170,13 +211,17 @@ main(void)
 	if (fixture_open() == -1)
 		return 1;
 	conn = fixture_connection("demo", "upstream-client", "connection-secret");
-	tap_ok(conn > 0 && fixture_app("backend", conn, "client_credentials", "backend",
-	    "openid streams transcribe", CLIENT_ID, SECRET) > 0, "a connection and an app");
+	first_app = fixture_app("backend", conn, "client_credentials", "backend",
+	    "openid streams transcribe", CLIENT_ID, SECRET);
+	tap_ok(conn > 0 && first_app > 0 && fixture_app("second", conn,
+	    "client_credentials", "backend", "openid streams", CLIENT_ID2, SECRET2) > 0,
+	    "a connection and two apps");
 	test_single_flight();
 	test_cache();
 	test_failure();
 	test_broader();
 	test_gate();
+	test_lost_issuance();
 	ASSERT_INT_EQ(fixture_turns(), 0);
 	fixture_close();
 	return tap_done();
