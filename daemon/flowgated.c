@@ -32,15 +32,22 @@ flowgated_json_free(void *p)
 /*
  * libcurl links GnuTLS (through librtmp and libldap) though the daemon never uses it, and its
  * constructor initialises it at load: a megabyte of resident memory.  Start once more with the
- * variable that skips that; where /proc is missing, go on as we are.
+ * variable that skips that, by the binary's own path so the process keeps its name; where /proc
+ * is missing, go on as we are.
  */
 static void
 flowgated_skip_gnutls(char *argv[])
 {
+	char	self[4096];
+	ssize_t	n;
+
 	if (getenv("GNUTLS_NO_IMPLICIT_INIT") != NULL)
 		return;
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0)
+		return;
+	self[n] = '\0';
 	if (setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 1) == 0)
-		execv("/proc/self/exe", argv);
+		execv(self, argv);
 }
 
 static void

@@ -49,6 +49,8 @@ test('the daemon leaves GnuTLS, which it never uses, uninitialised (SPEC §6: a 
   assert.ok(kib < 800, `libgnutls holds ${kib} kB resident: its implicit initialisation ran`);
   const env = readFileSync(`/proc/${stack.daemonPid}/environ`, 'utf8').split('\0');
   assert.ok(env.includes('GNUTLS_NO_IMPLICIT_INIT=1'), 'the daemon did not restart itself with the variable');
+  // restarted by its binary's path, not as "exe": pgrep flowgated and ps still find it
+  assert.equal(readFileSync(`/proc/${stack.daemonPid}/comm`, 'utf8').trim(), 'flowgated');
 });
 
 test('core dumps are off (RLIMIT_CORE 0)', () => {
