@@ -43,8 +43,8 @@ flowgated_skip_gnutls(char *argv[])
 
 	if (getenv("GNUTLS_NO_IMPLICIT_INIT") != NULL)
 		return;
-	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0)
-		return;
+	if ((n = readlink("/proc/self/exe", self, sizeof(self))) <= 0 || (size_t)n == sizeof(self))
+		return;	/* no /proc, or a path too long to be whole */
 	self[n] = '\0';
 	if (setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 1) == 0)
 		execv(self, argv);
