@@ -202,6 +202,15 @@ static int
 gate_refuse(const struct fg_reqctx *ctx, struct gate_pass *p, enum gate_step s,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* The store went away: nothing can be looked up or recorded; not the caller's fault (503). */
+static int
+gate_outage(const struct fg_reqctx *ctx)
+{
+	token_count_refusal();
+	server_reply_error(ctx, hold_code(HOLD_OUTAGE), "%s", hold_why(HOLD_OUTAGE));
+	return -1;
+}
+
 static int
 gate_refuse(const struct fg_reqctx *ctx, struct gate_pass *p, enum gate_step s,
     const char *fmt, ...)
@@ -214,6 +223,9 @@ gate_refuse(const struct fg_reqctx *ctx, struct gate_pass *p, enum gate_step s,
 				    detail, NULL };
 	va_list			 ap;
 
+	/* who the caller is could not be looked up because the store went away: no verdict */
+	if (s <= STEP_APP && !db_reachable())
+		return gate_outage(ctx);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -225,15 +237,6 @@ gate_refuse(const struct fg_reqctx *ctx, struct gate_pass *p, enum gate_step s,
 	else
 		audit_append(&rec);
 	server_reply_error(ctx, code, "%s", msg);
-	return -1;
-}
-
-/* The store went away: nothing can be looked up or recorded; not the caller's fault (503). */
-static int
-gate_outage(const struct fg_reqctx *ctx)
-{
-	token_count_refusal();
-	server_reply_error(ctx, hold_code(HOLD_OUTAGE), "%s", hold_why(HOLD_OUTAGE));
 	return -1;
 }
 
@@ -262,8 +265,6 @@ gate_caller(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
 		if (app_revoked_match(cid, sec, &p->app) == 0)
 			return gate_refuse(ctx, p, STEP_APP, "the app %s was revoked", p->app.name);
 		memset(&p->app, 0, sizeof(p->app));
-		if (!db_reachable())	/* the lookup failed, not the credential */
-			return gate_outage(ctx);
 		return gate_refuse(ctx, p, STEP_CALLER, "client authentication failed");
 	} else if (json_object_get(req, "bearer") != NULL) {
 		/* a token flowgate issued to one app (bearer.c) stands for that app's credential */
@@ -287,8 +288,6 @@ gate_caller(const struct fg_reqctx *ctx, struct gate_pass *p, json_t *req)
 		    "client_id and client_secret, or log in");
 	if (app_lookup(name, app_id, &p->app) == -1) {
 		memset(&p->app, 0, sizeof(p->app));
-		if (!db_reachable())
-			return gate_outage(ctx);
 		return gate_refuse(ctx, p, STEP_APP, "no such app");
 	}
 	if (p->caller == GATE_CALLER_APP)	/* a bearer's app, known now */
