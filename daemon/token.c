@@ -202,6 +202,14 @@ token_hand_over(const struct token_req *w, const struct token_grant *g)
 	}
 }
 
+/* How long a failure holds requests back: what was asked, within TOKEN_RETRY_S..MAX_S. */
+static long
+token_retry_s(long asked)
+{
+	return asked < TOKEN_RETRY_S ? TOKEN_RETRY_S : asked > TOKEN_RETRY_MAX_S ?
+	    TOKEN_RETRY_MAX_S : asked;
+}
+
 /* Record an issuance from e and hand the token over. */
 static void
 token_issue(const struct token_req *w, struct tok_entry *e, const char *source)
@@ -423,7 +431,7 @@ token_start(struct tok_entry *e, long min_left)
 		snprintf(e->last_error, sizeof(e->last_error), "%s", got.error);
 		snprintf(e->last_message, sizeof(e->last_message), "%s", got.message);
 		e->retry_after = got.retry_after;
-		e->retry_at = monotime() + got.retry_after;
+		e->retry_at = monotime() + token_retry_s(got.retry_after);
 		f = (struct token_fail){ e->last_error, e->last_message, e->retry_after };
 		token_release(e, &f);
 		return 0;
@@ -494,8 +502,7 @@ token_fetched(void *arg, struct upstream_token *t)
 		return;
 	}
 	e->retry_after = t->retry_after;
-	e->retry_at = monotime() + (t->retry_after > TOKEN_RETRY_S ? (t->retry_after <
-	    TOKEN_RETRY_MAX_S ? t->retry_after : TOKEN_RETRY_MAX_S) : TOKEN_RETRY_S);
+	e->retry_at = monotime() + token_retry_s(t->retry_after);
 	snprintf(e->last_error, sizeof(e->last_error), "%s", t->outcome != UPSTREAM_OK &&
 	    t->code[0] != '\0' ? t->code : "temporarily_unavailable");
 	snprintf(e->last_message, sizeof(e->last_message), "%s", why);
