@@ -30,6 +30,7 @@ static void
 token_reply(const struct token_req *w, const struct token_grant *g, const struct token_fail *f)
 {
 	char	body[FG_TOKEN_MAX + FG_SCOPES_MAX + 128];
+	size_t	len;
 	int	n;
 
 	if (g == NULL) {
@@ -40,9 +41,10 @@ token_reply(const struct token_req *w, const struct token_grant *g, const struct
 	n = snprintf(body, sizeof(body), "{\"ok\":true,\"access_token\":\"%s\",\"token_type\":"
 	    "\"Bearer\",\"expires_in\":%ld,\"scope\":\"%s\"}", g->token, g->expires_in,
 	    g->scopes);
-	hold_reply_raw(&w->ctx, g->conn_id, body, n > 0 && (size_t)n < sizeof(body) ?
-	    (size_t)n : 0);
-	sodium_memzero(body, sizeof(body));
+	len = n > 0 ? (size_t)n : 0;
+	hold_reply_raw(&w->ctx, g->conn_id, body, len < sizeof(body) ? len : 0);
+	/* only what snprintf wrote (cut or not), not the whole 16 KiB buffer each time */
+	sodium_memzero(body, len < sizeof(body) ? len : sizeof(body));
 }
 
 /* Refuse a request whose shape is wrong before it reaches the gate. */
