@@ -86,7 +86,7 @@ account_rehashed(void *arg, int ok, const char *hash)
 	if (ok && hash != NULL && (st = store_prepare(SQL_SET_HASH)) != NULL) {
 		db_bind_text(st, 1, hash, -1, DB_STATIC);
 		db_bind_int64(st, 2, *id);
-		db_step(st);
+		store_step_write(st);
 		db_reset(st);
 	}
 	free(id);
@@ -144,7 +144,7 @@ account_login_checked(void *arg, int ok, const char *unused)
 		if ((st = store_prepare(SQL_LAST_LOGIN)) != NULL) {
 			db_bind_int64(st, 1, store_now_ms());
 			db_bind_int64(st, 2, a->user_id);
-			db_step(st);
+			store_step_write(st);
 			db_reset(st);
 		}
 		a->cb(a->arg, 0, a->user_id, a->role, 0);

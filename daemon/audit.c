@@ -199,7 +199,7 @@ audit_check_protection(int head_present)
 		n = db_column_int(st, 0);
 	db_reset(st);
 	if (n != want) {
-		if (db_exec(db_sql(SQL_MAKE_TRIGGERS, SQL_MAKE_TRIGGERS_PG)) != DB_OK)
+		if (store_exec_write(db_sql(SQL_MAKE_TRIGGERS, SQL_MAKE_TRIGGERS_PG)) != DB_OK)
 			return -1;
 		rc |= audit_tamper("the append-only triggers of the audit table were missing or "
 		    "changed at start (put back): records may have been changed or deleted");

@@ -123,6 +123,8 @@ int	 store_begin(void);
 int	 store_commit(void);
 void	 store_rollback(void);
 int	 store_writable(void);
+int	 store_step_write(struct db_stmt *st);
+int	 store_exec_write(const char *sql);
 int	 store_reachable(void);
 /* store-sqlite.c: the SQLite file, checked before it is opened; online copies */
 int	 store_open(const char *path, int sync_full, char *err, size_t errlen);
@@ -468,6 +470,7 @@ int	 writer_drain(void);
 int	 writer_idle(void);
 void	 writer_lock(void);
 void	 writer_unlock(void);
+int	 writer_holding(void);
 json_t	*writer_stats(void);
 void	 writer_shutdown(void);
 

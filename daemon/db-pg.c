@@ -387,6 +387,18 @@ db_pg_execute(struct db_stmt *st)
 }
 
 static int
+db_pg_writes(struct db_stmt *st)
+{
+	return db_sql_writes(st->sql);
+}
+
+static const char *
+db_pg_sql(struct db_stmt *st)
+{
+	return st->sql;
+}
+
+static int
 db_pg_step(struct db_stmt *st)
 {
 	int	rc;
@@ -571,6 +583,8 @@ const struct db_backend db_pg_backend = {
 	.bind_blob = db_pg_bind_blob,
 	.bind_null = db_pg_bind_null,
 	.step = db_pg_step,
+	.writes = db_pg_writes,
+	.sql = db_pg_sql,
 	.column_type = db_pg_column_type,
 	.column_int64 = db_pg_column_int64,
 	.column_text = db_pg_column_text,

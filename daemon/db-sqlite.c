@@ -93,6 +93,18 @@ db_sqlite_step(struct db_stmt *st)
 }
 
 static int
+db_sqlite_writes(struct db_stmt *st)
+{
+	return !sqlite3_stmt_readonly(ST(st));
+}
+
+static const char *
+db_sqlite_sql(struct db_stmt *st)
+{
+	return sqlite3_sql(ST(st));
+}
+
+static int
 db_sqlite_column_type(struct db_stmt *st, int col)
 {
 	return sqlite3_column_type(ST(st), col);
@@ -185,6 +197,8 @@ const struct db_backend db_sqlite_backend = {
 	.bind_blob = db_sqlite_bind_blob,
 	.bind_null = db_sqlite_bind_null,
 	.step = db_sqlite_step,
+	.writes = db_sqlite_writes,
+	.sql = db_sqlite_sql,
 	.column_type = db_sqlite_column_type,
 	.column_int64 = db_sqlite_column_int64,
 	.column_text = db_sqlite_column_text,

@@ -5,10 +5,14 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <string.h>
+#include <strings.h>
 
 #include "db.h"
+#include "log.h"
 
 static const struct db_backend *db_be = &db_sqlite_backend;
+static int (*db_may_write)(void);	/* NULL: every caller may write */
 
 void
 db_use(const struct db_backend *be)
@@ -90,9 +94,40 @@ db_bind_null(struct db_stmt *st, int i)
 	return db_be->bind_null(st, i);
 }
 
+/*
+ * Who may write: the daemon's loop shares its one connection with the audit writer thread, so
+ * a write of the loop's outside writer_lock() would land inside the writer's open transaction
+ * and be committed, or lost, with someone else's records.  Checked here, for every statement.
+ */
+void
+db_set_write_guard(int (*may_write)(void))
+{
+	db_may_write = may_write;
+}
+
+/* Whether sql may change the database: anything but a plain SELECT (pg_notify is a write). */
+int
+db_sql_writes(const char *sql)
+{
+	sql += strspn(sql, " \t\r\n(");
+	return strncasecmp(sql, "SELECT", 6) != 0 || strcasestr(sql, "pg_notify(") != NULL;
+}
+
+/* Refuse a write the guard does not allow, loudly: it is a bug of the caller's. */
+static int
+db_write_refused(const char *what)
+{
+	if (db_may_write == NULL || db_may_write())
+		return 0;
+	fg_log_warn("BUG: a write outside the audit writer's lock, refused: %.80s", what);
+	return 1;
+}
+
 int
 db_step(struct db_stmt *st)
 {
+	if (db_may_write != NULL && db_be->writes(st) && db_write_refused(db_be->sql(st)))
+		return DB_ERROR;
 	return db_be->step(st);
 }
 
@@ -141,6 +176,8 @@ db_stmt_steps(struct db_stmt *st)
 int
 db_exec(const char *sql)
 {
+	if (db_may_write != NULL && db_sql_writes(sql) && db_write_refused(sql))
+		return DB_ERROR;
 	return db_be->exec(sql);
 }
 

@@ -41,7 +41,8 @@ struct db_stmt;
 /*
  * One backend.  A statement keeps its own result, so the column calls need no lock;
  * prepare, step, exec, changes and errmsg are called under the backend's own lock (the audit
- * writer thread shares the one connection with the loop).
+ * writer thread shares the one connection with the loop).  writes() and sql() let db.c refuse
+ * a write its guard does not allow (db_set_write_guard: the daemon's writer_lock).
  */
 struct db_backend {
 	const char	*name;
@@ -55,6 +56,8 @@ struct db_backend {
 	int		 (*bind_blob)(struct db_stmt *st, int i, const void *v, int len, int copy);
 	int		 (*bind_null)(struct db_stmt *st, int i);
 	int		 (*step)(struct db_stmt *st);
+	int		 (*writes)(struct db_stmt *st);	/* may change the database */
+	const char	*(*sql)(struct db_stmt *st);	/* its text, for messages */
 	int		 (*column_type)(struct db_stmt *st, int col);
 	int64_t		 (*column_int64)(struct db_stmt *st, int col);
 	const unsigned char *(*column_text)(struct db_stmt *st, int col);
@@ -103,6 +106,8 @@ const void	*db_column_blob(struct db_stmt *st, int col);
 int		 db_column_bytes(struct db_stmt *st, int col);
 int64_t		 db_stmt_steps(struct db_stmt *st);
 int		 db_exec(const char *sql);
+int		 db_sql_writes(const char *sql);
+void		 db_set_write_guard(int (*may_write)(void));
 int64_t		 db_changes(void);
 int		 db_in_transaction(void);
 const char	*db_errmsg(void);

@@ -39,7 +39,7 @@ session_exec(const char *sql, const uint8_t *h, int64_t num, int with_num)
 	if (with_num)
 		db_bind_int64(st, 1, num);
 	db_bind_blob(st, with_num ? 2 : 1, h, 32, DB_STATIC);
-	db_step(st);
+	store_step_write(st);
 	db_reset(st);
 }
 
@@ -118,7 +118,7 @@ session_end_account(int64_t user_id)
 	if (st == NULL)
 		return;
 	db_bind_int64(st, 1, user_id);
-	db_step(st);
+	store_step_write(st);
 	db_reset(st);
 }
 

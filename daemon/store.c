@@ -216,6 +216,30 @@ store_reachable(void)
 	return db_reachable() || db_exec("SELECT 1") == DB_OK;
 }
 
+/* Step a write statement of the loop's own under writer_lock(), as db.c demands. */
+int
+store_step_write(struct db_stmt *st)
+{
+	int r;
+
+	writer_lock();
+	r = db_step(st);
+	writer_unlock();
+	return r;
+}
+
+/* The same for SQL run whole (db_exec). */
+int
+store_exec_write(const char *sql)
+{
+	int r;
+
+	writer_lock();
+	r = db_exec(sql);
+	writer_unlock();
+	return r;
+}
+
 /* True when a write transaction can be started and ended: what /healthz reports. */
 int
 store_writable(void)

@@ -9,8 +9,9 @@
  *
  * A failed commit poisons the writer: every batch handed over before the loop has heard of the
  * failure chains onto the lost records, so it is dropped too, until the loop has gone back to
- * the last durable record and starts a new epoch.  The writer touches no daemon state; writes
- * the loop makes in transactions of its own (audit_tx, the head) take writer_lock() first.
+ * the last durable record and starts a new epoch.  The writer touches no daemon state; every
+ * write the loop makes (audit_tx, the head, a single statement) takes writer_lock() first, as
+ * it shares the one connection: db.c refuses a write without it while the writer runs.
  */
 #include "config.h"
 
@@ -48,6 +49,7 @@ static long			 writer_rows;	/* handed over, not yet collected */
 static int			 writer_busy, writer_stopping, writer_started;
 static uint64_t			 writer_epoch;	/* the writer's; batches of others are dropped */
 static int			 writer_poisoned;
+static _Thread_local int	 writer_held;	/* this thread holds writer_txn, how deep */
 static uint64_t			 writer_loop_epoch;	/* the loop's */
 static int			 writer_pipe[2] = { -1, -1 };	/* a socket pair */
 static struct audit_sink	 writer_sink;
@@ -61,14 +63,14 @@ writer_commit(struct writer_batch *b)
 {
 	int ok;
 
-	pthread_mutex_lock(&writer_txn);
+	writer_lock();
 	ok = store_begin() == 0 && audit_sink_begin(&writer_sink) == 0;
 	for (; ok && b != NULL; b = b->next)
 		ok = audit_sink_insert(&writer_sink, b->rows, b->n) == 0;
 	ok = ok && store_commit() == 0;
 	if (!ok)
 		store_rollback();
-	pthread_mutex_unlock(&writer_txn);
+	writer_unlock();
 	return ok ? 0 : -1;
 }
 
@@ -125,8 +127,10 @@ writer_init(void)
 {
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, writer_pipe) == -1)
 		return -1;
-	if (audit_sink_open(&writer_sink, 1) == -1 ||
-	    pthread_create(&writer_thread, NULL, writer_main, NULL) != 0)
+	if (audit_sink_open(&writer_sink, 1) == -1)
+		return -1;
+	db_set_write_guard(writer_holding);	/* before the thread: it reads the guard */
+	if (pthread_create(&writer_thread, NULL, writer_main, NULL) != 0)
 		return -1;
 	writer_started = 1;
 	return 0;
@@ -233,17 +237,29 @@ writer_idle(void)
 	return idle;
 }
 
-/* Keep the writer out of the database while the loop runs a transaction of its own. */
+/*
+ * Keep the writer out of the database while the loop writes (a transaction or a statement);
+ * nested calls only count, so a statement's helper may lock inside audit_tx's transaction.
+ */
 void
 writer_lock(void)
 {
-	pthread_mutex_lock(&writer_txn);
+	if (writer_held++ == 0)
+		pthread_mutex_lock(&writer_txn);
 }
 
 void
 writer_unlock(void)
 {
-	pthread_mutex_unlock(&writer_txn);
+	if (--writer_held == 0)
+		pthread_mutex_unlock(&writer_txn);
+}
+
+/* db.c's write guard: whether the calling thread holds writer_lock(). */
+int
+writer_holding(void)
+{
+	return writer_held;
 }
 
 /* Counters for /metrics. */
@@ -274,6 +290,7 @@ writer_shutdown(void)
 	pthread_mutex_unlock(&writer_mu);
 	pthread_join(writer_thread, NULL);
 	writer_started = 0;
+	db_set_write_guard(NULL);
 	audit_sink_close(&writer_sink);
 	close(writer_pipe[0]);
 	close(writer_pipe[1]);

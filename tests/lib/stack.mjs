@@ -702,6 +702,9 @@ http {
     if (this.pg && !this.pgShared) {
       try { await this.pg.stop(); } catch (err) { errors.push(`postgres: ${err.message}`); }
     }
+    // the daemon logs "BUG:" where it caught itself breaking a rule of its own (db.c's write guard)
+    const bugs = this.dir ? (readText(this.paths.logs.daemon).match(/^.*\bBUG: .*$/gm) || []) : [];
+    if (bugs.length) errors.push(`flowgated logged ${bugs.length} BUG line(s), first: ${bugs[0]}`);
     this.agent.destroy();
     if (this.dir && !keep && !process.env.FLOWGATE_KEEP) {
       try { rmSync(this.dir, { recursive: true, force: true }); } catch (err) { errors.push(`rm: ${err.message}`); }

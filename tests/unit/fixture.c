@@ -79,7 +79,7 @@ fixture_close(void)
 int
 fixture_sql(const char *sql)
 {
-	if (db_exec(sql) == DB_OK)
+	if (store_exec_write(sql) == DB_OK)	/* as the loop writes: under writer_lock() */
 		return 0;
 	fprintf(stderr, "fixture: %s: %s\n", sql, db_errmsg());
 	return -1;
@@ -116,7 +116,7 @@ fixture_connection(const char *name, const char *client_id, const char *secret)
 		goto out;
 	db_bind_text(st, 1, name, -1, DB_STATIC);
 	db_bind_text(st, 2, client_id, -1, DB_STATIC);
-	if (db_step(st) == DB_ROW)
+	if (store_step_write(st) == DB_ROW)
 		id = db_column_int64(st, 0);
 	db_finalize(st);
 	if (id == -1 || seal_secret(id, 1, pt, &sealed, &len) == -1 ||
@@ -127,7 +127,7 @@ fixture_connection(const char *name, const char *client_id, const char *secret)
 	}
 	db_bind_int64(st, 1, id);
 	db_bind_blob(st, 2, sealed, (int)len, DB_STATIC);
-	if (db_step(st) != DB_DONE)
+	if (store_step_write(st) != DB_DONE)
 		id = -1;
 	db_finalize(st);
 out:
@@ -157,7 +157,7 @@ fixture_app(const char *name, int64_t conn_id, const char *flow, const char *kin
 	db_bind_text(st, 5, kind, -1, DB_STATIC);
 	db_bind_int64(st, 6, conn_id);
 	db_bind_text(st, 7, scopes, -1, DB_STATIC);
-	if (db_step(st) == DB_ROW)
+	if (store_step_write(st) == DB_ROW)
 		id = db_column_int64(st, 0);
 	db_finalize(st);
 	app_cache_clear();

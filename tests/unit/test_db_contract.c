@@ -715,6 +715,48 @@ contract_pg_extra(void)
 	TEST_DONE();
 }
 
+static int	contract_guard_open;
+
+static int
+contract_guard(void)
+{
+	return contract_guard_open;
+}
+
+/* db.c's write guard (the daemon's: writer_lock held): a write without it never runs. */
+static void
+contract_write_guard(void)
+{
+	struct db_stmt	*st = NULL;
+
+	TEST_START("the write guard refuses a write, lets a read through");
+	db_use(be);
+	db_set_write_guard(contract_guard);
+	contract_guard_open = 0;
+	st = prep("INSERT INTO contract_t (n, tag) VALUES (1, 'guarded')");
+	ASSERT_INT_EQ(be->writes(st), 1);
+	ASSERT_INT_EQ(db_step(st), DB_ERROR);
+	fin(&st);
+	ASSERT_INT_EQ(one_int("SELECT count(*) FROM contract_t WHERE tag = 'guarded'", -1), 0);
+	st = prep("SELECT count(*) FROM contract_t");
+	ASSERT_INT_EQ(be->writes(st), 0);
+	ASSERT_INT_EQ(db_step(st), DB_ROW);
+	fin(&st);
+	ASSERT_INT_EQ(db_exec("BEGIN"), DB_ERROR);
+	ASSERT_INT_EQ(be->in_transaction(), 0);
+	ASSERT_INT_EQ(db_exec("DELETE FROM contract_t"), DB_ERROR);
+	ASSERT_INT_EQ(db_exec("SELECT 1"), DB_OK);
+	ASSERT_INT_EQ(db_sql_writes(" SELECT pg_notify('c', 'x')"), 1);
+	ASSERT_INT_EQ(db_sql_writes("WITH u AS (UPDATE t SET n = 1 RETURNING n) SELECT n FROM u"), 1);
+	contract_guard_open = 1;
+	st = prep("INSERT INTO contract_t (n, tag) VALUES (1, 'guarded')");
+	ASSERT_INT_EQ(db_step(st), DB_DONE);
+	fin(&st);
+	ASSERT_INT_EQ(db_exec("DELETE FROM contract_t WHERE tag = 'guarded'"), DB_OK);
+	db_set_write_guard(NULL);
+	TEST_DONE();
+}
+
 static void
 contract_run(const struct contract_backend *b)
 {
@@ -744,6 +786,7 @@ contract_run(const struct contract_backend *b)
 		contract_rebind();
 		contract_threads();
 		contract_pg_only();
+		contract_write_guard();
 	}
 	tap_ok(be->exec("DROP TABLE contract_t") == DB_OK, "%s: drop the table", b->name);
 	be->close();

@@ -34,7 +34,7 @@ session_row(const char *sid, int64_t user_id, int64_t created_ago, int64_t seen_
 	db_bind_int64(st, 2, user_id);
 	db_bind_int64(st, 3, now - created_ago * 1000);
 	db_bind_int64(st, 4, now - seen_ago * 1000);
-	r = db_step(st) == DB_DONE ? 0 : -1;
+	r = store_step_write(st) == DB_DONE ? 0 : -1;
 	db_finalize(st);
 	return r;
 }
