@@ -34,8 +34,7 @@ struct tok_entry {
 	time_t			 expires_at;	/* monotonic seconds */
 	time_t			 lifetime;	/* what the upstream gave the token */
 	time_t			 last_used;
-	time_t			 retry_at;
-	long			 retry_after;
+	time_t			 retry_at;	/* a failure holds requests back until then */
 	char			 last_error[32];
 	char			 last_message[256];
 	int			 fetching;
@@ -430,9 +429,9 @@ token_start(struct tok_entry *e, long min_left)
 	case TOKEN_LEASE_REFUSED:
 		snprintf(e->last_error, sizeof(e->last_error), "%s", got.error);
 		snprintf(e->last_message, sizeof(e->last_message), "%s", got.message);
-		e->retry_after = got.retry_after;
 		e->retry_at = monotime() + token_retry_s(got.retry_after);
-		f = (struct token_fail){ e->last_error, e->last_message, e->retry_after };
+		f = (struct token_fail){ e->last_error, e->last_message,
+		    token_retry_s(got.retry_after) };
 		token_release(e, &f);
 		return 0;
 	case TOKEN_LEASE_OTHER:
@@ -501,7 +500,6 @@ token_fetched(void *arg, struct upstream_token *t)
 		token_release(e, &f);
 		return;
 	}
-	e->retry_after = t->retry_after;
 	e->retry_at = monotime() + token_retry_s(t->retry_after);
 	snprintf(e->last_error, sizeof(e->last_error), "%s", t->outcome != UPSTREAM_OK &&
 	    t->code[0] != '\0' ? t->code : "temporarily_unavailable");
@@ -509,7 +507,7 @@ token_fetched(void *arg, struct upstream_token *t)
 	token_unlease(e, 1);
 	f.code = e->last_error;
 	f.message = e->last_message;
-	f.retry_after = e->retry_after;
+	f.retry_after = token_retry_s(t->retry_after);	/* told what the node waits */
 	token_release(e, &f);
 }
 
