@@ -59,6 +59,7 @@ struct db_pg_cell {
 struct db_stmt {
 	char			*sql;		/* rewritten to $n */
 	int			 persistent;
+	int			 writes;	/* db_sql_writes() of its text */
 	char			 name[24];	/* server-side name, valid while gen matches */
 	uint64_t		 gen;
 	enum db_pg_state	 state;
@@ -156,6 +157,7 @@ db_pg_prepare(const char *sql, int persistent, struct db_stmt **out)
 	if ((*out = st = db_pg_rewrite(sql)) == NULL)
 		return DB_ERROR;
 	st->persistent = persistent;
+	st->writes = db_sql_writes(sql);	/* once, not at every row's step */
 	st->state = DB_PG_READY;
 	return DB_OK;
 }
@@ -389,7 +391,7 @@ db_pg_execute(struct db_stmt *st)
 static int
 db_pg_writes(struct db_stmt *st)
 {
-	return db_sql_writes(st->sql);
+	return st->writes;
 }
 
 static const char *

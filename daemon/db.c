@@ -105,29 +105,38 @@ db_set_write_guard(int (*may_write)(void))
 	db_may_write = may_write;
 }
 
-/* Whether sql may change the database: anything but a plain SELECT (pg_notify is a write). */
+/*
+ * Whether sql may change the database or its transaction: anything but a plain SELECT; one
+ * that notifies or takes an advisory lock acts at its transaction's end, as a write does.
+ */
 int
 db_sql_writes(const char *sql)
 {
 	sql += strspn(sql, " \t\r\n(");
-	return strncasecmp(sql, "SELECT", 6) != 0 || strcasestr(sql, "pg_notify(") != NULL;
+	return strncasecmp(sql, "SELECT", 6) != 0 || strcasestr(sql, "pg_notify(") != NULL ||
+	    strcasestr(sql, "advisory") != NULL;
 }
 
-/* Refuse a write the guard does not allow, loudly: it is a bug of the caller's. */
+/* Whether the guard refuses a write here (a bug of the caller's, said loudly). */
 static int
-db_write_refused(const char *what)
+db_write_refused(void)
 {
-	if (db_may_write == NULL || db_may_write())
-		return 0;
+	return db_may_write != NULL && !db_may_write();
+}
+
+/* The refusal's answer. */
+static int
+db_write_refusal(const char *what)
+{
 	fg_log_warn("BUG: a write outside the audit writer's lock, refused: %.80s", what);
-	return 1;
+	return DB_ERROR;
 }
 
 int
 db_step(struct db_stmt *st)
 {
-	if (db_may_write != NULL && db_be->writes(st) && db_write_refused(db_be->sql(st)))
-		return DB_ERROR;
+	if (db_write_refused() && db_be->writes(st))
+		return db_write_refusal(db_be->sql(st));
 	return db_be->step(st);
 }
 
@@ -176,8 +185,8 @@ db_stmt_steps(struct db_stmt *st)
 int
 db_exec(const char *sql)
 {
-	if (db_may_write != NULL && db_sql_writes(sql) && db_write_refused(sql))
-		return DB_ERROR;
+	if (db_write_refused() && db_sql_writes(sql))
+		return db_write_refusal(sql);
 	return db_be->exec(sql);
 }
 

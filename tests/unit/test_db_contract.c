@@ -747,6 +747,8 @@ contract_write_guard(void)
 	ASSERT_INT_EQ(db_exec("DELETE FROM contract_t"), DB_ERROR);
 	ASSERT_INT_EQ(db_exec("SELECT 1"), DB_OK);
 	ASSERT_INT_EQ(db_sql_writes(" SELECT pg_notify('c', 'x')"), 1);
+	ASSERT_INT_EQ(db_sql_writes("SELECT pg_try_advisory_xact_lock(4605)"), 1);
+	ASSERT_INT_EQ(db_sql_writes("SELECT count(*) FROM contract_t"), 0);
 	ASSERT_INT_EQ(db_sql_writes("WITH u AS (UPDATE t SET n = 1 RETURNING n) SELECT n FROM u"), 1);
 	contract_guard_open = 1;
 	st = prep("INSERT INTO contract_t (n, tag) VALUES (1, 'guarded')");
